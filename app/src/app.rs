@@ -1,0 +1,66 @@
+//! The HTML shell and the route table.
+
+use crate::pages::{
+    admin::{AuditPage, LiveKitPage, TwilioPage, UsersPage},
+    auth::{LoginPage, SetupPage},
+    dashboard::{
+        AssistantsPage, CallsPage, DashboardLayout, NotFound, OverviewPage, PhoneNumbersPage,
+    },
+    settings::{SettingsIndex, SettingsLayout},
+};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{ParentRoute, Route, Router, Routes},
+    path, SsrMode,
+};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// Every route renders completely on the server before it is sent (`SsrMode::Async`), so
+/// pages are whole without JavaScript; the WASM then hydrates them.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    const SSR: SsrMode = SsrMode::Async;
+    view! {
+        <Stylesheet id="leptos" href="/pkg/dial.css"/>
+        <Title formatter=|title: String| if title.is_empty() { "Dial".to_string() } else { format!("{title} · Dial") }/>
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/setup") view=SetupPage ssr=SSR/>
+                <Route path=path!("/login") view=LoginPage ssr=SSR/>
+                <ParentRoute path=path!("/dashboard") view=DashboardLayout ssr=SSR>
+                    <Route path=path!("") view=OverviewPage ssr=SSR/>
+                    <Route path=path!("phone-numbers") view=PhoneNumbersPage ssr=SSR/>
+                    <Route path=path!("assistants") view=AssistantsPage ssr=SSR/>
+                    <Route path=path!("calls") view=CallsPage ssr=SSR/>
+                    <ParentRoute path=path!("settings") view=SettingsLayout ssr=SSR>
+                        <Route path=path!("") view=SettingsIndex ssr=SSR/>
+                        <Route path=path!("admin/users") view=UsersPage ssr=SSR/>
+                        <Route path=path!("admin/telephony/twilio") view=TwilioPage ssr=SSR/>
+                        <Route path=path!("admin/telephony/livekit") view=LiveKitPage ssr=SSR/>
+                        <Route path=path!("admin/audit") view=AuditPage ssr=SSR/>
+                    </ParentRoute>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,238 @@
+//! Building blocks shared by the pages.
+
+pub mod icons;
+
+use crate::{error::AppError, model::Me};
+use leptos::prelude::*;
+
+/// The signed-in user, loaded once by the dashboard layout and shared with every page.
+#[derive(Clone, Copy)]
+pub struct MeResource(pub Resource<Result<Option<Me>, AppError>>);
+
+pub fn use_me() -> Option<MeResource> {
+    use_context::<MeResource>()
+}
+
+#[component]
+pub fn PageHeader(
+    #[prop(into)] title: String,
+    #[prop(optional, into)] subtitle: Option<String>,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    view! {
+        <header class="page-header">
+            <div>
+                <h1>{title}</h1>
+                {subtitle.map(|s| view! { <p class="subtitle">{s}</p> })}
+            </div>
+            {children.map(|c| view! { <div class="page-actions">{c()}</div> })}
+        </header>
+    }
+}
+
+#[component]
+pub fn EmptyState(
+    #[prop(into)] title: String,
+    #[prop(into)] body: String,
+    #[prop(optional)] children: Option<Children>,
+    icon: fn() -> AnyView,
+) -> impl IntoView {
+    let label = title.clone();
+    view! {
+        <section class="empty-state" aria-label=label>
+            <div class="empty-icon" aria-hidden="true">{icon()}</div>
+            <h2>{title}</h2>
+            <p>{body}</p>
+            {children.map(|c| c())}
+        </section>
+    }
+}
+
+#[component]
+pub fn Loading(#[prop(optional, into)] label: Option<String>) -> impl IntoView {
+    view! {
+        <div class="loading" role="status">
+            <span class="spinner" aria-hidden="true"></span>
+            {label.unwrap_or_else(|| "Loading…".to_string())}
+        </div>
+    }
+}
+
+/// An error that is not about one field (field errors are shown next to their input).
+#[component]
+pub fn ErrorBanner(#[prop(into)] message: String) -> impl IntoView {
+    view! {
+        <div class="banner banner-error" role="alert">
+            {icons::alert()}
+            <span>{message}</span>
+        </div>
+    }
+}
+
+#[component]
+pub fn SuccessBanner(#[prop(into)] message: String) -> impl IntoView {
+    view! {
+        <div class="banner banner-success" role="status">
+            {icons::check()}
+            <span>{message}</span>
+        </div>
+    }
+}
+
+/// The outcome of a form's last submission: a success message, or the error (field
+/// errors get a summary here and their own message next to the input).
+pub fn action_outcome<T, S>(value: S, success: &'static str) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    S: Get<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+{
+    move || {
+        value.get().map(|result| match result {
+            Ok(_) => view! { <SuccessBanner message=success/> }.into_any(),
+            Err(AppError::Invalid { errors }) if errors.len() > 1 => {
+                view! { <ErrorBanner message="Please correct the fields marked below."/> }
+                    .into_any()
+            }
+            Err(e @ AppError::Invalid { .. }) => {
+                view! { <ErrorBanner message=e.to_string()/> }.into_any()
+            }
+            Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+        })
+    }
+}
+
+/// The message for `field` from the form's last submission, if any.
+pub fn field_error<T, S>(
+    value: S,
+    field: &'static str,
+) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static
+where
+    T: Clone + Send + Sync + 'static,
+    S: With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+{
+    move || {
+        value.with(|v| {
+            v.as_ref()
+                .and_then(|r| r.as_ref().err())
+                .and_then(|e| e.field(field))
+        })
+    }
+}
+
+/// A labelled input with its hint and error message wired up for screen readers.
+#[component]
+pub fn Field(
+    #[prop(into)] label: String,
+    #[prop(into)] name: String,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional, into)] value: Option<String>,
+    #[prop(optional, into)] hint: Option<String>,
+    #[prop(optional, into)] placeholder: Option<String>,
+    #[prop(optional, into)] autocomplete: Option<String>,
+    #[prop(optional)] required: bool,
+    #[prop(optional)] readonly: bool,
+    #[prop(into, default = Signal::stored(None))] error: Signal<Option<String>>,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let hint_id = format!("{id}-hint");
+    let error_id = format!("{id}-error");
+    let described = {
+        let hint_id = hint_id.clone();
+        let error_id = error_id.clone();
+        let has_hint = hint.is_some();
+        move || {
+            let mut ids = Vec::new();
+            if has_hint {
+                ids.push(hint_id.clone());
+            }
+            if error.get().is_some() {
+                ids.push(error_id.clone());
+            }
+            (!ids.is_empty()).then(|| ids.join(" "))
+        }
+    };
+    view! {
+        <div class="field" class:has-error=move || error.get().is_some()>
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                name=name
+                type=kind
+                value=value
+                placeholder=placeholder
+                autocomplete=autocomplete
+                required=required
+                readonly=readonly
+                aria-invalid=move || error.get().is_some().then_some("true")
+                aria-describedby=described
+            />
+            {hint.map(|h| view! { <p class="hint" id=hint_id>{h}</p> })}
+            {move || error.get().map(|e| view! { <p class="field-error" id=error_id.clone()>{e}</p> })}
+        </div>
+    }
+}
+
+#[component]
+pub fn Forbidden() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::FORBIDDEN);
+    }
+    view! {
+        <section class="error-page" aria-labelledby="forbidden-title">
+            <p class="error-code">"403"</p>
+            <h1 id="forbidden-title">"Administrators only"</h1>
+            <p>"This page is for Dial administrators. If you need access, ask an administrator to change your role."</p>
+            <a class="button" href="/dashboard">"Back to the dashboard"</a>
+        </section>
+    }
+}
+
+/// Renders `children` for admins; the 403 page for everyone else. Pages built inside
+/// `children` create their resources only when they are shown.
+#[component]
+pub fn AdminOnly(children: ChildrenFn) -> impl IntoView {
+    let me = use_me();
+    view! {
+        <Suspense fallback=|| view! { <Loading/> }>
+            {
+                let children = children.clone();
+                move || {
+                    let children = children.clone();
+                    Suspend::new(async move {
+                        let user = match me {
+                            Some(me) => me.0.await.ok().flatten(),
+                            None => None,
+                        };
+                        match user {
+                            Some(u) if u.is_admin() => children().into_any(),
+                            _ => view! { <Forbidden/> }.into_any(),
+                        }
+                    })
+                }
+            }
+        </Suspense>
+    }
+}
+
+/// Page links for a server-paged list: `?page=N`.
+#[component]
+pub fn Pager(page: u32, pages: u32, total: u64, #[prop(into)] noun: String) -> impl IntoView {
+    let prev = (page > 1).then(|| format!("?page={}", page - 1));
+    let next = (page < pages).then(|| format!("?page={}", page + 1));
+    view! {
+        <nav class="pager" aria-label="Pages">
+            <span class="muted">{format!("{total} {noun} · page {page} of {pages}")}</span>
+            <div class="pager-links">
+                {match prev {
+                    Some(href) => view! { <a class="button button-secondary" href=href rel="prev">"← Newer"</a> }.into_any(),
+                    None => view! { <span class="button button-secondary disabled" aria-disabled="true">"← Newer"</span> }.into_any(),
+                }}
+                {match next {
+                    Some(href) => view! { <a class="button button-secondary" href=href rel="next">"Older →"</a> }.into_any(),
+                    None => view! { <span class="button button-secondary disabled" aria-disabled="true">"Older →"</span> }.into_any(),
+                }}
+            </div>
+        </nav>
+    }
+}

@@ -1,0 +1,12 @@
+use crate::{
+    error::AppError,
+    model::{AuditEntry, Page},
+};
+use leptos::prelude::*;
+
+#[server(prefix = "/api", endpoint = "audit")]
+pub async fn audit_log(page: u32) -> Result<Page<AuditEntry>, AppError> {
+    use crate::server::{audit, auth};
+    auth::require_admin()?;
+    audit::list(&auth::state()?.db, page).await
+}

@@ -1,0 +1,52 @@
+use crate::{
+    error::AppError,
+    model::{ConnectionTest, LiveKitSettingsView, TwilioSettingsView},
+};
+use leptos::prelude::*;
+
+#[server(prefix = "/api", endpoint = "settings/twilio")]
+pub async fn twilio_settings() -> Result<TwilioSettingsView, AppError> {
+    use crate::server::{auth, twilio_settings};
+    auth::require_admin()?;
+    twilio_settings::view(&auth::state()?).await
+}
+
+/// Empty secret fields keep the stored secret; fields set in the environment are ignored.
+#[server(prefix = "/api", endpoint = "settings/twilio/save")]
+pub async fn save_twilio_settings(
+    account_sid: Option<String>,
+    auth_token: Option<String>,
+    sip_address: Option<String>,
+    sip_username: Option<String>,
+    sip_password: Option<String>,
+    public_url: Option<String>,
+) -> Result<TwilioSettingsView, AppError> {
+    use crate::server::{auth, twilio_settings};
+    use secrecy::SecretString;
+    let me = auth::require_admin()?;
+    let state = auth::state()?;
+    let input = twilio_settings::TwilioSettingsInput {
+        account_sid: account_sid.unwrap_or_default(),
+        auth_token: SecretString::from(auth_token.unwrap_or_default()),
+        sip_address: sip_address.unwrap_or_default(),
+        sip_username: sip_username.unwrap_or_default(),
+        sip_password: SecretString::from(sip_password.unwrap_or_default()),
+        public_url: public_url.unwrap_or_default(),
+    };
+    twilio_settings::save(&state, &auth::actor(&me), input).await
+}
+
+#[server(prefix = "/api", endpoint = "settings/twilio/test")]
+pub async fn test_twilio_connection() -> Result<ConnectionTest, AppError> {
+    use crate::server::{auth, twilio_settings};
+    let me = auth::require_admin()?;
+    let state = auth::state()?;
+    twilio_settings::test_connection(&state, &auth::actor(&me)).await
+}
+
+#[server(prefix = "/api", endpoint = "settings/livekit")]
+pub async fn livekit_settings() -> Result<LiveKitSettingsView, AppError> {
+    use crate::server::{auth, livekit_settings};
+    auth::require_admin()?;
+    Ok(livekit_settings::view(&auth::state()?))
+}

@@ -1,0 +1,155 @@
+//! Plain data shared by the server and the browser: what server functions return.
+//! Nothing here holds a secret; masked forms of secrets are built on the server.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "owner" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Admin => "Administrator",
+            Role::Owner => "Assistant owner",
+        }
+    }
+}
+
+/// The signed-in user as the pages see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+}
+
+impl Me {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+/// Where a setting's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Unset,
+    Database,
+    Environment,
+}
+
+/// A plain (non-secret) setting as shown on a settings page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlainSetting {
+    pub value: String,
+    pub source: Source,
+}
+
+/// A secret setting: only whether it is set and its last two characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretSetting {
+    pub ends_with: Option<String>,
+    pub source: Source,
+}
+
+impl SecretSetting {
+    pub fn is_set(&self) -> bool {
+        self.source != Source::Unset
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwilioSettingsView {
+    pub account_sid: PlainSetting,
+    pub auth_token: SecretSetting,
+    pub sip_address: PlainSetting,
+    pub sip_username: PlainSetting,
+    pub sip_password: SecretSetting,
+    pub public_url: PlainSetting,
+    pub api_base: String,
+    pub last_test: Option<ConnectionTest>,
+    pub updated_at: Option<i64>,
+    pub updated_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    pub message: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveKitSettingsView {
+    pub url: Option<String>,
+    pub api_key: Option<String>,
+    pub api_secret_set: bool,
+    pub sip_uri: Option<String>,
+}
+
+impl LiveKitSettingsView {
+    pub fn configured(&self) -> bool {
+        self.url.is_some() && self.api_key.is_some() && self.api_secret_set
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    pub fn pages(&self) -> u32 {
+        (self.total.div_ceil(u64::from(self.per_page.max(1)))).max(1) as u32
+    }
+}
+
+/// Formats epoch seconds as `2026-11-22 14:03 UTC`.
+pub fn format_time(epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "—".to_string())
+}

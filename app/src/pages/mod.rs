@@ -1,0 +1,6 @@
+//! One module per area of the product; each page is a component named `…Page`.
+
+pub mod admin;
+pub mod auth;
+pub mod dashboard;
+pub mod settings;

@@ -1,0 +1,91 @@
+//! The audit log: who did what, when, from which address. Never a secret.
+
+use super::{db::Db, now};
+use crate::{
+    error::AppError,
+    model::{AuditEntry, Page},
+};
+
+/// Who acted: a signed-in user, or nobody (a failed login, a CLI command).
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn system(label: &str) -> Self {
+        Actor {
+            user_id: None,
+            username: Some(label.to_string()),
+            ip: None,
+        }
+    }
+}
+
+pub async fn record(
+    db: &Db,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor_id, actor_name, action, target, detail, ip) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(now())
+    .bind(actor.user_id.clone())
+    .bind(actor.username.clone())
+    .bind(action)
+    .bind(target.map(str::to_string))
+    .bind(detail.map(str::to_string))
+    .bind(actor.ip.clone())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub const PER_PAGE: u32 = 50;
+
+/// Newest first.
+pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
+    let page = page.max(1);
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+        .fetch_one(&db.pool)
+        .await?;
+    let rows: Vec<(
+        i64,
+        i64,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT id, at, actor_name, action, target, detail, ip FROM audit_log \
+             ORDER BY id DESC LIMIT $1 OFFSET $2",
+    )
+    .bind(i64::from(PER_PAGE))
+    .bind(i64::from((page - 1) * PER_PAGE))
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(|(id, at, actor, action, target, detail, ip)| AuditEntry {
+                id,
+                at,
+                actor,
+                action,
+                target,
+                detail,
+                ip,
+            })
+            .collect(),
+        page,
+        per_page: PER_PAGE,
+        total: total.max(0) as u64,
+    })
+}

@@ -1,0 +1,90 @@
+//! The store: one `AnyPool` over SQLite or PostgreSQL, chosen by the URL scheme.
+//! SQL is written once with `$n` placeholders and portable types (BIGINT epoch
+//! seconds, TEXT ids, INTEGER 0/1 booleans); each backend has its own migrations folder.
+
+use sqlx::{
+    any::{install_default_drivers, AnyPoolOptions},
+    migrate::Migrator,
+    AnyPool, Executor,
+};
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("DATABASE_URL must start with sqlite:// or postgres:// (got {0:?})")]
+    Scheme(String),
+    #[error("could not open the database: {0}")]
+    Connect(sqlx::Error),
+    #[error("could not apply migrations: {0}")]
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::Scheme(
+                url.split(':').next().unwrap_or("").to_string(),
+            ));
+        };
+        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        options = match backend {
+            Backend::Sqlite => options.max_connections(8).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => options.max_connections(16),
+        };
+        let pool = options.connect(url).await.map_err(DbError::Connect)?;
+        Ok(Db { pool, backend })
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await.map_err(DbError::Migrate)
+    }
+
+    /// Cheap round trip for /healthz.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// True when the error is a unique-constraint violation (both backends).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db.is_unique_violation(),
+        _ => false,
+    }
+}

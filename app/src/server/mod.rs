@@ -1,0 +1,31 @@
+//! Server-only code: configuration, storage, crypto, authentication, audit and the
+//! provider clients. Compiled only with the `ssr` feature; pages reach it through the
+//! server functions in `crate::functions`.
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod fake_twilio;
+pub mod keys;
+pub mod livekit_settings;
+pub mod password;
+pub mod sessions;
+pub mod state;
+pub mod twilio;
+pub mod twilio_settings;
+pub mod users;
+pub mod validate;
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

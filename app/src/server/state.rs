@@ -1,0 +1,56 @@
+//! The application state every handler and server function reaches through context.
+
+use super::{config::Config, crypto::Keyring, db::Db};
+use leptos::prelude::LeptosOptions;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub keyring: Arc<Keyring>,
+    pub config: Arc<Config>,
+    pub http: reqwest::Client,
+    pub leptos_options: LeptosOptions,
+    /// Set once the first admin exists; it never goes back (users are disabled, not deleted).
+    pub(crate) has_users: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(db: Db, keyring: Keyring, config: Config, leptos_options: LeptosOptions) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("dial/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        AppState {
+            db,
+            keyring: Arc::new(keyring),
+            config: Arc::new(config),
+            http,
+            leptos_options,
+            has_users: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether any user exists (cached once true).
+    pub async fn has_users(&self) -> Result<bool, sqlx::Error> {
+        if self.has_users.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.db.pool)
+            .await?;
+        if count > 0 {
+            self.has_users.store(true, Ordering::Relaxed);
+        }
+        Ok(count > 0)
+    }
+}
+
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

@@ -1,0 +1,40 @@
+# Shared by the scripts in this folder: where builds go and the tools they need.
+# Sourced, not run.
+
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Builds live outside the clone so fresh clones (and CI) reuse them.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dial-target}"
+WASM_BINDGEN_VERSION="0.2.130"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+ensure_rust_tools() {
+  if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+    log "Adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+    log "Installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 7 minutes, once per machine)"
+    # Not --locked: its lock file names a webpki-roots version the registry no longer has.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  fi
+}
+
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    log "Installing Chromium from Debian (Playwright cannot download its own browser here)"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
+ensure_node_modules() {
+  if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
+    log "Installing the end-to-end test packages"
+    (cd "$ROOT/end2end" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}

@@ -1,0 +1,285 @@
+//! The command line. Every setting is a flag and an environment variable; `dial serve
+//! --help` lists them all with their defaults.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use dial_app::server::{
+    config::{Config, LiveKitEnv, TwilioEnv},
+    db::Db,
+    keys, users,
+};
+use secrecy::SecretString;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dial",
+    version,
+    about = "Self-hosted control plane for AI voice agents on the phone network"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the dashboard, the webhooks and the API (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+    /// Create an administrator without the browser (for headless installs).
+    CreateAdmin(CreateAdminArgs),
+    /// Re-encrypt every stored secret under a new encryption key.
+    RotateKey(RotateKeyArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Database URL: sqlite://path?mode=rwc or postgres://user@host/db. Default: a SQLite
+    /// file dial.db in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory for the SQLite database and the generated encryption key.
+    #[arg(long, env = "DIAL_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Key for secrets at rest: 32 bytes as 64 hex digits or base64. Default: generated into
+    /// <data dir>/encryption.key on first run (set it explicitly in production).
+    #[arg(long, env = "DIAL_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+    /// Previous encryption keys still accepted for reading, comma-separated.
+    #[arg(
+        long,
+        env = "DIAL_ENCRYPTION_OLD_KEYS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub encryption_old_keys: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "DIAL_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Directory holding the compiled site (pkg/ with the WASM, JS and CSS, and public assets).
+    #[arg(long, env = "DIAL_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+    /// Public base URL (https://…) at which Twilio and LiveKit reach Dial; overrides the
+    /// value saved on the Twilio page and turns on Secure cookies when https.
+    #[arg(long, env = "DIAL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Twilio Account SID (overrides the saved value; the page shows it read-only).
+    #[arg(long, env = "DIAL_TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+    /// Twilio Auth Token (overrides the saved value).
+    #[arg(long, env = "DIAL_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// Elastic SIP trunk termination domain, e.g. abc123.pstn.twilio.com.
+    #[arg(long, env = "DIAL_TWILIO_SIP_ADDRESS")]
+    pub twilio_sip_address: Option<String>,
+    /// SIP credential username for the trunk.
+    #[arg(long, env = "DIAL_TWILIO_SIP_USERNAME")]
+    pub twilio_sip_username: Option<String>,
+    /// SIP credential password for the trunk.
+    #[arg(long, env = "DIAL_TWILIO_SIP_PASSWORD", hide_env_values = true)]
+    pub twilio_sip_password: Option<String>,
+    /// Twilio REST API base URL.
+    #[arg(
+        long,
+        env = "DIAL_TWILIO_API_BASE",
+        default_value = "https://api.twilio.com"
+    )]
+    pub twilio_api_base: String,
+    /// Twilio Elastic SIP Trunking API base URL.
+    #[arg(
+        long,
+        env = "DIAL_TWILIO_TRUNKING_BASE",
+        default_value = "https://trunking.twilio.com"
+    )]
+    pub twilio_trunking_base: String,
+    /// Seconds to wait for Twilio before giving up.
+    #[arg(long, env = "DIAL_TWILIO_TIMEOUT_SECS", default_value_t = 10)]
+    pub twilio_timeout_secs: u64,
+    /// LiveKit server URL, e.g. wss://project.livekit.cloud.
+    #[arg(long, env = "DIAL_LIVEKIT_URL")]
+    pub livekit_url: Option<String>,
+    /// LiveKit API key.
+    #[arg(long, env = "DIAL_LIVEKIT_API_KEY")]
+    pub livekit_api_key: Option<String>,
+    /// LiveKit API secret.
+    #[arg(long, env = "DIAL_LIVEKIT_API_SECRET", hide_env_values = true)]
+    pub livekit_api_secret: Option<String>,
+    /// LiveKit project SIP URI host, e.g. abcd1234.sip.livekit.cloud.
+    #[arg(long, env = "DIAL_LIVEKIT_SIP_URI")]
+    pub livekit_sip_uri: Option<String>,
+    /// Sign a user out after this many minutes without a request.
+    #[arg(long, env = "DIAL_SESSION_IDLE_MINUTES", default_value_t = 720)]
+    pub session_idle_minutes: u64,
+    /// Sign a user out this many hours after login, active or not.
+    #[arg(long, env = "DIAL_SESSION_MAX_HOURS", default_value_t = 168)]
+    pub session_max_hours: u64,
+    /// Take the client address from X-Forwarded-For (only behind a reverse proxy you run).
+    #[arg(long, env = "DIAL_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateAdminArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The new administrator's username.
+    #[arg(long)]
+    pub username: String,
+    /// Read the password from this environment variable instead of standard input.
+    #[arg(long, default_value = "DIAL_ADMIN_PASSWORD")]
+    pub password_env: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RotateKeyArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The new key (64 hex digits or base64). Default: a newly generated key.
+    #[arg(long, env = "DIAL_NEW_ENCRYPTION_KEY", hide_env_values = true)]
+    pub new_key: Option<String>,
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+fn secret(v: Option<String>) -> Option<SecretString> {
+    non_empty(v).map(SecretString::from)
+}
+
+impl StoreArgs {
+    pub fn config(&self) -> Config {
+        let mut config = Config::for_data_dir(self.data_dir.clone());
+        config.database_url = non_empty(self.database_url.clone());
+        config.encryption_key = secret(self.encryption_key.clone());
+        config.old_encryption_keys = self
+            .encryption_old_keys
+            .iter()
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| SecretString::from(k.trim().to_string()))
+            .collect();
+        config
+    }
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> Config {
+        let mut config = self.store.config();
+        config.listen = self.listen;
+        config.site_root = self.site_root.clone();
+        config.public_url =
+            non_empty(self.public_url.clone()).map(|u| u.trim_end_matches('/').to_string());
+        config.twilio = TwilioEnv {
+            account_sid: non_empty(self.twilio_account_sid.clone()),
+            auth_token: secret(self.twilio_auth_token.clone()),
+            sip_address: non_empty(self.twilio_sip_address.clone()),
+            sip_username: non_empty(self.twilio_sip_username.clone()),
+            sip_password: secret(self.twilio_sip_password.clone()),
+        };
+        config.twilio_api_base = self.twilio_api_base.clone();
+        config.twilio_trunking_base = self.twilio_trunking_base.clone();
+        config.twilio_timeout = Duration::from_secs(self.twilio_timeout_secs.max(1));
+        config.livekit = LiveKitEnv {
+            url: non_empty(self.livekit_url.clone()),
+            api_key: non_empty(self.livekit_api_key.clone()),
+            api_secret: secret(self.livekit_api_secret.clone()),
+            sip_uri: non_empty(self.livekit_sip_uri.clone()),
+        };
+        config.session_idle = Duration::from_secs(self.session_idle_minutes.max(1) * 60);
+        config.session_absolute = Duration::from_secs(self.session_max_hours.max(1) * 3600);
+        config.trust_proxy = self.trust_proxy;
+        config
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "could not create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let db = Db::connect(&config.effective_database_url()).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let app = crate::startup::Application::build(args.config()).await?;
+            tracing::info!("Dial is listening on http://{}", app.address());
+            app.run().await?;
+            Ok(())
+        }
+        Command::Migrate(args) => {
+            let config = args.config();
+            open_store(&config).await?;
+            println!("Database is up to date.");
+            Ok(())
+        }
+        Command::CreateAdmin(args) => {
+            let config = args.store.config();
+            let db = open_store(&config).await?;
+            let password = match std::env::var(&args.password_env) {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    eprintln!(
+                        "Password for {} (input is not hidden; or set {}):",
+                        args.username, args.password_env
+                    );
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let user = users::create_admin_cli(&db, &args.username, SecretString::from(password))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("Created administrator {}.", user.username);
+            Ok(())
+        }
+        Command::RotateKey(args) => {
+            let config = args.store.config();
+            let db = open_store(&config).await?;
+            let rotation = keys::rotate(&db, &config, secret(args.new_key))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            dial_app::server::audit::record(
+                &db,
+                &dial_app::server::audit::Actor::system("dial rotate-key"),
+                "encryption.key_rotated",
+                Some(&rotation.new_key_id),
+                Some(&format!("{} secret(s) re-encrypted", rotation.rewritten)),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "Re-encrypted {} secret(s) under key {}.",
+                rotation.rewritten, rotation.new_key_id
+            );
+            if config.encryption_key.is_some() {
+                use secrecy::ExposeSecret;
+                println!(
+                    "Set DIAL_ENCRYPTION_KEY={} and restart Dial. Until every instance runs with it, \
+                     keep the old key in DIAL_ENCRYPTION_OLD_KEYS.",
+                    rotation.new_key.expose_secret()
+                );
+            } else {
+                println!(
+                    "The new key is in {}; the old one is kept in encryption.old-keys.",
+                    config.data_dir.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}

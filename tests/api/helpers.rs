@@ -1,0 +1,264 @@
+use dial::startup::Application;
+use dial_app::{error::AppError, server::config::Config, server::state::AppState};
+use reqwest::{header, redirect::Policy, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use std::{
+    io::Write,
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+pub const OWNER: &str = "olivia";
+pub const OWNER_PASSWORD: &str = "owner password 1";
+
+/// Every log line written by any app in this test binary.
+pub fn captured_logs() -> String {
+    let buf = log_buffer().lock().map(|b| b.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+#[derive(Clone)]
+struct BufWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for BufWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let writer = BufWriter(log_buffer().clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
+/// Where the test databases go: a fresh SQLite file, or a fresh PostgreSQL database.
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    match std::env::var("DIAL_TEST_DATABASE").as_deref() {
+        Ok("postgres") => {
+            let admin_url = std::env::var("DIAL_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+            let name = format!("dial_test_{}", uuid::Uuid::new_v4().simple());
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&admin_url)
+                .await
+                .expect("connect to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .expect("create test database");
+            pool.close().await;
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(admin_url);
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}?mode=rwc", dir.join("dial.db").display()),
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub config: Config,
+    /// Bodies of every response this app sent to the test.
+    pub bodies: Arc<Mutex<Vec<String>>>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+pub struct Spawn {
+    pub config: Config,
+    pub dir: Arc<tempfile::TempDir>,
+}
+
+impl Spawn {
+    pub async fn new() -> Spawn {
+        init_logs();
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut config = Config::for_data_dir(dir.path().to_path_buf());
+        config.database_url = Some(fresh_database_url(dir.path()).await);
+        config.site_root = PathBuf::from("target/site");
+        Spawn { config, dir }
+    }
+
+    pub async fn start(self) -> TestApp {
+        let app = Application::build(self.config.clone())
+            .await
+            .expect("build app");
+        let address = format!("http://{}", app.address());
+        let state = app.state().clone();
+        tokio::spawn(app.run());
+        TestApp {
+            address,
+            state,
+            client: new_client(),
+            config: self.config,
+            bodies: Arc::new(Mutex::new(Vec::new())),
+            _dir: self.dir,
+        }
+    }
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+pub async fn spawn_app() -> TestApp {
+    Spawn::new().await.start().await
+}
+
+/// An app with the first admin created and signed in on `app.client`.
+pub async fn spawn_with_admin() -> TestApp {
+    let app = spawn_app().await;
+    app.call::<()>(
+        &app.client,
+        "setup",
+        &[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("password_confirm", ADMIN_PASSWORD),
+        ],
+    )
+    .await
+    .expect("first-run setup");
+    app
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Restarts the app on the same database and data directory (a new process would see the same).
+    pub async fn restart(&self) -> TestApp {
+        let spawn = Spawn {
+            config: self.config.clone(),
+            dir: self._dir.clone(),
+        };
+        spawn.start().await
+    }
+
+    async fn record(&self, response: Response) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        if let Ok(mut b) = self.bodies.lock() {
+            b.push(body.clone());
+        }
+        (status, headers, body)
+    }
+
+    /// Calls a server function the way the hydrated page does (form body, JSON answer).
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> Result<T, AppError> {
+        let response = client
+            .post(self.url(&format!("/api/{endpoint}")))
+            .header(header::ACCEPT, "application/json")
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        let (status, _, body) = self.record(response).await;
+        if status.is_success() {
+            Ok(serde_json::from_str(&body)
+                .unwrap_or_else(|e| panic!("decode {endpoint} answer {body:?}: {e}")))
+        } else {
+            Err(serde_json::from_str(&body)
+                .unwrap_or_else(|e| panic!("decode {endpoint} error {status} {body:?}: {e}")))
+        }
+    }
+
+    pub async fn get_page(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+    ) -> (StatusCode, Option<String>, String) {
+        let response = client
+            .get(self.url(path))
+            .header(header::ACCEPT, "text/html")
+            .send()
+            .await
+            .expect("request");
+        let (status, headers, body) = self.record(response).await;
+        let location = headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (status, location, body)
+    }
+
+    pub async fn login(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> Result<(), AppError> {
+        self.call::<()>(
+            client,
+            "login",
+            &[("username", username), ("password", password)],
+        )
+        .await
+    }
+
+    /// Creates an owner (as the admin on `self.client`) and returns a client signed in as them.
+    pub async fn owner_client(&self) -> (reqwest::Client, String) {
+        let user: dial_app::model::UserRow = self
+            .call(
+                &self.client,
+                "users/create",
+                &[
+                    ("username", OWNER),
+                    ("password", OWNER_PASSWORD),
+                    ("role", "owner"),
+                ],
+            )
+            .await
+            .expect("create owner");
+        let client = new_client();
+        self.login(&client, OWNER, OWNER_PASSWORD)
+            .await
+            .expect("owner login");
+        (client, user.id)
+    }
+
+    pub fn all_bodies(&self) -> String {
+        self.bodies.lock().map(|b| b.join("\n")).unwrap_or_default()
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
+            .fetch_all(&self.state.db.pool)
+            .await
+            .expect("audit rows")
+    }
+}

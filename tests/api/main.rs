@@ -1,0 +1,10 @@
+//! API tests: each starts the real application on port 0 (with a fresh SQLite file, or a
+//! fresh PostgreSQL database when DIAL_TEST_DATABASE=postgres) and drives it over HTTP
+//! exactly as a browser's server-function calls and form posts would.
+
+mod helpers;
+
+mod auth;
+mod security;
+mod settings;
+mod users;

@@ -1,0 +1,173 @@
+use crate::helpers::*;
+use dial_app::server::{config::Config, keys};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let app = spawn_with_admin().await;
+    let form = [
+        ("username", "eve"),
+        ("password", OWNER_PASSWORD),
+        ("role", "admin"),
+    ];
+    let from_elsewhere = app
+        .client
+        .post(app.url("/api/users/create"))
+        .header("origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_elsewhere.status(), StatusCode::FORBIDDEN);
+    let marked_cross_site = app
+        .client
+        .post(app.url("/api/users/create"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marked_cross_site.status(), StatusCode::FORBIDDEN);
+    let login = app
+        .client
+        .post(app.url("/api/login"))
+        .header("origin", "null")
+        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::FORBIDDEN);
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username = 'eve'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+
+    // The same request from Dial's own origin goes through.
+    let same = app
+        .client
+        .post(app.url("/api/users/create"))
+        .header("origin", app.address.clone())
+        .header("sec-fetch-site", "same-origin")
+        .header("accept", "application/json")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_plain_form_post_redirects_back_with_the_error() {
+    // What a browser without JavaScript does: a form POST that accepts HTML.
+    let app = spawn_with_admin().await;
+    let response = app
+        .client
+        .post(app.url("/api/users/create"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/dashboard/settings/admin/users"))
+        .form(&[("username", "x"), ("password", "short"), ("role", "owner")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection());
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&app.url("/dashboard/settings/admin/users?")),
+        "{location}"
+    );
+    assert!(location.contains("__err="));
+    // The page rendered at that address shows the messages next to the fields.
+    let path = location.trim_start_matches(&app.address).to_string();
+    let (status, _, body) = app.get_page(&app.client, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("Username must be 3 to 32 characters long."),
+        "field error rendered without JS"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_encryption_key_is_refused_at_start_up_naming_the_variable() {
+    let spawn = Spawn::new().await;
+    let mut config = spawn.config.clone();
+    config.encryption_key = Some(secrecy::SecretString::from("11".repeat(32)));
+    let first = Spawn {
+        config: config.clone(),
+        dir: spawn.dir.clone(),
+    }
+    .start()
+    .await;
+    drop(first);
+    config.encryption_key = Some(secrecy::SecretString::from("22".repeat(32)));
+    let err = dial::startup::Application::build(config)
+        .await
+        .err()
+        .expect("start-up must fail");
+    let message = format!("{err:#}");
+    assert!(message.contains("DIAL_ENCRYPTION_KEY"), "{message}");
+    let mut bad = spawn.config.clone();
+    bad.encryption_key = Some(secrecy::SecretString::from("not a key"));
+    let err = dial::startup::Application::build(bad)
+        .await
+        .err()
+        .expect("start-up must fail");
+    assert!(format!("{err:#}").contains("DIAL_ENCRYPTION_KEY is not a valid key"));
+}
+
+#[tokio::test]
+async fn without_a_configured_key_one_is_generated_privately() {
+    let app = spawn_app().await;
+    let path = app.config.data_dir.join("encryption.key");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn rotate_key_re_encrypts_every_secret() {
+    let app = spawn_with_admin().await;
+    let token = "0123456789abcdef0123456789abcd99";
+    app.call::<serde_json::Value>(
+        &app.client,
+        "settings/twilio/save",
+        &[
+            ("account_sid", "AC0123456789abcdef0123456789abcdef"),
+            ("auth_token", token),
+            ("sip_password", "Sup3rSecretPassw0rd"),
+        ],
+    )
+    .await
+    .unwrap();
+    let config: Config = app.config.clone();
+    let before: String = sqlx::query_scalar("SELECT auth_token FROM twilio_config")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+
+    let rotation = keys::rotate(&app.state.db, &config, None).await.unwrap();
+    assert_eq!(rotation.rewritten, 2);
+    let after: String = sqlx::query_scalar("SELECT auth_token FROM twilio_config")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_ne!(before, after);
+    assert!(after.starts_with(&format!("v1.{}.", rotation.new_key_id)));
+
+    // A restart reads the key file (now the new key) and still shows the secrets.
+    let restarted = app.restart().await;
+    restarted
+        .login(&restarted.client, ADMIN, ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    let view: dial_app::model::TwilioSettingsView = restarted
+        .call(&restarted.client, "settings/twilio", &[])
+        .await
+        .unwrap();
+    assert_eq!(view.auth_token.ends_with.as_deref(), Some("99"));
+}

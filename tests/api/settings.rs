@@ -1,0 +1,383 @@
+use crate::helpers::*;
+use dial_app::{
+    error::AppError,
+    model::{ConnectionTest, LiveKitSettingsView, Source, TwilioSettingsView},
+    server::fake_twilio::FakeTwilio,
+};
+use std::{net::SocketAddr, time::Duration};
+
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "f00dbabe0123456789abcdef01234534";
+const SIP_PASSWORD: &str = "Plaintext5ecretSip";
+
+fn full_form<'a>() -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("account_sid", SID),
+        ("auth_token", TOKEN),
+        ("sip_address", "dial-test.pstn.twilio.com"),
+        ("sip_username", "dial"),
+        ("sip_password", SIP_PASSWORD),
+        ("public_url", "https://dial.example.com/"),
+    ]
+}
+
+#[tokio::test]
+async fn twilio_settings_are_saved_masked_and_never_echoed() {
+    let app = spawn_with_admin().await;
+    let view: TwilioSettingsView = app
+        .call(&app.client, "settings/twilio/save", &full_form())
+        .await
+        .unwrap();
+    assert_eq!(view.account_sid.value, SID);
+    assert_eq!(view.account_sid.source, Source::Database);
+    assert_eq!(view.auth_token.ends_with.as_deref(), Some("34"));
+    assert_eq!(view.sip_password.ends_with.as_deref(), Some("ip"));
+    assert_eq!(view.sip_address.value, "dial-test.pstn.twilio.com");
+    assert_eq!(view.public_url.value, "https://dial.example.com");
+
+    // Saving again with the secret fields empty keeps the stored secrets.
+    let view: TwilioSettingsView = app
+        .call(
+            &app.client,
+            "settings/twilio/save",
+            &[("account_sid", SID), ("sip_username", "dial2")],
+        )
+        .await
+        .unwrap();
+    assert!(view.auth_token.is_set() && view.sip_password.is_set());
+    assert_eq!(view.sip_username.value, "dial2");
+
+    // The pages render the masked form only.
+    let (_, _, page) = app
+        .get_page(&app.client, "/dashboard/settings/admin/telephony/twilio")
+        .await;
+    assert!(
+        page.contains("set · ends in ••34"),
+        "masked token on the page"
+    );
+
+    // At rest the secrets are ciphertexts.
+    let (token_at_rest, password_at_rest): (String, String) =
+        sqlx::query_as("SELECT auth_token, sip_password FROM twilio_config")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert!(token_at_rest.starts_with("v1.") && !token_at_rest.contains(TOKEN));
+    assert!(!password_at_rest.contains(SIP_PASSWORD));
+
+    // Never in a response, never in a log line, never in the audit log.
+    let bodies = app.all_bodies();
+    assert!(!bodies.contains(TOKEN) && !bodies.contains(SIP_PASSWORD));
+    let logs = captured_logs();
+    assert!(!logs.is_empty(), "logs were captured");
+    assert!(
+        !logs.contains(TOKEN) && !logs.contains(SIP_PASSWORD),
+        "secret in a log line"
+    );
+    let audit: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT action, detail FROM audit_log")
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert!(audit
+        .iter()
+        .any(|(a, d)| a == "twilio.settings_saved"
+            && d.as_deref().unwrap_or("").contains("auth token")));
+    assert!(audit
+        .iter()
+        .all(|(_, d)| !d.as_deref().unwrap_or("").contains(TOKEN)));
+
+    // Saved values survive a restart.
+    let restarted = app.restart().await;
+    restarted
+        .login(&restarted.client, ADMIN, ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    let again: TwilioSettingsView = restarted
+        .call(&restarted.client, "settings/twilio", &[])
+        .await
+        .unwrap();
+    assert_eq!(again.account_sid.value, SID);
+    assert_eq!(again.auth_token.ends_with.as_deref(), Some("34"));
+    assert_eq!(again.sip_username.value, "dial2");
+}
+
+#[tokio::test]
+async fn each_bad_twilio_field_gets_its_own_message() {
+    let app = spawn_with_admin().await;
+    let err = app
+        .call::<TwilioSettingsView>(
+            &app.client,
+            "settings/twilio/save",
+            &[
+                ("account_sid", "AB123"),
+                ("auth_token", "short"),
+                ("sip_address", "sip:abc.pstn.twilio.com"),
+                ("sip_username", &"x".repeat(40)),
+                ("sip_password", "weakpassword"),
+                ("public_url", "http://dial.example.com"),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(err
+        .field("account_sid")
+        .unwrap()
+        .contains("\"AC\" followed by 32 hexadecimal"));
+    assert!(err.field("auth_token").unwrap().contains("32 hexadecimal"));
+    assert!(err
+        .field("sip_address")
+        .unwrap()
+        .contains("without \"sip:\""));
+    assert!(err.field("sip_username").unwrap().contains("32"));
+    assert!(err.field("sip_password").unwrap().contains("upper-case"));
+    assert!(err.field("public_url").unwrap().contains("https://"));
+    // Nothing was saved.
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM twilio_config")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    // localhost may use http.
+    let ok: TwilioSettingsView = app
+        .call(
+            &app.client,
+            "settings/twilio/save",
+            &[("public_url", "http://localhost:3000")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.public_url.value, "http://localhost:3000");
+}
+
+#[tokio::test]
+async fn environment_values_win_and_are_read_only() {
+    let mut spawn = Spawn::new().await;
+    spawn.config.twilio.account_sid = Some(SID.to_string());
+    spawn.config.twilio.auth_token = Some(secrecy::SecretString::from(TOKEN.to_string()));
+    spawn.config.public_url = Some("https://env.example.com".into());
+    let app = spawn.start().await;
+    app.call::<()>(
+        &app.client,
+        "setup",
+        &[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("password_confirm", ADMIN_PASSWORD),
+        ],
+    )
+    .await
+    .unwrap();
+    let view: TwilioSettingsView = app
+        .call(
+            &app.client,
+            "settings/twilio/save",
+            &[
+                ("account_sid", "AC11111111111111111111111111111111"),
+                ("sip_username", "dial"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.account_sid.value, SID);
+    assert_eq!(view.account_sid.source, Source::Environment);
+    assert_eq!(view.auth_token.source, Source::Environment);
+    assert_eq!(view.public_url.source, Source::Environment);
+    assert_eq!(view.sip_username.source, Source::Database);
+    let (_, _, page) = app
+        .get_page(&app.client, "/dashboard/settings/admin/telephony/twilio")
+        .await;
+    assert!(page.contains("from DIAL_TWILIO_ACCOUNT_SID"));
+    assert!(!page.contains(TOKEN));
+    assert!(
+        !page.contains("name=\"account_sid\""),
+        "no input for an environment value"
+    );
+}
+
+async fn fake_twilio(token: &str) -> (FakeTwilio, SocketAddr) {
+    let fake = FakeTwilio::new();
+    fake.add_account(SID, token, "Dial Test Account");
+    let addr = fake
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    (fake, addr)
+}
+
+async fn app_against(addr: SocketAddr, timeout: Duration) -> TestApp {
+    let mut spawn = Spawn::new().await;
+    spawn.config.twilio_api_base = format!("http://{addr}");
+    spawn.config.twilio_timeout = timeout;
+    let app = spawn.start().await;
+    app.call::<()>(
+        &app.client,
+        "setup",
+        &[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("password_confirm", ADMIN_PASSWORD),
+        ],
+    )
+    .await
+    .unwrap();
+    app
+}
+
+#[tokio::test]
+async fn test_connection_reports_success_and_records_it() {
+    let (fake, addr) = fake_twilio(TOKEN).await;
+    let app = app_against(addr, Duration::from_secs(5)).await;
+    let before = app
+        .call::<ConnectionTest>(&app.client, "settings/twilio/test", &[])
+        .await
+        .unwrap_err();
+    assert!(before
+        .field("account_sid")
+        .unwrap()
+        .contains("before testing"));
+    app.call::<TwilioSettingsView>(
+        &app.client,
+        "settings/twilio/save",
+        &[("account_sid", SID), ("auth_token", TOKEN)],
+    )
+    .await
+    .unwrap();
+    let result: ConnectionTest = app
+        .call(&app.client, "settings/twilio/test", &[])
+        .await
+        .unwrap();
+    assert!(result.ok);
+    assert!(result.message.contains("Dial Test Account"));
+    assert_eq!(
+        fake.requests(),
+        vec![format!("GET /2010-04-01/Accounts/{SID}.json")]
+    );
+    let view: TwilioSettingsView = app.call(&app.client, "settings/twilio", &[]).await.unwrap();
+    assert!(view.last_test.unwrap().ok);
+    assert!(!app.all_bodies().contains(TOKEN));
+}
+
+#[tokio::test]
+async fn test_connection_shows_twilios_own_error() {
+    let (_fake, addr) = fake_twilio("99999999999999999999999999999999").await;
+    let app = app_against(addr, Duration::from_secs(5)).await;
+    app.call::<TwilioSettingsView>(
+        &app.client,
+        "settings/twilio/save",
+        &[("account_sid", SID), ("auth_token", TOKEN)],
+    )
+    .await
+    .unwrap();
+    let err = app
+        .call::<ConnectionTest>(&app.client, "settings/twilio/test", &[])
+        .await
+        .unwrap_err();
+    let AppError::Upstream {
+        provider,
+        code,
+        message,
+    } = &err
+    else {
+        panic!("expected Twilio's error, got {err:?}");
+    };
+    assert_eq!(provider, "Twilio");
+    assert_eq!(code.as_deref(), Some("20003"));
+    assert!(message.starts_with("Authenticate"), "{message}");
+    assert!(err.to_string().contains("error 20003"));
+    let view: TwilioSettingsView = app.call(&app.client, "settings/twilio", &[]).await.unwrap();
+    let last = view.last_test.unwrap();
+    assert!(!last.ok && last.message.contains("20003"));
+}
+
+#[tokio::test]
+async fn test_connection_says_when_twilio_times_out() {
+    let (fake, addr) = fake_twilio(TOKEN).await;
+    fake.set_delay(Some(Duration::from_secs(3)));
+    let app = app_against(addr, Duration::from_secs(1)).await;
+    app.call::<TwilioSettingsView>(
+        &app.client,
+        "settings/twilio/save",
+        &[("account_sid", SID), ("auth_token", TOKEN)],
+    )
+    .await
+    .unwrap();
+    let err = app
+        .call::<ConnectionTest>(&app.client, "settings/twilio/test", &[])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("time-out"), "{err}");
+}
+
+#[tokio::test]
+async fn livekit_settings_show_configuration_but_never_the_secret() {
+    let mut spawn = Spawn::new().await;
+    spawn.config.livekit.url = Some("wss://project.livekit.cloud".into());
+    spawn.config.livekit.api_key = Some("APIkey123".into());
+    spawn.config.livekit.api_secret = Some(secrecy::SecretString::from(
+        "livekit-secret-value".to_string(),
+    ));
+    let app = spawn.start().await;
+    app.call::<()>(
+        &app.client,
+        "setup",
+        &[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("password_confirm", ADMIN_PASSWORD),
+        ],
+    )
+    .await
+    .unwrap();
+    let view: LiveKitSettingsView = app
+        .call(&app.client, "settings/livekit", &[])
+        .await
+        .unwrap();
+    assert!(view.configured());
+    assert_eq!(view.api_key.as_deref(), Some("APIkey123"));
+    assert!(view.sip_uri.is_none());
+    let (_, _, page) = app
+        .get_page(&app.client, "/dashboard/settings/admin/telephony/livekit")
+        .await;
+    assert!(page.contains("wss://project.livekit.cloud") && page.contains("APIkey123"));
+    assert!(!app.all_bodies().contains("livekit-secret-value"));
+
+    let bare = spawn_with_admin().await;
+    let view: LiveKitSettingsView = bare
+        .call(&bare.client, "settings/livekit", &[])
+        .await
+        .unwrap();
+    assert!(!view.configured());
+}
+
+#[tokio::test]
+async fn the_audit_log_is_newest_first_and_paged() {
+    let app = spawn_with_admin().await;
+    // 55 refused sign-ins (failed, then throttled) are 55 entries after the setup entry.
+    for i in 0..55 {
+        let _ = app
+            .login(&new_client(), &format!("nobody{i}"), "wrong password!")
+            .await;
+    }
+    let first: dial_app::model::Page<dial_app::model::AuditEntry> = app
+        .call(&app.client, "audit", &[("page", "1")])
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 50);
+    assert!(first.total >= 56);
+    assert!(
+        first.items.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
+    assert_eq!(first.items[0].ip.as_deref(), Some("127.0.0.1"));
+    let second: dial_app::model::Page<dial_app::model::AuditEntry> = app
+        .call(&app.client, "audit", &[("page", "2")])
+        .await
+        .unwrap();
+    assert!(!second.items.is_empty());
+    assert!(second.items[0].id < first.items[49].id);
+    assert_eq!(
+        second.items.last().unwrap().action,
+        "setup.first_admin_created"
+    );
+}
