@@ -39,6 +39,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Effects run only in the browser: this marks the page as hydrated, which the
+    // end-to-end tests check so a broken WASM build fails loudly.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     const SSR: SsrMode = SsrMode::Async;
     view! {
         <Stylesheet id="leptos" href="/pkg/dial.css"/>

@@ -183,7 +183,7 @@ pub fn Forbidden() -> impl IntoView {
             <p class="error-code">"403"</p>
             <h1 id="forbidden-title">"Administrators only"</h1>
             <p>"This page is for Dial administrators. If you need access, ask an administrator to change your role."</p>
-            <a class="button" href="/dashboard">"Back to the dashboard"</a>
+            <a class="button button-primary" href="/dashboard">"Back to the dashboard"</a>
         </section>
     }
 }

@@ -4,7 +4,7 @@
 use crate::{
     components::{
         action_outcome, field_error, icons, AdminOnly, ErrorBanner, Field, Loading, PageHeader,
-        Pager, SuccessBanner,
+        Pager,
     },
     error::AppError,
     functions::{
@@ -246,10 +246,14 @@ fn ConnectionCard(
     test: ServerAction<TestTwilioConnection>,
 ) -> impl IntoView {
     let ready = !settings.account_sid.value.is_empty() && settings.auth_token.is_set();
+    // Twilio's answer (success or its error) is recorded and shown above as the last
+    // test; only errors that never reached Twilio are shown here.
     let outcome = move || {
-        test.value().get().map(|r| match r {
-            Ok(t) => view! { <SuccessBanner message=t.message/> }.into_any(),
-            Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+        test.value().get().and_then(|r| match r {
+            Err(e @ (AppError::Invalid { .. } | AppError::Unauthorized | AppError::Forbidden | AppError::Internal | AppError::Request { .. })) => {
+                Some(view! { <ErrorBanner message=e.to_string()/> })
+            }
+            _ => None,
         })
     };
     view! {

@@ -86,8 +86,13 @@ impl TwilioClient {
         if e.is_timeout() {
             TwilioError::Timeout(self.timeout)
         } else {
-            // reqwest's message names the URL, which never carries credentials here.
-            TwilioError::Network(e.without_url().to_string())
+            // The innermost cause says what went wrong (refused, DNS, TLS); the URL is left
+            // out of the message, which names the base URL itself.
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            TwilioError::Network(cause.to_string())
         }
     }
 

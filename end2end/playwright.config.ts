@@ -1,0 +1,64 @@
+import { defineConfig } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+// Each run gets fresh data directories (and, when the test script passes them, fresh
+// PostgreSQL databases), so first-run can happen in every project.
+const target = process.env.CARGO_TARGET_DIR ?? path.join(os.homedir(), '.cache', 'dial-target');
+const bin = process.env.DIAL_BIN ?? path.join(target, 'debug', 'dial');
+const site = process.env.DIAL_SITE_ROOT ?? path.join(target, 'site');
+if (!process.env.DIAL_E2E_DIR) {
+  process.env.DIAL_E2E_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'dial-e2e-'));
+}
+const runDir = process.env.DIAL_E2E_DIR;
+
+function server(port: number, name: string, databaseUrl: string | undefined) {
+  return {
+    command: `"${bin}" serve --listen 127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${port}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'ignore' as const,
+    stderr: 'pipe' as const,
+    env: {
+      DIAL_DATA_DIR: path.join(runDir, name),
+      DIAL_SITE_ROOT: site,
+      DATABASE_URL: databaseUrl ?? '',
+      DIAL_LOG: 'warn',
+    },
+  };
+}
+
+export default defineConfig({
+  testDir: './tests',
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  reporter: [['list']],
+  use: {
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+  },
+  projects: [
+    { name: 'hydrated', use: { baseURL: 'http://127.0.0.1:3101', javaScriptEnabled: true } },
+    { name: 'no-js', use: { baseURL: 'http://127.0.0.1:3102', javaScriptEnabled: false } },
+  ],
+  webServer: [
+    server(3101, 'hydrated', process.env.DIAL_E2E_DATABASE_URL_HYDRATED),
+    server(3102, 'no-js', process.env.DIAL_E2E_DATABASE_URL_NOJS),
+  ],
+});

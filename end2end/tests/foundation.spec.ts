@@ -1,0 +1,131 @@
+import { expect, test, type Page } from '@playwright/test';
+
+// One story, in order, against a fresh Dial: the same steps run hydrated and with
+// JavaScript disabled (every form must work before the WASM loads).
+test.describe.configure({ mode: 'serial' });
+
+const admin = { username: 'admin', password: 'correct horse battery' };
+const owner = { username: 'olivia', password: 'owner password 1' };
+const authToken = '0123456789abcdef0123456789abcd34';
+const sipPassword = 'Plaintext5ecretSip';
+
+async function expectHydratedIfJs(page: Page, javaScriptEnabled: boolean | undefined) {
+  if (javaScriptEnabled) {
+    await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+  } else {
+    await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(0);
+  }
+}
+
+async function signIn(page: Page, who: { username: string; password: string }) {
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(who.username);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/dashboard$/);
+  await expect(page.getByTestId('current-user')).toHaveText(who.username);
+}
+
+test('first run creates the administrator, once', async ({ page, javaScriptEnabled }) => {
+  await page.goto('/dashboard/calls');
+  await expect(page).toHaveURL(/\/setup$/);
+  await expectHydratedIfJs(page, javaScriptEnabled);
+  await expect(page.getByRole('heading', { name: 'Welcome to Dial' })).toBeVisible();
+
+  await page.getByLabel('Username').fill(admin.username);
+  await page.getByLabel('Password', { exact: true }).fill(admin.password);
+  await page.getByLabel('Password again').fill('a different password');
+  await page.getByRole('button', { name: 'Create administrator' }).click();
+  await expect(page.getByText('The two passwords do not match.').first()).toBeVisible();
+
+  await page.getByLabel('Username').fill(admin.username);
+  await page.getByLabel('Password', { exact: true }).fill(admin.password);
+  await page.getByLabel('Password again').fill(admin.password);
+  await page.getByRole('button', { name: 'Create administrator' }).click();
+  await expect(page).toHaveURL(/\/dashboard$/);
+  await expect(page.getByTestId('current-user')).toHaveText(admin.username);
+  await expect(page.getByRole('heading', { name: 'Connect your providers' })).toBeVisible();
+
+  // The first-run page is gone for good.
+  await page.goto('/setup');
+  await expect(page).toHaveURL(/\/dashboard$/);
+});
+
+test('sign-in refuses a wrong password and the sidebar reaches every section', async ({ page }) => {
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(admin.username);
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('alert')).toContainText('Wrong username or password.');
+
+  await signIn(page, admin);
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await nav.getByRole('link', { name: 'Phone numbers' }).click();
+  await expect(page.getByRole('heading', { name: 'No phone numbers yet' })).toBeVisible();
+  await expect(nav.getByRole('link', { name: 'Phone numbers' })).toHaveAttribute('aria-current', 'page');
+  await nav.getByRole('link', { name: 'Assistants' }).click();
+  await expect(page.getByRole('heading', { name: 'No assistants yet' })).toBeVisible();
+  await nav.getByRole('link', { name: 'Calls' }).click();
+  await expect(page.getByRole('heading', { name: 'No calls yet' })).toBeVisible();
+  await nav.getByRole('link', { name: 'Settings' }).click();
+  await expect(page.getByRole('heading', { name: 'Your account' })).toBeVisible();
+});
+
+test('Twilio settings are validated, saved, and shown masked after a reload', async ({ page }) => {
+  await signIn(page, admin);
+  await page.goto('/dashboard/settings/admin/telephony/twilio');
+  await expect(page.getByRole('heading', { name: 'Credentials and trunk' })).toBeVisible();
+
+  await page.getByLabel('Account SID').fill('AC123');
+  await page.getByLabel('SIP trunk address').fill('sip:dial.pstn.twilio.com');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByText('Account SID must be "AC" followed by 32 hexadecimal characters').first()).toBeVisible();
+  await expect(page.getByText('Enter the host name only, without "sip:"').first()).toBeVisible();
+
+  await page.getByLabel('Account SID').fill('AC0123456789abcdef0123456789abcdef');
+  await page.getByLabel('Auth Token').fill(authToken);
+  await page.getByLabel('SIP trunk address').fill('dial-test.pstn.twilio.com');
+  await page.getByLabel('SIP username').fill('dial');
+  await page.getByLabel('SIP password').fill(sipPassword);
+  await page.getByLabel('Public webhook base URL').fill('https://dial.example.com');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.locator('[data-field="auth_token"]')).toHaveText('set · ends in ••34');
+
+  await page.reload();
+  await expect(page.locator('[data-field="auth_token"]')).toHaveText('set · ends in ••34');
+  await expect(page.locator('[data-field="sip_password"]')).toHaveText('set · ends in ••ip');
+  await expect(page.getByLabel('Account SID')).toHaveValue('AC0123456789abcdef0123456789abcdef');
+  const html = await page.content();
+  expect(html).not.toContain(authToken);
+  expect(html).not.toContain(sipPassword);
+  await expect(page.getByText('Replace').first()).toBeVisible();
+});
+
+test('an owner cannot open admin pages', async ({ page }) => {
+  await signIn(page, admin);
+  await page.goto('/dashboard/settings/admin/users');
+  await page.getByLabel('Username').fill(owner.username);
+  await page.getByLabel('Initial password').fill(owner.password);
+  await page.getByRole('button', { name: 'Create user' }).click();
+  await expect(page.locator(`tr[data-user="${owner.username}"]`)).toBeVisible();
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+
+  await signIn(page, owner);
+  const response = await page.goto('/dashboard/settings/admin/users');
+  expect(response?.status()).toBe(403);
+  await expect(page.getByRole('heading', { name: 'Administrators only' })).toBeVisible();
+  await page.goto('/dashboard/settings/admin/telephony/twilio');
+  await expect(page.getByRole('heading', { name: 'Administrators only' })).toBeVisible();
+  await page.goto('/dashboard/settings');
+  await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'Users' })).toHaveCount(0);
+});
+
+test('signing out ends the session', async ({ page }) => {
+  await signIn(page, owner);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/dashboard');
+  await expect(page).toHaveURL(/\/login\?next=%2Fdashboard$/);
+});
