@@ -385,13 +385,31 @@ async fn the_audit_log_is_newest_first_and_paged() {
 #[tokio::test]
 async fn test_connection_says_when_twilio_cannot_be_reached() {
     // Nothing listens on a port we just bound and released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app = app_against(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(5)).await;
-    app.call::<TwilioSettingsView>(&app.client, "settings/twilio/save", &[("account_sid", SID), ("auth_token", TOKEN)])
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = app_against(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(5),
+    )
+    .await;
+    app.call::<TwilioSettingsView>(
+        &app.client,
+        "settings/twilio/save",
+        &[("account_sid", SID), ("auth_token", TOKEN)],
+    )
+    .await
+    .unwrap();
+    let err = app
+        .call::<ConnectionTest>(&app.client, "settings/twilio/test", &[])
         .await
-        .unwrap();
-    let err = app.call::<ConnectionTest>(&app.client, "settings/twilio/test", &[]).await.unwrap_err();
+        .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains(&format!("could not reach http://127.0.0.1:{port}")), "{message}");
+    assert!(
+        message.contains(&format!("could not reach http://127.0.0.1:{port}")),
+        "{message}"
+    );
     assert!(message.to_lowercase().contains("refused"), "{message}");
 }

@@ -250,9 +250,13 @@ fn ConnectionCard(
     // test; only errors that never reached Twilio are shown here.
     let outcome = move || {
         test.value().get().and_then(|r| match r {
-            Err(e @ (AppError::Invalid { .. } | AppError::Unauthorized | AppError::Forbidden | AppError::Internal | AppError::Request { .. })) => {
-                Some(view! { <ErrorBanner message=e.to_string()/> })
-            }
+            Err(
+                e @ (AppError::Invalid { .. }
+                | AppError::Unauthorized
+                | AppError::Forbidden
+                | AppError::Internal
+                | AppError::Request { .. }),
+            ) => Some(view! { <ErrorBanner message=e.to_string()/> }),
             _ => None,
         })
     };

@@ -49,23 +49,26 @@ pub async fn record(
 
 pub const PER_PAGE: u32 = 50;
 
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: i64,
+    at: i64,
+    actor_name: Option<String>,
+    action: String,
+    target: Option<String>,
+    detail: Option<String>,
+    ip: Option<String>,
+}
+
 /// Newest first.
 pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
     let page = page.max(1);
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
         .fetch_one(&db.pool)
         .await?;
-    let rows: Vec<(
-        i64,
-        i64,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<AuditRow> = sqlx::query_as(
         "SELECT id, at, actor_name, action, target, detail, ip FROM audit_log \
-             ORDER BY id DESC LIMIT $1 OFFSET $2",
+         ORDER BY id DESC LIMIT $1 OFFSET $2",
     )
     .bind(i64::from(PER_PAGE))
     .bind(i64::from((page - 1) * PER_PAGE))
@@ -74,14 +77,14 @@ pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
     Ok(Page {
         items: rows
             .into_iter()
-            .map(|(id, at, actor, action, target, detail, ip)| AuditEntry {
-                id,
-                at,
-                actor,
-                action,
-                target,
-                detail,
-                ip,
+            .map(|r| AuditEntry {
+                id: r.id,
+                at: r.at,
+                actor: r.actor_name,
+                action: r.action,
+                target: r.target,
+                detail: r.detail,
+                ip: r.ip,
             })
             .collect(),
         page,

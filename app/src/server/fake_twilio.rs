@@ -108,8 +108,8 @@ impl FakeTwilio {
     }
 
     /// Checks Basic auth against the account in the path, as Twilio does.
-    fn authenticate(&self, headers: &HeaderMap, sid: &str) -> Result<FakeAccount, Response> {
-        let unauthorized = || error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    fn authenticate(&self, headers: &HeaderMap, sid: &str) -> Result<FakeAccount, Box<Response>> {
+        let unauthorized = || Box::new(error(StatusCode::UNAUTHORIZED, 20003, "Authenticate"));
         let header = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -124,11 +124,11 @@ impl FakeTwilio {
             return Err(unauthorized());
         }
         if user != sid {
-            return Err(error(
+            return Err(Box::new(error(
                 StatusCode::NOT_FOUND,
                 20404,
                 &format!("The requested resource /2010-04-01/Accounts/{sid}.json was not found"),
-            ));
+            )));
         }
         Ok(account.clone())
     }
@@ -163,7 +163,7 @@ async fn fetch_account(
     };
     let account = match fake.authenticate(&headers, sid) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     Json(json!({
         "sid": account.sid,
