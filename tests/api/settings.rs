@@ -2,7 +2,7 @@ use crate::helpers::*;
 use dial_app::{
     error::AppError,
     model::{ConnectionTest, LiveKitSettingsView, Source, TwilioSettingsView},
-    server::fake_twilio::FakeTwilio,
+    server::fakes::twilio::FakeTwilio,
 };
 use std::{net::SocketAddr, time::Duration};
 

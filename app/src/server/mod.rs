@@ -7,14 +7,16 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod db;
-pub mod fake_twilio;
+pub mod fakes;
 pub mod keys;
+pub mod livekit;
 pub mod livekit_settings;
 pub mod password;
 pub mod sessions;
 pub mod state;
 pub mod twilio;
 pub mod twilio_settings;
+pub mod twilio_signature;
 pub mod users;
 pub mod validate;
 

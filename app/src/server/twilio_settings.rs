@@ -383,7 +383,8 @@ pub async fn test_connection(state: &AppState, actor: &Actor) -> Result<Connecti
         &sid,
         token,
         state.config.twilio_timeout,
-    );
+    )
+    .with_trunking_base(&state.config.twilio_trunking_base);
     let outcome = client.fetch_account().await;
     let (result, error) = match outcome {
         Ok(account) => (

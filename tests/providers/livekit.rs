@@ -1,0 +1,883 @@
+use dial_app::server::{
+    fakes::livekit::{
+        CallOutcome, CallTiming, FakeLiveKit, InboundRejected, TransferOutcome, WebhookKnobs,
+    },
+    livekit::{
+        proto, CallOptions, InboundTrunkSpec, LiveKitClient, LiveKitError, OutboundTrunkSpec,
+    },
+};
+use livekit_api::services::sip::CreateSIPDispatchRuleOptions;
+use proto::sip_dispatch_rule::Rule;
+use secrecy::SecretString;
+use std::{net::SocketAddr, time::Duration};
+
+pub const KEY: &str = "devkey";
+pub const SECRET: &str = "devsecret-devsecret-devsecret-0001";
+const TWILIO_IP: &str = "54.172.60.1";
+
+pub async fn fake() -> (FakeLiveKit, String) {
+    let fake = FakeLiveKit::new(KEY, SECRET);
+    fake.set_timing(CallTiming {
+        ringing_after: Duration::from_millis(30),
+        answer_after: Duration::from_millis(60),
+    });
+    let addr = fake
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    (fake, format!("http://{addr}"))
+}
+
+pub fn client(url: &str, secret: &str) -> LiveKitClient {
+    LiveKitClient::new(
+        url,
+        KEY,
+        &SecretString::from(secret.to_string()),
+        Duration::from_secs(5),
+    )
+}
+
+fn twirp(e: LiveKitError) -> (String, String) {
+    match e {
+        LiveKitError::Twirp { code, message, .. } => (code, message),
+        other => panic!("expected a Twirp error, got {other:?}"),
+    }
+}
+
+fn inbound(name: &str, numbers: &[&str], allowed_numbers: &[&str]) -> InboundTrunkSpec {
+    InboundTrunkSpec {
+        name: name.into(),
+        numbers: numbers.iter().map(|s| s.to_string()).collect(),
+        allowed_numbers: allowed_numbers.iter().map(|s| s.to_string()).collect(),
+        allowed_addresses: vec!["54.172.60.0/30".into()],
+        ..Default::default()
+    }
+}
+
+fn outbound(number: &str) -> OutboundTrunkSpec {
+    OutboundTrunkSpec {
+        name: "out".into(),
+        address: "dial-test.pstn.twilio.com".into(),
+        numbers: vec![number.into()],
+        transport: proto::SipTransport::Tls,
+        metadata: "{}".into(),
+        auth_username: "dial".into(),
+        auth_password: SecretString::from("Str0ngPassword".to_string()),
+        destination_country: Some("US".into()),
+    }
+}
+
+fn individual(prefix: &str, pin: &str) -> Rule {
+    Rule::DispatchRuleIndividual(proto::SipDispatchRuleIndividual {
+        room_prefix: prefix.into(),
+        pin: pin.into(),
+        no_randomness: false,
+    })
+}
+
+fn rule_options(name: &str, trunks: &[&str], agent: &str) -> CreateSIPDispatchRuleOptions {
+    CreateSIPDispatchRuleOptions {
+        name: name.into(),
+        trunk_ids: trunks.iter().map(|s| s.to_string()).collect(),
+        room_config: Some(proto::RoomConfiguration {
+            agents: vec![proto::RoomAgentDispatch {
+                agent_name: agent.into(),
+                metadata: format!("{{\"assistant\":\"{agent}\"}}"),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_unauthenticated() {
+    let (_fake, url) = fake().await;
+    let err = client(&url, "not-the-secret-not-the-secret-0000")
+        .list_inbound_trunks()
+        .await
+        .unwrap_err();
+    assert_eq!(twirp(err).0, "unauthenticated");
+    assert!(client(&url, SECRET)
+        .list_inbound_trunks()
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_grant_is_unauthenticated_permissions_denied() {
+    use livekit_api::access_token::{AccessToken, VideoGrants};
+    use prost::Message;
+    let (_fake, url) = fake().await;
+    let token = AccessToken::with_api_key(KEY, SECRET)
+        .with_grants(VideoGrants {
+            room_list: true,
+            ..Default::default()
+        })
+        .to_jwt()
+        .unwrap();
+    let request = proto::CreateSipInboundTrunkRequest {
+        trunk: Some(proto::SipInboundTrunkInfo {
+            numbers: vec!["+15105550100".into()],
+            ..Default::default()
+        }),
+    };
+    let response = reqwest::Client::new()
+        .post(format!("{url}/twirp/livekit.SIP/CreateSIPInboundTrunk"))
+        .header("content-type", "application/protobuf")
+        .bearer_auth(token)
+        .body(request.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "unauthenticated");
+    assert_eq!(body["msg"], "permissions denied");
+}
+
+#[tokio::test]
+async fn inbound_trunks_need_a_security_field_and_follow_the_conflict_rules() {
+    let (_fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    let open = InboundTrunkSpec {
+        name: "open".into(),
+        ..Default::default()
+    };
+    let (code, msg) = twirp(lk.create_inbound_trunk(open).await.unwrap_err());
+    assert_eq!(code, "invalid_argument");
+    assert_eq!(msg, "for security, one of the fields must be set: AuthUsername+AuthPassword, AllowedAddresses or Numbers");
+
+    let first = lk
+        .create_inbound_trunk(inbound("a", &["+1 (510) 555-0100"], &[]))
+        .await
+        .unwrap();
+    assert!(first.sip_trunk_id.starts_with("ST_"));
+    // Same number, normalised differently, no allowed numbers: conflict.
+    let (code, msg) = twirp(
+        lk.create_inbound_trunk(inbound("b", &["+15105550100"], &[]))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "invalid_argument");
+    assert!(
+        msg.starts_with("Conflicting inbound SIP Trunks: \"ST_"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("\"{}\"", first.sip_trunk_id))
+            && msg.contains("[+15105550100]")
+            && msg.ends_with("without AllowedNumbers set"),
+        "{msg}"
+    );
+    // With allowed numbers it does not conflict with the one without.
+    let narrow = lk
+        .create_inbound_trunk(inbound("c", &["+15105550100"], &["+14155550123"]))
+        .await
+        .unwrap();
+    // ... but two with the same allowed number do.
+    assert!(lk
+        .create_inbound_trunk(inbound("d", &["+15105550100"], &["+14155550123"]))
+        .await
+        .is_err());
+    // Two wildcard trunks (no numbers) conflict.
+    let wildcard = |name: &str| InboundTrunkSpec {
+        name: name.into(),
+        allowed_addresses: vec!["10.0.0.1".into()],
+        ..Default::default()
+    };
+    lk.create_inbound_trunk(wildcard("w1")).await.unwrap();
+    assert!(lk.create_inbound_trunk(wildcard("w2")).await.is_err());
+    // An update is never compared with itself.
+    let renamed = lk
+        .update_inbound_trunk(
+            &narrow.sip_trunk_id,
+            proto::SipInboundTrunkUpdate {
+                name: Some("narrow".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "narrow");
+    assert_eq!(
+        lk.get_inbound_trunk(&first.sip_trunk_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "a"
+    );
+    assert_eq!(lk.list_inbound_trunks().await.unwrap().len(), 3);
+    lk.delete_trunk(&first.sip_trunk_id).await.unwrap();
+    lk.delete_trunk("ST_doesnotexist").await.unwrap();
+    assert!(lk
+        .get_inbound_trunk(&first.sip_trunk_id)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn outbound_trunks_want_a_host_and_numbers() {
+    let (_fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    for address in [
+        "sip:dial.pstn.twilio.com",
+        "sips:dial.pstn.twilio.com",
+        "user@dial.pstn.twilio.com",
+        "dial.pstn.twilio.com;transport=tcp",
+    ] {
+        let mut spec = outbound("+15105550100");
+        spec.address = address.into();
+        assert_eq!(
+            twirp(lk.create_outbound_trunk(spec).await.unwrap_err()).0,
+            "invalid_argument",
+            "{address}"
+        );
+    }
+    let mut empty = outbound("+15105550100");
+    empty.numbers.clear();
+    assert_eq!(
+        twirp(lk.create_outbound_trunk(empty).await.unwrap_err()).1,
+        "no trunk numbers specified"
+    );
+    let trunk = lk
+        .create_outbound_trunk(outbound("+15105550100"))
+        .await
+        .unwrap();
+    assert_eq!(trunk.destination_country, "US");
+    assert_eq!(trunk.transport, proto::SipTransport::Tls as i32);
+    // No conflict check for outbound trunks.
+    lk.create_outbound_trunk(outbound("+15105550100"))
+        .await
+        .unwrap();
+    let fetched = lk
+        .get_outbound_trunk(&trunk.sip_trunk_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fetched.auth_username, "dial");
+    let updated = lk
+        .update_outbound_trunk(
+            &trunk.sip_trunk_id,
+            proto::SipOutboundTrunkUpdate {
+                address: Some("other.pstn.twilio.com".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.address, "other.pstn.twilio.com");
+    assert_eq!(lk.list_outbound_trunks().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn dispatch_rules_conflict_per_trunk_number_and_pin() {
+    let (_fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    let trunk = lk
+        .create_inbound_trunk(inbound("t", &["+15105550100"], &[]))
+        .await
+        .unwrap();
+    let rule = lk
+        .create_dispatch_rule(
+            individual("call-", ""),
+            rule_options("first", &[&trunk.sip_trunk_id], "agent-a"),
+        )
+        .await
+        .unwrap();
+    assert!(rule.sip_dispatch_rule_id.starts_with("SDR_"));
+    let (code, msg) = twirp(
+        lk.create_dispatch_rule(
+            Rule::DispatchRuleDirect(proto::SipDispatchRuleDirect {
+                room_name: "lobby".into(),
+                pin: String::new(),
+            }),
+            rule_options("second", &[&trunk.sip_trunk_id], "agent-b"),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, "invalid_argument");
+    assert_eq!(
+        msg,
+        format!("Dispatch rule for the same trunk, inbound number, number, and PIN combination already exists in dispatch rule \"{}\" \"first\"", rule.sip_dispatch_rule_id)
+    );
+    // A different PIN is a different key.
+    lk.create_dispatch_rule(
+        individual("vip-", "1234"),
+        rule_options("pin", &[&trunk.sip_trunk_id], "agent-b"),
+    )
+    .await
+    .unwrap();
+    // A rule for all trunks does not clash with one for a named trunk.
+    lk.create_dispatch_rule(individual("any-", ""), rule_options("all", &[], "agent-c"))
+        .await
+        .unwrap();
+    assert_eq!(lk.list_dispatch_rules().await.unwrap().len(), 3);
+    let updated = lk
+        .update_dispatch_rule(
+            &rule.sip_dispatch_rule_id,
+            proto::SipDispatchRuleUpdate {
+                name: Some("renamed".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.name, "renamed");
+    lk.delete_dispatch_rule(&rule.sip_dispatch_rule_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        twirp(
+            lk.delete_dispatch_rule(&rule.sip_dispatch_rule_id)
+                .await
+                .unwrap_err()
+        )
+        .0,
+        "not_found"
+    );
+}
+
+async fn routed_number(
+    fake: &FakeLiveKit,
+    lk: &LiveKitClient,
+    number: &str,
+    rule: Rule,
+    agent: &str,
+) -> String {
+    let trunk = lk
+        .create_inbound_trunk(inbound(number, &[number], &[]))
+        .await
+        .unwrap();
+    lk.create_dispatch_rule(rule, rule_options(number, &[&trunk.sip_trunk_id], agent))
+        .await
+        .unwrap();
+    let _ = fake;
+    trunk.sip_trunk_id
+}
+
+#[tokio::test]
+async fn inbound_calls_follow_livekits_matching() {
+    let (fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    let ip = TWILIO_IP.parse().unwrap();
+
+    // Nothing configured: rejected.
+    let none = fake
+        .simulate_inbound("+15105550100", "+14155550123", ip, None, None)
+        .unwrap_err();
+    assert!(matches!(none, InboundRejected::NoTrunk { .. }));
+
+    // Individual: a room per caller with the prefix, the SIP participant, the agent.
+    let trunk = routed_number(
+        &fake,
+        &lk,
+        "+15105550100",
+        individual("call-", ""),
+        "support-agent",
+    )
+    .await;
+    let call = fake
+        .simulate_inbound("+1 510 555 0100", "+14155550123", ip, None, Some("CA0123"))
+        .unwrap();
+    assert!(
+        call.room.starts_with("call-_+14155550123_"),
+        "{}",
+        call.room
+    );
+    assert_eq!(call.trunk_id, trunk);
+    assert_eq!(call.participant_identity, "sip_+14155550123");
+    assert_eq!(call.participant_name, "Phone +14155550123");
+    assert_eq!(
+        call.agents,
+        vec![(
+            "support-agent".to_string(),
+            "{\"assistant\":\"support-agent\"}".to_string()
+        )]
+    );
+    let participants = lk.list_participants(&call.room).await.unwrap();
+    assert_eq!(participants.len(), 1);
+    let p = &participants[0];
+    assert_eq!(p.kind, proto::participant_info::Kind::Sip as i32);
+    assert_eq!(p.attributes["sip.callID"], call.call_id);
+    assert!(call.call_id.starts_with("SCL_"));
+    assert_eq!(p.attributes["sip.callStatus"], "active");
+    assert_eq!(p.attributes["sip.trunkPhoneNumber"], "+15105550100");
+    assert_eq!(p.attributes["sip.twilio.callSid"], "CA0123");
+    assert_eq!(
+        lk.list_dispatches(&call.room).await.unwrap()[0].agent_name,
+        "support-agent"
+    );
+
+    // From an address the trunk does not allow: rejected.
+    let elsewhere = fake
+        .simulate_inbound(
+            "+15105550100",
+            "+14155550123",
+            "8.8.8.8".parse().unwrap(),
+            None,
+            None,
+        )
+        .unwrap_err();
+    assert!(matches!(elsewhere, InboundRejected::NoTrunk { .. }));
+
+    // Direct: everyone into one room.
+    routed_number(
+        &fake,
+        &lk,
+        "+15105550101",
+        Rule::DispatchRuleDirect(proto::SipDispatchRuleDirect {
+            room_name: "lobby".into(),
+            pin: String::new(),
+        }),
+        "front-desk",
+    )
+    .await;
+    assert_eq!(
+        fake.simulate_inbound("+15105550101", "+14155550123", ip, None, None)
+            .unwrap()
+            .room,
+        "lobby"
+    );
+    assert_eq!(
+        fake.simulate_inbound("+15105550101", "+14155550999", ip, None, None)
+            .unwrap()
+            .room,
+        "lobby"
+    );
+
+    // Callee: a room per called number.
+    routed_number(
+        &fake,
+        &lk,
+        "+15105550102",
+        Rule::DispatchRuleCallee(proto::SipDispatchRuleCallee {
+            room_prefix: "line".into(),
+            pin: String::new(),
+            randomize: false,
+        }),
+        "sales",
+    )
+    .await;
+    assert_eq!(
+        fake.simulate_inbound("+15105550102", "+14155550123", ip, None, None)
+            .unwrap()
+            .room,
+        "line_+15105550102"
+    );
+
+    // With a PIN: the right PIN routes, a wrong or missing one is refused.
+    routed_number(
+        &fake,
+        &lk,
+        "+15105550103",
+        Rule::DispatchRuleDirect(proto::SipDispatchRuleDirect {
+            room_name: "secret".into(),
+            pin: "4321".into(),
+        }),
+        "vip",
+    )
+    .await;
+    assert_eq!(
+        fake.simulate_inbound("+15105550103", "+14155550123", ip, Some("4321"), None)
+            .unwrap()
+            .room,
+        "secret"
+    );
+    assert_eq!(
+        fake.simulate_inbound("+15105550103", "+14155550123", ip, Some("0000"), None)
+            .unwrap_err(),
+        InboundRejected::WrongPin
+    );
+    assert_eq!(
+        fake.simulate_inbound("+15105550103", "+14155550123", ip, None, None)
+            .unwrap_err(),
+        InboundRejected::WrongPin
+    );
+
+    // A trunk without a rule: rejected the way LiveKit does.
+    lk.create_inbound_trunk(inbound("bare", &["+15105550104"], &[]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        fake.simulate_inbound("+15105550104", "+14155550123", ip, None, None)
+            .unwrap_err(),
+        InboundRejected::NoRule { .. }
+    ));
+
+    // Two trunks that both claim the number (possible only for trunks made before LiveKit
+    // checked conflicts): LiveKit cannot choose and refuses the call.
+    let legacy = proto::SipInboundTrunkInfo {
+        numbers: vec!["+15105550105".into()],
+        ..Default::default()
+    };
+    let a = fake.insert_legacy_inbound_trunk(legacy.clone());
+    let b = fake.insert_legacy_inbound_trunk(legacy);
+    match fake
+        .simulate_inbound("+15105550105", "+14155550123", ip, None, None)
+        .unwrap_err()
+    {
+        InboundRejected::SeveralTrunks { trunks, .. } => assert_eq!(trunks, vec![a, b]),
+        other => panic!("expected several trunks, got {other:?}"),
+    }
+}
+
+async fn outbound_setup(fake: &FakeLiveKit, url: &str) -> (LiveKitClient, String) {
+    let lk = client(url, SECRET);
+    let trunk = lk
+        .create_outbound_trunk(outbound("+15105550100"))
+        .await
+        .unwrap();
+    let _ = fake;
+    (lk, trunk.sip_trunk_id)
+}
+
+fn call(identity: &str, wait: bool) -> CallOptions {
+    CallOptions {
+        participant_identity: identity.into(),
+        wait_until_answered: wait,
+        ringing_timeout: Some(Duration::from_millis(300)),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn outbound_calls_ring_and_end_the_way_the_callee_chose() {
+    let (fake, url) = fake().await;
+    let (lk, trunk) = outbound_setup(&fake, &url).await;
+    fake.set_outcome("+14155550001", CallOutcome::Busy);
+    fake.set_outcome("+14155550002", CallOutcome::NoAnswer);
+    fake.set_outcome("+14155550003", CallOutcome::Declined);
+    fake.set_outcome("+14155550004", CallOutcome::TrunkAuthFailure);
+
+    let mut answered = call("caller-0", true);
+    answered.dtmf = Some("1234w#".into());
+    answered.display_name = Some("Dial".into());
+    answered.play_dialtone = true;
+    let info = lk
+        .create_sip_participant(&trunk, "+14155550000", "room-0", answered)
+        .await
+        .unwrap();
+    assert!(info.sip_call_id.starts_with("SCL_") && info.participant_id.starts_with("PA_"));
+    let p = lk.get_participant("room-0", "caller-0").await.unwrap();
+    assert_eq!(p.attributes["sip.callStatus"], "active");
+    assert_eq!(p.attributes["sip.phoneNumber"], "+14155550000");
+    assert!(p.attributes["sip.twilio.callSid"].starts_with("CA"));
+    let record = fake
+        .calls()
+        .into_iter()
+        .find(|c| c.identity == "caller-0")
+        .unwrap();
+    assert_eq!(record.dtmf, "1234w#");
+    assert_eq!(record.display_name.as_deref(), Some("Dial"));
+    assert!(record.play_dialtone);
+
+    for (number, status, code) in [
+        ("+14155550001", 486, "failed_precondition"),
+        ("+14155550002", 480, "deadline_exceeded"),
+        ("+14155550003", 603, "permission_denied"),
+        ("+14155550004", 407, "permission_denied"),
+    ] {
+        let err = lk
+            .create_sip_participant(
+                &trunk,
+                number,
+                &format!("room-{number}"),
+                call("caller", true),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.sip_status(), Some(status), "{number}: {err:?}");
+        assert_eq!(err.code(), Some(code), "{number}");
+        assert!(
+            lk.list_participants(&format!("room-{number}"))
+                .await
+                .is_err(),
+            "the failed call's room is gone"
+        );
+    }
+
+    // Without waiting, the call returns while dialing and moves on by itself.
+    lk.create_sip_participant(
+        &trunk,
+        "+14155550000",
+        "room-async",
+        call("caller-async", false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        lk.get_participant("room-async", "caller-async")
+            .await
+            .unwrap()
+            .attributes["sip.callStatus"],
+        "dialing"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        lk.get_participant("room-async", "caller-async")
+            .await
+            .unwrap()
+            .attributes["sip.callStatus"],
+        "active"
+    );
+
+    // Bad input.
+    let at = lk
+        .create_sip_participant(&trunk, "alice@example.com", "r", call("x", false))
+        .await
+        .unwrap_err();
+    assert_eq!(at.code(), Some("invalid_argument"));
+    let mut long = call("x", false);
+    long.display_name = Some("x".repeat(129));
+    assert_eq!(
+        lk.create_sip_participant(&trunk, "+14155550000", "r", long)
+            .await
+            .unwrap_err()
+            .code(),
+        Some("invalid_argument")
+    );
+    let unknown = lk
+        .create_sip_participant("ST_nope", "+14155550000", "r", call("x", false))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Some("not_found"));
+}
+
+#[tokio::test]
+async fn transfers_and_hang_ups() {
+    let (fake, url) = fake().await;
+    let (lk, trunk) = outbound_setup(&fake, &url).await;
+    fake.set_transfer_outcome("tel:+14155559999", TransferOutcome::Fail(486));
+    lk.create_sip_participant(&trunk, "+14155550000", "room-t", call("caller-t", true))
+        .await
+        .unwrap();
+
+    let bad = lk
+        .transfer_sip_participant("room-t", "caller-t", "+14155558888", false, None)
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Some("invalid_argument"));
+    let busy = lk
+        .transfer_sip_participant("room-t", "caller-t", "tel:+14155559999", true, None)
+        .await
+        .unwrap_err();
+    assert_eq!(busy.sip_status(), Some(486));
+    lk.transfer_sip_participant("room-t", "caller-t", "sip:agent@example.com", false, None)
+        .await
+        .unwrap();
+    assert!(
+        lk.get_participant("room-t", "caller-t").await.is_err(),
+        "a transferred call leaves LiveKit"
+    );
+    let record = fake
+        .calls()
+        .into_iter()
+        .find(|c| c.identity == "caller-t")
+        .unwrap();
+    assert_eq!(
+        record.transfers,
+        vec![
+            "tel:+14155559999".to_string(),
+            "sip:agent@example.com".to_string()
+        ]
+    );
+    assert_eq!(record.status, "hangup");
+
+    lk.create_sip_participant(&trunk, "+14155550000", "room-h", call("caller-h", true))
+        .await
+        .unwrap();
+    lk.remove_participant("room-h", "caller-h").await.unwrap();
+    assert_eq!(
+        fake.calls()
+            .into_iter()
+            .find(|c| c.identity == "caller-h")
+            .unwrap()
+            .status,
+        "hangup"
+    );
+    assert_eq!(
+        lk.remove_participant("room-h", "caller-h")
+            .await
+            .unwrap_err()
+            .code(),
+        Some("not_found")
+    );
+}
+
+#[tokio::test]
+async fn rooms_and_agent_dispatch() {
+    let (_fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    let room = lk.create_room("demo", "{\"a\":1}").await.unwrap();
+    assert!(room.sid.starts_with("RM_"));
+    let dispatch = lk
+        .dispatch_agent("demo", "support-agent", "{\"x\":1}")
+        .await
+        .unwrap();
+    assert_eq!(dispatch.agent_name, "support-agent");
+    assert_eq!(lk.list_dispatches("demo").await.unwrap().len(), 1);
+    assert_eq!(lk.list_rooms(vec![]).await.unwrap().len(), 1);
+    assert!(lk.list_participants("demo").await.unwrap().is_empty());
+    lk.delete_room("demo").await.unwrap();
+    assert!(lk.list_rooms(vec![]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn twirp_over_json_answers_with_proto_names() {
+    use livekit_api::access_token::{AccessToken, SIPGrants};
+    let (_fake, url) = fake().await;
+    let token = AccessToken::with_api_key(KEY, SECRET)
+        .with_sip_grants(SIPGrants {
+            admin: true,
+            call: false,
+        })
+        .to_jwt()
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{url}/twirp/livekit.SIP/CreateSIPOutboundTrunk"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"trunk": {"name": "j", "address": "dial.pstn.twilio.com", "numbers": ["+15105550100"], "transport": "SIP_TRANSPORT_TCP"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["sip_trunk_id"].as_str().unwrap().starts_with("ST_"),
+        "{body}"
+    );
+    assert_eq!(body["transport"], "SIP_TRANSPORT_TCP");
+    let bad = reqwest::Client::new()
+        .post(format!("{url}/twirp/livekit.SIP/CreateSIPOutboundTrunk"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"trunk": {"address": "sip:dial.pstn.twilio.com", "numbers": ["+15105550100"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_argument");
+}
+
+mod webhooks {
+    use super::*;
+    use axum::{extract::State, http::HeaderMap, routing::post, Router};
+    use livekit_api::{access_token::TokenVerifier, webhooks::WebhookReceiver};
+    use std::sync::{Arc, Mutex};
+
+    type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+    async fn receiver() -> (String, Seen) {
+        let seen: Seen = Arc::default();
+        async fn hook(State(seen): State<Seen>, headers: HeaderMap, body: String) -> &'static str {
+            let token = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let receiver = WebhookReceiver::new(TokenVerifier::with_api_key(KEY, SECRET));
+            let event = receiver
+                .receive(&body, token)
+                .expect("a valid LiveKit signature");
+            assert_eq!(
+                headers.get("content-type").unwrap(),
+                "application/webhook+json"
+            );
+            seen.lock()
+                .unwrap()
+                .push((event.event.clone(), event.id.clone()));
+            "ok"
+        }
+        let app = Router::new()
+            .route("/webhooks/livekit", post(hook))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}/webhooks/livekit"), seen)
+    }
+
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+
+    #[tokio::test]
+    async fn webhooks_are_signed_and_can_be_duplicated_dropped_and_reordered() {
+        let (fake, url) = fake().await;
+        let (hook, seen) = receiver().await;
+        fake.set_webhook_url(Some(hook));
+        let (lk, trunk) = outbound_setup(&fake, &url).await;
+        lk.create_sip_participant(&trunk, "+14155550000", "w1", call("c1", true))
+            .await
+            .unwrap();
+        lk.remove_participant("w1", "c1").await.unwrap();
+        settle().await;
+        let events: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(e, _)| e.clone())
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "room_started",
+                "participant_joined",
+                "participant_left",
+                "room_finished"
+            ]
+        );
+
+        // Every 2nd event twice, every 3rd dropped.
+        seen.lock().unwrap().clear();
+        fake.set_webhook_knobs(WebhookKnobs {
+            duplicate_every: Some(2),
+            drop_every: Some(3),
+            ..Default::default()
+        });
+        lk.create_sip_participant(&trunk, "+14155550000", "w2", call("c2", true))
+            .await
+            .unwrap();
+        lk.remove_participant("w2", "c2").await.unwrap();
+        settle().await;
+        let got = seen.lock().unwrap().clone();
+        let ids: std::collections::HashSet<&String> = got.iter().map(|(_, id)| id).collect();
+        assert!(got.len() > ids.len(), "some events arrived twice: {got:?}");
+        assert!(ids.len() < 4, "some events were dropped: {got:?}");
+
+        // Held, then released in reverse.
+        seen.lock().unwrap().clear();
+        fake.set_webhook_knobs(WebhookKnobs {
+            hold: true,
+            ..Default::default()
+        });
+        lk.create_sip_participant(&trunk, "+14155550000", "w3", call("c3", true))
+            .await
+            .unwrap();
+        lk.remove_participant("w3", "c3").await.unwrap();
+        settle().await;
+        assert!(seen.lock().unwrap().is_empty());
+        fake.release_webhooks(Some(vec![3, 2, 1, 0]));
+        settle().await;
+        let events: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(e, _)| e.clone())
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "room_finished",
+                "participant_left",
+                "participant_joined",
+                "room_started"
+            ]
+        );
+    }
+}
