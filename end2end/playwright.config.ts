@@ -13,9 +13,9 @@ if (!process.env.DIAL_E2E_DIR) {
 }
 const runDir = process.env.DIAL_E2E_DIR;
 
-function server(port: number, name: string, databaseUrl: string | undefined) {
+function server(port: number, name: string, databaseUrl: string | undefined, extra = '') {
   return {
-    command: `"${bin}" serve --listen 127.0.0.1:${port}`,
+    command: `"${bin}" serve --listen 127.0.0.1:${port} ${extra}`,
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,
@@ -54,11 +54,15 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: 'hydrated', use: { baseURL: 'http://127.0.0.1:3101', javaScriptEnabled: true } },
-    { name: 'no-js', use: { baseURL: 'http://127.0.0.1:3102', javaScriptEnabled: false } },
+    { name: 'hydrated', testMatch: 'foundation.spec.ts', use: { baseURL: 'http://127.0.0.1:3101', javaScriptEnabled: true } },
+    { name: 'no-js', testMatch: 'foundation.spec.ts', use: { baseURL: 'http://127.0.0.1:3102', javaScriptEnabled: false } },
+    { name: 'sandbox', testMatch: 'sandbox.spec.ts', use: { baseURL: 'http://127.0.0.1:3103', javaScriptEnabled: true } },
+    { name: 'sandbox-no-js', testMatch: 'sandbox.spec.ts', use: { baseURL: 'http://127.0.0.1:3104', javaScriptEnabled: false } },
   ],
   webServer: [
     server(3101, 'hydrated', process.env.DIAL_E2E_DATABASE_URL_HYDRATED),
     server(3102, 'no-js', process.env.DIAL_E2E_DATABASE_URL_NOJS),
+    server(3103, 'sandbox', process.env.DIAL_E2E_DATABASE_URL_SANDBOX, '--sandbox'),
+    server(3104, 'sandbox-no-js', process.env.DIAL_E2E_DATABASE_URL_SANDBOX_NOJS, '--sandbox'),
   ],
 });

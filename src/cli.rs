@@ -32,6 +32,33 @@ pub enum Command {
     CreateAdmin(CreateAdminArgs),
     /// Re-encrypt every stored secret under a new encryption key.
     RotateKey(RotateKeyArgs),
+    /// Serve only the Twilio and LiveKit fakes, for other tools to point at.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SandboxArgs {
+    /// Port of the fake Twilio (REST and Elastic SIP Trunking APIs on one port); 0 picks one.
+    #[arg(long, default_value_t = 4010)]
+    pub twilio_port: u16,
+    /// Port of the fake LiveKit (Twirp SIP, RoomService, AgentDispatchService); 0 picks one.
+    #[arg(long, default_value_t = 4020)]
+    pub livekit_port: u16,
+    /// Account SID the fake Twilio accepts.
+    #[arg(long, default_value = dial_app::server::sandbox::DEFAULT_TWILIO_ACCOUNT_SID)]
+    pub twilio_account_sid: String,
+    /// Auth token the fake Twilio accepts.
+    #[arg(long, default_value = dial_app::server::sandbox::DEFAULT_TWILIO_AUTH_TOKEN)]
+    pub twilio_auth_token: String,
+    /// API key the fake LiveKit accepts.
+    #[arg(long, default_value = dial_app::server::sandbox::DEFAULT_LIVEKIT_API_KEY)]
+    pub livekit_api_key: String,
+    /// API secret the fake LiveKit accepts.
+    #[arg(long, default_value = dial_app::server::sandbox::DEFAULT_LIVEKIT_API_SECRET)]
+    pub livekit_api_secret: String,
+    /// Post the fake LiveKit's webhooks to this URL.
+    #[arg(long)]
+    pub livekit_webhook_url: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -124,6 +151,10 @@ pub struct ServeArgs {
     /// Take the client address from X-Forwarded-For (only behind a reverse proxy you run).
     #[arg(long, env = "DIAL_TRUST_PROXY", default_value_t = false)]
     pub trust_proxy: bool,
+    /// Sandbox: run against in-process fakes of Twilio and LiveKit (no real numbers or
+    /// calls). Data goes to <data dir>/sandbox unless DATABASE_URL is set.
+    #[arg(long, env = "DIAL_SANDBOX", default_value_t = false)]
+    pub sandbox: bool,
 }
 
 #[derive(Args, Debug)]
@@ -196,6 +227,10 @@ impl ServeArgs {
         config.session_idle = Duration::from_secs(self.session_idle_minutes.max(1) * 60);
         config.session_absolute = Duration::from_secs(self.session_max_hours.max(1) * 3600);
         config.trust_proxy = self.trust_proxy;
+        config.sandbox = self.sandbox;
+        if self.sandbox && config.database_url.is_none() {
+            config.data_dir = config.data_dir.join("sandbox");
+        }
         config
     }
 }
@@ -218,6 +253,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = crate::startup::Application::build(args.config()).await?;
             tracing::info!("Dial is listening on http://{}", app.address());
             app.run().await?;
+            Ok(())
+        }
+        Command::Sandbox(args) => {
+            use dial_app::server::sandbox::{Sandbox, SandboxCredentials};
+            let credentials = SandboxCredentials {
+                twilio_account_sid: args.twilio_account_sid,
+                twilio_auth_token: args.twilio_auth_token,
+                livekit_api_key: args.livekit_api_key,
+                livekit_api_secret: args.livekit_api_secret,
+            };
+            let sandbox = Sandbox::start(
+                credentials,
+                SocketAddr::from(([127, 0, 0, 1], args.twilio_port)),
+                SocketAddr::from(([127, 0, 0, 1], args.livekit_port)),
+            )
+            .await
+            .context("could not start the fakes")?;
+            sandbox
+                .livekit
+                .set_webhook_url(args.livekit_webhook_url.clone());
+            let c = &sandbox.credentials;
+            println!(
+                "Dial sandbox: fakes of Twilio and LiveKit on loopback (no real numbers or calls)."
+            );
+            println!("Twilio REST base:        {}", sandbox.twilio_url);
+            println!("Twilio trunking base:    {}", sandbox.twilio_url);
+            println!("Twilio account SID:      {}", c.twilio_account_sid);
+            println!("Twilio auth token:       {}", c.twilio_auth_token);
+            println!("LiveKit URL:             {}", sandbox.livekit_url);
+            println!("LiveKit API key:         {}", c.livekit_api_key);
+            println!("LiveKit API secret:      {}", c.livekit_api_secret);
+            match &args.livekit_webhook_url {
+                Some(url) => println!("LiveKit webhooks go to:  {url}"),
+                None => println!("LiveKit webhooks:        off (--livekit-webhook-url)"),
+            }
+            println!("Press Ctrl-C to stop.");
+            tokio::signal::ctrl_c().await?;
             Ok(())
         }
         Command::Migrate(args) => {

@@ -1,13 +1,14 @@
 //! The HTML shell and the route table.
 
 use crate::pages::{
-    admin::{AuditPage, LiveKitPage, TwilioPage, UsersPage},
+    admin::{AuditPage, LiveKitPage, SandboxPage, TwilioPage, UsersPage},
     auth::{LoginPage, SetupPage},
     dashboard::{
         AssistantsPage, CallsPage, DashboardLayout, NotFound, OverviewPage, PhoneNumbersPage,
     },
     settings::{SettingsIndex, SettingsLayout},
 };
+use crate::{components::SiteResource, functions::site::get_site_info};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
@@ -47,8 +48,19 @@ pub fn App() -> impl IntoView {
         }
     });
     const SSR: SsrMode = SsrMode::Async;
+    let site = Resource::new(|| (), |_| get_site_info());
+    provide_context(SiteResource(site));
     view! {
         <Stylesheet id="leptos" href="/pkg/dial.css"/>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                site.await.ok().filter(|s| s.sandbox).map(|_| view! {
+                    <div class="sandbox-banner" role="status" data-testid="sandbox-banner">
+                        <strong>"Sandbox"</strong>" — no real numbers or calls. Twilio and LiveKit are simulated on this machine."
+                    </div>
+                })
+            })}
+        </Suspense>
         <Title formatter=|title: String| if title.is_empty() { "Dial".to_string() } else { format!("{title} · Dial") }/>
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
@@ -65,6 +77,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("admin/telephony/twilio") view=TwilioPage ssr=SSR/>
                         <Route path=path!("admin/telephony/livekit") view=LiveKitPage ssr=SSR/>
                         <Route path=path!("admin/audit") view=AuditPage ssr=SSR/>
+                        <Route path=path!("admin/sandbox") view=SandboxPage ssr=SSR/>
                     </ParentRoute>
                 </ParentRoute>
             </Routes>

@@ -153,3 +153,43 @@ pub fn format_time(epoch: i64) -> String {
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "—".to_string())
 }
+
+/// Facts about this installation every page may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteInfo {
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxCallRow {
+    pub call_id: String,
+    pub direction: String,
+    pub from: String,
+    pub to: String,
+    pub room: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxView {
+    pub twilio_url: String,
+    pub livekit_url: String,
+    pub twilio_account_sid: String,
+    pub livekit_api_key: String,
+    /// answer, busy, no_answer, declined or trunk_auth_failure.
+    pub default_outcome: String,
+    pub outcomes: Vec<(String, String)>,
+    pub calls: Vec<SandboxCallRow>,
+}
+
+/// The outcomes a sandbox user can choose for outbound calls, with their labels.
+pub const CALL_OUTCOMES: &[(&str, &str)] = &[
+    ("answer", "Answered"),
+    ("busy", "Busy (SIP 486)"),
+    ("no_answer", "No answer (SIP 480 after the ringing timeout)"),
+    ("declined", "Declined (SIP 603)"),
+    (
+        "trunk_auth_failure",
+        "Trunk authentication failed (SIP 407)",
+    ),
+];

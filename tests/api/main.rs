@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod sandbox;
 mod security;
 mod settings;
 mod users;

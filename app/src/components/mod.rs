@@ -9,6 +9,10 @@ use leptos::prelude::*;
 #[derive(Clone, Copy)]
 pub struct MeResource(pub Resource<Result<Option<Me>, AppError>>);
 
+/// Installation facts (sandbox or not), loaded once by the app shell.
+#[derive(Clone, Copy)]
+pub struct SiteResource(pub Resource<Result<crate::model::SiteInfo, AppError>>);
+
 pub fn use_me() -> Option<MeResource> {
     use_context::<MeResource>()
 }

@@ -5,5 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod sandbox;
 pub mod settings;
+pub mod site;
 pub mod users;

@@ -1,6 +1,6 @@
 //! The settings area: a second-level navigation and the index.
 
-use crate::components::{icons, Loading, MeResource, PageHeader};
+use crate::components::{icons, Loading, MeResource, PageHeader, SiteResource};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Outlet, A};
@@ -8,6 +8,7 @@ use leptos_router::components::{Outlet, A};
 #[component]
 pub fn SettingsLayout() -> impl IntoView {
     let me = use_context::<MeResource>();
+    let site = use_context::<SiteResource>();
     view! {
         <div class="settings">
             <nav class="subnav" aria-label="Settings">
@@ -18,11 +19,16 @@ pub fn SettingsLayout() -> impl IntoView {
                             Some(m) => m.0.await.ok().flatten().is_some_and(|u| u.is_admin()),
                             None => false,
                         };
+                        let sandbox = match site {
+                            Some(s) => s.0.await.ok().is_some_and(|s| s.sandbox),
+                            None => false,
+                        };
                         admin.then(|| view! {
                             <A href="/dashboard/settings/admin/users">"Users"</A>
                             <A href="/dashboard/settings/admin/telephony/twilio">"Twilio"</A>
                             <A href="/dashboard/settings/admin/telephony/livekit">"LiveKit"</A>
                             <A href="/dashboard/settings/admin/audit">"Audit log"</A>
+                            {sandbox.then(|| view! { <A href="/dashboard/settings/admin/sandbox">"Sandbox"</A> })}
                         })
                     })}
                 </Suspense>

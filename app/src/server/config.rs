@@ -23,6 +23,8 @@ pub struct Config {
     pub session_absolute: Duration,
     /// Trust the first address in X-Forwarded-For (set when behind a reverse proxy).
     pub trust_proxy: bool,
+    /// Run against in-process fakes of Twilio and LiveKit (`dial serve --sandbox`).
+    pub sandbox: bool,
 }
 
 /// Twilio values given in the environment; each one overrides the stored value.
@@ -62,6 +64,7 @@ impl Config {
             session_idle: Duration::from_secs(12 * 3600),
             session_absolute: Duration::from_secs(7 * 24 * 3600),
             trust_proxy: false,
+            sandbox: false,
         }
     }
 

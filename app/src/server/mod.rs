@@ -12,6 +12,8 @@ pub mod keys;
 pub mod livekit;
 pub mod livekit_settings;
 pub mod password;
+pub mod sandbox;
+pub mod sandbox_ui;
 pub mod sessions;
 pub mod state;
 pub mod twilio;

@@ -1,6 +1,6 @@
 //! The application state every handler and server function reaches through context.
 
-use super::{config::Config, crypto::Keyring, db::Db};
+use super::{config::Config, crypto::Keyring, db::Db, sandbox::Sandbox};
 use leptos::prelude::LeptosOptions;
 use std::sync::{
     atomic::{AtomicBool, Ordering},
@@ -16,6 +16,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Set once the first admin exists; it never goes back (users are disabled, not deleted).
     pub(crate) has_users: Arc<AtomicBool>,
+    /// The in-process fakes, in sandbox mode.
+    pub sandbox: Option<Sandbox>,
 }
 
 impl AppState {
@@ -31,6 +33,7 @@ impl AppState {
             http,
             leptos_options,
             has_users: Arc::new(AtomicBool::new(false)),
+            sandbox: None,
         }
     }
 

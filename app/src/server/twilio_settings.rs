@@ -474,3 +474,27 @@ fn describe(err: &TwilioError, sid: &str, base: &str) -> AppError {
         }
     }
 }
+
+/// Sandbox mode: fills in the fake account's credentials and a trunk the first time, so
+/// "Test connection" works at once; the values stay editable (a wrong token shows
+/// Twilio's error, as with a real account).
+pub async fn seed_sandbox(
+    state: &AppState,
+    credentials: &super::sandbox::SandboxCredentials,
+    port: u16,
+) -> Result<(), AppError> {
+    if stored(state).await?.is_some() {
+        return Ok(());
+    }
+    let input = TwilioSettingsInput {
+        account_sid: credentials.twilio_account_sid.clone(),
+        auth_token: SecretString::from(credentials.twilio_auth_token.clone()),
+        sip_address: "dial-sandbox.pstn.twilio.com".into(),
+        sip_username: "dial".into(),
+        sip_password: SecretString::from("DialSandbox2026".to_string()),
+        public_url: format!("http://localhost:{port}"),
+    };
+    save(state, &Actor::system("sandbox"), input)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,57 @@
+//! Sandbox controls: simulate an inbound call, choose how outbound calls end. Admins only,
+//! and only in sandbox mode.
+
+use crate::{error::AppError, model::SandboxView};
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+fn sandbox() -> Result<
+    (
+        crate::server::state::AppState,
+        crate::server::sandbox::Sandbox,
+    ),
+    AppError,
+> {
+    let state = crate::server::auth::state()?;
+    let sandbox = state.sandbox.clone().ok_or_else(|| {
+        AppError::conflict(
+            "Dial is not running in sandbox mode (start it with `dial serve --sandbox`).",
+        )
+    })?;
+    Ok((state, sandbox))
+}
+
+#[server(prefix = "/api", endpoint = "sandbox")]
+pub async fn sandbox_status() -> Result<Option<SandboxView>, AppError> {
+    crate::server::auth::require_admin()?;
+    let state = crate::server::auth::state()?;
+    Ok(state.sandbox.as_ref().map(crate::server::sandbox_ui::view))
+}
+
+#[server(prefix = "/api", endpoint = "sandbox/inbound-call")]
+pub async fn sandbox_inbound_call(to: String, from: String) -> Result<String, AppError> {
+    let me = crate::server::auth::require_admin()?;
+    let (state, sandbox) = sandbox()?;
+    crate::server::sandbox_ui::inbound_call(
+        &state,
+        &sandbox,
+        &crate::server::auth::actor(&me),
+        &to,
+        &from,
+    )
+    .await
+}
+
+#[server(prefix = "/api", endpoint = "sandbox/outcome")]
+pub async fn sandbox_set_outcome(number: Option<String>, outcome: String) -> Result<(), AppError> {
+    let me = crate::server::auth::require_admin()?;
+    let (state, sandbox) = sandbox()?;
+    crate::server::sandbox_ui::set_outcome(
+        &state,
+        &sandbox,
+        &crate::server::auth::actor(&me),
+        number.as_deref(),
+        &outcome,
+    )
+    .await
+}
