@@ -601,7 +601,6 @@ async fn the_fakes_rules_match_twilios_openapi_specs() {
             })
             .collect::<Vec<_>>()
             .join("/");
-        let spec_path = spec_path.replace("/Local.json", "/Local.json");
         let doc = if op.path.starts_with("/v1") {
             &trunking
         } else {

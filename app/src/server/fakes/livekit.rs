@@ -1087,10 +1087,7 @@ impl FakeLiveKit {
                     })
                     .cloned()
                     .collect();
-                body.encode(&proto::ListSipInboundTrunkResponse {
-                    items,
-                    ..Default::default()
-                })
+                body.encode(&proto::ListSipInboundTrunkResponse { items })
             }
             "CreateSIPOutboundTrunk" => {
                 need_admin()?;
@@ -1180,10 +1177,7 @@ impl FakeLiveKit {
                     })
                     .cloned()
                     .collect();
-                body.encode(&proto::ListSipOutboundTrunkResponse {
-                    items,
-                    ..Default::default()
-                })
+                body.encode(&proto::ListSipOutboundTrunkResponse { items })
             }
             "DeleteSIPTrunk" => {
                 need_admin()?;
@@ -1283,10 +1277,7 @@ impl FakeLiveKit {
                     })
                     .cloned()
                     .collect();
-                body.encode(&proto::ListSipDispatchRuleResponse {
-                    items,
-                    ..Default::default()
-                })
+                body.encode(&proto::ListSipDispatchRuleResponse { items })
             }
             "DeleteSIPDispatchRule" => {
                 need_admin()?;

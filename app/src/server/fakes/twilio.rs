@@ -181,12 +181,12 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "DELETE", path: "/v1/Trunks/{TrunkSid:TK}/CredentialLists/{Sid:CL}", params: &[] },
 ];
 
+/// Placeholder values by name, and the first (name, pattern) of a SID that does not match.
+type Matched = (BTreeMap<String, String>, Option<(String, String)>);
+
 /// Matches `path` against `template`; returns the placeholders (name → value) and the
 /// first SID that does not match its pattern, if any.
-fn match_template(
-    template: &str,
-    path: &str,
-) -> Option<(BTreeMap<String, String>, Option<(String, String)>)> {
+fn match_template(template: &str, path: &str) -> Option<Matched> {
     let t_parts: Vec<&str> = template.split('/').collect();
     let p_parts: Vec<&str> = path.split('/').collect();
     if t_parts.len() != p_parts.len() {
@@ -306,6 +306,16 @@ pub struct FakeNumber {
     pub phone_number: String,
     pub friendly_name: String,
     pub trunk_sid: Option<String>,
+}
+
+/// A trunk as tests and the sandbox see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeTrunk {
+    pub sid: String,
+    pub domain_name: Option<String>,
+    pub origination_urls: Vec<String>,
+    pub number_sids: Vec<String>,
+    pub credential_lists: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -674,17 +684,8 @@ impl FakeTwilio {
             .unwrap_or_default()
     }
 
-    /// (trunk sid, domain, origination SIP URLs, attached number sids, credential lists).
-    pub fn trunks(
-        &self,
-        account: &str,
-    ) -> Vec<(
-        String,
-        Option<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-    )> {
+    /// The account's trunks as the fake holds them.
+    pub fn trunks(&self, account: &str) -> Vec<FakeTrunk> {
         let Ok(w) = self.world.lock() else {
             return Vec::new();
         };
@@ -693,23 +694,21 @@ impl FakeTwilio {
         };
         a.trunks
             .iter()
-            .map(|t| {
-                let numbers = a
+            .map(|t| FakeTrunk {
+                sid: t.sid.clone(),
+                domain_name: t.domain_name.clone(),
+                origination_urls: t
+                    .origination_urls
+                    .iter()
+                    .map(|o| o.sip_url.clone())
+                    .collect(),
+                number_sids: a
                     .numbers
                     .iter()
                     .filter(|n| n.trunk_sid.as_deref() == Some(&t.sid))
                     .map(|n| n.sid.clone())
-                    .collect();
-                (
-                    t.sid.clone(),
-                    t.domain_name.clone(),
-                    t.origination_urls
-                        .iter()
-                        .map(|o| o.sip_url.clone())
-                        .collect(),
-                    numbers,
-                    t.credential_lists.clone(),
-                )
+                    .collect(),
+                credential_lists: t.credential_lists.clone(),
             })
             .collect()
     }
