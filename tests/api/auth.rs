@@ -293,6 +293,40 @@ async fn sessions_end_after_their_absolute_lifetime() {
 }
 
 #[tokio::test]
+async fn activity_keeps_a_session_alive_and_idleness_ends_it() {
+    let mut spawn = Spawn::new().await;
+    spawn.config.session_idle = std::time::Duration::from_secs(4);
+    let app = spawn.start().await;
+    app.call::<()>(
+        &app.client,
+        "setup",
+        &[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("password_confirm", ADMIN_PASSWORD),
+        ],
+    )
+    .await
+    .unwrap();
+    // Active for longer than the idle time-out: still signed in.
+    for _ in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        let me: Option<Me> = app.call(&app.client, "me", &[]).await.unwrap();
+        assert!(me.is_some(), "an active session stays alive");
+    }
+    // Idle for longer than the time-out: signed out, on the server too.
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    let expired: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE expiry > $1")
+        .bind(dial_app::server::now())
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(expired, 0, "the stored session has expired");
+    let me: Option<Me> = app.call(&app.client, "me", &[]).await.unwrap();
+    assert!(me.is_none());
+}
+
+#[tokio::test]
 async fn health_check_reports_the_database() {
     let app = spawn_app().await;
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();

@@ -881,3 +881,60 @@ mod webhooks {
         );
     }
 }
+
+#[tokio::test]
+async fn faults_can_be_injected_per_route_and_requests_are_logged() {
+    use dial_app::server::fakes::faults::Fault;
+    let (fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    fake.faults.inject(Fault::respond(
+        "POST /twirp/livekit.SIP/ListSIPInboundTrunk",
+        1,
+        500,
+        serde_json::json!({"code": "internal", "msg": "database is down", "meta": {}}),
+    ));
+    let (code, msg) = twirp(lk.list_inbound_trunks().await.unwrap_err());
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        ("internal", "database is down")
+    );
+    assert!(
+        lk.list_inbound_trunks().await.unwrap().is_empty(),
+        "only the next call fails"
+    );
+
+    // A LiveKit that never answers: the client's time-out.
+    let slow = LiveKitClient::new(
+        &url,
+        KEY,
+        &SecretString::from(SECRET.to_string()),
+        Duration::from_millis(300),
+    );
+    fake.faults.inject(Fault::hang(
+        "POST /twirp/livekit.SIP/ListSIPDispatchRule",
+        1,
+    ));
+    let err = slow.list_dispatch_rules().await.unwrap_err();
+    assert!(
+        matches!(err, LiveKitError::Network(ref m) if m.contains("timed out")),
+        "{err:?}"
+    );
+
+    // Latency on every request.
+    fake.faults.set_latency(Some(Duration::from_millis(150)));
+    let started = std::time::Instant::now();
+    lk.list_outbound_trunks().await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    fake.faults.set_latency(None);
+
+    let log: Vec<String> = fake.faults.requests().iter().map(|r| r.line()).collect();
+    assert_eq!(
+        log,
+        [
+            "POST /twirp/livekit.SIP/ListSIPInboundTrunk",
+            "POST /twirp/livekit.SIP/ListSIPInboundTrunk",
+            "POST /twirp/livekit.SIP/ListSIPDispatchRule",
+            "POST /twirp/livekit.SIP/ListSIPOutboundTrunk",
+        ]
+    );
+}

@@ -6,7 +6,7 @@
 use super::{
     audit::Actor,
     now,
-    sessions::{AUTH_AT, USER_ID},
+    sessions::{AUTH_AT, SEEN_AT, USER_ID},
     state::AppState,
     users,
 };
@@ -84,6 +84,22 @@ pub async fn load_user(
             };
             match user {
                 Some(me) => {
+                    // tower-sessions saves (and so moves the idle expiry) only when the
+                    // session changes: touch it now and then, so activity keeps it alive
+                    // without a database write on every request.
+                    let idle = state.config.session_idle.as_secs() as i64;
+                    let every = (idle / 4).clamp(1, 300);
+                    let seen = session
+                        .get::<i64>(SEEN_AT)
+                        .await
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0);
+                    if now() - seen >= every {
+                        if let Err(e) = session.insert(SEEN_AT, now()).await {
+                            tracing::warn!(error = %e, "could not refresh the session");
+                        }
+                    }
                     req.extensions_mut().insert(CurrentUser(me));
                 }
                 None => {

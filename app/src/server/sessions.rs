@@ -14,6 +14,8 @@ use tower_sessions::{
 /// Session keys.
 pub const USER_ID: &str = "user_id";
 pub const AUTH_AT: &str = "auth_at";
+/// When the session last pushed its idle expiry forward.
+pub const SEEN_AT: &str = "seen_at";
 
 #[derive(Clone, Debug)]
 pub struct DbSessionStore {
