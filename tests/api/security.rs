@@ -171,3 +171,53 @@ async fn rotate_key_re_encrypts_every_secret() {
         .unwrap();
     assert_eq!(view.auth_token.ends_with.as_deref(), Some("99"));
 }
+
+#[tokio::test]
+async fn headless_installs_use_dial_migrate_and_dial_create_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url(dir.path()).await;
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dial"));
+        command
+            .args(args)
+            .env("DIAL_DATA_DIR", dir.path())
+            .env("DATABASE_URL", &database_url)
+            .env_remove("DIAL_ENCRYPTION_KEY")
+            .stdin(std::process::Stdio::null());
+        match password {
+            Some(p) => command.env("DIAL_ADMIN_PASSWORD", p),
+            None => command.env_remove("DIAL_ADMIN_PASSWORD"),
+        };
+        command.output().unwrap()
+    };
+    let migrated = run(&["migrate"], None);
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(String::from_utf8_lossy(&migrated.stdout).contains("Database is up to date."));
+    let short = run(&["create-admin", "--username", "ops"], Some("short"));
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 10 characters"));
+    let created = run(&["create-admin", "--username", "ops"], Some(ADMIN_PASSWORD));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(String::from_utf8_lossy(&created.stdout).contains("Created administrator ops."));
+
+    // The app on that database: no first-run page, and the admin can sign in.
+    let mut config = dial_app::server::config::Config::for_data_dir(dir.path().to_path_buf());
+    config.database_url = Some(database_url.clone());
+    let app = Spawn {
+        config,
+        dir: std::sync::Arc::new(dir),
+    }
+    .start()
+    .await;
+    let (_, location, _) = app.get_page(&app.client, "/setup").await;
+    assert_eq!(location.as_deref(), Some("/login"));
+    app.login(&app.client, "ops", ADMIN_PASSWORD).await.unwrap();
+}
