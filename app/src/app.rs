@@ -3,9 +3,8 @@
 use crate::pages::{
     admin::{AuditPage, LiveKitPage, SandboxPage, TwilioPage, UsersPage},
     auth::{LoginPage, SetupPage},
-    dashboard::{
-        AssistantsPage, CallsPage, DashboardLayout, NotFound, OverviewPage, PhoneNumbersPage,
-    },
+    dashboard::{AssistantsPage, CallsPage, DashboardLayout, NotFound, OverviewPage},
+    numbers::{BuyNumberPage, ImportNumbersPage, NumberPage, PhoneNumbersPage},
     settings::{SettingsIndex, SettingsLayout},
 };
 use crate::{components::SiteResource, functions::site::get_site_info};
@@ -69,6 +68,9 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("/dashboard") view=DashboardLayout ssr=SSR>
                     <Route path=path!("") view=OverviewPage ssr=SSR/>
                     <Route path=path!("phone-numbers") view=PhoneNumbersPage ssr=SSR/>
+                    <Route path=path!("phone-numbers/buy") view=BuyNumberPage ssr=SSR/>
+                    <Route path=path!("phone-numbers/import") view=ImportNumbersPage ssr=SSR/>
+                    <Route path=path!("phone-numbers/:id") view=NumberPage ssr=SSR/>
                     <Route path=path!("assistants") view=AssistantsPage ssr=SSR/>
                     <Route path=path!("calls") view=CallsPage ssr=SSR/>
                     <ParentRoute path=path!("settings") view=SettingsLayout ssr=SSR>

@@ -9,6 +9,7 @@ pub mod error;
 pub mod functions;
 pub mod model;
 pub mod pages;
+pub mod phone;
 
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -193,3 +193,64 @@ pub const CALL_OUTCOMES: &[(&str, &str)] = &[
         "Trunk authentication failed (SIP 407)",
     ),
 ];
+
+/// A number Dial manages, as the numbers table shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberRow {
+    pub id: String,
+    pub e164: String,
+    pub label: String,
+    pub country: String,
+    pub voice: bool,
+    pub sms: bool,
+    /// "Twilio" or the carrier's name.
+    pub carrier: String,
+    pub twilio_sid: Option<String>,
+    pub owner_id: Option<String>,
+    pub owner: Option<String>,
+    pub assistant: Option<String>,
+    pub routing_profile: Option<String>,
+    pub assignment_status: String,
+    pub created_at: i64,
+    pub released_at: Option<i64>,
+}
+
+/// Filters, sort and page of the numbers table (all optional, from the query string).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberQuery {
+    pub q: Option<String>,
+    pub owner: Option<String>,
+    pub carrier: Option<String>,
+    /// "assigned" or "unassigned".
+    pub assigned: Option<String>,
+    /// number, label, country, owner, status, created.
+    pub sort: Option<String>,
+    /// asc or desc.
+    pub dir: Option<String>,
+    pub page: Option<u32>,
+}
+
+/// A number Twilio offers for sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailableRow {
+    pub e164: String,
+    pub locality: String,
+    pub region: String,
+    pub country: String,
+    pub voice: bool,
+    pub sms: bool,
+}
+
+/// A number on the Twilio account that Dial does not manage yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportCandidate {
+    pub sid: String,
+    pub e164: String,
+    pub friendly_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerOption {
+    pub id: String,
+    pub username: String,
+}

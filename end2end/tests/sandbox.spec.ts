@@ -1,19 +1,15 @@
 import { expect, test } from '@playwright/test';
+import { admin, signInAsAdmin } from './helpers';
 
 // `dial serve --sandbox`: simulated Twilio and LiveKit, a banner on every page.
 test.describe.configure({ mode: 'serial' });
 
-const admin = { username: 'admin', password: 'correct horse battery' };
+const sandboxToken = '5a4db0c5a4db0c5a4db0c5a4db0c5a4d';
 
 test('the banner is on every page and Test connection talks to the simulated Twilio', async ({ page }) => {
-  await page.goto('/');
-  await expect(page).toHaveURL(/\/setup$/);
+  await page.goto('/login');
   await expect(page.getByTestId('sandbox-banner')).toContainText('no real numbers or calls');
-  await page.getByLabel('Username').fill(admin.username);
-  await page.getByLabel('Password', { exact: true }).fill(admin.password);
-  await page.getByLabel('Password again').fill(admin.password);
-  await page.getByRole('button', { name: 'Create administrator' }).click();
-  await expect(page).toHaveURL(/\/dashboard$/);
+  await signInAsAdmin(page);
   await expect(page.getByTestId('sandbox-banner')).toBeVisible();
 
   await page.goto('/dashboard/settings/admin/telephony/twilio');
@@ -28,6 +24,13 @@ test('the banner is on every page and Test connection talks to the simulated Twi
   await expect(page.locator('[data-field="auth_token"]')).toHaveText('set · ends in ••ef');
   await page.getByRole('button', { name: 'Test connection' }).click();
   await expect(page.getByText('Twilio answered with error 20003: Authenticate').first()).toBeVisible();
+
+  // Put the sandbox's own token back.
+  await page.locator('details.replace').first().locator('summary').click();
+  await page.getByLabel('New Auth Token').fill(sandboxToken);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Test connection' }).click();
+  await expect(page.getByText('Connected to the Twilio account “Dial Sandbox” (active).').first()).toBeVisible();
 });
 
 test('the sandbox page simulates an inbound call and chooses how outbound calls end', async ({ page }) => {

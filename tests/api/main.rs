@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod numbers;
 mod sandbox;
 mod security;
 mod settings;

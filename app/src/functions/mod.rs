@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod numbers;
 pub mod sandbox;
 pub mod settings;
 pub mod site;

@@ -129,21 +129,6 @@ fn SetupChecklist() -> impl IntoView {
 }
 
 #[component]
-pub fn PhoneNumbersPage() -> impl IntoView {
-    view! {
-        <Title text="Phone numbers"/>
-        <PageHeader title="Phone numbers" subtitle="The numbers Dial manages, who owns them and which assistant answers."/>
-        <section class="card">
-            <EmptyState
-                icon=icons::phone
-                title="No phone numbers yet"
-                body="Numbers bought through Dial or imported from your Twilio account will be listed here with their owner and assistant."
-            />
-        </section>
-    }
-}
-
-#[component]
 pub fn AssistantsPage() -> impl IntoView {
     view! {
         <Title text="Assistants"/>

@@ -11,6 +11,7 @@ pub mod fakes;
 pub mod keys;
 pub mod livekit;
 pub mod livekit_settings;
+pub mod numbers;
 pub mod password;
 pub mod sandbox;
 pub mod sandbox_ui;

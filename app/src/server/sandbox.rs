@@ -18,6 +18,8 @@ pub const DEFAULT_TWILIO_ACCOUNT_SID: &str = "ACd1a1d1a1d1a1d1a1d1a1d1a1d1a1d1a1
 pub const DEFAULT_TWILIO_AUTH_TOKEN: &str = "5a4db0c5a4db0c5a4db0c5a4db0c5a4d";
 pub const DEFAULT_LIVEKIT_API_KEY: &str = "APIdialsandbox";
 pub const DEFAULT_LIVEKIT_API_SECRET: &str = "dial-sandbox-secret-not-for-production";
+/// Numbers on the sandbox's Twilio account from the start (bought "outside Dial").
+pub const SANDBOX_EXISTING_NUMBERS: &[&str] = &["+12125550120", "+12125550121"];
 /// What the sandbox tells Twilio's fake to use as LiveKit's SIP host (never dialled).
 pub const SANDBOX_SIP_URI: &str = "dial-sandbox.sip.livekit.cloud";
 
@@ -55,6 +57,10 @@ impl Sandbox {
             &credentials.twilio_auth_token,
             "Dial Sandbox",
         );
+        // Numbers the sandbox account "already had" before Dial, to try "Import from Twilio".
+        for number in SANDBOX_EXISTING_NUMBERS {
+            twilio.give_number(&credentials.twilio_account_sid, number);
+        }
         let twilio_bound = twilio.serve(twilio_addr).await?;
         let livekit = FakeLiveKit::new(
             &credentials.livekit_api_key,

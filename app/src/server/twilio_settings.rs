@@ -440,8 +440,26 @@ pub async fn test_connection(state: &AppState, actor: &Actor) -> Result<Connecti
     }
 }
 
+/// A client for the configured account, or a message saying what to configure.
+pub async fn client(state: &AppState) -> Result<TwilioClient, AppError> {
+    let settings = load(state).await?;
+    let (Some((sid, _)), Some((token, _))) = (settings.account_sid, settings.auth_token) else {
+        return Err(AppError::conflict(
+            "Twilio is not connected yet: an administrator must add the Account SID and Auth Token in Settings → Twilio.",
+        ));
+    };
+    Ok(TwilioClient::new(
+        state.http.clone(),
+        &state.config.twilio_api_base,
+        &sid,
+        token,
+        state.config.twilio_timeout,
+    )
+    .with_trunking_base(&state.config.twilio_trunking_base))
+}
+
 /// Twilio's failure in plain words, keeping Twilio's own code and message.
-fn describe(err: &TwilioError, sid: &str, base: &str) -> AppError {
+pub fn describe(err: &TwilioError, sid: &str, base: &str) -> AppError {
     let upstream = |code: Option<String>, message: String| AppError::Upstream {
         provider: "Twilio".into(),
         code,

@@ -1,0 +1,619 @@
+//! Phone numbers: the table, buying, importing, and one number's page.
+
+use crate::{
+    components::{
+        action_outcome, field_error, icons, AdminOnly, EmptyState, ErrorBanner, Field, Loading,
+        MeResource, PageHeader,
+    },
+    functions::numbers::{
+        get_number, import_candidates, list_numbers, owner_options, search_numbers, AllotNumber,
+        BuyNumber, ImportNumbers, LabelNumber, ReleaseNumber,
+    },
+    model::{format_time, NumberRow},
+    phone::{format_e164, COUNTRIES},
+};
+use leptos::{form::ActionForm, prelude::*};
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+fn query_value(name: &'static str) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
+    let query = use_query_map();
+    move || query.with(|q| q.get(name)).filter(|v| !v.is_empty())
+}
+
+/// The current query string with some parameters replaced (for sort and page links).
+fn href_with(changes: &[(&str, String)]) -> String {
+    let query = use_query_map().get_untracked();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for key in ["q", "owner", "carrier", "assigned", "sort", "dir", "page"] {
+        if let Some((_, v)) = changes.iter().find(|(k, _)| *k == key) {
+            if !v.is_empty() {
+                pairs.push((key.to_string(), v.clone()));
+            }
+        } else if let Some(v) = query.get(key).filter(|v| !v.is_empty()) {
+            pairs.push((key.to_string(), v));
+        }
+    }
+    let encoded: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.replace('%', "%25")
+                    .replace('&', "%26")
+                    .replace('+', "%2B")
+                    .replace(' ', "+")
+            )
+        })
+        .collect();
+    format!("?{}", encoded.join("&"))
+}
+
+fn status_badge(status: &str) -> impl IntoView {
+    let (class, label) = match status {
+        "active" => ("badge badge-ok", "Active"),
+        "pending" => ("badge", "Pending"),
+        "failed" => ("badge badge-error", "Failed"),
+        "released" => ("badge badge-muted", "Released"),
+        _ => ("badge badge-muted", "Unassigned"),
+    };
+    view! { <span class=class>{label}</span> }
+}
+
+fn capabilities(voice: bool, sms: bool) -> String {
+    match (voice, sms) {
+        (true, true) => "Voice, SMS".into(),
+        (true, false) => "Voice".into(),
+        (false, true) => "SMS".into(),
+        _ => "—".into(),
+    }
+}
+
+#[component]
+pub fn PhoneNumbersPage() -> impl IntoView {
+    let me = use_context::<MeResource>();
+    let (q, owner, carrier, assigned, sort, dir, page) = (
+        query_value("q"),
+        query_value("owner"),
+        query_value("carrier"),
+        query_value("assigned"),
+        query_value("sort"),
+        query_value("dir"),
+        query_value("page"),
+    );
+    let numbers = Resource::new(
+        move || (q(), owner(), carrier(), assigned(), sort(), dir(), page()),
+        |(q, owner, carrier, assigned, sort, dir, page)| {
+            list_numbers(
+                q,
+                owner,
+                carrier,
+                assigned,
+                sort,
+                dir,
+                page.and_then(|p| p.parse().ok()),
+            )
+        },
+    );
+    let sort_link = move |key: &'static str, label: &'static str| {
+        let current = sort().unwrap_or_else(|| "number".into());
+        let descending = dir().as_deref() == Some("desc");
+        let next_dir = if current == key && !descending {
+            "desc"
+        } else {
+            "asc"
+        };
+        let marker = if current == key {
+            if descending {
+                " ↓"
+            } else {
+                " ↑"
+            }
+        } else {
+            ""
+        };
+        let href = href_with(&[
+            ("sort", key.to_string()),
+            ("dir", next_dir.to_string()),
+            ("page", String::new()),
+        ]);
+        view! { <a class="sort" href=href>{label}{marker}</a> }
+    };
+    view! {
+        <Title text="Phone numbers"/>
+        <PageHeader title="Phone numbers" subtitle="The numbers Dial manages, who owns them and which assistant answers.">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let admin = match me {
+                        Some(m) => m.0.await.ok().flatten().is_some_and(|u| u.is_admin()),
+                        None => false,
+                    };
+                    admin.then(|| view! { <a class="button button-secondary" href="/dashboard/phone-numbers/import">"Import from Twilio"</a> })
+                })}
+            </Suspense>
+            <a class="button button-primary" href="/dashboard/phone-numbers/buy">"Buy a number"</a>
+        </PageHeader>
+        <form class="filters card" method="get" action="/dashboard/phone-numbers" role="search" aria-label="Filter numbers">
+            <div class="field">
+                <label for="filter-q">"Search"</label>
+                <input id="filter-q" type="search" name="q" value=q placeholder="Number or label"/>
+            </div>
+            <div class="field">
+                <label for="filter-carrier">"Carrier"</label>
+                <select id="filter-carrier" name="carrier">
+                    <option value="" selected=move || carrier().is_none()>"All carriers"</option>
+                    <option value="twilio" selected=move || carrier().as_deref() == Some("twilio")>"Twilio"</option>
+                </select>
+            </div>
+            <div class="field">
+                <label for="filter-assigned">"Assistant"</label>
+                <select id="filter-assigned" name="assigned">
+                    <option value="" selected=move || assigned().is_none()>"Any"</option>
+                    <option value="assigned" selected=move || assigned().as_deref() == Some("assigned")>"Assigned"</option>
+                    <option value="unassigned" selected=move || assigned().as_deref() == Some("unassigned")>"Unassigned"</option>
+                </select>
+            </div>
+            <OwnerFilter selected=owner()/>
+            <div class="filter-actions">
+                <button class="button button-secondary" type="submit">"Apply"</button>
+                <a class="button button-ghost-dark" href="/dashboard/phone-numbers">"Clear"</a>
+            </div>
+        </form>
+        <section class="card">
+            <Suspense fallback=|| view! { <Loading/> }>
+                {move || Suspend::new(async move {
+                    match numbers.await {
+                        Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+                        Ok(p) if p.total == 0 && q().is_none() && owner().is_none() && carrier().is_none() && assigned().is_none() => view! {
+                            <EmptyState icon=icons::phone title="No phone numbers yet"
+                                body="Buy a number from Twilio's inventory, or import the numbers your Twilio account already has.">
+                                <a class="button button-primary" href="/dashboard/phone-numbers/buy">"Buy a number"</a>
+                            </EmptyState>
+                        }.into_any(),
+                        Ok(p) if p.total == 0 => view! { <p class="muted">"No numbers match these filters."</p> }.into_any(),
+                        Ok(p) => {
+                            let pages = p.pages();
+                            let prev = (p.page > 1).then(|| href_with(&[("page", (p.page - 1).to_string())]));
+                            let next = (p.page < pages).then(|| href_with(&[("page", (p.page + 1).to_string())]));
+                            view! {
+                                <div class="table-wrap">
+                                <table class="table">
+                                    <thead><tr>
+                                        <th scope="col">{sort_link("number", "Number")}</th>
+                                        <th scope="col">{sort_link("label", "Label")}</th>
+                                        <th scope="col">{sort_link("country", "Country")}</th>
+                                        <th scope="col">"Capabilities"</th>
+                                        <th scope="col">"Carrier"</th>
+                                        <th scope="col">{sort_link("owner", "Owner")}</th>
+                                        <th scope="col">"Assistant"</th>
+                                        <th scope="col">"Routing profile"</th>
+                                        <th scope="col">{sort_link("status", "Status")}</th>
+                                        <th scope="col">{sort_link("created", "Created")}</th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {p.items.into_iter().map(|n| view! {
+                                            <tr data-number=n.e164.clone()>
+                                                <td class="nowrap"><a href=format!("/dashboard/phone-numbers/{}", n.id)><strong>{format_e164(&n.e164)}</strong></a></td>
+                                                <td>{n.label.clone()}</td>
+                                                <td>{n.country.clone()}</td>
+                                                <td>{capabilities(n.voice, n.sms)}</td>
+                                                <td>{n.carrier.clone()}</td>
+                                                <td>{n.owner.clone().unwrap_or_else(|| "—".into())}</td>
+                                                <td>{n.assistant.clone().unwrap_or_else(|| "—".into())}</td>
+                                                <td>{n.routing_profile.clone().unwrap_or_else(|| "—".into())}</td>
+                                                <td>{status_badge(&n.assignment_status)}</td>
+                                                <td class="nowrap">{format_time(n.created_at)}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                </div>
+                                <nav class="pager" aria-label="Pages">
+                                    <span class="muted">{format!("{} number{} · page {} of {pages}", p.total, if p.total == 1 { "" } else { "s" }, p.page)}</span>
+                                    <div class="pager-links">
+                                        {match prev {
+                                            Some(h) => view! { <a class="button button-secondary" href=h rel="prev">"← Previous"</a> }.into_any(),
+                                            None => view! { <span class="button button-secondary disabled" aria-disabled="true">"← Previous"</span> }.into_any(),
+                                        }}
+                                        {match next {
+                                            Some(h) => view! { <a class="button button-secondary" href=h rel="next">"Next →"</a> }.into_any(),
+                                            None => view! { <span class="button button-secondary disabled" aria-disabled="true">"Next →"</span> }.into_any(),
+                                        }}
+                                    </div>
+                                </nav>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// Admins filter by owner; owners only ever see their own numbers.
+#[component]
+fn OwnerFilter(selected: Option<String>) -> impl IntoView {
+    let me = use_context::<MeResource>();
+    let owners = Resource::new(
+        || (),
+        |_| async move { owner_options().await.unwrap_or_default() },
+    );
+    view! {
+        <Suspense fallback=|| ()>
+            {
+                let selected = selected.clone();
+                move || {
+                    let selected = selected.clone();
+                    Suspend::new(async move {
+                        let admin = match me {
+                            Some(m) => m.0.await.ok().flatten().is_some_and(|u| u.is_admin()),
+                            None => false,
+                        };
+                        let list = owners.await;
+                        admin.then(|| view! {
+                            <div class="field">
+                                <label for="filter-owner">"Owner"</label>
+                                <select id="filter-owner" name="owner">
+                                    <option value="" selected=selected.is_none()>"Everyone"</option>
+                                    <option value="none" selected=selected.as_deref() == Some("none")>"Not allotted"</option>
+                                    {list.into_iter().map(|o| {
+                                        let is = selected.as_deref() == Some(o.id.as_str());
+                                        view! { <option value=o.id selected=is>{o.username}</option> }
+                                    }).collect_view()}
+                                </select>
+                            </div>
+                        })
+                    })
+                }
+            }
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn BuyNumberPage() -> impl IntoView {
+    let me = use_context::<MeResource>();
+    let (country, kind, area_code, contains, voice, sms) = (
+        query_value("country"),
+        query_value("kind"),
+        query_value("area_code"),
+        query_value("contains"),
+        query_value("voice"),
+        query_value("sms"),
+    );
+    let searched = move || country().is_some();
+    let results = Resource::new(
+        move || (country(), kind(), area_code(), contains(), voice(), sms()),
+        |(country, kind, area_code, contains, voice, sms)| async move {
+            match country {
+                None => Ok(None),
+                Some(c) => search_numbers(
+                    c,
+                    kind.unwrap_or_else(|| "local".into()),
+                    area_code,
+                    contains,
+                    voice,
+                    sms,
+                )
+                .await
+                .map(Some),
+            }
+        },
+    );
+    let buy = ServerAction::<BuyNumber>::new();
+    let owners = Resource::new(
+        || (),
+        |_| async move { owner_options().await.unwrap_or_default() },
+    );
+    view! {
+        <Title text="Buy a number"/>
+        <PageHeader title="Buy a number" subtitle="Search Twilio's inventory; the number is bought on your Twilio account.">
+            <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
+        </PageHeader>
+        <form class="filters card" method="get" action="/dashboard/phone-numbers/buy" role="search" aria-label="Search Twilio's inventory">
+            <div class="field">
+                <label for="search-country">"Country"</label>
+                <select id="search-country" name="country">
+                    {COUNTRIES.iter().map(|(iso, name, _)| {
+                        let is = move || country().as_deref().unwrap_or("US") == *iso;
+                        view! { <option value=*iso selected=is>{*name}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="search-kind">"Type"</label>
+                <select id="search-kind" name="kind">
+                    <option value="local" selected=move || kind().as_deref().unwrap_or("local") == "local">"Local"</option>
+                    <option value="toll_free" selected=move || kind().as_deref() == Some("toll_free")>"Toll-free"</option>
+                    <option value="mobile" selected=move || kind().as_deref() == Some("mobile")>"Mobile"</option>
+                </select>
+            </div>
+            <div class="field">
+                <label for="search-area">"Area code"</label>
+                <input id="search-area" name="area_code" inputmode="numeric" maxlength="3" value=area_code placeholder="415"/>
+            </div>
+            <div class="field">
+                <label for="search-contains">"Contains"</label>
+                <input id="search-contains" name="contains" value=contains placeholder="555 or DIAL"/>
+            </div>
+            <fieldset class="field checks">
+                <legend>"Capabilities"</legend>
+                <label><input type="checkbox" name="voice" value="on" checked=move || voice().is_some() || !searched()/>" Voice"</label>
+                <label><input type="checkbox" name="sms" value="on" checked=move || sms().is_some()/>" SMS"</label>
+            </fieldset>
+            <div class="filter-actions">
+                <button class="button button-primary" type="submit">"Search"</button>
+            </div>
+        </form>
+        {action_outcome(buy.value(), "Bought.")}
+        <section class="card" aria-labelledby="results-title">
+            <h2 id="results-title">"Available numbers"</h2>
+            <Suspense fallback=|| view! { <Loading label="Searching Twilio…"/> }>
+                {move || Suspend::new(async move {
+                    let admin = match me {
+                        Some(m) => m.0.await.ok().flatten().is_some_and(|u| u.is_admin()),
+                        None => false,
+                    };
+                    let owner_list = if admin { owners.await } else { Vec::new() };
+                    match results.await {
+                        Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+                        Ok(None) => view! { <p class="muted">"Choose a country and search."</p> }.into_any(),
+                        Ok(Some(list)) if list.is_empty() => view! {
+                            <p class="muted">"Twilio has no numbers matching this search. Try another area code, or fewer digits."</p>
+                        }.into_any(),
+                        Ok(Some(list)) => view! {
+                            <div class="table-wrap">
+                            <table class="table">
+                                <thead><tr><th scope="col">"Number"</th><th scope="col">"Locality"</th><th scope="col">"Capabilities"</th><th scope="col"><span class="sr-only">"Buy"</span></th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|n| {
+                                        let shown = format_e164(&n.e164);
+                                        let place = [n.locality.clone(), n.region.clone(), n.country.clone()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
+                                        let owners = owner_list.clone();
+                                        let (row_key, hidden, label_id, owner_id) = (n.e164.clone(), n.e164.clone(), format!("label-{}", n.e164), format!("owner-{}", n.e164));
+                                        let (label_for, owner_for) = (label_id.clone(), owner_id.clone());
+                                        let button = format!("Buy {shown}");
+                                        view! {
+                                            <tr data-available=row_key>
+                                                <td class="nowrap"><strong>{shown.clone()}</strong></td>
+                                                <td>{place}</td>
+                                                <td>{capabilities(n.voice, n.sms)}</td>
+                                                <td class="actions">
+                                                    <details class="inline-form">
+                                                        <summary class="button button-secondary button-small">"Buy…"</summary>
+                                                        <ActionForm action=buy>
+                                                            <input type="hidden" name="e164" value=hidden/>
+                                                            <label for=label_for>"Label"</label>
+                                                            <input id=label_id name="label" placeholder="e.g. Support line" maxlength="64"/>
+                                                            {(!owners.is_empty()).then(|| view! {
+                                                                <label for=owner_for>"Owner"</label>
+                                                                <select id=owner_id name="owner_id">
+                                                                    <option value="">"Me"</option>
+                                                                    {owners.into_iter().map(|o| view! { <option value=o.id>{o.username}</option> }).collect_view()}
+                                                                </select>
+                                                            })}
+                                                            <p class="small">"This buys the number on your Twilio account; Twilio charges for it every month until it is released."</p>
+                                                            <button class="button button-primary button-small" type="submit" disabled=move || buy.pending().get()>
+                                                                {button}
+                                                            </button>
+                                                        </ActionForm>
+                                                    </details>
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            </div>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+pub fn ImportNumbersPage() -> impl IntoView {
+    view! {
+        <Title text="Import from Twilio"/>
+        <AdminOnly><ImportNumbers/></AdminOnly>
+    }
+}
+
+#[component]
+fn ImportNumbers() -> impl IntoView {
+    let import = ServerAction::<ImportNumbers>::new();
+    let candidates = Resource::new(move || import.version().get(), |_| import_candidates());
+    let outcome = move || {
+        import.value().get().map(|r| match r {
+            Ok(0) => view! { <div class="banner banner-success" role="status">{icons::check()}<span>"Nothing new to import."</span></div> }.into_any(),
+            Ok(n) => view! { <div class="banner banner-success" role="status">{icons::check()}<span>{format!("Imported {n} number{}.", if n == 1 { "" } else { "s" })}</span></div> }.into_any(),
+            Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+        })
+    };
+    view! {
+        <PageHeader title="Import from Twilio" subtitle="Numbers your Twilio account already has that Dial does not manage yet. Imported numbers have no owner until you allot them.">
+            <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
+        </PageHeader>
+        {outcome}
+        <section class="card">
+            <Suspense fallback=|| view! { <Loading label="Asking Twilio…"/> }>
+                {move || Suspend::new(async move {
+                    match candidates.await {
+                        Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+                        Ok(list) if list.is_empty() => view! {
+                            <EmptyState icon=icons::check title="Everything is imported" body="Dial manages every number on your Twilio account."/>
+                        }.into_any(),
+                        Ok(list) => {
+                            let count = list.len();
+                            view! {
+                                <div class="table-wrap">
+                                <table class="table">
+                                    <thead><tr><th scope="col">"Number"</th><th scope="col">"Name at Twilio"</th><th scope="col">"SID"</th><th scope="col"><span class="sr-only">"Import"</span></th></tr></thead>
+                                    <tbody>
+                                        {list.into_iter().map(|c| {
+                                            let shown = format_e164(&c.e164);
+                                            let button = format!("Import {shown}");
+                                            let sid = c.sid.clone();
+                                            view! {
+                                                <tr data-candidate=c.e164>
+                                                    <td class="nowrap"><strong>{shown}</strong></td>
+                                                    <td>{c.friendly_name}</td>
+                                                    <td><code>{c.sid}</code></td>
+                                                    <td class="actions">
+                                                        <ActionForm action=import>
+                                                            <input type="hidden" name="sid" value=sid/>
+                                                            <button class="button button-secondary button-small" type="submit">{button}</button>
+                                                        </ActionForm>
+                                                    </td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                </div>
+                                <ActionForm action=import>
+                                    <button class="button button-primary" type="submit">{format!("Import all {count}")}</button>
+                                </ActionForm>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+pub fn NumberPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id")).unwrap_or_default();
+    let label = ServerAction::<LabelNumber>::new();
+    let allot = ServerAction::<AllotNumber>::new();
+    let release = ServerAction::<ReleaseNumber>::new();
+    let number = Resource::new(
+        move || (id(), label.version().get(), allot.version().get()),
+        |(id, _, _)| get_number(id),
+    );
+    view! {
+        <Title text="Phone number"/>
+        <Suspense fallback=|| view! { <Loading/> }>
+            {move || Suspend::new(async move {
+                match number.await {
+                    Err(e) => view! {
+                        <PageHeader title="Phone number"/>
+                        <ErrorBanner message=e.to_string()/>
+                        <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
+                    }.into_any(),
+                    Ok(n) => view! { <NumberDetails number=n label allot release/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn NumberDetails(
+    number: NumberRow,
+    label: ServerAction<LabelNumber>,
+    allot: ServerAction<AllotNumber>,
+    release: ServerAction<ReleaseNumber>,
+) -> impl IntoView {
+    let me = use_context::<MeResource>();
+    let owners = Resource::new(
+        || (),
+        |_| async move { owner_options().await.unwrap_or_default() },
+    );
+    let shown = format_e164(&number.e164);
+    let label_value = label.value();
+    let assigned = number.assistant.is_some();
+    let (label_id, allot_id, release_id) =
+        (number.id.clone(), number.id.clone(), number.id.clone());
+    let release_prompt =
+        format!("Release {shown}? Calls to it will stop reaching you, and this cannot be undone.");
+    let release_button = format!("Release {shown}");
+    view! {
+        <PageHeader title=shown.clone() subtitle=if number.label.is_empty() { "No label".to_string() } else { number.label.clone() }>
+            <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
+        </PageHeader>
+        <section class="card">
+            <dl class="facts">
+                <dt>"Number"</dt><dd><code>{number.e164.clone()}</code></dd>
+                <dt>"Country"</dt><dd>{number.country.clone()}</dd>
+                <dt>"Capabilities"</dt><dd>{capabilities(number.voice, number.sms)}</dd>
+                <dt>"Carrier"</dt><dd>{number.carrier.clone()}</dd>
+                <dt>"Twilio SID"</dt><dd>{number.twilio_sid.clone().map(|s| view! { <code>{s}</code> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</dd>
+                <dt>"Owner"</dt><dd data-testid="number-owner">{number.owner.clone().unwrap_or_else(|| "Not allotted".into())}</dd>
+                <dt>"Assistant"</dt><dd>{number.assistant.clone().unwrap_or_else(|| "None".into())}</dd>
+                <dt>"Status"</dt><dd>{status_badge(&number.assignment_status)}</dd>
+                <dt>"Added"</dt><dd>{format_time(number.created_at)}</dd>
+            </dl>
+        </section>
+        <section class="card" aria-labelledby="label-title">
+            <h2 id="label-title">"Label"</h2>
+            {action_outcome(label_value, "Label saved.")}
+            <ActionForm action=label>
+                <input type="hidden" name="id" value=label_id/>
+                <Field label="Label" name="label" value=number.label.clone() hint="Shown in Dial and as the number's name at Twilio (at most 64 characters)."
+                    error=Signal::derive(field_error(label_value, "label"))/>
+                <button class="button button-primary" type="submit">"Save label"</button>
+            </ActionForm>
+        </section>
+        <Suspense fallback=|| ()>
+            {
+                let number_id = allot_id;
+                let current_owner = number.owner_id.clone();
+                move || {
+                    let number_id = number_id.clone();
+                    let current_owner = current_owner.clone();
+                    Suspend::new(async move {
+                        let admin = match me {
+                            Some(m) => m.0.await.ok().flatten().is_some_and(|u| u.is_admin()),
+                            None => false,
+                        };
+                        let list = if admin { owners.await } else { Vec::new() };
+                        admin.then(|| view! {
+                            <section class="card" aria-labelledby="allot-title">
+                                <h2 id="allot-title">"Owner"</h2>
+                                {action_outcome(allot.value(), "Number allotted.")}
+                                <ActionForm action=allot>
+                                    <input type="hidden" name="id" value=number_id.clone()/>
+                                    <div class="field">
+                                        <label for="allot-owner">"Allot to"</label>
+                                        <select id="allot-owner" name="owner_id">
+                                            {list.into_iter().map(|o| {
+                                                let is = current_owner.as_deref() == Some(o.id.as_str());
+                                                view! { <option value=o.id selected=is>{o.username}</option> }
+                                            }).collect_view()}
+                                        </select>
+                                    </div>
+                                    <button class="button button-primary" type="submit">"Allot"</button>
+                                </ActionForm>
+                            </section>
+                        })
+                    })
+                }
+            }
+        </Suspense>
+        <section class="card danger-zone" aria-labelledby="release-title">
+            <h2 id="release-title">"Release"</h2>
+            {action_outcome(release.value(), "Released.")}
+            {if assigned {
+                view! { <p>"This number is assigned to an assistant. Unassign it first, so its calls are not cut off, then release it."</p> }.into_any()
+            } else {
+                view! {
+                    <p class="muted">"Releasing returns the number to Twilio. Dial keeps its history; the number itself may be bought by someone else."</p>
+                    <details class="confirm">
+                        <summary class="button button-danger-outline">"Release…"</summary>
+                        <ActionForm action=release>
+                            <input type="hidden" name="id" value=release_id/>
+                            <p>{release_prompt}</p>
+                            <button class="button button-danger" type="submit">{release_button}</button>
+                        </ActionForm>
+                    </details>
+                }.into_any()
+            }}
+        </section>
+    }
+}

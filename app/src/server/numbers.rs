@@ -1,0 +1,689 @@
+//! Phone numbers: the table, buying from Twilio's inventory, importing the account's
+//! numbers, labels, allotment to owners, and release. Owners see and change only their
+//! own numbers (others' are "not found"); admins see all.
+//!
+//! Nothing is half-recorded: a purchase that fails at Twilio leaves no row, and a number
+//! Twilio sold but Dial failed to record is adopted on the next "Buy" of the same number
+//! (Dial first asks Twilio whether the account already has it) or by "Import".
+
+use super::{
+    audit::{self, Actor},
+    db::is_unique_violation,
+    new_id, now,
+    state::AppState,
+    twilio::{BuyNumber, NumberSearch, NumberType, TwilioClient, TwilioError, UpdateNumber},
+    twilio_settings,
+};
+use crate::{
+    error::{AppError, FieldError},
+    model::{AvailableRow, ImportCandidate, Me, NumberQuery, NumberRow, OwnerOption, Page},
+    phone::{calling_code, format_e164, E164},
+};
+
+pub const PER_PAGE: u32 = 50;
+
+/// Canadian area codes, to tell +1 numbers apart (everything else in +1 is shown as US).
+const CANADIAN_AREA_CODES: &[&str] = &[
+    "204", "226", "236", "249", "250", "289", "306", "343", "365", "403", "416", "418", "431",
+    "437", "438", "450", "506", "514", "519", "548", "579", "581", "587", "604", "613", "639",
+    "647", "705", "709", "778", "780", "782", "807", "819", "825", "867", "873", "902", "905",
+];
+
+/// The ISO country of an E.164 number, as far as the calling code tells.
+pub fn country_of(e164: &str) -> String {
+    let digits = e164.trim_start_matches('+');
+    if let Some(national) = digits.strip_prefix('1') {
+        return if CANADIAN_AREA_CODES.iter().any(|a| national.starts_with(a)) {
+            "CA"
+        } else {
+            "US"
+        }
+        .to_string();
+    }
+    crate::phone::COUNTRIES
+        .iter()
+        .filter(|(_, _, code)| digits.starts_with(code) && *code != "1")
+        .max_by_key(|(_, _, code)| code.len())
+        .map(|(iso, _, _)| iso.to_string())
+        .unwrap_or_default()
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    e164: String,
+    label: String,
+    country: String,
+    voice: i64,
+    sms: i64,
+    carrier: Option<String>,
+    twilio_sid: Option<String>,
+    owner_id: Option<String>,
+    owner: Option<String>,
+    assistant_id: Option<String>,
+    routing_profile: Option<String>,
+    assignment_status: String,
+    created_at: i64,
+    released_at: Option<i64>,
+}
+
+impl From<Row> for NumberRow {
+    fn from(r: Row) -> Self {
+        NumberRow {
+            id: r.id,
+            e164: r.e164,
+            label: r.label,
+            country: r.country,
+            voice: r.voice != 0,
+            sms: r.sms != 0,
+            carrier: r.carrier.unwrap_or_else(|| "Twilio".into()),
+            twilio_sid: r.twilio_sid,
+            owner_id: r.owner_id,
+            owner: r.owner,
+            assistant: r.assistant_id,
+            routing_profile: r.routing_profile,
+            assignment_status: r.assignment_status,
+            created_at: r.created_at,
+            released_at: r.released_at,
+        }
+    }
+}
+
+const SELECT: &str = "SELECT n.id, n.e164, n.label, n.country, n.voice, n.sms, c.name AS carrier, n.twilio_sid, \
+     n.owner_id, u.username AS owner, n.assistant_id, r.name AS routing_profile, n.assignment_status, \
+     n.created_at, n.released_at \
+     FROM phone_numbers n \
+     LEFT JOIN users u ON u.id = n.owner_id \
+     LEFT JOIN carriers c ON c.id = n.carrier_id \
+     LEFT JOIN routing_profiles r ON r.id = n.routing_profile_id";
+
+fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{}%", escaped.to_lowercase())
+}
+
+/// The numbers table: filtered, sorted and paged in the database.
+pub async fn list(
+    state: &AppState,
+    me: &Me,
+    query: &NumberQuery,
+) -> Result<Page<NumberRow>, AppError> {
+    let mut conditions = vec!["n.released_at IS NULL".to_string()];
+    let mut binds: Vec<String> = Vec::new();
+    let bind = |value: String, binds: &mut Vec<String>| {
+        binds.push(value);
+        format!("${}", binds.len())
+    };
+    if !me.is_admin() {
+        let p = bind(me.id.clone(), &mut binds);
+        conditions.push(format!("n.owner_id = {p}"));
+    } else if let Some(owner) = query.owner.as_deref().filter(|o| !o.is_empty()) {
+        if owner == "none" {
+            conditions.push("n.owner_id IS NULL".into());
+        } else {
+            let p = bind(owner.to_string(), &mut binds);
+            conditions.push(format!("n.owner_id = {p}"));
+        }
+    }
+    if let Some(text) = query.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
+        let p = bind(like_pattern(text), &mut binds);
+        let mut alternatives = vec![format!("LOWER(n.label) LIKE {p} ESCAPE '\\'")];
+        if !digits.is_empty() {
+            let d = bind(like_pattern(&digits), &mut binds);
+            alternatives.push(format!("n.e164 LIKE {d} ESCAPE '\\'"));
+        }
+        conditions.push(format!("({})", alternatives.join(" OR ")));
+    }
+    match query.carrier.as_deref().filter(|c| !c.is_empty()) {
+        Some("twilio") => conditions.push("n.carrier_id IS NULL".into()),
+        Some(carrier) => {
+            let p = bind(carrier.to_string(), &mut binds);
+            conditions.push(format!("n.carrier_id = {p}"));
+        }
+        None => {}
+    }
+    match query.assigned.as_deref() {
+        Some("assigned") => conditions.push("n.assistant_id IS NOT NULL".into()),
+        Some("unassigned") => conditions.push("n.assistant_id IS NULL".into()),
+        _ => {}
+    }
+    let column = match query.sort.as_deref() {
+        Some("label") => "LOWER(n.label)",
+        Some("country") => "n.country",
+        Some("owner") => "u.username",
+        Some("status") => "n.assignment_status",
+        Some("created") => "n.created_at",
+        _ => "n.e164",
+    };
+    let dir = if query.dir.as_deref() == Some("desc") {
+        "DESC"
+    } else {
+        "ASC"
+    };
+    let page = query.page.unwrap_or(1).max(1);
+    let filter = conditions.join(" AND ");
+
+    let count_sql = format!("SELECT COUNT(*) FROM phone_numbers n WHERE {filter}");
+    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+    for b in &binds {
+        count = count.bind(b.clone());
+    }
+    let total = count.fetch_one(&state.db.pool).await?;
+
+    let sql = format!(
+        "{SELECT} WHERE {filter} ORDER BY {column} {dir}, n.id LIMIT {PER_PAGE} OFFSET {}",
+        (page - 1) * PER_PAGE
+    );
+    let mut rows = sqlx::query_as::<_, Row>(&sql);
+    for b in &binds {
+        rows = rows.bind(b.clone());
+    }
+    let items = rows
+        .fetch_all(&state.db.pool)
+        .await?
+        .into_iter()
+        .map(NumberRow::from)
+        .collect();
+    Ok(Page {
+        items,
+        page,
+        per_page: PER_PAGE,
+        total: total.max(0) as u64,
+    })
+}
+
+/// One live number the user may see (others' numbers are "not found").
+pub async fn get(state: &AppState, me: &Me, id: &str) -> Result<NumberRow, AppError> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "{SELECT} WHERE n.id = $1 AND n.released_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let row = row.ok_or_else(|| AppError::not_found("That phone number"))?;
+    if !me.is_admin() && row.owner_id.as_deref() != Some(me.id.as_str()) {
+        return Err(AppError::not_found("That phone number"));
+    }
+    Ok(row.into())
+}
+
+async fn live_by_e164(state: &AppState, e164: &str) -> Result<Option<(String, String)>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT id, label FROM phone_numbers WHERE e164 = $1 AND released_at IS NULL",
+    )
+    .bind(e164)
+    .fetch_optional(&state.db.pool)
+    .await?)
+}
+
+fn twilio_error(state: &AppState, client: &TwilioClient, err: &TwilioError) -> AppError {
+    twilio_settings::describe(err, client.account_sid(), &state.config.twilio_api_base)
+}
+
+fn label_of(field: &str, label: &str) -> Result<String, AppError> {
+    let label = label.trim();
+    if label.chars().count() > 64 {
+        return Err(AppError::invalid(
+            field,
+            "A label is at most 64 characters.",
+        ));
+    }
+    Ok(label.to_string())
+}
+
+/// Search Twilio's inventory.
+pub async fn search(
+    state: &AppState,
+    country: &str,
+    kind: &str,
+    area_code: &str,
+    contains: &str,
+    voice: bool,
+    sms: bool,
+) -> Result<Vec<AvailableRow>, AppError> {
+    let mut errors = Vec::new();
+    let country = country.trim().to_ascii_uppercase();
+    if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+        errors.push(FieldError::new("country", "Choose a country."));
+    }
+    let kind = match kind {
+        "local" | "" => Some(NumberType::Local),
+        "toll_free" => Some(NumberType::TollFree),
+        "mobile" => Some(NumberType::Mobile),
+        _ => {
+            errors.push(FieldError::new(
+                "kind",
+                "Choose local, toll-free or mobile.",
+            ));
+            None
+        }
+    };
+    let area_code = area_code.trim();
+    let area = if area_code.is_empty() {
+        None
+    } else if area_code.len() == 3
+        && area_code.chars().all(|c| c.is_ascii_digit())
+        && calling_code(&country) == Some("1")
+    {
+        area_code.parse::<u32>().ok()
+    } else {
+        errors.push(FieldError::new(
+            "area_code",
+            "An area code is 3 digits, and only the US and Canada have them.",
+        ));
+        None
+    };
+    let contains = contains.trim();
+    if !contains
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '*')
+        || contains.len() > 16
+    {
+        errors.push(FieldError::new(
+            "contains",
+            "Use digits (letters map to the keypad) and * for any one digit.",
+        ));
+    }
+    let (Some(kind), true) = (kind, errors.is_empty()) else {
+        return Err(AppError::Invalid { errors });
+    };
+    let client = twilio_settings::client(state).await?;
+    let search = NumberSearch {
+        area_code: area,
+        contains: (!contains.is_empty()).then(|| contains.to_string()),
+        voice_enabled: voice.then_some(true),
+        sms_enabled: sms.then_some(true),
+        page_size: Some(30),
+    };
+    let found = client
+        .search_available(&country, kind, &search)
+        .await
+        .map_err(|e| twilio_error(state, &client, &e))?;
+    Ok(found
+        .into_iter()
+        .map(|n| AvailableRow {
+            e164: n.phone_number,
+            locality: n.locality.unwrap_or_default(),
+            region: n.region.unwrap_or_default(),
+            country: n.iso_country,
+            voice: n.capabilities.voice,
+            sms: n.capabilities.sms,
+        })
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    state: &AppState,
+    owner: Option<&str>,
+    e164: &str,
+    label: &str,
+    country: &str,
+    voice: bool,
+    sms: bool,
+    sid: &str,
+) -> Result<String, sqlx::Error> {
+    let id = new_id();
+    let at = now();
+    sqlx::query(
+        "INSERT INTO phone_numbers (id, e164, label, country, voice, sms, twilio_sid, owner_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+    )
+    .bind(&id)
+    .bind(e164)
+    .bind(label)
+    .bind(country)
+    .bind(i64::from(voice))
+    .bind(i64::from(sms))
+    .bind(sid)
+    .bind(owner.map(str::to_string))
+    .bind(at)
+    .execute(&state.db.pool)
+    .await?;
+    Ok(id)
+}
+
+async fn check_owner(state: &AppState, owner_id: &str) -> Result<String, AppError> {
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT username FROM users WHERE id = $1 AND disabled = 0")
+            .bind(owner_id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    name.ok_or_else(|| AppError::invalid("owner", "Choose an active user as the owner."))
+}
+
+/// Buys `e164` at Twilio and records it for its owner (the buyer, or the owner an admin
+/// chose). If the account already has the number (a purchase that was not recorded), it
+/// is recorded without buying it again.
+pub async fn buy(
+    state: &AppState,
+    me: &Me,
+    actor: &Actor,
+    e164: &str,
+    label: &str,
+    owner_id: Option<&str>,
+) -> Result<NumberRow, AppError> {
+    let number = E164::parse(e164, None).map_err(|m| AppError::invalid("e164", m))?;
+    let label = label_of("label", label)?;
+    let owner = match owner_id.filter(|o| !o.is_empty()) {
+        Some(o) if o != me.id => {
+            if !me.is_admin() {
+                return Err(AppError::Forbidden);
+            }
+            check_owner(state, o).await?;
+            o.to_string()
+        }
+        _ => me.id.clone(),
+    };
+    if let Some((_, existing_label)) = live_by_e164(state, number.as_str()).await? {
+        let named = if existing_label.is_empty() {
+            String::new()
+        } else {
+            format!(" (\u{201c}{existing_label}\u{201d})")
+        };
+        return Err(AppError::conflict(format!(
+            "{} is already in Dial{named}.",
+            number.formatted()
+        )));
+    }
+    let client = twilio_settings::client(state).await?;
+    let existing = client
+        .find_incoming_number(number.as_str())
+        .await
+        .map_err(|e| twilio_error(state, &client, &e))?;
+    let (bought, adopted) = match existing {
+        Some(n) => (n, true),
+        None => {
+            let buy = BuyNumber {
+                phone_number: Some(number.as_str().to_string()),
+                friendly_name: Some(if label.is_empty() {
+                    number.as_str().to_string()
+                } else {
+                    label.clone()
+                }),
+                ..Default::default()
+            };
+            match client.buy_number(&buy).await {
+                Ok(n) => (n, false),
+                Err(e) if e.code() == Some(21422) => {
+                    return Err(AppError::conflict(format!(
+                        "{} is no longer available at Twilio — someone bought it meanwhile. Search again for another number.",
+                        number.formatted()
+                    )))
+                }
+                Err(e) => return Err(twilio_error(state, &client, &e)),
+            }
+        }
+    };
+    let country = country_of(number.as_str());
+    let id = match record(
+        state,
+        Some(&owner),
+        number.as_str(),
+        &label,
+        &country,
+        bought.capabilities.voice,
+        bought.capabilities.sms,
+        &bought.sid,
+    )
+    .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, number = %number, sid = %bought.sid, "Twilio sold a number that Dial could not record");
+            return Err(AppError::conflict(format!(
+                "Twilio sold this account {}, but Dial could not record it. Nothing is lost: buy it again or use \u{201c}Import from Twilio\u{201d}, and Dial will add it without buying it twice.",
+                number.formatted()
+            )));
+        }
+    };
+    let detail = if adopted {
+        format!(
+            "{} (already on the Twilio account; recorded without buying again)",
+            bought.sid
+        )
+    } else {
+        bought.sid.clone()
+    };
+    audit::record(
+        &state.db,
+        actor,
+        if adopted {
+            "number.recorded"
+        } else {
+            "number.bought"
+        },
+        Some(number.as_str()),
+        Some(&detail),
+    )
+    .await?;
+    get(state, me, &id).await
+}
+
+/// The account's numbers Dial does not manage yet.
+pub async fn import_candidates(state: &AppState) -> Result<Vec<ImportCandidate>, AppError> {
+    let client = twilio_settings::client(state).await?;
+    let numbers = client
+        .list_incoming_numbers()
+        .await
+        .map_err(|e| twilio_error(state, &client, &e))?;
+    let managed: Vec<(Option<String>, String)> =
+        sqlx::query_as("SELECT twilio_sid, e164 FROM phone_numbers WHERE released_at IS NULL")
+            .fetch_all(&state.db.pool)
+            .await?;
+    Ok(numbers
+        .into_iter()
+        .filter(|n| {
+            !managed.iter().any(|(sid, e164)| {
+                sid.as_deref() == Some(n.sid.as_str()) || e164 == &n.phone_number
+            })
+        })
+        .map(|n| ImportCandidate {
+            sid: n.sid,
+            e164: n.phone_number,
+            friendly_name: n.friendly_name,
+        })
+        .collect())
+}
+
+/// Imports one account number (by SID) or all of them; numbers already managed are
+/// skipped, so importing twice changes nothing. Imported numbers have no owner until an
+/// admin allots them. Returns how many were added.
+pub async fn import(state: &AppState, actor: &Actor, sid: Option<&str>) -> Result<u32, AppError> {
+    let client = twilio_settings::client(state).await?;
+    let numbers = client
+        .list_incoming_numbers()
+        .await
+        .map_err(|e| twilio_error(state, &client, &e))?;
+    let chosen: Vec<_> = numbers
+        .into_iter()
+        .filter(|n| sid.is_none_or(|s| s == n.sid))
+        .collect();
+    if let (Some(s), true) = (sid, chosen.is_empty()) {
+        return Err(AppError::not_found(format!("Twilio number {s}")));
+    }
+    let mut added = 0;
+    for n in chosen {
+        if live_by_e164(state, &n.phone_number).await?.is_some() {
+            continue;
+        }
+        let label = if n.friendly_name == n.phone_number
+            || n.friendly_name == format_e164(&n.phone_number)
+        {
+            String::new()
+        } else {
+            n.friendly_name.clone()
+        };
+        match record(
+            state,
+            None,
+            &n.phone_number,
+            &label,
+            &country_of(&n.phone_number),
+            n.capabilities.voice,
+            n.capabilities.sms,
+            &n.sid,
+        )
+        .await
+        {
+            Ok(_) => {
+                added += 1;
+                audit::record(
+                    &state.db,
+                    actor,
+                    "number.imported",
+                    Some(&n.phone_number),
+                    Some(&n.sid),
+                )
+                .await?;
+            }
+            Err(e) if is_unique_violation(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(added)
+}
+
+/// A new label, here and as the number's friendly name at Twilio.
+pub async fn set_label(
+    state: &AppState,
+    me: &Me,
+    actor: &Actor,
+    id: &str,
+    label: &str,
+) -> Result<NumberRow, AppError> {
+    let number = get(state, me, id).await?;
+    let label = label_of("label", label)?;
+    if let Some(sid) = &number.twilio_sid {
+        let client = twilio_settings::client(state).await?;
+        let update = UpdateNumber {
+            friendly_name: Some(if label.is_empty() {
+                number.e164.clone()
+            } else {
+                label.clone()
+            }),
+            ..Default::default()
+        };
+        client
+            .update_number(sid, &update)
+            .await
+            .map_err(|e| twilio_error(state, &client, &e))?;
+    }
+    sqlx::query("UPDATE phone_numbers SET label = $1, updated_at = $2 WHERE id = $3")
+        .bind(&label)
+        .bind(now())
+        .bind(id)
+        .execute(&state.db.pool)
+        .await?;
+    audit::record(
+        &state.db,
+        actor,
+        "number.labelled",
+        Some(&number.e164),
+        Some(&format!(
+            "\u{201c}{}\u{201d} → \u{201c}{label}\u{201d}",
+            number.label
+        )),
+    )
+    .await?;
+    get(state, me, id).await
+}
+
+/// Admins give a number to an owner.
+pub async fn allot(
+    state: &AppState,
+    me: &Me,
+    actor: &Actor,
+    id: &str,
+    owner_id: &str,
+) -> Result<NumberRow, AppError> {
+    if !me.is_admin() {
+        return Err(AppError::Forbidden);
+    }
+    let number = get(state, me, id).await?;
+    let owner = check_owner(state, owner_id).await?;
+    sqlx::query("UPDATE phone_numbers SET owner_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(owner_id)
+        .bind(now())
+        .bind(id)
+        .execute(&state.db.pool)
+        .await?;
+    audit::record(
+        &state.db,
+        actor,
+        "number.allotted",
+        Some(&number.e164),
+        Some(&format!("to {owner}")),
+    )
+    .await?;
+    get(state, me, id).await
+}
+
+/// Releases a number at Twilio and keeps it in Dial's history as released. Refused while
+/// an assistant answers it.
+pub async fn release(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let number = get(state, me, id).await?;
+    if number.assistant.is_some() {
+        return Err(AppError::conflict(format!(
+            "{} is assigned to an assistant. Unassign it first, so its calls are not cut off, then release it.",
+            format_e164(&number.e164)
+        )));
+    }
+    if let Some(sid) = &number.twilio_sid {
+        let client = twilio_settings::client(state).await?;
+        match client.release_number(sid).await {
+            Ok(()) => {}
+            // Already gone from the account: nothing left to release there.
+            Err(TwilioError::Api(e)) if e.status == 404 => {}
+            Err(e) => return Err(twilio_error(state, &client, &e)),
+        }
+    }
+    sqlx::query("UPDATE phone_numbers SET released_at = $1, assignment_status = 'released', updated_at = $1 WHERE id = $2")
+        .bind(now())
+        .bind(id)
+        .execute(&state.db.pool)
+        .await?;
+    audit::record(
+        &state.db,
+        actor,
+        "number.released",
+        Some(&number.e164),
+        number.twilio_sid.as_deref(),
+    )
+    .await
+}
+
+/// Users a number can be allotted to.
+pub async fn owner_options(state: &AppState) -> Result<Vec<OwnerOption>, AppError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, username FROM users WHERE disabled = 0 ORDER BY username")
+            .fetch_all(&state.db.pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, username)| OwnerOption { id, username })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countries_from_calling_codes() {
+        assert_eq!(country_of("+14155550100"), "US");
+        assert_eq!(country_of("+14165550100"), "CA");
+        assert_eq!(country_of("+442079460000"), "GB");
+        assert_eq!(country_of("+35312345678"), "IE");
+        assert_eq!(country_of("+99912345678"), "");
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_off"), "%50\\%\\_off%");
+    }
+}
