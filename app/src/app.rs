@@ -5,6 +5,7 @@ use crate::pages::{
     auth::{LoginPage, SetupPage},
     dashboard::{AssistantsPage, CallsPage, DashboardLayout, NotFound, OverviewPage},
     numbers::{BuyNumberPage, ImportNumbersPage, NumberPage, PhoneNumbersPage},
+    routing::RoutingProfilesPage,
     settings::{SettingsIndex, SettingsLayout},
 };
 use crate::{components::SiteResource, functions::site::get_site_info};
@@ -78,6 +79,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("admin/users") view=UsersPage ssr=SSR/>
                         <Route path=path!("admin/telephony/twilio") view=TwilioPage ssr=SSR/>
                         <Route path=path!("admin/telephony/livekit") view=LiveKitPage ssr=SSR/>
+                        <Route path=path!("admin/telephony/routing-profiles") view=RoutingProfilesPage ssr=SSR/>
                         <Route path=path!("admin/audit") view=AuditPage ssr=SSR/>
                         <Route path=path!("admin/sandbox") view=SandboxPage ssr=SSR/>
                     </ParentRoute>

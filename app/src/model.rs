@@ -254,3 +254,25 @@ pub struct OwnerOption {
     pub id: String,
     pub username: String,
 }
+
+/// A routing profile: organisational metadata on numbers (it does not change routing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingProfile {
+    pub id: String,
+    pub name: String,
+    pub plan_code: String,
+    pub country: String,
+    pub outbound_provider: String,
+    pub outbound_trunk_ref: String,
+    pub inbound_trunk_ref: String,
+    /// How many live numbers are linked to it.
+    pub numbers: u64,
+}
+
+/// Routing and compliance metadata of one number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberMetadata {
+    pub routing_profile_id: Option<String>,
+    /// Key/value pairs, in key order.
+    pub compliance: Vec<(String, String)>,
+}

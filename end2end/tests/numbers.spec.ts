@@ -48,3 +48,31 @@ test('import the numbers the Twilio account already has', async ({ page }) => {
   await expect(page.locator('tr[data-number="+12125550120"]')).toBeVisible();
   await expect(page.locator('tr[data-number="+12125550121"]')).toBeVisible();
 });
+
+test('create a routing profile and link a number to it', async ({ page }) => {
+  await signInAsAdmin(page);
+  await page.goto('/dashboard/settings/admin/telephony/routing-profiles');
+  await expect(page.getByText('they do not change how calls are routed')).toBeVisible();
+  const form = page.locator('form').filter({ has: page.getByRole('button', { name: 'Create profile' }) });
+  await form.getByRole('textbox', { name: 'Name' }).fill('US retail');
+  await form.getByRole('textbox', { name: 'Plan code' }).fill('R-1');
+  await form.getByRole('textbox', { name: 'Country' }).fill('UK');
+  await form.getByRole('button', { name: 'Create profile' }).click();
+  await expect(page.getByText('Use a two-letter ISO 3166 country code').first()).toBeVisible();
+  // Without JavaScript the page reloads with the error and an empty form: type it all again.
+  await form.getByRole('textbox', { name: 'Name' }).fill('US retail');
+  await form.getByRole('textbox', { name: 'Plan code' }).fill('R-1');
+  await form.getByRole('textbox', { name: 'Country' }).fill('US');
+  await form.getByRole('button', { name: 'Create profile' }).click();
+  await expect(page.locator('tr[data-profile="US retail"]')).toContainText('R-1');
+
+  await page.goto('/dashboard/phone-numbers');
+  await page.locator('tr[data-number="+12125550120"]').getByRole('link').click();
+  await page.getByLabel('Routing profile', { exact: true }).selectOption({ label: 'US retail' });
+  await page.getByLabel('Compliance state').fill('a2p_status: approved');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await expect(page.locator('#field-routing_profile_id option:checked')).toHaveText('US retail');
+  await expect(page.getByLabel('Compliance state')).toHaveValue(/a2p_status: approved/);
+  await page.goto('/dashboard/phone-numbers');
+  await expect(page.locator('tr[data-number="+12125550120"]')).toContainText('US retail');
+});

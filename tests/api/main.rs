@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod numbers;
+mod routing;
 mod sandbox;
 mod security;
 mod settings;

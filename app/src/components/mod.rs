@@ -128,6 +128,9 @@ where
 pub fn Field(
     #[prop(into)] label: String,
     #[prop(into)] name: String,
+    /// Makes ids unique when the same form appears several times on a page.
+    #[prop(optional, into)]
+    id_prefix: String,
     #[prop(default = "text")] kind: &'static str,
     #[prop(optional, into)] value: Option<String>,
     #[prop(optional, into)] hint: Option<String>,
@@ -137,7 +140,7 @@ pub fn Field(
     #[prop(optional)] readonly: bool,
     #[prop(into, default = Signal::stored(None))] error: Signal<Option<String>>,
 ) -> impl IntoView {
-    let id = format!("field-{name}");
+    let id = format!("field-{id_prefix}{name}");
     let hint_id = format!("{id}-hint");
     let error_id = format!("{id}-error");
     let described = {

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod numbers;
+pub mod routing;
 pub mod sandbox;
 pub mod settings;
 pub mod site;

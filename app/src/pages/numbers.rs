@@ -9,6 +9,7 @@ use crate::{
         get_number, import_candidates, list_numbers, owner_options, search_numbers, AllotNumber,
         BuyNumber, ImportNumbers, LabelNumber, ReleaseNumber,
     },
+    functions::routing::{get_number_metadata, routing_profiles, SetNumberMetadata},
     model::{format_time, NumberRow},
     phone::{format_e164, COUNTRIES},
 };
@@ -596,6 +597,7 @@ fn NumberDetails(
                 }
             }
         </Suspense>
+        <RoutingSection number_id=number.id.clone()/>
         <section class="card danger-zone" aria-labelledby="release-title">
             <h2 id="release-title">"Release"</h2>
             {action_outcome(release.value(), "Released.")}
@@ -614,6 +616,82 @@ fn NumberDetails(
                     </details>
                 }.into_any()
             }}
+        </section>
+    }
+}
+
+/// The number's routing profile and compliance state: editable by admins, shown to owners.
+#[component]
+fn RoutingSection(number_id: String) -> impl IntoView {
+    let me = use_context::<MeResource>();
+    let save = ServerAction::<SetNumberMetadata>::new();
+    let id = number_id.clone();
+    let metadata = Resource::new(
+        move || save.version().get(),
+        move |_| get_number_metadata(id.clone()),
+    );
+    let profiles = Resource::new(
+        || (),
+        |_| async move { routing_profiles().await.unwrap_or_default() },
+    );
+    let value = save.value();
+    let compliance_error = field_error(value, "compliance");
+    view! {
+        <section class="card" aria-labelledby="routing-title">
+            <h2 id="routing-title">"Routing profile and compliance"</h2>
+            <p class="muted small">"Organisational metadata: it does not change how calls are routed."</p>
+            {action_outcome(value, "Saved.")}
+            <Suspense fallback=|| view! { <Loading/> }>
+                {
+                    let number_id = number_id.clone();
+                    move || {
+                        let number_id = number_id.clone();
+                        Suspend::new(async move {
+                            let admin = match me {
+                                Some(m) => m.0.await.ok().flatten().is_some_and(|u| u.is_admin()),
+                                None => false,
+                            };
+                            let meta = match metadata.await {
+                                Ok(m) => m,
+                                Err(e) => return view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+                            };
+                            let text: String = meta.compliance.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+                            if !admin {
+                                return view! {
+                                    <dl class="facts">
+                                        {meta.compliance.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}
+                                    </dl>
+                                }.into_any();
+                            }
+                            let list = profiles.await;
+                            let current = meta.routing_profile_id.clone();
+                            view! {
+                                <ActionForm action=save>
+                                    <input type="hidden" name="id" value=number_id/>
+                                    <div class="field">
+                                        <label for="field-routing_profile_id">"Routing profile"</label>
+                                        <select id="field-routing_profile_id" name="routing_profile_id">
+                                            <option value="" selected=current.is_none()>"None"</option>
+                                            {list.into_iter().map(|p| {
+                                                let is = current.as_deref() == Some(p.id.as_str());
+                                                view! { <option value=p.id selected=is>{p.name}</option> }
+                                            }).collect_view()}
+                                        </select>
+                                        <p class="hint"><a href="/dashboard/settings/admin/telephony/routing-profiles">"Manage routing profiles"</a></p>
+                                    </div>
+                                    <div class="field" class:has-error=move || compliance_error().is_some()>
+                                        <label for="field-compliance">"Compliance state"</label>
+                                        <textarea id="field-compliance" name="compliance" rows="4" placeholder="a2p_status: approved">{text}</textarea>
+                                        <p class="hint">"One “key: value” pair per line (at most 20)."</p>
+                                        {move || compliance_error().map(|e| view! { <p class="field-error">{e}</p> })}
+                                    </div>
+                                    <button class="button button-primary" type="submit">"Save"</button>
+                                </ActionForm>
+                            }.into_any()
+                        })
+                    }
+                }
+            </Suspense>
         </section>
     }
 }

@@ -13,6 +13,7 @@ pub mod livekit;
 pub mod livekit_settings;
 pub mod numbers;
 pub mod password;
+pub mod routing_profiles;
 pub mod sandbox;
 pub mod sandbox_ui;
 pub mod sessions;

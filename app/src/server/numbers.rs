@@ -490,6 +490,18 @@ pub async fn import_candidates(state: &AppState) -> Result<Vec<ImportCandidate>,
         .collect())
 }
 
+/// Twilio names a number after itself by default ("(212) 555-0120"); that is not a label.
+fn is_default_name(friendly_name: &str, e164: &str) -> bool {
+    let digits: String = friendly_name
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    let only_number = friendly_name
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    friendly_name.is_empty() || (only_number && !digits.is_empty() && e164.ends_with(&digits))
+}
+
 /// Imports one account number (by SID) or all of them; numbers already managed are
 /// skipped, so importing twice changes nothing. Imported numbers have no owner until an
 /// admin allots them. Returns how many were added.
@@ -511,9 +523,7 @@ pub async fn import(state: &AppState, actor: &Actor, sid: Option<&str>) -> Resul
         if live_by_e164(state, &n.phone_number).await?.is_some() {
             continue;
         }
-        let label = if n.friendly_name == n.phone_number
-            || n.friendly_name == format_e164(&n.phone_number)
-        {
+        let label = if is_default_name(&n.friendly_name, &n.phone_number) {
             String::new()
         } else {
             n.friendly_name.clone()
@@ -680,6 +690,14 @@ mod tests {
         assert_eq!(country_of("+442079460000"), "GB");
         assert_eq!(country_of("+35312345678"), "IE");
         assert_eq!(country_of("+99912345678"), "");
+    }
+
+    #[test]
+    fn twilios_default_names_are_not_labels() {
+        assert!(is_default_name("(212) 555-0120", "+12125550120"));
+        assert!(is_default_name("+12125550120", "+12125550120"));
+        assert!(!is_default_name("Support line", "+12125550120"));
+        assert!(!is_default_name("(212) 555-9999", "+12125550120"));
     }
 
     #[test]
