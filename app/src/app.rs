@@ -3,6 +3,7 @@
 use crate::pages::{
     admin::{AuditPage, LiveKitPage, SandboxPage, TwilioPage, UsersPage},
     auth::{LoginPage, SetupPage},
+    carriers::CarriersPage,
     dashboard::{AssistantsPage, CallsPage, DashboardLayout, NotFound, OverviewPage},
     numbers::{BuyNumberPage, ImportNumbersPage, NumberPage, PhoneNumbersPage},
     routing::RoutingProfilesPage,
@@ -80,6 +81,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("admin/telephony/twilio") view=TwilioPage ssr=SSR/>
                         <Route path=path!("admin/telephony/livekit") view=LiveKitPage ssr=SSR/>
                         <Route path=path!("admin/telephony/routing-profiles") view=RoutingProfilesPage ssr=SSR/>
+                        <Route path=path!("admin/telephony/carriers") view=CarriersPage ssr=SSR/>
                         <Route path=path!("admin/audit") view=AuditPage ssr=SSR/>
                         <Route path=path!("admin/sandbox") view=SandboxPage ssr=SSR/>
                     </ParentRoute>

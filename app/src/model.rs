@@ -276,3 +276,33 @@ pub struct NumberMetadata {
     /// Key/value pairs, in key order.
     pub compliance: Vec<(String, String)>,
 }
+
+/// A SIP carrier besides Twilio. The password is never sent back: only whether it is set
+/// and how it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarrierView {
+    pub id: String,
+    pub name: String,
+    /// signalwire, telnyx or sip.
+    pub kind: String,
+    pub sip_address: String,
+    /// auto, udp, tcp or tls.
+    pub transport: String,
+    pub auth_username: String,
+    pub auth_password: SecretSetting,
+    pub destination_country: String,
+    pub inbound_addresses: Vec<String>,
+    pub numbers: u64,
+}
+
+pub const CARRIER_KINDS: &[(&str, &str)] = &[
+    ("signalwire", "SignalWire"),
+    ("telnyx", "Telnyx"),
+    ("sip", "Other SIP trunk"),
+];
+pub const TRANSPORTS: &[(&str, &str)] = &[
+    ("auto", "Auto"),
+    ("udp", "UDP"),
+    ("tcp", "TCP"),
+    ("tls", "TLS"),
+];

@@ -76,3 +76,32 @@ test('create a routing profile and link a number to it', async ({ page }) => {
   await page.goto('/dashboard/phone-numbers');
   await expect(page.locator('tr[data-number="+12125550120"]')).toContainText('US retail');
 });
+
+test('add a carrier with TLS and a number bought elsewhere', async ({ page }) => {
+  await signInAsAdmin(page);
+  await page.goto('/dashboard/settings/admin/telephony/carriers');
+  const form = page.locator('form').filter({ has: page.getByRole('button', { name: 'Add carrier' }) });
+  await form.getByRole('textbox', { name: 'Name', exact: true }).fill('Telnyx');
+  await form.getByLabel('Kind').selectOption('telnyx');
+  await form.getByRole('textbox', { name: 'SIP address' }).fill('sip.telnyx.com');
+  await form.getByLabel('Transport').selectOption('tls');
+  await form.getByRole('textbox', { name: 'Auth username' }).fill('dial');
+  await form.getByLabel('Auth password', { exact: true }).fill('carrier-secret-42');
+  await form.getByRole('button', { name: 'Add carrier' }).click();
+  const card = page.locator('section[data-carrier="Telnyx"]');
+  await expect(card.getByTestId('carrier-transport')).toHaveText('TLS');
+  await expect(card.locator('[data-field="carrier_password"]')).toHaveText('set · ends in ••42');
+  expect(await page.content()).not.toContain('carrier-secret-42');
+
+  await card.getByText('Add a number…').click();
+  await card.getByRole('textbox', { name: 'Number', exact: true }).fill('(646) 555-0100');
+  await card.getByLabel('Country (for national formats)').selectOption('US');
+  await card.getByRole('textbox', { name: 'Label', exact: true }).fill('NYC');
+  await card.getByRole('button', { name: 'Add number' }).click();
+  await expect(page.locator('section[data-carrier="Telnyx"] dd').last()).toHaveText('1');
+
+  await page.goto('/dashboard/phone-numbers');
+  const row = page.locator('tr[data-number="+16465550100"]');
+  await expect(row).toContainText('NYC');
+  await expect(row).toContainText('Telnyx');
+});

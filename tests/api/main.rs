@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod carriers;
 mod numbers;
 mod routing;
 mod sandbox;

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod carriers;
 pub mod numbers;
 pub mod routing;
 pub mod sandbox;

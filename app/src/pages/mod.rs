@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod carriers;
 pub mod dashboard;
 pub mod numbers;
 pub mod routing;

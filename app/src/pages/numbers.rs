@@ -5,6 +5,7 @@ use crate::{
         action_outcome, field_error, icons, AdminOnly, EmptyState, ErrorBanner, Field, Loading,
         MeResource, PageHeader,
     },
+    functions::carriers::carrier_options,
     functions::numbers::{
         get_number, import_candidates, list_numbers, owner_options, search_numbers, AllotNumber,
         BuyNumber, ImportNumbers, LabelNumber, ReleaseNumber,
@@ -96,6 +97,10 @@ pub fn PhoneNumbersPage() -> impl IntoView {
             )
         },
     );
+    let carrier_list = Resource::new(
+        || (),
+        |_| async move { carrier_options().await.unwrap_or_default() },
+    );
     let sort_link = move |key: &'static str, label: &'static str| {
         let current = sort().unwrap_or_else(|| "number".into());
         let descending = dir().as_deref() == Some("desc");
@@ -144,6 +149,14 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                 <select id="filter-carrier" name="carrier">
                     <option value="" selected=move || carrier().is_none()>"All carriers"</option>
                     <option value="twilio" selected=move || carrier().as_deref() == Some("twilio")>"Twilio"</option>
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            carrier_list.await.into_iter().map(|(id, name)| {
+                                let is = carrier().as_deref() == Some(id.as_str());
+                                view! { <option value=id selected=is>{name}</option> }
+                            }).collect_view()
+                        })}
+                    </Suspense>
                 </select>
             </div>
             <div class="field">

@@ -27,6 +27,7 @@ pub fn SettingsLayout() -> impl IntoView {
                             <A href="/dashboard/settings/admin/users">"Users"</A>
                             <A href="/dashboard/settings/admin/telephony/twilio">"Twilio"</A>
                             <A href="/dashboard/settings/admin/telephony/livekit">"LiveKit"</A>
+                            <A href="/dashboard/settings/admin/telephony/carriers">"Carriers"</A>
                             <A href="/dashboard/settings/admin/telephony/routing-profiles">"Routing profiles"</A>
                             <A href="/dashboard/settings/admin/audit">"Audit log"</A>
                             {sandbox.then(|| view! { <A href="/dashboard/settings/admin/sandbox">"Sandbox"</A> })}
@@ -74,6 +75,10 @@ pub fn SettingsIndex() -> impl IntoView {
                                 <a class="tile" href="/dashboard/settings/admin/telephony/livekit">
                                     {icons::radio()}<strong>"LiveKit"</strong>
                                     <span class="muted">"The LiveKit project your agents run in."</span>
+                                </a>
+                                <a class="tile" href="/dashboard/settings/admin/telephony/carriers">
+                                    {icons::plug()}<strong>"Carriers"</strong>
+                                    <span class="muted">"SignalWire, Telnyx and other SIP trunks, and their numbers."</span>
                                 </a>
                                 <a class="tile" href="/dashboard/settings/admin/telephony/routing-profiles">
                                     {icons::list()}<strong>"Routing profiles"</strong>

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 pub const ENCRYPTED_COLUMNS: &[(&str, &str, &str)] = &[
     ("twilio_config", "id", "auth_token"),
     ("twilio_config", "id", "sip_password"),
+    ("carriers", "id", "auth_password"),
 ];
 
 /// Where a ciphertext lives; it is part of the associated data.

@@ -1,0 +1,126 @@
+use crate::{error::AppError, model::CarrierView};
+use leptos::prelude::*;
+
+#[server(prefix = "/api", endpoint = "carriers/list")]
+pub async fn carriers() -> Result<Vec<CarrierView>, AppError> {
+    use crate::server::{auth, carriers};
+    auth::require_admin()?;
+    carriers::list(&auth::state()?).await
+}
+
+/// (id, name) of every carrier, for the numbers filter.
+#[server(prefix = "/api", endpoint = "carriers/options")]
+pub async fn carrier_options() -> Result<Vec<(String, String)>, AppError> {
+    use crate::server::{auth, carriers};
+    auth::require_user()?;
+    carriers::options(&auth::state()?).await
+}
+
+#[cfg(feature = "ssr")]
+#[allow(clippy::too_many_arguments)]
+fn input(
+    name: String,
+    kind: String,
+    sip_address: String,
+    transport: Option<String>,
+    auth_username: Option<String>,
+    auth_password: Option<String>,
+    destination_country: Option<String>,
+    inbound_addresses: Option<String>,
+) -> crate::server::carriers::CarrierInput {
+    crate::server::carriers::CarrierInput {
+        name,
+        kind,
+        sip_address,
+        transport: transport.unwrap_or_default(),
+        auth_username: auth_username.unwrap_or_default(),
+        auth_password: secrecy::SecretString::from(auth_password.unwrap_or_default()),
+        destination_country: destination_country.unwrap_or_default(),
+        inbound_addresses: inbound_addresses.unwrap_or_default(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api", endpoint = "carriers/create")]
+pub async fn create_carrier(
+    name: String,
+    kind: String,
+    sip_address: String,
+    transport: Option<String>,
+    auth_username: Option<String>,
+    auth_password: Option<String>,
+    destination_country: Option<String>,
+    inbound_addresses: Option<String>,
+) -> Result<String, AppError> {
+    use crate::server::{auth, carriers};
+    let me = auth::require_admin()?;
+    let carrier = input(
+        name,
+        kind,
+        sip_address,
+        transport,
+        auth_username,
+        auth_password,
+        destination_country,
+        inbound_addresses,
+    );
+    carriers::create(&auth::state()?, &auth::actor(&me), &carrier).await
+}
+
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api", endpoint = "carriers/update")]
+pub async fn update_carrier(
+    id: String,
+    name: String,
+    kind: String,
+    sip_address: String,
+    transport: Option<String>,
+    auth_username: Option<String>,
+    auth_password: Option<String>,
+    destination_country: Option<String>,
+    inbound_addresses: Option<String>,
+) -> Result<(), AppError> {
+    use crate::server::{auth, carriers};
+    let me = auth::require_admin()?;
+    let carrier = input(
+        name,
+        kind,
+        sip_address,
+        transport,
+        auth_username,
+        auth_password,
+        destination_country,
+        inbound_addresses,
+    );
+    carriers::update(&auth::state()?, &auth::actor(&me), &id, &carrier).await
+}
+
+#[server(prefix = "/api", endpoint = "carriers/delete")]
+pub async fn delete_carrier(id: String) -> Result<(), AppError> {
+    use crate::server::{auth, carriers};
+    let me = auth::require_admin()?;
+    carriers::delete(&auth::state()?, &auth::actor(&me), &id).await
+}
+
+/// Adds a number bought elsewhere to a carrier.
+#[server(prefix = "/api", endpoint = "carriers/add-number")]
+pub async fn add_carrier_number(
+    carrier_id: String,
+    e164: String,
+    country: Option<String>,
+    label: Option<String>,
+    owner_id: Option<String>,
+) -> Result<String, AppError> {
+    use crate::server::{auth, carriers};
+    let me = auth::require_admin()?;
+    carriers::add_number(
+        &auth::state()?,
+        &auth::actor(&me),
+        &carrier_id,
+        &e164,
+        country.as_deref().unwrap_or(""),
+        label.as_deref().unwrap_or(""),
+        owner_id.as_deref(),
+    )
+    .await
+}
