@@ -1,3 +1,6 @@
+// Server functions take one argument per form field; the carrier form has nine.
+#![allow(clippy::too_many_arguments)]
+
 use crate::{error::AppError, model::CarrierView};
 use leptos::prelude::*;
 
@@ -17,7 +20,6 @@ pub async fn carrier_options() -> Result<Vec<(String, String)>, AppError> {
 }
 
 #[cfg(feature = "ssr")]
-#[allow(clippy::too_many_arguments)]
 fn input(
     name: String,
     kind: String,
@@ -40,7 +42,6 @@ fn input(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/api", endpoint = "carriers/create")]
 pub async fn create_carrier(
     name: String,
@@ -67,7 +68,6 @@ pub async fn create_carrier(
     carriers::create(&auth::state()?, &auth::actor(&me), &carrier).await
 }
 
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/api", endpoint = "carriers/update")]
 pub async fn update_carrier(
     id: String,

@@ -109,13 +109,28 @@ fn carrier_card(
         None if carrier.auth_password.is_set() => "set".to_string(),
         None => "not set".to_string(),
     };
-    let (heading_id, heading_ref) = (format!("carrier-{}", carrier.id), format!("carrier-{}", carrier.id));
+    let (heading_id, heading_ref) = (
+        format!("carrier-{}", carrier.id),
+        format!("carrier-{}", carrier.id),
+    );
     let (card_name, title) = (carrier.name.clone(), carrier.name.clone());
     let editable = carrier.clone();
     let address = carrier.sip_address.clone();
-    let username = if carrier.auth_username.is_empty() { "—".to_string() } else { carrier.auth_username.clone() };
-    let country = if carrier.destination_country.is_empty() { "—".to_string() } else { carrier.destination_country.clone() };
-    let sources = if carrier.inbound_addresses.is_empty() { "Any".to_string() } else { carrier.inbound_addresses.join(", ") };
+    let username = if carrier.auth_username.is_empty() {
+        "—".to_string()
+    } else {
+        carrier.auth_username.clone()
+    };
+    let country = if carrier.destination_country.is_empty() {
+        "—".to_string()
+    } else {
+        carrier.destination_country.clone()
+    };
+    let sources = if carrier.inbound_addresses.is_empty() {
+        "Any".to_string()
+    } else {
+        carrier.inbound_addresses.join(", ")
+    };
     let count = carrier.numbers;
     let (country_id, country_for, owner_id_attr, owner_for) = (
         format!("field-add-{}-country", carrier.id),

@@ -174,8 +174,15 @@ pub async fn list(
     }
     let total = count.fetch_one(&state.db.pool).await?;
 
+    // Live numbers are unique by e164, so that order needs no tie-breaker (and can walk the
+    // partial unique index); other columns tie-break on the id for stable pages.
+    let tie = if column == "n.e164" {
+        String::new()
+    } else {
+        ", n.id".to_string()
+    };
     let sql = format!(
-        "{SELECT} WHERE {filter} ORDER BY {column} {dir}, n.id LIMIT {PER_PAGE} OFFSET {}",
+        "{SELECT} WHERE {filter} ORDER BY {column} {dir}{tie} LIMIT {PER_PAGE} OFFSET {}",
         (page - 1) * PER_PAGE
     );
     let mut rows = sqlx::query_as::<_, Row>(&sql);

@@ -1,0 +1,192 @@
+//! Benchmark: the phone-numbers page and its list server function with 10,000 numbers.
+//!
+//!     cargo bench --bench numbers_page
+//!     DIAL_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench numbers_page
+//!
+//! Starts the real application on loopback (optimised build), fills a fresh SQLite file
+//! (and, when the variable is set, a fresh PostgreSQL database) with 10,000 numbers, then
+//! times sequential requests from a client on the same machine: the server-side render of
+//! /dashboard/phone-numbers (a page of 50) and POST /api/numbers/list, unfiltered and with a
+//! text filter and a sort. Prints p50 and p99 per scenario.
+
+use dial::startup::Application;
+use dial_app::server::config::Config;
+use std::time::{Duration, Instant};
+
+const NUMBERS: usize = 10_000;
+const REQUESTS: usize = 400;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+async fn time<F, Fut>(label: &str, mut request: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = reqwest::StatusCode>,
+{
+    for _ in 0..30 {
+        request().await;
+    }
+    let mut samples = Vec::with_capacity(REQUESTS);
+    for _ in 0..REQUESTS {
+        let started = Instant::now();
+        let status = request().await;
+        samples.push(started.elapsed());
+        assert!(status.is_success(), "{label}: HTTP {status}");
+    }
+    samples.sort();
+    println!(
+        "  {label:<52} p50 {:>7.2} ms   p99 {:>7.2} ms",
+        percentile(&samples, 0.50).as_secs_f64() * 1000.0,
+        percentile(&samples, 0.99).as_secs_f64() * 1000.0
+    );
+}
+
+async fn fresh_postgres(url: &str) -> String {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url)
+        .await
+        .expect("connect to PostgreSQL");
+    let name = format!("dial_test_bench_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create database");
+    let base = url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or_default();
+    format!("{base}/{name}")
+}
+
+async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
+    let mut config = Config::for_data_dir(dir.to_path_buf());
+    config.database_url = Some(database_url);
+    let app = Application::build(config).await.expect("app");
+    let base = format!("http://{}", app.address());
+    let state = app.state().clone();
+    tokio::spawn(app.run());
+
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let setup = client
+        .post(format!("{base}/api/setup"))
+        .header("accept", "application/json")
+        .form(&[
+            ("username", "admin"),
+            ("password", "benchmark password"),
+            ("password_confirm", "benchmark password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(setup.status().is_success());
+    let admin: String = sqlx::query_scalar("SELECT id FROM users")
+        .fetch_one(&state.db.pool)
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let mut tx = state.db.pool.begin().await.unwrap();
+    for chunk in (0..NUMBERS).collect::<Vec<_>>().chunks(500) {
+        let mut sql = String::from("INSERT INTO phone_numbers (id, e164, label, country, twilio_sid, owner_id, created_at, updated_at) VALUES ");
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|i| {
+                format!(
+                    "('{}', '+1{}{:07}', 'Line {i}', 'US', 'PN{:032x}', '{admin}', {}, {})",
+                    uuid::Uuid::new_v4(),
+                    200 + i % 700,
+                    i,
+                    i,
+                    1_700_000_000 + i,
+                    1_700_000_000 + i
+                )
+            })
+            .collect();
+        sql.push_str(&values.join(", "));
+        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    // Planner statistics, as autovacuum (PostgreSQL) or a periodic ANALYZE would have them.
+    sqlx::query("ANALYZE")
+        .execute(&state.db.pool)
+        .await
+        .unwrap();
+    println!("{backend}: {NUMBERS} numbers inserted in {:.1} s; {REQUESTS} sequential requests per scenario", started.elapsed().as_secs_f64());
+
+    let page = |path: &'static str| {
+        let client = client.clone();
+        let url = format!("{base}{path}");
+        move || {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                let response = client
+                    .get(&url)
+                    .header("accept", "text/html")
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let body = response.text().await.unwrap();
+                assert!(body.contains("numbers · page"), "a full table was rendered");
+                status
+            }
+        }
+    };
+    let list = |form: &'static [(&'static str, &'static str)]| {
+        let client = client.clone();
+        let url = format!("{base}/api/numbers/list");
+        move || {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                let response = client
+                    .post(&url)
+                    .header("accept", "application/json")
+                    .form(form)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let _ = response.bytes().await.unwrap();
+                status
+            }
+        }
+    };
+    time(
+        "page render /dashboard/phone-numbers",
+        page("/dashboard/phone-numbers"),
+    )
+    .await;
+    time(
+        "page render, page 100, sorted by label desc",
+        page("/dashboard/phone-numbers?sort=label&dir=desc&page=100"),
+    )
+    .await;
+    time("list server fn, first page", list(&[])).await;
+    time(
+        "list server fn, text filter + sort by created desc",
+        list(&[("q", "Line 99"), ("sort", "created"), ("dir", "desc")]),
+    )
+    .await;
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
+    run("SQLite", sqlite, dir.path()).await;
+    if let Ok(url) = std::env::var("DIAL_BENCH_POSTGRES_URL") {
+        let pg_dir = tempfile::tempdir().unwrap();
+        run("PostgreSQL", fresh_postgres(&url).await, pg_dir.path()).await;
+    }
+}
