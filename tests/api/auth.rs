@@ -2,7 +2,7 @@ use crate::helpers::*;
 use dial_app::{error::AppError, model::Me, server::users::MAX_FAILURES_PER_USER};
 use reqwest::StatusCode;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_leads_to_first_run_until_an_admin_exists() {
     let app = spawn_app().await;
     for path in [
@@ -20,7 +20,7 @@ async fn every_page_leads_to_first_run_until_an_admin_exists() {
     assert!(body.contains("Create administrator"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_creates_the_admin_once_and_is_gone_for_good() {
     let app = spawn_app().await;
     app.call::<()>(
@@ -68,7 +68,7 @@ async fn first_run_creates_the_admin_once_and_is_gone_for_good() {
         .contains(&"setup.first_admin_created".to_string()));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_names_the_field_that_is_wrong() {
     let app = spawn_app().await;
     let err = app
@@ -118,7 +118,7 @@ async fn first_run_names_the_field_that_is_wrong() {
     assert_eq!(location.as_deref(), Some("/setup"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_logout_and_wrong_passwords() {
     let app = spawn_with_admin().await;
     let client = new_client();
@@ -165,7 +165,7 @@ async fn login_logout_and_wrong_passwords() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_ends_the_session_on_the_server() {
     let app = spawn_with_admin().await;
     // A client without a cookie jar, so the cookie can be replayed by hand.
@@ -214,7 +214,7 @@ async fn logout_ends_the_session_on_the_server() {
     assert_eq!(me(cookie).await, "null");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_issues_a_new_session_id() {
     let app = spawn_with_admin().await;
     let before: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
@@ -231,7 +231,7 @@ async fn login_issues_a_new_session_id() {
     assert_ne!(before, after, "a fresh session id at login");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_are_throttled_per_user_name() {
     let app = spawn_with_admin().await;
     let client = new_client();
@@ -257,7 +257,7 @@ async fn repeated_failures_are_throttled_per_user_name() {
         .contains(&"login.throttled".to_string()));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_are_throttled_per_address() {
     let app = spawn_with_admin().await;
     let client = new_client();
@@ -271,7 +271,7 @@ async fn repeated_failures_are_throttled_per_address() {
     assert!(matches!(err, AppError::TooManyAttempts { .. }), "{err:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_end_after_their_absolute_lifetime() {
     let mut spawn = Spawn::new().await;
     spawn.config.session_absolute = std::time::Duration::from_secs(1);
@@ -292,7 +292,7 @@ async fn sessions_end_after_their_absolute_lifetime() {
     assert!(me.is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activity_keeps_a_session_alive_and_idleness_ends_it() {
     let mut spawn = Spawn::new().await;
     spawn.config.session_idle = std::time::Duration::from_secs(4);
@@ -326,7 +326,7 @@ async fn activity_keeps_a_session_alive_and_idleness_ends_it() {
     assert!(me.is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_check_reports_the_database() {
     let app = spawn_app().await;
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();

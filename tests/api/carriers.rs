@@ -23,7 +23,7 @@ fn carrier_form<'a>(
     ]
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carriers_are_validated_and_their_password_is_encrypted_and_masked() {
     let app = spawn_with_admin().await;
     let bad = app
@@ -128,7 +128,7 @@ async fn carriers_are_validated_and_their_password_is_encrypted_and_masked() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_bought_elsewhere_are_added_by_hand() {
     let app = spawn_with_admin().await;
     let id: String = app

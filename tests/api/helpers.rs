@@ -121,9 +121,12 @@ impl Spawn {
 }
 
 pub fn new_client() -> reqwest::Client {
+    // A generous time-out turns a request that never returns into a failing test rather
+    // than a run that never ends.
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .expect("client")
 }

@@ -64,7 +64,7 @@ async fn buy(
         .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_then_buy_records_the_number_for_its_buyer() {
     let (app, fake) = app_with_twilio().await;
     let found: Vec<AvailableRow> = app
@@ -142,7 +142,7 @@ async fn search_then_buy_records_the_number_for_its_buyer() {
         .contains(&"number.bought".to_string()));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owners_see_and_change_only_their_numbers() {
     let (app, _fake) = app_with_twilio().await;
     let (owner, owner_id) = app.owner_client().await;
@@ -221,7 +221,7 @@ async fn owners_see_and_change_only_their_numbers() {
     assert_eq!(unchanged.label, "Admin line");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labels_allotment_and_release_keep_twilio_and_history_in_step() {
     let (app, fake) = app_with_twilio().await;
     let (_owner, owner_id) = app.owner_client().await;
@@ -299,7 +299,7 @@ async fn labels_allotment_and_release_keep_twilio_and_history_in_step() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_adds_the_accounts_numbers_once() {
     let (app, fake) = app_with_twilio().await;
     for n in ["+12125550101", "+12125550102", "+12125550103"] {
@@ -353,7 +353,7 @@ async fn break_number_inserts(app: &TestApp, broken: bool) {
     sqlx::query(sql).execute(&app.state.db.pool).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purchase_dial_failed_to_record_is_recorded_on_retry_without_buying_twice() {
     let (app, fake) = app_with_twilio().await;
     break_number_inserts(&app, true).await;
@@ -388,7 +388,7 @@ async fn a_purchase_dial_failed_to_record_is_recorded_on_retry_without_buying_tw
         .contains(&"number.recorded".to_string()));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purchase_dial_failed_to_record_is_found_by_import() {
     let (app, fake) = app_with_twilio().await;
     break_number_inserts(&app, true).await;
@@ -410,7 +410,7 @@ async fn a_purchase_dial_failed_to_record_is_found_by_import() {
     assert_eq!(fake.numbers(SID).len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilio_failures_are_explained_and_leave_nothing_behind() {
     let (app, fake) = app_with_twilio().await;
     fake.inject(Fault::respond(
@@ -442,7 +442,7 @@ async fn twilio_failures_are_explained_and_leave_nothing_behind() {
     assert!(err.to_string().contains("Settings → Twilio"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_table_filters_sorts_and_pages_on_the_server() {
     let (app, fake) = app_with_twilio().await;
     for i in 0..30 {

@@ -25,7 +25,7 @@ async fn a_number(app: &TestApp) -> String {
     "n1".to_string()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routing_profiles_are_created_validated_edited_and_deleted() {
     let app = spawn_with_admin().await;
     let id: String = app
@@ -135,7 +135,7 @@ async fn routing_profiles_are_created_validated_edited_and_deleted() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compliance_state_is_validated_and_only_admins_change_it() {
     let app = spawn_with_admin().await;
     let number = a_number(&app).await;

@@ -27,7 +27,7 @@ async fn sandbox_app() -> TestApp {
     app
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_mode_points_every_provider_at_the_fakes() {
     let app = sandbox_app().await;
     let site: SiteInfo = app.call(&new_client(), "site", &[]).await.unwrap();
@@ -93,7 +93,7 @@ async fn sandbox_mode_points_every_provider_at_the_fakes() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_page_simulates_calls_and_outcomes() {
     let app = sandbox_app().await;
     // No number is routed yet: LiveKit refuses the call, and says why.
@@ -210,7 +210,7 @@ async fn the_sandbox_page_simulates_calls_and_outcomes() {
     assert_eq!(refused.unwrap_err(), AppError::Forbidden);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_sandbox_mode_there_is_no_sandbox() {
     let app = spawn_with_admin().await;
     let site: SiteInfo = app.call(&app.client, "site", &[]).await.unwrap();
@@ -230,7 +230,7 @@ async fn outside_sandbox_mode_there_is_no_sandbox() {
     assert!(matches!(err, AppError::Conflict { .. }));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dial_sandbox_serves_both_fakes_and_prints_how_to_reach_them() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dial"))
         .args([

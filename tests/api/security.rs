@@ -2,7 +2,7 @@ use crate::helpers::*;
 use dial_app::server::{config::Config, keys};
 use reqwest::StatusCode;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_site_posts_are_refused() {
     let app = spawn_with_admin().await;
     let form = [
@@ -57,7 +57,7 @@ async fn cross_site_posts_are_refused() {
     assert_eq!(same.status(), StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_form_post_redirects_back_with_the_error() {
     // What a browser without JavaScript does: a form POST that accepts HTML.
     let app = spawn_with_admin().await;
@@ -87,7 +87,7 @@ async fn a_plain_form_post_redirects_back_with_the_error() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_encryption_key_is_refused_at_start_up_naming_the_variable() {
     let spawn = Spawn::new().await;
     let mut config = spawn.config.clone();
@@ -115,7 +115,7 @@ async fn a_wrong_encryption_key_is_refused_at_start_up_naming_the_variable() {
     assert!(format!("{err:#}").contains("DIAL_ENCRYPTION_KEY is not a valid key"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_configured_key_one_is_generated_privately() {
     let app = spawn_app().await;
     let path = app.config.data_dir.join("encryption.key");
@@ -129,7 +129,7 @@ async fn without_a_configured_key_one_is_generated_privately() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotate_key_re_encrypts_every_secret() {
     let app = spawn_with_admin().await;
     let token = "0123456789abcdef0123456789abcd99";
@@ -172,7 +172,7 @@ async fn rotate_key_re_encrypts_every_secret() {
     assert_eq!(view.auth_token.ends_with.as_deref(), Some("99"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_installs_use_dial_migrate_and_dial_create_admin() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = fresh_database_url(dir.path()).await;

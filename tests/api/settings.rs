@@ -21,7 +21,7 @@ fn full_form<'a>() -> Vec<(&'a str, &'a str)> {
     ]
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilio_settings_are_saved_masked_and_never_echoed() {
     let app = spawn_with_admin().await;
     let view: TwilioSettingsView = app
@@ -102,7 +102,7 @@ async fn twilio_settings_are_saved_masked_and_never_echoed() {
     assert_eq!(again.sip_username.value, "dial2");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_twilio_field_gets_its_own_message() {
     let app = spawn_with_admin().await;
     let err = app
@@ -150,7 +150,7 @@ async fn each_bad_twilio_field_gets_its_own_message() {
     assert_eq!(ok.public_url.value, "http://localhost:3000");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn environment_values_win_and_are_read_only() {
     let mut spawn = Spawn::new().await;
     spawn.config.twilio.account_sid = Some(SID.to_string());
@@ -224,7 +224,7 @@ async fn app_against(addr: SocketAddr, timeout: Duration) -> TestApp {
     app
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_connection_reports_success_and_records_it() {
     let (fake, addr) = fake_twilio(TOKEN).await;
     let app = app_against(addr, Duration::from_secs(5)).await;
@@ -258,7 +258,7 @@ async fn test_connection_reports_success_and_records_it() {
     assert!(!app.all_bodies().contains(TOKEN));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_connection_shows_twilios_own_error() {
     let (_fake, addr) = fake_twilio("99999999999999999999999999999999").await;
     let app = app_against(addr, Duration::from_secs(5)).await;
@@ -290,7 +290,7 @@ async fn test_connection_shows_twilios_own_error() {
     assert!(!last.ok && last.message.contains("20003"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_connection_says_when_twilio_times_out() {
     let (fake, addr) = fake_twilio(TOKEN).await;
     fake.set_delay(Some(Duration::from_secs(3)));
@@ -309,7 +309,7 @@ async fn test_connection_says_when_twilio_times_out() {
     assert!(err.to_string().contains("time-out"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn livekit_settings_show_configuration_but_never_the_secret() {
     let mut spawn = Spawn::new().await;
     spawn.config.livekit.url = Some("wss://project.livekit.cloud".into());
@@ -350,7 +350,7 @@ async fn livekit_settings_show_configuration_but_never_the_secret() {
     assert!(!view.configured());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_is_newest_first_and_paged() {
     let app = spawn_with_admin().await;
     // 55 refused sign-ins (failed, then throttled) are 55 entries after the setup entry.
@@ -382,7 +382,7 @@ async fn the_audit_log_is_newest_first_and_paged() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_connection_says_when_twilio_cannot_be_reached() {
     // Nothing listens on a port we just bound and released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -5,7 +5,7 @@ use dial_app::{
 };
 use reqwest::StatusCode;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_create_owners_and_admins() {
     let app = spawn_with_admin().await;
     let owner: UserRow = app
@@ -71,7 +71,7 @@ async fn admins_create_owners_and_admins() {
     assert_eq!(names, ["admin", "olivia", "second"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabling_a_user_ends_their_sessions_at_once() {
     let app = spawn_with_admin().await;
     let (owner, owner_id) = app.owner_client().await;
@@ -107,7 +107,7 @@ async fn disabling_a_user_ends_their_sessions_at_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_cannot_disable_themselves() {
     let app = spawn_with_admin().await;
     let me: Option<Me> = app.call(&app.client, "me", &[]).await.unwrap();
@@ -122,7 +122,7 @@ async fn admins_cannot_disable_themselves() {
     assert!(matches!(err, AppError::Conflict { .. }));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_reset_replaces_the_password_and_ends_sessions() {
     let app = spawn_with_admin().await;
     let (owner, owner_id) = app.owner_client().await;
@@ -162,7 +162,7 @@ async fn password_reset_replaces_the_password_and_ends_sessions() {
     assert!(matches!(unknown, AppError::NotFound { .. }));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owners_are_refused_by_every_admin_server_function() {
     let app = spawn_with_admin().await;
     let (owner, owner_id) = app.owner_client().await;
@@ -221,7 +221,7 @@ async fn owners_are_refused_by_every_admin_server_function() {
     assert_eq!(stored, 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owners_get_a_403_page_for_admin_pages() {
     let app = spawn_with_admin().await;
     let (owner, _) = app.owner_client().await;
