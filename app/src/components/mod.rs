@@ -105,6 +105,22 @@ where
     }
 }
 
+/// Counts successful submissions of an action, so lists refetch after a success but a
+/// failed submission does not re-render (and clear) the form being corrected.
+pub fn successes<T, S>(value: S) -> ReadSignal<u32>
+where
+    T: Send + Sync + 'static,
+    S: With<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
+{
+    let (count, set_count) = signal(0u32);
+    Effect::new(move |_| {
+        if value.with(|v| matches!(v, Some(Ok(_)))) {
+            set_count.update(|n| *n += 1);
+        }
+    });
+    count
+}
+
 /// The message for `field` from the form's last submission, if any.
 pub fn field_error<T, S>(
     value: S,

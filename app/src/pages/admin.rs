@@ -3,8 +3,8 @@
 
 use crate::{
     components::{
-        action_outcome, field_error, icons, AdminOnly, ErrorBanner, Field, Loading, PageHeader,
-        Pager,
+        action_outcome, field_error, icons, successes, AdminOnly, ErrorBanner, Field, Loading,
+        PageHeader, Pager,
     },
     error::AppError,
     functions::{
@@ -18,22 +18,6 @@ use crate::{
 use leptos::{form::ActionForm, html, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
-
-/// Counts successful submissions of an action, so lists refetch after a success but a
-/// failed submission does not re-render (and clear) the form being corrected.
-fn successes<T, S>(value: S) -> ReadSignal<u32>
-where
-    T: Send + Sync + 'static,
-    S: With<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
-{
-    let (count, set_count) = signal(0u32);
-    Effect::new(move |_| {
-        if value.with(|v| matches!(v, Some(Ok(_)))) {
-            set_count.update(|n| *n += 1);
-        }
-    });
-    count
-}
 
 #[component]
 pub fn UsersPage() -> impl IntoView {

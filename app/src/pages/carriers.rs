@@ -1,7 +1,9 @@
 //! Other SIP carriers (admin), and numbers added to them by hand.
 
 use crate::{
-    components::{action_outcome, field_error, AdminOnly, ErrorBanner, Field, Loading, PageHeader},
+    components::{
+        action_outcome, field_error, successes, AdminOnly, ErrorBanner, Field, Loading, PageHeader,
+    },
     error::AppError,
     functions::{
         carriers::{carriers, AddCarrierNumber, CreateCarrier, DeleteCarrier, UpdateCarrier},
@@ -19,20 +21,6 @@ pub fn CarriersPage() -> impl IntoView {
         <Title text="Carriers"/>
         <AdminOnly><Carriers/></AdminOnly>
     }
-}
-
-fn successes<T, S>(value: S) -> ReadSignal<u32>
-where
-    T: Send + Sync + 'static,
-    S: With<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
-{
-    let (count, set_count) = signal(0u32);
-    Effect::new(move |_| {
-        if value.with(|v| matches!(v, Some(Ok(_)))) {
-            set_count.update(|n| *n += 1);
-        }
-    });
-    count
 }
 
 #[component]

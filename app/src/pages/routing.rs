@@ -1,7 +1,9 @@
 //! Routing profiles (admin).
 
 use crate::{
-    components::{action_outcome, field_error, AdminOnly, ErrorBanner, Field, Loading, PageHeader},
+    components::{
+        action_outcome, field_error, successes, AdminOnly, ErrorBanner, Field, Loading, PageHeader,
+    },
     error::AppError,
     functions::routing::{
         routing_profiles, CreateRoutingProfile, DeleteRoutingProfile, UpdateRoutingProfile,
@@ -17,20 +19,6 @@ pub fn RoutingProfilesPage() -> impl IntoView {
         <Title text="Routing profiles"/>
         <AdminOnly><RoutingProfiles/></AdminOnly>
     }
-}
-
-fn successes<T, S>(value: S) -> ReadSignal<u32>
-where
-    T: Send + Sync + 'static,
-    S: With<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
-{
-    let (count, set_count) = signal(0u32);
-    Effect::new(move |_| {
-        if value.with(|v| matches!(v, Some(Ok(_)))) {
-            set_count.update(|n| *n += 1);
-        }
-    });
-    count
 }
 
 #[component]
