@@ -276,17 +276,7 @@ async fn sessions_end_after_their_absolute_lifetime() {
     let mut spawn = Spawn::new().await;
     spawn.config.session_absolute = std::time::Duration::from_secs(1);
     let app = spawn.start().await;
-    app.call::<()>(
-        &app.client,
-        "setup",
-        &[
-            ("username", ADMIN),
-            ("password", ADMIN_PASSWORD),
-            ("password_confirm", ADMIN_PASSWORD),
-        ],
-    )
-    .await
-    .unwrap();
+    app.setup_admin().await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let me: Option<Me> = app.call(&app.client, "me", &[]).await.unwrap();
     assert!(me.is_none());
@@ -297,17 +287,7 @@ async fn activity_keeps_a_session_alive_and_idleness_ends_it() {
     let mut spawn = Spawn::new().await;
     spawn.config.session_idle = std::time::Duration::from_secs(4);
     let app = spawn.start().await;
-    app.call::<()>(
-        &app.client,
-        "setup",
-        &[
-            ("username", ADMIN),
-            ("password", ADMIN_PASSWORD),
-            ("password_confirm", ADMIN_PASSWORD),
-        ],
-    )
-    .await
-    .unwrap();
+    app.setup_admin().await;
     // Active for longer than the idle time-out: still signed in.
     for _ in 0..6 {
         tokio::time::sleep(std::time::Duration::from_millis(1000)).await;

@@ -138,21 +138,26 @@ pub async fn spawn_app() -> TestApp {
 /// An app with the first admin created and signed in on `app.client`.
 pub async fn spawn_with_admin() -> TestApp {
     let app = spawn_app().await;
-    app.call::<()>(
-        &app.client,
-        "setup",
-        &[
-            ("username", ADMIN),
-            ("password", ADMIN_PASSWORD),
-            ("password_confirm", ADMIN_PASSWORD),
-        ],
-    )
-    .await
-    .expect("first-run setup");
+    app.setup_admin().await;
     app
 }
 
 impl TestApp {
+    /// First run: creates the admin and signs it in on `self.client`.
+    pub async fn setup_admin(&self) {
+        self.call::<()>(
+            &self.client,
+            "setup",
+            &[
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+                ("password_confirm", ADMIN_PASSWORD),
+            ],
+        )
+        .await
+        .expect("first-run setup");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -29,17 +29,7 @@ async fn app_with_twilio() -> (TestApp, FakeTwilio) {
     spawn.config.twilio_api_base = format!("http://{addr}");
     spawn.config.twilio_trunking_base = format!("http://{addr}");
     let app = spawn.start().await;
-    app.call::<()>(
-        &app.client,
-        "setup",
-        &[
-            ("username", ADMIN),
-            ("password", ADMIN_PASSWORD),
-            ("password_confirm", ADMIN_PASSWORD),
-        ],
-    )
-    .await
-    .unwrap();
+    app.setup_admin().await;
     app.call::<serde_json::Value>(
         &app.client,
         "settings/twilio/save",

@@ -13,17 +13,7 @@ async fn sandbox_app() -> TestApp {
     spawn.config.twilio.account_sid = Some("AC0123456789abcdef0123456789abcdef".into());
     spawn.config.livekit.url = Some("wss://real-project.livekit.cloud".into());
     let app = spawn.start().await;
-    app.call::<()>(
-        &app.client,
-        "setup",
-        &[
-            ("username", ADMIN),
-            ("password", ADMIN_PASSWORD),
-            ("password_confirm", ADMIN_PASSWORD),
-        ],
-    )
-    .await
-    .unwrap();
+    app.setup_admin().await;
     app
 }
 

@@ -157,17 +157,7 @@ async fn environment_values_win_and_are_read_only() {
     spawn.config.twilio.auth_token = Some(secrecy::SecretString::from(TOKEN.to_string()));
     spawn.config.public_url = Some("https://env.example.com".into());
     let app = spawn.start().await;
-    app.call::<()>(
-        &app.client,
-        "setup",
-        &[
-            ("username", ADMIN),
-            ("password", ADMIN_PASSWORD),
-            ("password_confirm", ADMIN_PASSWORD),
-        ],
-    )
-    .await
-    .unwrap();
+    app.setup_admin().await;
     let view: TwilioSettingsView = app
         .call(
             &app.client,
@@ -210,17 +200,7 @@ async fn app_against(addr: SocketAddr, timeout: Duration) -> TestApp {
     spawn.config.twilio_api_base = format!("http://{addr}");
     spawn.config.twilio_timeout = timeout;
     let app = spawn.start().await;
-    app.call::<()>(
-        &app.client,
-        "setup",
-        &[
-            ("username", ADMIN),
-            ("password", ADMIN_PASSWORD),
-            ("password_confirm", ADMIN_PASSWORD),
-        ],
-    )
-    .await
-    .unwrap();
+    app.setup_admin().await;
     app
 }
 
@@ -318,17 +298,7 @@ async fn livekit_settings_show_configuration_but_never_the_secret() {
         "livekit-secret-value".to_string(),
     ));
     let app = spawn.start().await;
-    app.call::<()>(
-        &app.client,
-        "setup",
-        &[
-            ("username", ADMIN),
-            ("password", ADMIN_PASSWORD),
-            ("password_confirm", ADMIN_PASSWORD),
-        ],
-    )
-    .await
-    .unwrap();
+    app.setup_admin().await;
     let view: LiveKitSettingsView = app
         .call(&app.client, "settings/livekit", &[])
         .await
