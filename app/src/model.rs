@@ -306,3 +306,110 @@ pub const TRANSPORTS: &[(&str, &str)] = &[
     ("tcp", "TCP"),
     ("tls", "TLS"),
 ];
+
+// -- Assistants ---------------------------------------------------------------------------
+
+/// An assistant: the LiveKit agent Dial dispatches for calls to and from its numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assistant {
+    pub id: String,
+    pub owner_id: String,
+    pub owner: String,
+    pub name: String,
+    /// The LiveKit agent to dispatch (`agent_name` in the agent's worker options).
+    pub agent_name: String,
+    /// A JSON object, given to the agent as its job metadata.
+    pub metadata: String,
+    pub room_prefix: String,
+    pub description: String,
+    /// Live numbers assigned to this assistant.
+    pub numbers: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+// -- Provisioning -------------------------------------------------------------------------
+
+/// One provisioning run (assign or unassign a number), with its steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunView {
+    pub id: String,
+    pub number_id: String,
+    pub e164: String,
+    /// "assign" or "unassign".
+    pub kind: String,
+    pub assistant_id: Option<String>,
+    pub assistant: Option<String>,
+    pub previous_assistant: Option<String>,
+    /// running, failed, done, rolling_back, rolled_back.
+    pub status: String,
+    pub error: Option<String>,
+    pub actor: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub wall_ms: Option<i64>,
+    pub steps: Vec<StepView>,
+}
+
+impl RunView {
+    pub fn is_open(&self) -> bool {
+        matches!(self.status.as_str(), "running" | "failed" | "rolling_back")
+    }
+
+    /// The step that failed, with its 1-based number.
+    pub fn failed_step(&self) -> Option<(usize, &StepView)> {
+        self.steps
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.status == "failed")
+            .map(|(i, s)| (i + 1, s))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepView {
+    pub position: i64,
+    pub name: String,
+    /// What the step does, in words.
+    pub title: String,
+    /// waiting, running, done, failed, skipped, rolled_back.
+    pub status: String,
+    /// created, adopted, updated, deleted, checked, none.
+    pub action: Option<String>,
+    pub provider_id: Option<String>,
+    pub detail: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The number's routing as the assignment page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    pub number: NumberRow,
+    pub twilio_trunk_sid: Option<String>,
+    pub inbound_trunk_id: Option<String>,
+    pub outbound_trunk_id: Option<String>,
+    pub dispatch_rule_id: Option<String>,
+    /// The open or latest run.
+    pub current: Option<RunView>,
+    /// Earlier runs, newest first.
+    pub history: Vec<RunView>,
+    /// Assistants this number may be given to (the owner's; all for admins).
+    pub assistants: Vec<AssistantOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssistantOption {
+    pub id: String,
+    pub name: String,
+}
+
+/// The result of "Test inbound route".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteCheck {
+    pub ok: bool,
+    /// True when a call was placed through the sandbox's LiveKit; false when Dial only
+    /// checked the trunk and rule in a real LiveKit project.
+    pub simulated: bool,
+    pub summary: String,
+    pub checks: Vec<(bool, String)>,
+}
