@@ -208,6 +208,8 @@ pub struct NumberRow {
     pub twilio_sid: Option<String>,
     pub owner_id: Option<String>,
     pub owner: Option<String>,
+    pub assistant_id: Option<String>,
+    /// The assistant's name.
     pub assistant: Option<String>,
     pub routing_profile: Option<String>,
     pub assignment_status: String,

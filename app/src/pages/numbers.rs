@@ -541,7 +541,7 @@ fn NumberDetails(
     );
     let shown = format_e164(&number.e164);
     let label_value = label.value();
-    let assigned = number.assistant.is_some();
+    let assigned = number.assistant_id.is_some();
     let (label_id, allot_id, release_id) =
         (number.id.clone(), number.id.clone(), number.id.clone());
     let release_prompt =

@@ -61,6 +61,7 @@ struct Row {
     owner_id: Option<String>,
     owner: Option<String>,
     assistant_id: Option<String>,
+    assistant: Option<String>,
     routing_profile: Option<String>,
     assignment_status: String,
     created_at: i64,
@@ -80,7 +81,8 @@ impl From<Row> for NumberRow {
             twilio_sid: r.twilio_sid,
             owner_id: r.owner_id,
             owner: r.owner,
-            assistant: r.assistant_id,
+            assistant_id: r.assistant_id,
+            assistant: r.assistant,
             routing_profile: r.routing_profile,
             assignment_status: r.assignment_status,
             created_at: r.created_at,
@@ -90,11 +92,12 @@ impl From<Row> for NumberRow {
 }
 
 const SELECT: &str = "SELECT n.id, n.e164, n.label, n.country, n.voice, n.sms, c.name AS carrier, n.twilio_sid, \
-     n.owner_id, u.username AS owner, n.assistant_id, r.name AS routing_profile, n.assignment_status, \
+     n.owner_id, u.username AS owner, n.assistant_id, a.name AS assistant, r.name AS routing_profile, n.assignment_status, \
      n.created_at, n.released_at \
      FROM phone_numbers n \
      LEFT JOIN users u ON u.id = n.owner_id \
      LEFT JOIN carriers c ON c.id = n.carrier_id \
+     LEFT JOIN assistants a ON a.id = n.assistant_id \
      LEFT JOIN routing_profiles r ON r.id = n.routing_profile_id";
 
 fn like_pattern(text: &str) -> String {
@@ -644,7 +647,7 @@ pub async fn allot(
 /// an assistant answers it.
 pub async fn release(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Result<(), AppError> {
     let number = get(state, me, id).await?;
-    if number.assistant.is_some() {
+    if number.assistant_id.is_some() {
         return Err(AppError::conflict(format!(
             "{} is assigned to an assistant. Unassign it first, so its calls are not cut off, then release it.",
             format_e164(&number.e164)
