@@ -142,6 +142,13 @@ pub struct ServeArgs {
     /// LiveKit project SIP URI host, e.g. abcd1234.sip.livekit.cloud.
     #[arg(long, env = "DIAL_LIVEKIT_SIP_URI")]
     pub livekit_sip_uri: Option<String>,
+    /// Seconds to wait for LiveKit before giving up.
+    #[arg(long, env = "DIAL_LIVEKIT_TIMEOUT_SECS", default_value_t = 10)]
+    pub livekit_timeout_secs: u64,
+    /// Seconds after which an unfinished provisioning run whose worker stopped (a crash, a
+    /// restart) is resumed by this or another instance.
+    #[arg(long, env = "DIAL_PROVISIONING_LEASE_SECS", default_value_t = 30)]
+    pub provisioning_lease_secs: u64,
     /// Sign a user out after this many minutes without a request.
     #[arg(long, env = "DIAL_SESSION_IDLE_MINUTES", default_value_t = 720)]
     pub session_idle_minutes: u64,
@@ -224,6 +231,8 @@ impl ServeArgs {
             api_secret: secret(self.livekit_api_secret.clone()),
             sip_uri: non_empty(self.livekit_sip_uri.clone()),
         };
+        config.livekit_timeout = Duration::from_secs(self.livekit_timeout_secs.max(1));
+        config.provisioning_lease = Duration::from_secs(self.provisioning_lease_secs.max(1));
         config.session_idle = Duration::from_secs(self.session_idle_minutes.max(1) * 60);
         config.session_absolute = Duration::from_secs(self.session_max_hours.max(1) * 3600);
         config.trust_proxy = self.trust_proxy;

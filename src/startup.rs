@@ -61,6 +61,9 @@ impl Application {
             state.sandbox = Some(sandbox);
         }
 
+        // Provisioning runs a crash or restart interrupted are resumed from the database.
+        dial_app::server::provisioning::spawn_resumer(state.clone());
+
         let store = DbSessionStore::new(db);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(600));

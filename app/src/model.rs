@@ -96,6 +96,10 @@ pub struct TwilioSettingsView {
     pub sip_password: SecretSetting,
     pub public_url: PlainSetting,
     pub api_base: String,
+    /// The Elastic SIP trunk Dial found or created.
+    pub trunk_sid: Option<String>,
+    /// Dial may create the Elastic SIP trunk (and its credentials) when none is found.
+    pub auto_trunk: bool,
     pub last_test: Option<ConnectionTest>,
     pub updated_at: Option<i64>,
     pub updated_by: Option<String>,

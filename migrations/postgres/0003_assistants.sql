@@ -70,6 +70,8 @@ CREATE TABLE provisioning_steps (
     -- Set (and written) just before the provider call that creates something, so a run
     -- resumed after a crash knows an object it now finds was its own.
     intent      TEXT,
+    -- Step-private ids (e.g. the credential list made with a trunk), JSON.
+    data        TEXT,
     provider_id TEXT,
     detail      TEXT,
     error       TEXT,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod carriers;
 pub mod numbers;
+pub mod provisioning;
 pub mod routing;
 pub mod sandbox;
 pub mod settings;

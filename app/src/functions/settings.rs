@@ -20,6 +20,7 @@ pub async fn save_twilio_settings(
     sip_username: Option<String>,
     sip_password: Option<String>,
     public_url: Option<String>,
+    auto_trunk: Option<String>,
 ) -> Result<TwilioSettingsView, AppError> {
     use crate::server::{auth, twilio_settings};
     use secrecy::SecretString;
@@ -32,6 +33,7 @@ pub async fn save_twilio_settings(
         sip_username: sip_username.unwrap_or_default(),
         sip_password: SecretString::from(sip_password.unwrap_or_default()),
         public_url: public_url.unwrap_or_default(),
+        auto_trunk: matches!(auto_trunk.as_deref(), Some("on" | "true" | "1")),
     };
     twilio_settings::save(&state, &auth::actor(&me), input).await
 }

@@ -181,7 +181,12 @@ fn TwilioSettings() -> impl IntoView {
             {move || Suspend::new(async move {
                 match settings.await {
                     Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
-                    Ok(s) => view! {
+                    Ok(s) => {
+                        let trunk_hint = match &s.trunk_sid {
+                            Some(sid) => format!("Dial uses Elastic SIP trunk {sid}."),
+                            None => "When no trunk with the address above exists, Dial creates it on the first assignment: transfers enabled, origination to LiveKit's SIP URI, and termination credentials (the SIP username and password above, or generated ones).".to_string(),
+                        };
+                        view! {
                         <ConnectionCard settings=s.clone() test/>
                         <section class="card" aria-labelledby="twilio-form">
                             <h2 id="twilio-form">"Credentials and trunk"</h2>
@@ -204,6 +209,13 @@ fn TwilioSettings() -> impl IntoView {
                                 <SecretField label="SIP password" name="sip_password" env="DIAL_TWILIO_SIP_PASSWORD"
                                     setting=s.sip_password.clone() hint="At least 12 characters with upper- and lower-case letters and a digit."
                                     error=Signal::derive(field_error(value, "sip_password"))/>
+                                <div class="field field-check">
+                                    <label class="check">
+                                        <input type="checkbox" name="auto_trunk" value="on" checked=s.auto_trunk/>
+                                        <span>"Create the Elastic SIP trunk for me"</span>
+                                    </label>
+                                    <p class="hint">{trunk_hint.clone()}</p>
+                                </div>
                                 <PlainField label="Public webhook base URL" name="public_url" env="DIAL_PUBLIC_URL"
                                     setting=s.public_url.clone() placeholder="https://dial.example.com"
                                     hint="Where Twilio and LiveKit reach this Dial; https:// unless it is localhost."
@@ -218,7 +230,8 @@ fn TwilioSettings() -> impl IntoView {
                                 </div>
                             </ActionForm>
                         </section>
-                    }.into_any(),
+                    }.into_any()
+                    }
                 }
             })}
         </Suspense>

@@ -12,6 +12,7 @@ use crate::{
     },
     functions::routing::{get_number_metadata, routing_profiles, SetNumberMetadata},
     model::{format_time, NumberRow},
+    pages::assignment::{AssignmentActions, AssignmentSection},
     phone::{format_e164, COUNTRIES},
 };
 use leptos::{form::ActionForm, prelude::*};
@@ -506,9 +507,17 @@ pub fn NumberPage() -> impl IntoView {
     let label = ServerAction::<LabelNumber>::new();
     let allot = ServerAction::<AllotNumber>::new();
     let release = ServerAction::<ReleaseNumber>::new();
+    let assignment = AssignmentActions::new();
     let number = Resource::new(
-        move || (id(), label.version().get(), allot.version().get()),
-        |(id, _, _)| get_number(id),
+        move || {
+            (
+                id(),
+                label.version().get(),
+                allot.version().get(),
+                assignment.version(),
+            )
+        },
+        |(id, _, _, _)| get_number(id),
     );
     view! {
         <Title text="Phone number"/>
@@ -520,7 +529,7 @@ pub fn NumberPage() -> impl IntoView {
                         <ErrorBanner message=e.to_string()/>
                         <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
                     }.into_any(),
-                    Ok(n) => view! { <NumberDetails number=n label allot release/> }.into_any(),
+                    Ok(n) => view! { <NumberDetails number=n label allot release assignment/> }.into_any(),
                 }
             })}
         </Suspense>
@@ -533,6 +542,7 @@ fn NumberDetails(
     label: ServerAction<LabelNumber>,
     allot: ServerAction<AllotNumber>,
     release: ServerAction<ReleaseNumber>,
+    assignment: AssignmentActions,
 ) -> impl IntoView {
     let me = use_context::<MeResource>();
     let owners = Resource::new(
@@ -559,11 +569,11 @@ fn NumberDetails(
                 <dt>"Carrier"</dt><dd>{number.carrier.clone()}</dd>
                 <dt>"Twilio SID"</dt><dd>{number.twilio_sid.clone().map(|s| view! { <code>{s}</code> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</dd>
                 <dt>"Owner"</dt><dd data-testid="number-owner">{number.owner.clone().unwrap_or_else(|| "Not allotted".into())}</dd>
-                <dt>"Assistant"</dt><dd>{number.assistant.clone().unwrap_or_else(|| "None".into())}</dd>
                 <dt>"Status"</dt><dd>{status_badge(&number.assignment_status)}</dd>
                 <dt>"Added"</dt><dd>{format_time(number.created_at)}</dd>
             </dl>
         </section>
+        <AssignmentSection number_id=number.id.clone() actions=assignment/>
         <section class="card" aria-labelledby="label-title">
             <h2 id="label-title">"Label"</h2>
             {action_outcome(label_value, "Label saved.")}

@@ -19,6 +19,10 @@ pub struct Config {
     pub twilio_trunking_base: String,
     pub twilio_timeout: Duration,
     pub livekit: LiveKitEnv,
+    pub livekit_timeout: Duration,
+    /// A provisioning run whose worker has not renewed its heartbeat for this long is taken
+    /// over (resumed, or its roll back finished) by any instance.
+    pub provisioning_lease: Duration,
     pub session_idle: Duration,
     pub session_absolute: Duration,
     /// Trust the first address in X-Forwarded-For (set when behind a reverse proxy).
@@ -61,6 +65,8 @@ impl Config {
             twilio_trunking_base: "https://trunking.twilio.com".into(),
             twilio_timeout: Duration::from_secs(10),
             livekit: LiveKitEnv::default(),
+            livekit_timeout: Duration::from_secs(10),
+            provisioning_lease: Duration::from_secs(30),
             session_idle: Duration::from_secs(12 * 3600),
             session_absolute: Duration::from_secs(7 * 24 * 3600),
             trust_proxy: false,

@@ -296,6 +296,19 @@ impl LiveKitClient {
             .await?)
     }
 
+    /// Replaces a dispatch rule as a whole (rule, trunks, room configuration) in one call,
+    /// so calls never see a moment without a rule.
+    pub async fn replace_dispatch_rule(
+        &self,
+        id: &str,
+        rule: proto::SipDispatchRuleInfo,
+    ) -> Result<proto::SipDispatchRuleInfo> {
+        Ok(self
+            .sip
+            .update_sip_dispatch_rule_replace(id.to_string(), rule)
+            .await?)
+    }
+
     /// Deletes a dispatch rule; an unknown id is LiveKit's not_found.
     pub async fn delete_dispatch_rule(&self, id: &str) -> Result<()> {
         self.sip.delete_sip_dispatch_rule(id).await?;

@@ -35,6 +35,10 @@ pub struct TwilioSettings {
     pub sip_username: Option<(String, Source)>,
     pub sip_password: Option<(SecretString, Source)>,
     pub public_url: Option<(String, Source)>,
+    /// The Elastic SIP trunk Dial found or created (`TK…`).
+    pub trunk_sid: Option<String>,
+    /// The administrator lets Dial create the Elastic SIP trunk when none is found.
+    pub auto_trunk: bool,
 }
 
 type StoredRow = (
@@ -49,12 +53,14 @@ type StoredRow = (
     Option<i64>,
     i64,
     Option<String>,
+    Option<String>,
+    i64,
 );
 
 async fn stored(state: &AppState) -> Result<Option<StoredRow>, AppError> {
     Ok(sqlx::query_as(
         "SELECT account_sid, auth_token, sip_address, sip_username, sip_password, public_url, \
-         last_test_ok, last_test_message, last_test_at, updated_at, updated_by \
+         last_test_ok, last_test_message, last_test_at, updated_at, updated_by, trunk_sid, auto_trunk \
          FROM twilio_config WHERE id = $1",
     )
     .bind(ROW)
@@ -102,9 +108,11 @@ fn pick_secret(
 pub async fn load(state: &AppState) -> Result<TwilioSettings, AppError> {
     let row = stored(state).await?;
     let env = &state.config.twilio;
-    let (sid, token, address, username, password, url) = match row {
-        Some((a, b, c, d, e, f, ..)) => (a, b, c, d, e, f),
-        None => (None, None, None, None, None, None),
+    let (sid, token, address, username, password, url, trunk_sid, auto_trunk) = match row {
+        Some((a, b, c, d, e, f, _, _, _, _, _, trunk, auto)) => {
+            (a, b, c, d, e, f, trunk, auto != 0)
+        }
+        None => (None, None, None, None, None, None, None, false),
     };
     Ok(TwilioSettings {
         account_sid: pick(env.account_sid.as_ref(), sid),
@@ -119,6 +127,8 @@ pub async fn load(state: &AppState) -> Result<TwilioSettings, AppError> {
             decrypt(state, "sip_password", password)?,
         ),
         public_url: pick(state.config.public_url.as_ref(), url),
+        trunk_sid,
+        auto_trunk,
     })
 }
 
@@ -158,7 +168,7 @@ pub async fn view(state: &AppState) -> Result<TwilioSettingsView, AppError> {
     let settings = load(state).await?;
     let row = stored(state).await?;
     let (last_test, updated_at, updated_by) = match row {
-        Some((.., ok, message, at, updated_at, updated_by)) => (
+        Some((_, _, _, _, _, _, ok, message, at, updated_at, updated_by, ..)) => (
             match (ok, message, at) {
                 (Some(ok), Some(message), Some(at)) => Some(ConnectionTest {
                     ok: ok != 0,
@@ -180,6 +190,8 @@ pub async fn view(state: &AppState) -> Result<TwilioSettingsView, AppError> {
         sip_password: masked(&settings.sip_password),
         public_url: plain(&settings.public_url),
         api_base: state.config.twilio_api_base.clone(),
+        trunk_sid: settings.trunk_sid.clone(),
+        auto_trunk: settings.auto_trunk,
         last_test,
         updated_at,
         updated_by,
@@ -196,6 +208,7 @@ pub struct TwilioSettingsInput {
     pub sip_username: String,
     pub sip_password: SecretString,
     pub public_url: String,
+    pub auto_trunk: bool,
 }
 
 pub async fn save(
@@ -267,10 +280,17 @@ pub async fn save(
     }
 
     let previous = stored(state).await?;
-    let (p_sid, p_token, p_address, p_username, p_password, p_url) = match previous {
-        Some((a, b, c, d, e, f, ..)) => (a, b, c, d, e, f),
-        None => (None, None, None, None, None, None),
+    let (p_sid, p_token, p_address, p_username, p_password, p_url, p_auto) = match previous {
+        Some((a, b, c, d, e, f, .., auto)) => (a, b, c, d, e, f, auto != 0),
+        None => (None, None, None, None, None, None, false),
     };
+    if p_auto != input.auto_trunk {
+        changed.push(if input.auto_trunk {
+            "create the SIP trunk: on"
+        } else {
+            "create the SIP trunk: off"
+        });
+    }
     // Plain fields: the submitted value (None clears), unless the environment owns them.
     let keep_or = |overridden: bool,
                    new: Option<String>,
@@ -331,11 +351,11 @@ pub async fn save(
 
     sqlx::query(
         "INSERT INTO twilio_config (id, account_sid, auth_token, sip_address, sip_username, sip_password, \
-         public_url, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         public_url, updated_at, updated_by, auto_trunk) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (id) DO UPDATE SET account_sid = excluded.account_sid, auth_token = excluded.auth_token, \
          sip_address = excluded.sip_address, sip_username = excluded.sip_username, \
          sip_password = excluded.sip_password, public_url = excluded.public_url, \
-         updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+         updated_at = excluded.updated_at, updated_by = excluded.updated_by, auto_trunk = excluded.auto_trunk",
     )
     .bind(ROW)
     .bind(new_sid)
@@ -346,6 +366,7 @@ pub async fn save(
     .bind(new_url)
     .bind(now())
     .bind(actor.username.clone())
+    .bind(i64::from(input.auto_trunk))
     .execute(&state.db.pool)
     .await?;
 
@@ -511,8 +532,59 @@ pub async fn seed_sandbox(
         sip_username: "dial".into(),
         sip_password: SecretString::from("DialSandbox2026".to_string()),
         public_url: format!("http://localhost:{port}"),
+        auto_trunk: true,
     };
     save(state, &Actor::system("sandbox"), input)
         .await
         .map(|_| ())
+}
+
+/// Records the Elastic SIP trunk Dial uses. When Dial created the trunk it also records
+/// the termination address and credentials it chose (the password encrypted).
+pub async fn set_trunk(
+    state: &AppState,
+    trunk_sid: Option<&str>,
+    termination: Option<(&str, &str, &SecretString)>,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO twilio_config (id, updated_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(ROW)
+    .bind(now())
+    .execute(&state.db.pool)
+    .await?;
+    sqlx::query("UPDATE twilio_config SET trunk_sid = $1 WHERE id = $2")
+        .bind(trunk_sid.map(str::to_string))
+        .bind(ROW)
+        .execute(&state.db.pool)
+        .await?;
+    if let Some((address, username, password)) = termination {
+        let env = &state.config.twilio;
+        if env.sip_address.is_none() {
+            sqlx::query("UPDATE twilio_config SET sip_address = $1 WHERE id = $2")
+                .bind(address)
+                .bind(ROW)
+                .execute(&state.db.pool)
+                .await?;
+        }
+        if env.sip_username.is_none() {
+            sqlx::query("UPDATE twilio_config SET sip_username = $1 WHERE id = $2")
+                .bind(username)
+                .bind(ROW)
+                .execute(&state.db.pool)
+                .await?;
+        }
+        if env.sip_password.is_none() {
+            sqlx::query("UPDATE twilio_config SET sip_password = $1 WHERE id = $2")
+                .bind(
+                    state
+                        .keyring
+                        .encrypt(password.expose_secret(), binding("sip_password")),
+                )
+                .bind(ROW)
+                .execute(&state.db.pool)
+                .await?;
+        }
+    }
+    Ok(())
 }

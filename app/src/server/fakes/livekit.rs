@@ -10,6 +10,10 @@
 //! timeout, only when their last SIP participant leaves or when deleted.
 
 use super::faults::{Faults, Recorded};
+pub use crate::server::sip_rules::normalize_number;
+use crate::server::sip_rules::{
+    check_inbound_conflict, check_rule_conflict, normalized_set, rule_pin,
+};
 use axum::{
     body::Bytes,
     extract::{Path, State},
@@ -97,131 +101,6 @@ impl TwirpError {
 
 // ---------------------------------------------------------------------------------------
 // Numbers and matching rules (WIRE.md)
-
-/// LiveKit's normalisation: strings that look numeric lose spaces, `-`, `(`, `)` and gain
-/// a leading `+`; other strings stay as they are.
-pub fn normalize_number(s: &str) -> String {
-    let s = s.trim();
-    let numeric = !s.is_empty()
-        && s.strip_prefix('+')
-            .unwrap_or(s)
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '-' | ' ' | '(' | ')'))
-        && s.chars().any(|c| c.is_ascii_digit());
-    if !numeric {
-        return s.to_string();
-    }
-    let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
-    format!("+{digits}")
-}
-
-fn normalized_set(list: &[String]) -> Vec<String> {
-    list.iter().map(|n| normalize_number(n)).collect()
-}
-
-/// The conflict keys of an inbound trunk: (number bucket, allowed-number key).
-fn inbound_keys(t: &proto::SipInboundTrunkInfo) -> Vec<(String, String)> {
-    let buckets = if t.numbers.is_empty() {
-        vec![String::new()]
-    } else {
-        normalized_set(&t.numbers)
-    };
-    let keys = if t.allowed_numbers.is_empty() {
-        vec![String::new()]
-    } else {
-        normalized_set(&t.allowed_numbers)
-    };
-    buckets
-        .iter()
-        .flat_map(|b| keys.iter().map(move |k| (b.clone(), k.clone())))
-        .collect()
-}
-
-fn check_inbound_conflict(
-    new: &proto::SipInboundTrunkInfo,
-    existing: &[proto::SipInboundTrunkInfo],
-) -> Result<(), TwirpError> {
-    let mine = inbound_keys(new);
-    for other in existing
-        .iter()
-        .filter(|o| o.sip_trunk_id != new.sip_trunk_id)
-    {
-        let theirs = inbound_keys(other);
-        let shared: Vec<&(String, String)> = mine.iter().filter(|k| theirs.contains(k)).collect();
-        if let Some((_, key)) = shared.first() {
-            let numbers: Vec<&str> = shared
-                .iter()
-                .map(|(b, _)| b.as_str())
-                .filter(|b| !b.is_empty())
-                .collect();
-            let tail = if key.is_empty() {
-                "without AllowedNumbers set".to_string()
-            } else {
-                format!("with the same AllowedNumbers [{key}]")
-            };
-            return Err(TwirpError::invalid(format!(
-                "Conflicting inbound SIP Trunks: {:?} and {:?}, using the same number(s) [{}] {tail}",
-                new.sip_trunk_id,
-                other.sip_trunk_id,
-                numbers.join(" ")
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn rule_pin(rule: &proto::SipDispatchRuleInfo) -> String {
-    match rule.rule.as_ref().and_then(|r| r.rule.as_ref()) {
-        Some(Rule::DispatchRuleDirect(d)) => d.pin.clone(),
-        Some(Rule::DispatchRuleIndividual(i)) => i.pin.clone(),
-        Some(Rule::DispatchRuleCallee(c)) => c.pin.clone(),
-        None => String::new(),
-    }
-}
-
-fn or_empty(list: Vec<String>) -> Vec<String> {
-    if list.is_empty() {
-        vec![String::new()]
-    } else {
-        list
-    }
-}
-
-/// Conflict keys of a dispatch rule: (pin, trunk id, inbound number, number).
-fn rule_keys(rule: &proto::SipDispatchRuleInfo) -> Vec<(String, String, String, String)> {
-    let pin = rule_pin(rule);
-    let trunks = or_empty(rule.trunk_ids.clone());
-    let inbound = or_empty(normalized_set(&rule.inbound_numbers));
-    let numbers = or_empty(normalized_set(&rule.numbers));
-    let mut keys = Vec::new();
-    for t in &trunks {
-        for i in &inbound {
-            for n in &numbers {
-                keys.push((pin.clone(), t.clone(), i.clone(), n.clone()));
-            }
-        }
-    }
-    keys
-}
-
-fn check_rule_conflict(
-    new: &proto::SipDispatchRuleInfo,
-    existing: &[proto::SipDispatchRuleInfo],
-) -> Result<(), TwirpError> {
-    let mine = rule_keys(new);
-    for other in existing
-        .iter()
-        .filter(|o| o.sip_dispatch_rule_id != new.sip_dispatch_rule_id)
-    {
-        if rule_keys(other).iter().any(|k| mine.contains(k)) {
-            return Err(TwirpError::invalid(format!(
-                "Dispatch rule for the same trunk, inbound number, number, and PIN combination already exists in dispatch rule {:?} {:?}",
-                other.sip_dispatch_rule_id, other.name
-            )));
-        }
-    }
-    Ok(())
-}
 
 fn validate_inbound(t: &proto::SipInboundTrunkInfo) -> Result<(), TwirpError> {
     let has_auth = !t.auth_username.is_empty() && !t.auth_password.is_empty();
@@ -1015,7 +894,8 @@ impl FakeLiveKit {
                 validate_inbound(&trunk)?;
                 trunk.sip_trunk_id = id("ST_");
                 let mut w = self.lock()?;
-                check_inbound_conflict(&trunk, &w.inbound)?;
+                check_inbound_conflict(&trunk, &w.inbound)
+                    .map_err(|c| TwirpError::invalid(c.message))?;
                 w.inbound.push(trunk.clone());
                 body.encode(&trunk)
             }
@@ -1054,7 +934,8 @@ impl FakeLiveKit {
                     None => return Err(TwirpError::invalid("action is required")),
                 }
                 validate_inbound(&trunk)?;
-                check_inbound_conflict(&trunk, &w.inbound)?;
+                check_inbound_conflict(&trunk, &w.inbound)
+                    .map_err(|c| TwirpError::invalid(c.message))?;
                 w.inbound[index] = trunk.clone();
                 body.encode(&trunk)
             }
@@ -1215,7 +1096,7 @@ impl FakeLiveKit {
                 }
                 rule.sip_dispatch_rule_id = id("SDR_");
                 let mut w = self.lock()?;
-                check_rule_conflict(&rule, &w.rules)?;
+                check_rule_conflict(&rule, &w.rules).map_err(|c| TwirpError::invalid(c.message))?;
                 w.rules.push(rule.clone());
                 body.encode(&rule)
             }
@@ -1256,7 +1137,7 @@ impl FakeLiveKit {
                 if rule.rule.as_ref().and_then(|r| r.rule.as_ref()).is_none() {
                     return Err(TwirpError::invalid("dispatch rule is required"));
                 }
-                check_rule_conflict(&rule, &w.rules)?;
+                check_rule_conflict(&rule, &w.rules).map_err(|c| TwirpError::invalid(c.message))?;
                 w.rules[index] = rule.clone();
                 body.encode(&rule)
             }
