@@ -48,6 +48,8 @@ CREATE TABLE provisioning_runs (
     actor_id              TEXT,
     actor_name            TEXT,
     started_at            BIGINT NOT NULL,
+    -- Milliseconds, to order runs started within the same second.
+    started_ms            BIGINT NOT NULL,
     finished_at           BIGINT,
     -- A live worker renews this; a run whose heartbeat is stale is picked up by the
     -- resumer (after a crash, on this or another instance).

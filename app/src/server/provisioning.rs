@@ -263,6 +263,13 @@ async fn load_carrier(state: &AppState, id: &str) -> Result<Carrier, String> {
     })
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 fn db_message(e: &sqlx::Error) -> String {
     tracing::error!(error = %e, "database error during provisioning");
     "Dial could not write to its database (see the server log).".into()
@@ -292,8 +299,8 @@ async fn insert_run(
     let mut tx = state.db.pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO provisioning_runs (id, phone_number_id, kind, assistant_id, previous_assistant_id, \
-         status, actor_id, actor_name, started_at, heartbeat_at) \
-         VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $8)",
+         status, actor_id, actor_name, started_at, heartbeat_at, started_ms) \
+         VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $8, $9)",
     )
     .bind(&id)
     .bind(&number.id)
@@ -303,6 +310,7 @@ async fn insert_run(
     .bind(actor.user_id.clone())
     .bind(actor.username.clone())
     .bind(t)
+    .bind(now_ms())
     .execute(&mut *tx)
     .await;
     if let Err(e) = inserted {
@@ -2287,7 +2295,7 @@ pub async fn routing(state: &AppState, me: &Me, number_id: &str) -> Result<Routi
     let full = number_for(state, me, number_id).await?;
     let number = super::numbers::get(state, me, number_id).await?;
     let runs: Vec<RunRow> = sqlx::query_as(&format!(
-        "SELECT {RUN_COLUMNS} FROM provisioning_runs WHERE phone_number_id = $1 ORDER BY started_at DESC, id LIMIT 20"
+        "SELECT {RUN_COLUMNS} FROM provisioning_runs WHERE phone_number_id = $1 ORDER BY started_ms DESC LIMIT 20"
     ))
     .bind(number_id)
     .fetch_all(&state.db.pool)
