@@ -401,6 +401,8 @@ pub struct Routing {
     pub history: Vec<RunView>,
     /// Assistants this number may be given to (the owner's; all for admins).
     pub assistants: Vec<AssistantOption>,
+    /// The last "Test inbound route" result.
+    pub last_route_check: Option<RouteCheck>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -418,4 +420,5 @@ pub struct RouteCheck {
     pub simulated: bool,
     pub summary: String,
     pub checks: Vec<(bool, String)>,
+    pub at: i64,
 }

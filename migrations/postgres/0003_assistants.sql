@@ -25,6 +25,8 @@ ALTER TABLE phone_numbers ADD COLUMN twilio_trunk_sid TEXT;
 ALTER TABLE phone_numbers ADD COLUMN inbound_trunk_id TEXT;
 ALTER TABLE phone_numbers ADD COLUMN outbound_trunk_id TEXT;
 ALTER TABLE phone_numbers ADD COLUMN dispatch_rule_id TEXT;
+-- The last "Test inbound route" result (JSON), shown on the number's page.
+ALTER TABLE phone_numbers ADD COLUMN last_route_check TEXT;
 CREATE INDEX phone_numbers_assistant ON phone_numbers (assistant_id);
 
 -- One LiveKit outbound trunk per number Dial calls from (created by assignment, or on

@@ -147,7 +147,7 @@ pub fn AssignmentSection(number_id: String, actions: AssignmentActions) -> impl 
     let (tick, set_tick) = signal(0u32);
     let id = number_id.clone();
     let routing = Resource::new(
-        move || (actions.version(), tick.get()),
+        move || (actions.version(), tick.get(), test.version().get()),
         move |_| get_number_routing(id.clone()),
     );
     // Follow a running run (only in the browser; the server render is a snapshot).
@@ -285,13 +285,15 @@ fn RoutingView(
                     {move || if test.pending().get() { "Testing…" } else { "Test inbound route" }}
                 </button>
             </ActionForm>
-            {move || test.value().get().map(|r| match r {
-                Ok(check) => view! { <RouteResult check/> }.into_any(),
-                Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
-            })}
+            {move || test.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBanner message=e.to_string()/> })}
         }
     });
     let history = routing.history.clone();
+    let last_check = routing
+        .last_route_check
+        .clone()
+        .filter(|_| assigned && !open)
+        .map(|check| view! { <RouteResult check/> });
     view! {
         {facts}
         {current}
@@ -302,6 +304,7 @@ fn RoutingView(
             {assign_form}
             {test_form}
         </div>
+        {last_check}
         {unassign_form}
         {(!history.is_empty()).then(|| view! { <History runs=history/> })}
     }
@@ -373,7 +376,7 @@ fn RouteResult(check: RouteCheck) -> impl IntoView {
     };
     view! {
         <div class=class role="status" data-testid="route-check">
-            <p><strong>{if check.ok { "Route test passed" } else { "Route test failed" }}</strong>" — "{check.summary.clone()}</p>
+            <p><strong>{if check.ok { "Route test passed" } else { "Route test failed" }}</strong>" — "{check.summary.clone()}" "<span class="muted small">{format_time(check.at)}</span></p>
             <ul>
                 {check.checks.into_iter().map(|(ok, text)| view! {
                     <li class=if ok { "ok" } else { "bad" }>{if ok { "✓ " } else { "✗ " }}{text}</li>

@@ -333,7 +333,7 @@ async fn insert_run(
         .await?;
     }
     sqlx::query(
-        "UPDATE phone_numbers SET assignment_status = 'pending', updated_at = $1 WHERE id = $2",
+        "UPDATE phone_numbers SET assignment_status = 'pending', last_route_check = NULL, updated_at = $1 WHERE id = $2",
     )
     .bind(t)
     .bind(&number.id)
@@ -2310,6 +2310,12 @@ pub async fn routing(state: &AppState, me: &Me, number_id: &str) -> Result<Routi
         .position(RunView::is_open)
         .or(if views.is_empty() { None } else { Some(0) });
     let current = current_index.map(|i| views.remove(i));
+    let last_route_check: Option<String> =
+        sqlx::query_scalar("SELECT last_route_check FROM phone_numbers WHERE id = $1")
+            .bind(number_id)
+            .fetch_one(&state.db.pool)
+            .await?;
+    let last_route_check = last_route_check.and_then(|j| serde_json::from_str(&j).ok());
     let owner = full.owner_id.clone();
     let assistants: Vec<(String, String)> = match (me.is_admin(), owner) {
         (_, Some(owner)) => {
@@ -2337,6 +2343,7 @@ pub async fn routing(state: &AppState, me: &Me, number_id: &str) -> Result<Routi
             .into_iter()
             .map(|(id, name)| AssistantOption { id, name })
             .collect(),
+        last_route_check,
     })
 }
 
@@ -2369,10 +2376,16 @@ pub async fn test_route(
                 number.e164
             ),
             checks: vec![],
+            at: now(),
         },
         (Some(sandbox), Some(assistant)) => simulate(state, sandbox, &number, assistant).await?,
         (None, Some(assistant)) => inspect(state, &number, assistant).await?,
     };
+    sqlx::query("UPDATE phone_numbers SET last_route_check = $1 WHERE id = $2")
+        .bind(serde_json::to_string(&result).unwrap_or_default())
+        .bind(&number.id)
+        .execute(&state.db.pool)
+        .await?;
     audit::record(
         &state.db,
         actor,
@@ -2414,6 +2427,7 @@ async fn simulate(
                     simulated: true,
                     summary: format!("LiveKit rejected the test call: {rejected}."),
                     checks: vec![(false, rejected.to_string())],
+                    at: now(),
                 })
             }
         };
@@ -2472,6 +2486,7 @@ async fn simulate(
             )
         },
         checks,
+        at: now(),
     })
 }
 
@@ -2517,5 +2532,6 @@ async fn inspect(
             "LiveKit's trunk or rule for this number is missing or different. Assign the number again to repair it.".into()
         },
         checks,
+        at: now(),
     })
 }
