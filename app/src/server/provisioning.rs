@@ -1215,7 +1215,8 @@ async fn twilio_trunk(ctx: &Ctx, row: StepRow) -> Result<Outcome, String> {
         match client.fetch_trunk(sid).await {
             Ok(trunk) => {
                 if row.intent.as_deref() == Some("create") {
-                    complete_dial_trunk(ctx, &client, &trunk.sid, &row).await?;
+                    let domain = trunk.domain_name.clone().unwrap_or_default();
+                    complete_dial_trunk(ctx, &client, &trunk.sid, &domain, &row, false).await?;
                     return Ok(Outcome::done(
                         "created",
                         Some(trunk.sid),
@@ -1263,7 +1264,7 @@ async fn twilio_trunk(ctx: &Ctx, row: StepRow) -> Result<Outcome, String> {
         let created = row.intent.as_deref() == Some("create");
         if created || trunk.friendly_name.as_deref() == Some(DIAL_TRUNK_NAME) {
             // Dial's own trunk: finish what an interrupted creation left out.
-            complete_dial_trunk(ctx, &client, &trunk.sid, &row).await?;
+            complete_dial_trunk(ctx, &client, &trunk.sid, &domain, &row, false).await?;
         }
         twilio_settings::set_trunk(&ctx.state, Some(&trunk.sid), None)
             .await
@@ -1305,10 +1306,7 @@ async fn twilio_trunk(ctx: &Ctx, row: StepRow) -> Result<Outcome, String> {
         .map_err(tw_err)?;
     let mut row = row;
     row.intent = Some("create".into());
-    complete_dial_trunk(ctx, &client, &trunk.sid, &row).await?;
-    twilio_settings::set_trunk(&ctx.state, Some(&trunk.sid), None)
-        .await
-        .map_err(|e| e.to_string())?;
+    complete_dial_trunk(ctx, &client, &trunk.sid, &domain, &row, true).await?;
     Ok(Outcome::done(
         "created",
         Some(trunk.sid),
@@ -1317,53 +1315,57 @@ async fn twilio_trunk(ctx: &Ctx, row: StepRow) -> Result<Outcome, String> {
 }
 
 /// Gives Dial's trunk its origination URL (LiveKit's SIP URI) and termination
-/// credentials, adding only what is missing.
+/// credentials, adding only what is missing. `fresh`: the trunk was created just now, so
+/// there is nothing to look for first. The origination URL and the credentials are
+/// independent and set up at the same time.
 async fn complete_dial_trunk(
     ctx: &Ctx,
     client: &TwilioClient,
     trunk: &str,
+    domain: &str,
     row: &StepRow,
+    fresh: bool,
 ) -> Result<(), String> {
     let tw_err = |e: super::twilio::TwilioError| tw_message(client, &ctx.state, &e);
     let settings = twilio_settings::load(&ctx.state)
         .await
         .map_err(|e| e.to_string())?;
-    if let Some(host) = ctx
-        .state
-        .config
-        .livekit
-        .sip_uri
-        .as_deref()
-        .filter(|h| !h.is_empty())
-    {
+    let origination = async {
+        let Some(host) = ctx
+            .state
+            .config
+            .livekit
+            .sip_uri
+            .as_deref()
+            .filter(|h| !h.is_empty())
+        else {
+            return Ok(());
+        };
         let url = format!("sip:{}", host.trim_start_matches("sip:"));
-        let existing = client.list_origination_urls(trunk).await.map_err(tw_err)?;
-        if !existing
-            .iter()
-            .any(|o| o.sip_url.eq_ignore_ascii_case(&url))
-        {
-            client
-                .create_origination_url(
-                    trunk,
-                    &NewOriginationUrl {
-                        sip_url: url,
-                        priority: 10,
-                        weight: 10,
-                        enabled: true,
-                        friendly_name: "LiveKit".into(),
-                    },
-                )
-                .await
-                .map_err(tw_err)?;
+        if !fresh {
+            let existing = client.list_origination_urls(trunk).await.map_err(tw_err)?;
+            if existing
+                .iter()
+                .any(|o| o.sip_url.eq_ignore_ascii_case(&url))
+            {
+                return Ok(());
+            }
         }
-    }
-    let associated = client
-        .list_trunk_credential_lists(trunk)
-        .await
-        .map_err(tw_err)?;
-    if !associated.is_empty() {
-        return Ok(());
-    }
+        client
+            .create_origination_url(
+                trunk,
+                &NewOriginationUrl {
+                    sip_url: url,
+                    priority: 10,
+                    weight: 10,
+                    enabled: true,
+                    friendly_name: "LiveKit".into(),
+                },
+            )
+            .await
+            .map_err(tw_err)?;
+        Ok::<(), String>(())
+    };
     let username = settings
         .sip_username
         .as_ref()
@@ -1374,59 +1376,74 @@ async fn complete_dial_trunk(
         .as_ref()
         .map(|(p, _)| p.clone())
         .unwrap_or_else(generate_password);
-    // A credential list this step made earlier (recorded in its data) is reused.
-    let recorded: Option<String> = row.data.as_deref().and_then(|d| {
-        parse_meta(d)["credential_list"]
-            .as_str()
-            .map(str::to_string)
-    });
-    let lists = client.list_credential_lists().await.map_err(tw_err)?;
-    let list = match recorded.and_then(|sid| lists.iter().find(|l| l.sid == sid).cloned()) {
-        Some(list) => list,
-        None => {
-            let list = client
-                .create_credential_list(&format!("Dial termination ({trunk})"))
+    let credentials = async {
+        // A credential list this step made earlier (recorded in its data) is reused.
+        let recorded: Option<String> = row.data.as_deref().and_then(|d| {
+            parse_meta(d)["credential_list"]
+                .as_str()
+                .map(str::to_string)
+        });
+        let fresh = fresh && recorded.is_none();
+        if !fresh
+            && !client
+                .list_trunk_credential_lists(trunk)
+                .await
+                .map_err(tw_err)?
+                .is_empty()
+        {
+            return Ok(false);
+        }
+        let existing = match (&recorded, fresh) {
+            (Some(sid), false) => client
+                .list_credential_lists()
+                .await
+                .map_err(tw_err)?
+                .into_iter()
+                .find(|l| &l.sid == sid),
+            _ => None,
+        };
+        let (list, new_list) = match existing {
+            Some(list) => (list, false),
+            None => {
+                let list = client
+                    .create_credential_list(&format!("Dial termination ({trunk})"))
+                    .await
+                    .map_err(tw_err)?;
+                set_intent(
+                    ctx,
+                    "twilio_trunk",
+                    row.intent.as_deref().unwrap_or("complete"),
+                    Some(json!({ "credential_list": list.sid }).to_string()),
+                )
+                .await?;
+                (list, true)
+            }
+        };
+        let has_user = !new_list
+            && client
+                .list_credentials(&list.sid)
+                .await
+                .map_err(tw_err)?
+                .iter()
+                .any(|c| c.username == username);
+        if !has_user {
+            client
+                .create_credential(&list.sid, &username, &password)
                 .await
                 .map_err(tw_err)?;
-            set_intent(
-                ctx,
-                "twilio_trunk",
-                row.intent.as_deref().unwrap_or("complete"),
-                Some(json!({ "credential_list": list.sid }).to_string()),
-            )
-            .await?;
-            list
         }
-    };
-    let credentials = client.list_credentials(&list.sid).await.map_err(tw_err)?;
-    if !credentials.iter().any(|c| c.username == username) {
         client
-            .create_credential(&list.sid, &username, &password)
+            .associate_credential_list(trunk, &list.sid)
             .await
             .map_err(tw_err)?;
-    }
-    client
-        .associate_credential_list(trunk, &list.sid)
+        Ok::<bool, String>(!has_user)
+    };
+    let (_, made_credential) = tokio::try_join!(origination, credentials)?;
+    // The credentials LiveKit will present are recorded only when Dial made them.
+    let termination = made_credential.then_some((domain, username.as_str(), &password));
+    twilio_settings::set_trunk(&ctx.state, Some(trunk), termination)
         .await
-        .map_err(tw_err)?;
-    let address = settings
-        .sip_address
-        .as_ref()
-        .map(|(a, _)| a.clone())
-        .unwrap_or_default();
-    let domain = client
-        .fetch_trunk(trunk)
-        .await
-        .ok()
-        .and_then(|t| t.domain_name)
-        .unwrap_or(address);
-    twilio_settings::set_trunk(
-        &ctx.state,
-        Some(trunk),
-        Some((&domain, &username, &password)),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 
