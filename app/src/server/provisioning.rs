@@ -407,6 +407,71 @@ pub async fn unassign(
     Ok(run_id)
 }
 
+async fn numbers_of_assistant(
+    state: &AppState,
+    assistant_id: &str,
+) -> Result<Vec<(String, String)>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT id, e164 FROM phone_numbers WHERE assistant_id = $1 AND released_at IS NULL ORDER BY e164",
+    )
+    .bind(assistant_id)
+    .fetch_all(&state.db.pool)
+    .await?)
+}
+
+async fn run_outcome(state: &AppState, run_id: &str) -> Result<(String, Option<String>), AppError> {
+    let run = load_run(state, run_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("That provisioning run"))?;
+    Ok((run.status, run.error))
+}
+
+/// After an assistant's agent, metadata or room prefix changed: runs an assignment for each
+/// of its numbers, which replaces each dispatch rule in place. Fails naming the first
+/// number whose run did not finish.
+pub async fn refresh_assistant(
+    state: &AppState,
+    me: &Me,
+    actor: &Actor,
+    assistant_id: &str,
+) -> Result<usize, AppError> {
+    let numbers = numbers_of_assistant(state, assistant_id).await?;
+    for (number_id, e164) in &numbers {
+        let run = assign(state, me, actor, number_id, assistant_id).await?;
+        let (status, error) = run_outcome(state, &run).await?;
+        if status != "done" {
+            return Err(AppError::conflict(format!(
+                "The assistant was saved, but updating the route of {e164} {}: {}. Open the number to retry.",
+                if status == "running" { "is still running" } else { "failed" },
+                error.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(numbers.len())
+}
+
+/// Before an assistant is deleted: unassigns each of its numbers. Fails (and the caller
+/// keeps the assistant) naming the first number that could not be unassigned.
+pub async fn unassign_all(
+    state: &AppState,
+    me: &Me,
+    actor: &Actor,
+    assistant_id: &str,
+) -> Result<usize, AppError> {
+    let numbers = numbers_of_assistant(state, assistant_id).await?;
+    for (number_id, e164) in &numbers {
+        let run = unassign(state, me, actor, number_id).await?;
+        let (status, error) = run_outcome(state, &run).await?;
+        if status != "done" {
+            return Err(AppError::conflict(format!(
+                "Could not unassign {e164}: {}. The assistant was kept; open the number to retry.",
+                error.unwrap_or_else(|| "the run is still going".into())
+            )));
+        }
+    }
+    Ok(numbers.len())
+}
+
 async fn run_for(state: &AppState, me: &Me, run_id: &str) -> Result<RunRow, AppError> {
     let run = load_run(state, run_id)
         .await?
