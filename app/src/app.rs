@@ -2,9 +2,10 @@
 
 use crate::pages::{
     admin::{AuditPage, LiveKitPage, SandboxPage, TwilioPage, UsersPage},
+    assistants::{AssistantPage, AssistantsPage},
     auth::{LoginPage, SetupPage},
     carriers::CarriersPage,
-    dashboard::{AssistantsPage, CallsPage, DashboardLayout, NotFound, OverviewPage},
+    dashboard::{CallsPage, DashboardLayout, NotFound, OverviewPage},
     numbers::{BuyNumberPage, ImportNumbersPage, NumberPage, PhoneNumbersPage},
     routing::RoutingProfilesPage,
     settings::{SettingsIndex, SettingsLayout},
@@ -74,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("phone-numbers/import") view=ImportNumbersPage ssr=SSR/>
                     <Route path=path!("phone-numbers/:id") view=NumberPage ssr=SSR/>
                     <Route path=path!("assistants") view=AssistantsPage ssr=SSR/>
+                    <Route path=path!("assistants/:id") view=AssistantPage ssr=SSR/>
                     <Route path=path!("calls") view=CallsPage ssr=SSR/>
                     <ParentRoute path=path!("settings") view=SettingsLayout ssr=SSR>
                         <Route path=path!("") view=SettingsIndex ssr=SSR/>

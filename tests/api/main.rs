@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod assistants;
 mod auth;
 mod carriers;
 mod numbers;

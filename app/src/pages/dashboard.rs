@@ -129,21 +129,6 @@ fn SetupChecklist() -> impl IntoView {
 }
 
 #[component]
-pub fn AssistantsPage() -> impl IntoView {
-    view! {
-        <Title text="Assistants"/>
-        <PageHeader title="Assistants" subtitle="Each assistant is a LiveKit agent that answers and places calls."/>
-        <section class="card">
-            <EmptyState
-                icon=icons::bot
-                title="No assistants yet"
-                body="An assistant names the LiveKit agent to dispatch and the metadata it receives. Assistants you create will appear here."
-            />
-        </section>
-    }
-}
-
-#[component]
 pub fn CallsPage() -> impl IntoView {
     view! {
         <Title text="Calls"/>

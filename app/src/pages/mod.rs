@@ -1,6 +1,7 @@
 //! One module per area of the product; each page is a component named `…Page`.
 
 pub mod admin;
+pub mod assistants;
 pub mod assignment;
 pub mod auth;
 pub mod carriers;

@@ -1,0 +1,97 @@
+//! Assistants: list, create, change and delete (owners their own, admins all), and the
+//! numbers each one answers.
+
+use crate::{
+    error::AppError,
+    model::{Assistant, NumberRow},
+};
+use leptos::prelude::*;
+
+#[server(prefix = "/api", endpoint = "assistants/list")]
+pub async fn list_assistants() -> Result<Vec<Assistant>, AppError> {
+    use crate::server::{assistants, auth};
+    let me = auth::require_user()?;
+    assistants::list(&auth::state()?, &me).await
+}
+
+#[server(prefix = "/api", endpoint = "assistants/get")]
+pub async fn get_assistant(id: String) -> Result<Assistant, AppError> {
+    use crate::server::{assistants, auth};
+    let me = auth::require_user()?;
+    assistants::get(&auth::state()?, &me, &id).await
+}
+
+#[cfg(feature = "ssr")]
+fn input(
+    name: String,
+    agent_name: String,
+    metadata: Option<String>,
+    room_prefix: Option<String>,
+    description: Option<String>,
+) -> crate::server::assistants::AssistantInput {
+    crate::server::assistants::AssistantInput {
+        name,
+        agent_name,
+        metadata: metadata.unwrap_or_default(),
+        room_prefix: room_prefix.unwrap_or_default(),
+        description: description.unwrap_or_default(),
+    }
+}
+
+/// Creates an assistant (admins may choose its owner) and opens its page.
+#[server(prefix = "/api", endpoint = "assistants/create")]
+pub async fn create_assistant(
+    name: String,
+    agent_name: String,
+    metadata: Option<String>,
+    room_prefix: Option<String>,
+    description: Option<String>,
+    owner_id: Option<String>,
+) -> Result<Assistant, AppError> {
+    use crate::server::{assistants, auth};
+    let me = auth::require_user()?;
+    let fields = input(name, agent_name, metadata, room_prefix, description);
+    let created = assistants::create(
+        &auth::state()?,
+        &me,
+        &auth::actor(&me),
+        &fields,
+        owner_id.as_deref(),
+    )
+    .await?;
+    leptos_axum::redirect(&format!("/dashboard/assistants/{}", created.id));
+    Ok(created)
+}
+
+#[server(prefix = "/api", endpoint = "assistants/update")]
+pub async fn update_assistant(
+    id: String,
+    name: String,
+    agent_name: String,
+    metadata: Option<String>,
+    room_prefix: Option<String>,
+    description: Option<String>,
+) -> Result<Assistant, AppError> {
+    use crate::server::{assistants, auth};
+    let me = auth::require_user()?;
+    let fields = input(name, agent_name, metadata, room_prefix, description);
+    assistants::update(&auth::state()?, &me, &auth::actor(&me), &id, &fields).await
+}
+
+/// Deletes an assistant that answers no number, and goes back to the list.
+#[server(prefix = "/api", endpoint = "assistants/delete")]
+pub async fn delete_assistant(id: String) -> Result<(), AppError> {
+    use crate::server::{assistants, auth};
+    let me = auth::require_user()?;
+    assistants::delete(&auth::state()?, &me, &auth::actor(&me), &id).await?;
+    leptos_axum::redirect("/dashboard/assistants");
+    Ok(())
+}
+
+/// The live numbers the assistant answers.
+#[server(prefix = "/api", endpoint = "assistants/numbers")]
+pub async fn assistant_numbers(id: String) -> Result<Vec<NumberRow>, AppError> {
+    use crate::server::{assistants, auth};
+    let me = auth::require_user()?;
+    assistants::numbers_of(&auth::state()?, &me, &id).await
+}
