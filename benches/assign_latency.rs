@@ -12,7 +12,9 @@
 use dial::startup::Application;
 use dial_app::{
     model::{Me, Role},
-    server::{audit::Actor, config::Config, numbers, provisioning, sandbox::DEFAULT_TWILIO_ACCOUNT_SID},
+    server::{
+        audit::Actor, config::Config, numbers, provisioning, sandbox::DEFAULT_TWILIO_ACCOUNT_SID,
+    },
 };
 use std::time::{Duration, Instant};
 
@@ -63,7 +65,9 @@ async fn main() {
             .twilio
             .give_number(DEFAULT_TWILIO_ACCOUNT_SID, e164)
             .expect("number");
-        numbers::import(&state, &actor, Some(&sid)).await.expect("import");
+        numbers::import(&state, &actor, Some(&sid))
+            .await
+            .expect("import");
     }
     let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM phone_numbers ORDER BY e164")
         .fetch_all(&state.db.pool)
@@ -72,7 +76,10 @@ async fn main() {
 
     sandbox.twilio.faults.set_latency(Some(LATENCY));
     sandbox.livekit.faults.set_latency(Some(LATENCY));
-    println!("assign with {} ms added to every provider request (SQLite):", LATENCY.as_millis());
+    println!(
+        "assign with {} ms added to every provider request (SQLite):",
+        LATENCY.as_millis()
+    );
     let mut later = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         sandbox.twilio.faults.clear_requests();

@@ -89,7 +89,10 @@ async fn a_run_killed_mid_way_is_finished_by_the_next_process() {
     let env: Vec<(String, String)> = [
         ("DATABASE_URL", database_url.as_str()),
         ("DIAL_DATA_DIR", &dir.path().display().to_string()),
-        ("DIAL_ENCRYPTION_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"),
+        (
+            "DIAL_ENCRYPTION_KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        ),
         ("DIAL_TWILIO_API_BASE", &twilio_url),
         ("DIAL_TWILIO_TRUNKING_BASE", &twilio_url),
         ("DIAL_TWILIO_ACCOUNT_SID", SID),
@@ -136,7 +139,12 @@ async fn a_run_killed_mid_way_is_finished_by_the_next_process() {
     .await
     .unwrap())
     .await;
-    ok(call("settings/twilio/save", vec![("auto_trunk", "on".into())]).await.unwrap()).await;
+    ok(
+        call("settings/twilio/save", vec![("auto_trunk", "on".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
     ok(call("numbers/import", vec![]).await.unwrap()).await;
 
     let db = Db::connect(&database_url).await.unwrap();
@@ -163,7 +171,10 @@ async fn a_run_killed_mid_way_is_finished_by_the_next_process() {
     livekit.faults.set_latency(Some(Duration::from_millis(150)));
     let assign = tokio::spawn(call(
         "provisioning/assign",
-        vec![("number_id", number_id.clone()), ("assistant_id", "a1".into())],
+        vec![
+            ("number_id", number_id.clone()),
+            ("assistant_id", "a1".into()),
+        ],
     ));
     let deadline = Instant::now() + Duration::from_secs(20);
     while done_steps(&db).await < 1 {
@@ -174,9 +185,16 @@ async fn a_run_killed_mid_way_is_finished_by_the_next_process() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     drop(first);
     let _ = assign.await;
-    assert_eq!(run_status(&db).await.as_deref(), Some("running"), "killed mid-run");
+    assert_eq!(
+        run_status(&db).await.as_deref(),
+        Some("running"),
+        "killed mid-run"
+    );
     let done_before = done_steps(&db).await;
-    assert!(done_before < 7, "the run was interrupted ({done_before} steps done)");
+    assert!(
+        done_before < 7,
+        "the run was interrupted ({done_before} steps done)"
+    );
 
     // A new process on the same database resumes the run once its heartbeat is stale.
     let _second = start(&env, free_port()).await;
@@ -199,9 +217,21 @@ async fn a_run_killed_mid_way_is_finished_by_the_next_process() {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    let inbound_ids: Vec<String> = livekit.inbound_trunks().into_iter().map(|t| t.sip_trunk_id).collect();
-    let outbound_ids: Vec<String> = livekit.outbound_trunks().into_iter().map(|t| t.sip_trunk_id).collect();
-    let rule_ids: Vec<String> = livekit.dispatch_rules().into_iter().map(|r| r.sip_dispatch_rule_id).collect();
+    let inbound_ids: Vec<String> = livekit
+        .inbound_trunks()
+        .into_iter()
+        .map(|t| t.sip_trunk_id)
+        .collect();
+    let outbound_ids: Vec<String> = livekit
+        .outbound_trunks()
+        .into_iter()
+        .map(|t| t.sip_trunk_id)
+        .collect();
+    let rule_ids: Vec<String> = livekit
+        .dispatch_rules()
+        .into_iter()
+        .map(|r| r.sip_dispatch_rule_id)
+        .collect();
     assert_eq!(inbound_ids, vec![inbound.unwrap()]);
     assert_eq!(outbound_ids, vec![outbound.unwrap()]);
     assert_eq!(rule_ids, vec![rule.unwrap()]);
@@ -212,6 +242,12 @@ async fn a_run_killed_mid_way_is_finished_by_the_next_process() {
     twilio.faults.set_latency(None);
     livekit.faults.set_latency(None);
     assert!(livekit
-        .simulate_inbound(E164, "+15105550100", "54.172.60.1".parse().unwrap(), None, None)
+        .simulate_inbound(
+            E164,
+            "+15105550100",
+            "54.172.60.1".parse().unwrap(),
+            None,
+            None
+        )
         .is_ok());
 }

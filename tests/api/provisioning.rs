@@ -154,8 +154,17 @@ fn attached(twilio: &FakeTwilio, e164: &str) -> bool {
         .any(|n| n.phone_number == e164 && n.trunk_sid.is_some())
 }
 
-fn call_in(livekit: &FakeLiveKit, e164: &str) -> Result<dial_app::server::fakes::livekit::InboundRouted, InboundRejected> {
-    livekit.simulate_inbound(e164, CALLER, IpAddr::from(TWILIO_EDGE), None, Some("CA0123"))
+fn call_in(
+    livekit: &FakeLiveKit,
+    e164: &str,
+) -> Result<dial_app::server::fakes::livekit::InboundRouted, InboundRejected> {
+    livekit.simulate_inbound(
+        e164,
+        CALLER,
+        IpAddr::from(TWILIO_EDGE),
+        None,
+        Some("CA0123"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,16 +173,26 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
     let (twilio, livekit) = fakes(&app);
     let admin = user_id(&app, ADMIN).await;
     let number = twilio_number(&app, "+14155550101").await;
-    let assistant = insert_assistant(&app, &admin, "Reception", "reception-agent", "reception-").await;
+    let assistant =
+        insert_assistant(&app, &admin, "Reception", "reception-agent", "reception-").await;
 
     // Before: LiveKit rejects the call the way it rejects an unrouted number.
-    assert!(matches!(call_in(&livekit, &number.e164), Err(InboundRejected::NoTrunk { .. })));
+    assert!(matches!(
+        call_in(&livekit, &number.e164),
+        Err(InboundRejected::NoTrunk { .. })
+    ));
 
-    assign(&app, &app.client, &number.id, &assistant).await.expect("assign");
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .expect("assign");
     let r = routing(&app, &app.client, &number.id).await;
     let run = r.current.clone().expect("a run");
     assert_eq!(run.status, "done", "{:?}", run);
-    assert!(run.steps.iter().all(|s| s.status == "done"), "{:?}", statuses(&r));
+    assert!(
+        run.steps.iter().all(|s| s.status == "done"),
+        "{:?}",
+        statuses(&r)
+    );
     assert_eq!(r.number.assignment_status, "active");
     assert_eq!(r.number.assistant.as_deref(), Some("Reception"));
     assert!(run.wall_ms.is_some());
@@ -182,8 +201,14 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
     let trunks = twilio.trunks(SID);
     assert_eq!(trunks.len(), 1, "{trunks:?}");
     let trunk = &trunks[0];
-    assert_eq!(trunk.domain_name.as_deref(), Some("dial-sandbox.pstn.twilio.com"));
-    assert_eq!(trunk.origination_urls, vec![format!("sip:{SANDBOX_SIP_URI}")]);
+    assert_eq!(
+        trunk.domain_name.as_deref(),
+        Some("dial-sandbox.pstn.twilio.com")
+    );
+    assert_eq!(
+        trunk.origination_urls,
+        vec![format!("sip:{SANDBOX_SIP_URI}")]
+    );
     assert_eq!(trunk.credential_lists.len(), 1);
     assert!(attached(&twilio, &number.e164));
     assert_eq!(r.twilio_trunk_sid.as_deref(), Some(trunk.sid.as_str()));
@@ -207,7 +232,10 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
         .into_iter()
         .find(|p| p.identity == routed.participant_identity)
         .expect("SIP participant");
-    assert_eq!(participant.attributes.get("sip.trunkPhoneNumber"), Some(&number.e164));
+    assert_eq!(
+        participant.attributes.get("sip.trunkPhoneNumber"),
+        Some(&number.e164)
+    );
     assert_eq!(routed.agents.len(), 1);
     assert_eq!(routed.agents[0].0, "reception-agent");
     let metadata: serde_json::Value = serde_json::from_str(&routed.agents[0].1).unwrap();
@@ -216,44 +244,84 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
 
     // The page's "Test inbound route" runs the same check.
     let check: RouteCheck = app
-        .call(&app.client, "provisioning/test-route", &[("number_id", &number.id)])
+        .call(
+            &app.client,
+            "provisioning/test-route",
+            &[("number_id", &number.id)],
+        )
         .await
         .unwrap();
     assert!(check.ok && check.simulated, "{check:?}");
 
     // Assigning again leaves exactly one of everything.
-    assign(&app, &app.client, &number.id, &assistant).await.expect("assign again");
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .expect("assign again");
     let again = routing(&app, &app.client, &number.id).await;
     assert_eq!(again.current.as_ref().unwrap().status, "done");
-    assert!(again.current.as_ref().unwrap().steps.iter().skip(1).all(|s| s.action.as_deref() != Some("created")
-        || s.name == "record"), "{:?}", again.current);
+    assert!(
+        again
+            .current
+            .as_ref()
+            .unwrap()
+            .steps
+            .iter()
+            .skip(1)
+            .all(|s| s.action.as_deref() != Some("created") || s.name == "record"),
+        "{:?}",
+        again.current
+    );
     assert_eq!(livekit_objects(&livekit, &number.e164), (1, 1, 1));
     assert_eq!(twilio.trunks(SID).len(), 1);
     assert_eq!(again.history.len(), 1);
 
     // Unassign: rule and both trunks gone, detached; Twilio's trunk stays for other numbers.
     let _: String = app
-        .call(&app.client, "provisioning/unassign", &[("number_id", &number.id)])
+        .call(
+            &app.client,
+            "provisioning/unassign",
+            &[("number_id", &number.id)],
+        )
         .await
         .expect("unassign");
     let after = routing(&app, &app.client, &number.id).await;
-    assert_eq!(after.current.as_ref().unwrap().status, "done", "{:?}", after.current);
+    assert_eq!(
+        after.current.as_ref().unwrap().status,
+        "done",
+        "{:?}",
+        after.current
+    );
     assert_eq!(after.number.assignment_status, "unassigned");
     assert!(after.number.assistant_id.is_none() && after.inbound_trunk_id.is_none());
     assert_eq!(livekit_objects(&livekit, &number.e164), (0, 0, 0));
     assert!(livekit.outbound_trunks().is_empty() && livekit.dispatch_rules().is_empty());
     assert!(!attached(&twilio, &number.e164));
     assert_eq!(twilio.trunks(SID).len(), 1);
-    assert!(matches!(call_in(&livekit, &number.e164), Err(InboundRejected::NoTrunk { .. })));
+    assert!(matches!(
+        call_in(&livekit, &number.e164),
+        Err(InboundRejected::NoTrunk { .. })
+    ));
     let check: RouteCheck = app
-        .call(&app.client, "provisioning/test-route", &[("number_id", &number.id)])
+        .call(
+            &app.client,
+            "provisioning/test-route",
+            &[("number_id", &number.id)],
+        )
         .await
         .unwrap();
     assert!(!check.ok);
 
     let actions = app.audit_actions().await;
-    for action in ["provisioning.run_started", "provisioning.step", "provisioning.run_done", "provisioning.route_test"] {
-        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+    for action in [
+        "provisioning.run_started",
+        "provisioning.step",
+        "provisioning.run_done",
+        "provisioning.route_test",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
     }
     // The Twilio secrets Dial generated or stored never reach a page.
     assert!(!app.all_bodies().contains("DialSandbox2026"));
@@ -275,7 +343,10 @@ async fn reassigning_replaces_the_rule_in_place_and_two_numbers_do_not_clash() {
     assert_eq!(livekit_objects(&livekit, &two.e164), (1, 1, 1));
     let a = call_in(&livekit, &one.e164).unwrap();
     let b = call_in(&livekit, &two.e164).unwrap();
-    assert_eq!((a.agents[0].0.as_str(), b.agents[0].0.as_str()), ("sales-agent", "support-agent"));
+    assert_eq!(
+        (a.agents[0].0.as_str(), b.agents[0].0.as_str()),
+        ("sales-agent", "support-agent")
+    );
 
     // Reassign number one to Support: same trunk, same rule id, new agent.
     let before = routing(&app, &app.client, &one.id).await;
@@ -284,9 +355,16 @@ async fn reassigning_replaces_the_rule_in_place_and_two_numbers_do_not_clash() {
     let run = after.current.clone().unwrap();
     assert_eq!(run.status, "done");
     assert_eq!(run.previous_assistant.as_deref(), Some("Sales"));
-    assert_eq!(after.dispatch_rule_id, before.dispatch_rule_id, "the rule was replaced in place");
+    assert_eq!(
+        after.dispatch_rule_id, before.dispatch_rule_id,
+        "the rule was replaced in place"
+    );
     assert_eq!(after.inbound_trunk_id, before.inbound_trunk_id);
-    let rule_step = run.steps.iter().find(|s| s.name == "dispatch_rule").unwrap();
+    let rule_step = run
+        .steps
+        .iter()
+        .find(|s| s.name == "dispatch_rule")
+        .unwrap();
     assert_eq!(rule_step.action.as_deref(), Some("updated"));
     let c = call_in(&livekit, &one.e164).unwrap();
     assert_eq!(c.agents[0].0, "support-agent");
@@ -317,14 +395,19 @@ async fn a_foreign_trunk_claiming_the_number_stops_the_precheck_and_is_named() {
         .await
         .unwrap();
 
-    assign(&app, &app.client, &number.id, &assistant).await.unwrap();
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
     let r = routing(&app, &app.client, &number.id).await;
     let run = r.current.unwrap();
     assert_eq!(run.status, "failed");
     let (n, step) = run.failed_step().unwrap();
     assert_eq!(n, 1);
     let error = step.error.clone().unwrap();
-    assert!(error.contains(&foreign.sip_trunk_id) && error.contains("Old PBX"), "{error}");
+    assert!(
+        error.contains(&foreign.sip_trunk_id) && error.contains("Old PBX"),
+        "{error}"
+    );
     assert!(error.contains("not made by Dial"), "{error}");
     assert_eq!(r.number.assignment_status, "failed");
     // Nothing was created anywhere.
@@ -334,13 +417,21 @@ async fn a_foreign_trunk_claiming_the_number_stops_the_precheck_and_is_named() {
 
     // Roll back: nothing to delete; the number is unassigned again and can be retried later.
     let _: () = app
-        .call(&app.client, "provisioning/roll-back", &[("run_id", &run.id)])
+        .call(
+            &app.client,
+            "provisioning/roll-back",
+            &[("run_id", &run.id)],
+        )
         .await
         .unwrap();
     let r = routing(&app, &app.client, &number.id).await;
     assert_eq!(r.current.as_ref().unwrap().status, "rolled_back");
     assert_eq!(r.number.assignment_status, "unassigned");
-    assert_eq!(livekit.inbound_trunks().len(), 1, "the foreign trunk is not Dial's to delete");
+    assert_eq!(
+        livekit.inbound_trunks().len(),
+        1,
+        "the foreign trunk is not Dial's to delete"
+    );
 }
 
 /// The provider calls a run makes, with the route a fault matches.
@@ -357,9 +448,19 @@ fn inject(twilio: &FakeTwilio, livekit: &FakeLiveKit, route: &str, hang: bool) {
     let fault = if hang {
         Fault::hang(route, 20)
     } else if route.contains("twirp") {
-        Fault::respond(route, 20, 500, json!({"code": "internal", "msg": "injected failure"}))
+        Fault::respond(
+            route,
+            20,
+            500,
+            json!({"code": "internal", "msg": "injected failure"}),
+        )
     } else {
-        Fault::respond(route, 20, 500, json!({"code": 20500, "message": "injected failure", "status": 500}))
+        Fault::respond(
+            route,
+            20,
+            500,
+            json!({"code": 20500, "message": "injected failure", "status": 500}),
+        )
     };
     if route.contains("twirp") {
         livekit.faults.inject(fault);
@@ -378,13 +479,18 @@ async fn fault_then(retry: bool, hang: bool) {
         let number = twilio_number(&app, &e164).await;
         let trunks_before = twilio.trunks(SID);
         inject(&twilio, &livekit, route, hang);
-        assign(&app, &app.client, &number.id, &assistant).await.unwrap();
+        assign(&app, &app.client, &number.id, &assistant)
+            .await
+            .unwrap();
         let r = routing(&app, &app.client, &number.id).await;
         let run = r.current.clone().unwrap();
         assert_eq!(run.status, "failed", "{route}: {:?}", statuses(&r));
         assert_eq!(r.number.assignment_status, "failed");
         let (_, failed) = run.failed_step().unwrap();
-        assert!(failed.error.clone().unwrap_or_default().len() > 10, "{route}: {failed:?}");
+        assert!(
+            failed.error.clone().unwrap_or_default().len() > 10,
+            "{route}: {failed:?}"
+        );
         twilio.faults.clear();
         livekit.faults.clear();
 
@@ -394,7 +500,12 @@ async fn fault_then(retry: bool, hang: bool) {
                 .await
                 .unwrap();
             let r = routing(&app, &app.client, &number.id).await;
-            assert_eq!(r.current.as_ref().unwrap().status, "done", "{route}: {:?}", statuses(&r));
+            assert_eq!(
+                r.current.as_ref().unwrap().status,
+                "done",
+                "{route}: {:?}",
+                statuses(&r)
+            );
             assert_eq!(livekit_objects(&livekit, &e164), (1, 1, 1), "{route}");
             assert!(attached(&twilio, &e164), "{route}");
             assert_eq!(twilio.trunks(SID).len(), 1, "{route}");
@@ -402,11 +513,20 @@ async fn fault_then(retry: bool, hang: bool) {
             assert!(call_in(&livekit, &e164).is_ok(), "{route}");
         } else {
             let _: () = app
-                .call(&app.client, "provisioning/roll-back", &[("run_id", &run.id)])
+                .call(
+                    &app.client,
+                    "provisioning/roll-back",
+                    &[("run_id", &run.id)],
+                )
                 .await
                 .unwrap();
             let r = routing(&app, &app.client, &number.id).await;
-            assert_eq!(r.current.as_ref().unwrap().status, "rolled_back", "{route}: {:?}", statuses(&r));
+            assert_eq!(
+                r.current.as_ref().unwrap().status,
+                "rolled_back",
+                "{route}: {:?}",
+                statuses(&r)
+            );
             assert_eq!(livekit_objects(&livekit, &e164), (0, 0, 0), "{route}");
             assert!(!attached(&twilio, &e164), "{route}");
             assert_eq!(r.number.assignment_status, "unassigned");
@@ -424,10 +544,22 @@ async fn fault_then(retry: bool, hang: bool) {
             .await
             .unwrap();
     for trunk in livekit.inbound_trunks() {
-        assert!(recorded.iter().any(|(t, _)| t.as_deref() == Some(trunk.sip_trunk_id.as_str())), "orphan {}", trunk.sip_trunk_id);
+        assert!(
+            recorded
+                .iter()
+                .any(|(t, _)| t.as_deref() == Some(trunk.sip_trunk_id.as_str())),
+            "orphan {}",
+            trunk.sip_trunk_id
+        );
     }
     for rule in livekit.dispatch_rules() {
-        assert!(recorded.iter().any(|(_, r)| r.as_deref() == Some(rule.sip_dispatch_rule_id.as_str())), "orphan {}", rule.sip_dispatch_rule_id);
+        assert!(
+            recorded
+                .iter()
+                .any(|(_, r)| r.as_deref() == Some(rule.sip_dispatch_rule_id.as_str())),
+            "orphan {}",
+            rule.sip_dispatch_rule_id
+        );
     }
 }
 
@@ -459,19 +591,29 @@ async fn owners_assign_only_their_numbers_to_their_assistants() {
     let mine = twilio_number(&app, "+14155550122").await;
     let theirs = twilio_number(&app, "+14155550123").await;
     let _: NumberRow = app
-        .call(&app.client, "numbers/allot", &[("id", &mine.id), ("owner_id", &owner_id)])
+        .call(
+            &app.client,
+            "numbers/allot",
+            &[("id", &mine.id), ("owner_id", &owner_id)],
+        )
         .await
         .unwrap();
     let my_assistant = insert_assistant(&app, &owner_id, "Mine", "agent", "call-").await;
     let admins_assistant = insert_assistant(&app, &admin, "Admin's", "agent", "call-").await;
 
     // Another owner's number: not found. Another owner's assistant: refused on its field.
-    let err = assign(&app, &owner, &theirs.id, &my_assistant).await.unwrap_err();
+    let err = assign(&app, &owner, &theirs.id, &my_assistant)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppError::NotFound { .. }), "{err:?}");
-    let err = assign(&app, &owner, &mine.id, &admins_assistant).await.unwrap_err();
+    let err = assign(&app, &owner, &mine.id, &admins_assistant)
+        .await
+        .unwrap_err();
     assert!(err.field("assistant_id").is_some(), "{err:?}");
     // An admin cannot give the owner's number to an assistant of someone else either.
-    let err = assign(&app, &app.client, &mine.id, &admins_assistant).await.unwrap_err();
+    let err = assign(&app, &app.client, &mine.id, &admins_assistant)
+        .await
+        .unwrap_err();
     assert!(err.field("assistant_id").is_some(), "{err:?}");
     // Runs and routing of others' numbers are hidden.
     let err = app
@@ -480,18 +622,28 @@ async fn owners_assign_only_their_numbers_to_their_assistants() {
         .unwrap_err();
     assert!(matches!(err, AppError::NotFound { .. }));
     let err = app
-        .call::<String>(&owner, "provisioning/unassign", &[("number_id", &theirs.id)])
+        .call::<String>(
+            &owner,
+            "provisioning/unassign",
+            &[("number_id", &theirs.id)],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::NotFound { .. }));
     // Signed out: unauthorised.
-    let err = assign(&app, &new_client(), &mine.id, &my_assistant).await.unwrap_err();
+    let err = assign(&app, &new_client(), &mine.id, &my_assistant)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppError::Unauthorized));
 
     assign(&app, &owner, &mine.id, &my_assistant).await.unwrap();
     let r = routing(&app, &owner, &mine.id).await;
     assert_eq!(r.current.as_ref().unwrap().status, "done");
-    assert_eq!(r.assistants.len(), 1, "only the owner's assistants are offered");
+    assert_eq!(
+        r.assistants.len(),
+        1,
+        "only the owner's assistants are offered"
+    );
     let run_id = r.current.unwrap().id;
     let err = app
         .call::<()>(&new_client(), "provisioning/retry", &[("run_id", &run_id)])
@@ -526,17 +678,28 @@ async fn a_carrier_number_skips_twilio_and_gets_the_carriers_outbound_trunk() {
         .call(
             &app.client,
             "carriers/add-number",
-            &[("carrier_id", &carrier_id), ("e164", "+13125550150"), ("label", "")],
+            &[
+                ("carrier_id", &carrier_id),
+                ("e164", "+13125550150"),
+                ("label", ""),
+            ],
         )
         .await
         .expect("add number");
     let number = number_by_e164(&app, "+13125550150").await;
     let assistant = insert_assistant(&app, &admin, "Reception", "agent", "call-").await;
-    assign(&app, &app.client, &number.id, &assistant).await.unwrap();
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
     let r = routing(&app, &app.client, &number.id).await;
     let run = r.current.unwrap();
     assert_eq!(run.status, "done", "{:?}", run.steps);
-    let skipped: Vec<&str> = run.steps.iter().filter(|s| s.status == "skipped").map(|s| s.name.as_str()).collect();
+    let skipped: Vec<&str> = run
+        .steps
+        .iter()
+        .filter(|s| s.status == "skipped")
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(skipped, ["twilio_trunk", "twilio_attach"]);
     assert!(twilio.trunks(SID).is_empty());
     let outbound = livekit.outbound_trunks();
@@ -546,7 +709,13 @@ async fn a_carrier_number_skips_twilio_and_gets_the_carriers_outbound_trunk() {
     assert_eq!(inbound[0].allowed_addresses, vec!["192.0.2.10".to_string()]);
     // Calls from the carrier's address route; from elsewhere they do not.
     assert!(livekit
-        .simulate_inbound(&number.e164, CALLER, "192.0.2.10".parse().unwrap(), None, None)
+        .simulate_inbound(
+            &number.e164,
+            CALLER,
+            "192.0.2.10".parse().unwrap(),
+            None,
+            None
+        )
         .is_ok());
     assert!(livekit
         .simulate_inbound(&number.e164, CALLER, IpAddr::from(TWILIO_EDGE), None, None)
@@ -584,4 +753,126 @@ async fn the_outbound_trunk_on_demand_is_found_before_it_is_created() {
     let fourth = ensure_outbound_trunk(&app.state, &number.id).await.unwrap();
     assert_ne!(fourth, first);
     assert_eq!(livekit.outbound_trunks().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_an_assistant_updates_its_rules_and_deleting_it_can_unassign_its_numbers() {
+    let app = provisioning_app().await;
+    let (twilio, livekit) = fakes(&app);
+    let admin = user_id(&app, ADMIN).await;
+    let number = twilio_number(&app, "+14155550126").await;
+    let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
+    let rule_before = routing(&app, &app.client, &number.id)
+        .await
+        .dispatch_rule_id;
+
+    // A new agent and prefix reach the number's rule, in place.
+    let _: dial_app::model::Assistant = app
+        .call(
+            &app.client,
+            "assistants/update",
+            &[
+                ("id", &assistant),
+                ("name", "Desk"),
+                ("agent_name", "desk-agent-v2"),
+                ("metadata", r#"{"language": "fr"}"#),
+                ("room_prefix", "desk2-"),
+            ],
+        )
+        .await
+        .expect("update");
+    let r = routing(&app, &app.client, &number.id).await;
+    assert_eq!(r.dispatch_rule_id, rule_before);
+    assert_eq!(r.current.as_ref().unwrap().status, "done");
+    let routed = call_in(&livekit, &number.e164).unwrap();
+    assert_eq!(
+        routed.agents,
+        vec![(
+            "desk-agent-v2".to_string(),
+            r#"{"language": "fr"}"#.to_string()
+        )]
+    );
+    assert!(routed.room.starts_with("desk2-"), "{}", routed.room);
+    livekit.hang_up_from_phone(&routed.room, &routed.participant_identity);
+
+    // Deleting is refused while it answers the number, unless its numbers are unassigned.
+    let err = app
+        .call::<()>(&app.client, "assistants/delete", &[("id", &assistant)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::Conflict { .. }), "{err:?}");
+    let _: () = app
+        .call(
+            &app.client,
+            "assistants/delete",
+            &[("id", &assistant), ("unassign", "on")],
+        )
+        .await
+        .expect("unassign and delete");
+    let r = routing(&app, &app.client, &number.id).await;
+    assert_eq!(r.number.assignment_status, "unassigned");
+    assert!(r.number.assistant_id.is_none());
+    assert_eq!(livekit_objects(&livekit, &number.e164), (0, 0, 0));
+    assert!(!attached(&twilio, &number.e164));
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assistants")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    // The history keeps the runs, naming the deleted assistant.
+    assert!(r
+        .history
+        .iter()
+        .any(|run| run.assistant.as_deref() == Some("(deleted assistant)")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assistant_page_offers_only_the_owners_free_numbers() {
+    let app = provisioning_app().await;
+    let admin = user_id(&app, ADMIN).await;
+    let free = twilio_number(&app, "+14155550127").await;
+    let taken = twilio_number(&app, "+14155550128").await;
+    let _: NumberRow = app
+        .call(
+            &app.client,
+            "numbers/label",
+            &[("id", &free.id), ("label", "Lobby")],
+        )
+        .await
+        .unwrap();
+    let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
+    assign(&app, &app.client, &taken.id, &assistant)
+        .await
+        .unwrap();
+    let options: Vec<dial_app::model::AssistantOption> = app
+        .call(
+            &app.client,
+            "provisioning/assignable",
+            &[("assistant_id", &assistant)],
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = options.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["+1 (415) 555-0127 · Lobby"]);
+    let (owner, _) = app.owner_client().await;
+    let err = app
+        .call::<Vec<dial_app::model::AssistantOption>>(
+            &owner,
+            "provisioning/assignable",
+            &[("assistant_id", &assistant)],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::NotFound { .. }));
+    // The page renders the form without JavaScript.
+    let (_, _, page) = app
+        .get_page(&app.client, &format!("/dashboard/assistants/{assistant}"))
+        .await;
+    assert!(
+        page.contains("Assign number") && page.contains("+1 (415) 555-0127 · Lobby"),
+        "{page}"
+    );
 }

@@ -72,18 +72,45 @@ pub async fn update_assistant(
     room_prefix: Option<String>,
     description: Option<String>,
 ) -> Result<Assistant, AppError> {
+    use crate::server::provisioning;
     use crate::server::{assistants, auth};
     let me = auth::require_user()?;
+    let state = auth::state()?;
+    let actor = auth::actor(&me);
     let fields = input(name, agent_name, metadata, room_prefix, description);
-    assistants::update(&auth::state()?, &me, &auth::actor(&me), &id, &fields).await
+    let before = assistants::get(&state, &me, &id).await?;
+    let after = assistants::update(&state, &me, &actor, &id, &fields).await?;
+    // What the dispatch rules carry changed: update the rules of its numbers in place.
+    let routed = |a: &Assistant| {
+        (
+            a.name.clone(),
+            a.agent_name.clone(),
+            a.metadata.clone(),
+            a.room_prefix.clone(),
+        )
+    };
+    if after.numbers > 0 && routed(&before) != routed(&after) {
+        provisioning::refresh_assistant(&state, &me, &actor, &id).await?;
+    }
+    Ok(after)
 }
 
-/// Deletes an assistant that answers no number, and goes back to the list.
+/// Deletes an assistant and goes back to the list. With `unassign` on, its numbers are
+/// unassigned first (each as a provisioning run); a failure keeps the assistant.
 #[server(prefix = "/api", endpoint = "assistants/delete")]
-pub async fn delete_assistant(id: String) -> Result<(), AppError> {
-    use crate::server::{assistants, auth};
+pub async fn delete_assistant(id: String, unassign: Option<String>) -> Result<(), AppError> {
+    use crate::server::{assistants, auth, provisioning};
     let me = auth::require_user()?;
-    assistants::delete(&auth::state()?, &me, &auth::actor(&me), &id).await?;
+    let state = auth::state()?;
+    let actor = auth::actor(&me);
+    if unassign
+        .as_deref()
+        .is_some_and(|v| v == "on" || v == "true")
+    {
+        assistants::get(&state, &me, &id).await?;
+        provisioning::unassign_all(&state, &me, &actor, &id).await?;
+    }
+    assistants::delete(&state, &me, &actor, &id).await?;
     leptos_axum::redirect("/dashboard/assistants");
     Ok(())
 }

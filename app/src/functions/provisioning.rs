@@ -3,7 +3,7 @@
 
 use crate::{
     error::AppError,
-    model::{RouteCheck, Routing, RunView},
+    model::{AssistantOption, RouteCheck, Routing, RunView},
 };
 use leptos::prelude::*;
 
@@ -68,4 +68,13 @@ pub async fn test_inbound_route(number_id: String) -> Result<RouteCheck, AppErro
     use crate::server::{auth, provisioning};
     let me = auth::require_user()?;
     provisioning::test_route(&auth::state()?, &me, &auth::actor(&me), &number_id).await
+}
+
+/// The numbers the assistant can be given: its owner's numbers that no assistant answers
+/// and that have no unfinished run (`name` is the number and its label).
+#[server(prefix = "/api", endpoint = "provisioning/assignable")]
+pub async fn assignable_numbers(assistant_id: String) -> Result<Vec<AssistantOption>, AppError> {
+    use crate::server::{auth, provisioning};
+    let me = auth::require_user()?;
+    provisioning::assignable_numbers(&auth::state()?, &me, &assistant_id).await
 }

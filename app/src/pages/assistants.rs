@@ -13,8 +13,10 @@ use crate::{
             UpdateAssistant,
         },
         numbers::owner_options,
+        provisioning::{assignable_numbers, AssignNumber},
     },
     model::{format_time, Assistant, Me, NumberRow},
+    pages::numbers::status_badge,
     phone::format_e164,
 };
 use leptos::{form::ActionForm, prelude::*};
@@ -30,17 +32,6 @@ async fn signed_in(me: Option<MeResource>) -> Option<Me> {
 
 fn count(n: u32, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn status_badge(status: &str) -> impl IntoView {
-    let (class, label) = match status {
-        "active" => ("badge badge-ok", "Active"),
-        "pending" => ("badge", "Pending"),
-        "failed" => ("badge badge-error", "Failed"),
-        "released" => ("badge badge-muted", "Released"),
-        _ => ("badge badge-muted", "Unassigned"),
-    };
-    view! { <span class=class>{label}</span> }
 }
 
 #[component]
@@ -253,7 +244,7 @@ fn AssistantDetails(
     };
     let answers = count(a.numbers, "number", "numbers");
     let edit_note = (a.numbers > 0).then(|| format!(
-        "{} answers {answers}. Their LiveKit dispatch rules keep the agent, metadata and room prefix they were assigned with; assign a number again (on its page) to apply changes.",
+        "{} answers {answers}. Saving a new agent, metadata, room prefix or name updates their LiveKit dispatch rules in place.",
         a.name
     ));
     let delete_refusal = (a.numbers > 0).then(|| {
@@ -304,11 +295,7 @@ fn AssistantDetails(
                 }}
             </Suspense>
         </section>
-        // The provisioning engine's assign form goes here.
-        <section class="card" id="assign" aria-labelledby="assign-title">
-            <h2 id="assign-title">"Assign a number"</h2>
-            <p>"Open a number's page to assign it to this assistant. "<a href="/dashboard/phone-numbers">"See your phone numbers"</a></p>
-        </section>
+        <AssignSection assistant_id=a.id.clone()/>
         <section class="card" aria-labelledby="edit-title">
             <h2 id="edit-title">"Settings"</h2>
             {edit_note.map(|note| view! { <div class="banner banner-info" role="note">{note}</div> })}
@@ -323,7 +310,24 @@ fn AssistantDetails(
             <h2 id="delete-title">"Delete assistant"</h2>
             {action_outcome(delete.value(), "Assistant deleted.")}
             {match delete_refusal {
-                Some(refusal) => view! { <p>{refusal}</p> }.into_any(),
+                Some(refusal) => {
+                    let unassign_id = delete_id.clone();
+                    let unassign_button = format!("Unassign {answers} and delete {}", a.name);
+                    view! {
+                        <p>{refusal}</p>
+                        <details class="confirm">
+                            <summary class="button button-danger-outline">"Unassign its numbers and delete…"</summary>
+                            <ActionForm action=delete>
+                                <input type="hidden" name="id" value=unassign_id/>
+                                <input type="hidden" name="unassign" value="on"/>
+                                <p>{format!("Unassign {answers} (calls to them will be rejected) and delete \u{201c}{}\u{201d}? This cannot be undone.", a.name)}</p>
+                                <button class="button button-danger" type="submit" disabled=move || delete.pending().get()>
+                                    {move || if delete.pending().get() { "Unassigning…".to_string() } else { unassign_button.clone() }}
+                                </button>
+                            </ActionForm>
+                        </details>
+                    }.into_any()
+                }
                 None => view! {
                     <details class="confirm">
                         <summary class="button button-danger-outline">"Delete assistant…"</summary>
@@ -359,5 +363,54 @@ fn numbers_table(list: Vec<NumberRow>) -> impl IntoView {
             </tbody>
         </table>
         </div>
+    }
+}
+
+/// "Assign a number": the owner's numbers that no assistant answers yet.
+#[component]
+fn AssignSection(assistant_id: String) -> impl IntoView {
+    let assign = ServerAction::<AssignNumber>::new();
+    let id = assistant_id.clone();
+    let options = Resource::new(
+        move || assign.version().get(),
+        move |_| assignable_numbers(id.clone()),
+    );
+    view! {
+        <section class="card" id="assign" aria-labelledby="assign-title">
+            <h2 id="assign-title">"Assign a number"</h2>
+            {action_outcome(assign.value(), "Assigned.")}
+            <Suspense fallback=|| view! { <Loading/> }>
+                {
+                    let assistant_id = assistant_id.clone();
+                    move || {
+                        let assistant_id = assistant_id.clone();
+                        Suspend::new(async move {
+                            match options.await {
+                                Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+                                Ok(list) if list.is_empty() => view! {
+                                    <p class="muted">"Every number of this assistant's owner is already assigned. "
+                                        <a href="/dashboard/phone-numbers">"Buy or import a number"</a>" to add one."</p>
+                                }.into_any(),
+                                Ok(list) => view! {
+                                    <p class="muted small">"Dial attaches the number to the Twilio trunk, creates its LiveKit trunks and a dispatch rule for this assistant's agent, and shows each step."</p>
+                                    <ActionForm action=assign attr:class="inline-form">
+                                        <input type="hidden" name="assistant_id" value=assistant_id/>
+                                        <div class="field">
+                                            <label for="assign-number">"Number"</label>
+                                            <select id="assign-number" name="number_id">
+                                                {list.into_iter().map(|n| view! { <option value=n.id>{n.name}</option> }).collect_view()}
+                                            </select>
+                                        </div>
+                                        <button class="button button-primary" type="submit" disabled=move || assign.pending().get()>
+                                            {move || if assign.pending().get() { "Assigning…" } else { "Assign number" }}
+                                        </button>
+                                    </ActionForm>
+                                }.into_any(),
+                            }
+                        })
+                    }
+                }
+            </Suspense>
+        </section>
     }
 }

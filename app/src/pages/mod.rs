@@ -1,8 +1,8 @@
 //! One module per area of the product; each page is a component named `…Page`.
 
 pub mod admin;
-pub mod assistants;
 pub mod assignment;
+pub mod assistants;
 pub mod auth;
 pub mod carriers;
 pub mod dashboard;

@@ -52,7 +52,8 @@ fn href_with(changes: &[(&str, String)]) -> String {
     format!("?{}", encoded.join("&"))
 }
 
-fn status_badge(status: &str) -> impl IntoView {
+/// The assignment status of a number as a badge.
+pub fn status_badge(status: &str) -> impl IntoView {
     let (class, label) = match status {
         "active" => ("badge badge-ok", "Active"),
         "pending" => ("badge", "Pending"),

@@ -472,6 +472,41 @@ pub async fn unassign_all(
     Ok(numbers.len())
 }
 
+/// The numbers an assistant can be given (see the server function of the same name).
+pub async fn assignable_numbers(
+    state: &AppState,
+    me: &Me,
+    assistant_id: &str,
+) -> Result<Vec<AssistantOption>, AppError> {
+    let assistant = load_assistant(state, assistant_id)
+        .await?
+        .filter(|a| me.is_admin() || a.owner_id == me.id)
+        .ok_or_else(|| AppError::not_found("That assistant"))?;
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT n.id, n.e164, n.label FROM phone_numbers n \
+         WHERE n.released_at IS NULL AND n.assistant_id IS NULL AND n.voice <> 0 \
+         AND (n.owner_id = $1 OR ($2 = 1 AND n.owner_id IS NULL)) \
+         AND NOT EXISTS (SELECT 1 FROM provisioning_runs r WHERE r.phone_number_id = n.id \
+                         AND r.status IN ('running', 'failed', 'rolling_back')) \
+         ORDER BY n.e164 LIMIT 500",
+    )
+    .bind(&assistant.owner_id)
+    .bind(i64::from(me.is_admin()))
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, e164, label)| AssistantOption {
+            id,
+            name: if label.is_empty() {
+                crate::phone::format_e164(&e164)
+            } else {
+                format!("{} · {label}", crate::phone::format_e164(&e164))
+            },
+        })
+        .collect())
+}
+
 async fn run_for(state: &AppState, me: &Me, run_id: &str) -> Result<RunRow, AppError> {
     let run = load_run(state, run_id)
         .await?
@@ -2488,9 +2523,7 @@ async fn simulate(
     let source: std::net::IpAddr = match &number.carrier_id {
         None => std::net::IpAddr::from([54, 172, 60, 1]),
         Some(id) => {
-            let carrier = load_carrier(state, id)
-                .await
-                .map_err(|m| AppError::conflict(m))?;
+            let carrier = load_carrier(state, id).await.map_err(AppError::conflict)?;
             carrier
                 .inbound_addresses
                 .first()
