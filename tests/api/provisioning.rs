@@ -876,3 +876,69 @@ async fn the_assistant_page_offers_only_the_owners_free_numbers() {
         "{page}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_a_real_livekit_the_route_test_checks_the_trunk_and_rule() {
+    use dial_app::server::fakes::{livekit::FakeLiveKit, twilio::FakeTwilio};
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let twilio = FakeTwilio::new();
+    twilio.add_account("AC0000000000000000000000000000beef", "beefbeefbeefbeefbeefbeefbeefbeef", "Real-ish");
+    let twilio_url = format!("http://{}", twilio.serve(loopback).await.unwrap());
+    let livekit = FakeLiveKit::new("APIreal", "real-secret-0123456789");
+    let livekit_url = format!("http://{}", livekit.serve(loopback).await.unwrap());
+    let mut spawn = Spawn::new().await;
+    spawn.config.twilio_api_base = twilio_url.clone();
+    spawn.config.twilio_trunking_base = twilio_url;
+    spawn.config.livekit.url = Some(livekit_url);
+    spawn.config.livekit.api_key = Some("APIreal".into());
+    spawn.config.livekit.api_secret = Some(SecretString::from("real-secret-0123456789".to_string()));
+    spawn.config.livekit.sip_uri = Some("real.sip.livekit.cloud".into());
+    let app = spawn.start().await;
+    app.setup_admin().await;
+    let _: dial_app::model::TwilioSettingsView = app
+        .call(
+            &app.client,
+            "settings/twilio/save",
+            &[
+                ("account_sid", "AC0000000000000000000000000000beef"),
+                ("auth_token", "beefbeefbeefbeefbeefbeefbeefbeef"),
+                ("auto_trunk", "on"),
+            ],
+        )
+        .await
+        .unwrap();
+    let sid = twilio.give_number("AC0000000000000000000000000000beef", "+14155550129").unwrap();
+    let _: u32 = app.call(&app.client, "numbers/import", &[("sid", &sid)]).await.unwrap();
+    let number = number_by_e164(&app, "+14155550129").await;
+    let admin = user_id(&app, ADMIN).await;
+    let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
+    assign(&app, &app.client, &number.id, &assistant).await.unwrap();
+    let r = routing(&app, &app.client, &number.id).await;
+    assert_eq!(r.current.as_ref().unwrap().status, "done", "{:?}", statuses(&r));
+    // A generated termination password was stored (encrypted) and given to LiveKit.
+    let outbound = livekit.outbound_trunks();
+    assert_eq!(outbound[0].auth_username, "dial");
+    assert!(outbound[0].auth_password.len() >= 12);
+    assert!(!app.all_bodies().contains(&outbound[0].auth_password));
+
+    let check: RouteCheck = app
+        .call(&app.client, "provisioning/test-route", &[("number_id", &number.id)])
+        .await
+        .unwrap();
+    assert!(check.ok && !check.simulated, "{check:?}");
+    assert!(check.summary.contains("cannot place a real call"));
+    // A rule removed behind Dial's back is reported.
+    let rule = r.dispatch_rule_id.clone().unwrap();
+    let lk = LiveKitClient::new(
+        &app.state.config.livekit.url.clone().unwrap(),
+        "APIreal",
+        &SecretString::from("real-secret-0123456789".to_string()),
+        Duration::from_secs(5),
+    );
+    lk.delete_dispatch_rule(&rule).await.unwrap();
+    let check: RouteCheck = app
+        .call(&app.client, "provisioning/test-route", &[("number_id", &number.id)])
+        .await
+        .unwrap();
+    assert!(!check.ok, "{check:?}");
+}

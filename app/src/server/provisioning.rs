@@ -1147,9 +1147,23 @@ fn rule_matches(
 
 async fn forward_assign(ctx: &Ctx) -> Result<(), i64> {
     step(ctx, "precheck", |_| precheck(ctx)).await?;
+    // The outbound trunk needs the Twilio trunk's termination address and credentials;
+    // when Dial is about to create the trunk (and so choose them), it waits for it.
+    let termination_known = !is_twilio_number(&ctx.number)
+        || twilio_settings::load(&ctx.state).await.is_ok_and(|s| {
+            s.sip_address.is_some() && s.sip_username.is_some() && s.sip_password.is_some()
+        });
+    let outbound = || step(ctx, "outbound_trunk", |_| outbound_trunk_step(ctx));
     let twilio_chain = async {
         let trunk = step(ctx, "twilio_trunk", |row| twilio_trunk(ctx, row)).await?;
-        step(ctx, "twilio_attach", |row| twilio_attach(ctx, row, trunk)).await?;
+        let attach = step(ctx, "twilio_attach", |row| twilio_attach(ctx, row, trunk));
+        if termination_known {
+            attach.await?;
+        } else {
+            let (a, o) = tokio::join!(attach, outbound());
+            a?;
+            o?;
+        }
         Ok::<(), i64>(())
     };
     let inbound_chain = async {
@@ -1157,8 +1171,14 @@ async fn forward_assign(ctx: &Ctx) -> Result<(), i64> {
         step(ctx, "dispatch_rule", |_| dispatch_rule(ctx, inbound)).await?;
         Ok::<(), i64>(())
     };
-    let outbound = step(ctx, "outbound_trunk", |_| outbound_trunk_step(ctx));
-    let (a, b, c) = tokio::join!(twilio_chain, inbound_chain, outbound);
+    let outbound_now = async {
+        if termination_known {
+            outbound().await.map(|_| ())
+        } else {
+            Ok(())
+        }
+    };
+    let (a, b, c) = tokio::join!(twilio_chain, inbound_chain, outbound_now);
     // The lowest failed position is the one the page names.
     let failed = [a.err(), b.err(), c.err()].into_iter().flatten().min();
     if let Some(position) = failed {
