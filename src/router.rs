@@ -4,7 +4,7 @@
 use axum::{
     body::Body,
     extract::State,
-    http::{header, HeaderValue, Request, StatusCode},
+    http::{header, HeaderValue, Method, Request, StatusCode},
     middleware,
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -16,6 +16,7 @@ use dial_app::{
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use std::time::Duration;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
@@ -46,6 +47,7 @@ pub fn build(state: AppState) -> Router {
                 move || shell(options.clone())
             },
         )
+        .layer(middleware::from_fn(render_guard))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
@@ -79,6 +81,48 @@ pub fn build(state: AppState) -> Router {
             HeaderValue::from_static("same-origin"),
         ))
         .with_state(state)
+}
+
+/// How long a page render may take before it is started again.
+const RENDER_DEADLINE: Duration = Duration::from_secs(4);
+
+/// Guards page renders against a rare Leptos 0.8 server-rendering stall: under heavy CPU
+/// contention a `<Suspense>` can miss the wake-up of its last resource and never finish
+/// (leptos-rs/leptos #4851, #4866, #4578). A render that has not finished after
+/// [`RENDER_DEADLINE`] is abandoned and started once more (a page GET has no side
+/// effects); a second stall answers 503 rather than leaving the browser waiting forever.
+async fn render_guard(request: Request<Body>, next: middleware::Next) -> Response {
+    if request.method() != Method::GET {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let retry = Request::from_parts(parts.clone(), Body::empty());
+    let first = Request::from_parts(parts, body);
+    let render = |request: Request<Body>, next: middleware::Next| async move {
+        let response = next.run(request).await;
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await;
+        (parts, bytes)
+    };
+    for (attempt, request) in [first, retry].into_iter().enumerate() {
+        let path = request.uri().path().to_string();
+        match tokio::time::timeout(RENDER_DEADLINE, render(request, next.clone())).await {
+            Ok((parts, Ok(bytes))) => return Response::from_parts(parts, Body::from(bytes)),
+            Ok((_, Err(e))) => {
+                tracing::error!(%path, error = %e, "a page render failed");
+                break;
+            }
+            Err(_) => {
+                tracing::warn!(%path, attempt, "a page render stalled; starting it again");
+            }
+        }
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        "The page took too long to render. Please reload.",
+    )
+        .into_response()
 }
 
 async fn server_fn_handler(

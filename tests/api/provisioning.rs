@@ -882,7 +882,11 @@ async fn against_a_real_livekit_the_route_test_checks_the_trunk_and_rule() {
     use dial_app::server::fakes::{livekit::FakeLiveKit, twilio::FakeTwilio};
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let twilio = FakeTwilio::new();
-    twilio.add_account("AC0000000000000000000000000000beef", "beefbeefbeefbeefbeefbeefbeefbeef", "Real-ish");
+    twilio.add_account(
+        "AC0000000000000000000000000000beef",
+        "beefbeefbeefbeefbeefbeefbeefbeef",
+        "Real-ish",
+    );
     let twilio_url = format!("http://{}", twilio.serve(loopback).await.unwrap());
     let livekit = FakeLiveKit::new("APIreal", "real-secret-0123456789");
     let livekit_url = format!("http://{}", livekit.serve(loopback).await.unwrap());
@@ -891,7 +895,8 @@ async fn against_a_real_livekit_the_route_test_checks_the_trunk_and_rule() {
     spawn.config.twilio_trunking_base = twilio_url;
     spawn.config.livekit.url = Some(livekit_url);
     spawn.config.livekit.api_key = Some("APIreal".into());
-    spawn.config.livekit.api_secret = Some(SecretString::from("real-secret-0123456789".to_string()));
+    spawn.config.livekit.api_secret =
+        Some(SecretString::from("real-secret-0123456789".to_string()));
     spawn.config.livekit.sip_uri = Some("real.sip.livekit.cloud".into());
     let app = spawn.start().await;
     app.setup_admin().await;
@@ -907,14 +912,26 @@ async fn against_a_real_livekit_the_route_test_checks_the_trunk_and_rule() {
         )
         .await
         .unwrap();
-    let sid = twilio.give_number("AC0000000000000000000000000000beef", "+14155550129").unwrap();
-    let _: u32 = app.call(&app.client, "numbers/import", &[("sid", &sid)]).await.unwrap();
+    let sid = twilio
+        .give_number("AC0000000000000000000000000000beef", "+14155550129")
+        .unwrap();
+    let _: u32 = app
+        .call(&app.client, "numbers/import", &[("sid", &sid)])
+        .await
+        .unwrap();
     let number = number_by_e164(&app, "+14155550129").await;
     let admin = user_id(&app, ADMIN).await;
     let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
-    assign(&app, &app.client, &number.id, &assistant).await.unwrap();
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
     let r = routing(&app, &app.client, &number.id).await;
-    assert_eq!(r.current.as_ref().unwrap().status, "done", "{:?}", statuses(&r));
+    assert_eq!(
+        r.current.as_ref().unwrap().status,
+        "done",
+        "{:?}",
+        statuses(&r)
+    );
     // A generated termination password was stored (encrypted) and given to LiveKit.
     let outbound = livekit.outbound_trunks();
     assert_eq!(outbound[0].auth_username, "dial");
@@ -922,7 +939,11 @@ async fn against_a_real_livekit_the_route_test_checks_the_trunk_and_rule() {
     assert!(!app.all_bodies().contains(&outbound[0].auth_password));
 
     let check: RouteCheck = app
-        .call(&app.client, "provisioning/test-route", &[("number_id", &number.id)])
+        .call(
+            &app.client,
+            "provisioning/test-route",
+            &[("number_id", &number.id)],
+        )
         .await
         .unwrap();
     assert!(check.ok && !check.simulated, "{check:?}");
@@ -937,7 +958,11 @@ async fn against_a_real_livekit_the_route_test_checks_the_trunk_and_rule() {
     );
     lk.delete_dispatch_rule(&rule).await.unwrap();
     let check: RouteCheck = app
-        .call(&app.client, "provisioning/test-route", &[("number_id", &number.id)])
+        .call(
+            &app.client,
+            "provisioning/test-route",
+            &[("number_id", &number.id)],
+        )
         .await
         .unwrap();
     assert!(!check.ok, "{check:?}");

@@ -6,6 +6,7 @@
 
 use crate::{
     components::{action_outcome, icons, ErrorBanner, Loading},
+    error::AppError,
     functions::provisioning::{
         get_number_routing, AssignNumber, RetryRun, RollBackRun, TestInboundRoute, UnassignNumber,
     },
@@ -13,27 +14,53 @@ use crate::{
 };
 use leptos::{form::ActionForm, prelude::*};
 
-/// The actions of the assignment card (owned by the number page, so the page's other
-/// cards refresh when a run changes the number).
+/// The actions and the data of the assignment card. They are created by the number page,
+/// outside the Suspense that renders the card (a resource created inside a Suspense's
+/// children is created anew each time the server re-checks them, which can keep the server
+/// render waiting: leptos #4866), and so the page's other cards refresh when a run changes
+/// the number.
 #[derive(Clone, Copy)]
 pub struct AssignmentActions {
     pub assign: ServerAction<AssignNumber>,
     pub unassign: ServerAction<UnassignNumber>,
     pub retry: ServerAction<RetryRun>,
     pub roll_back: ServerAction<RollBackRun>,
+    pub test: ServerAction<TestInboundRoute>,
+    /// Bumped while a run is followed, to refetch `routing`.
+    tick: RwSignal<u32>,
+    pub routing: Resource<Result<Routing, AppError>>,
 }
 
 impl AssignmentActions {
-    pub fn new() -> Self {
+    pub fn new(number_id: impl Fn() -> String + Copy + Send + Sync + 'static) -> Self {
+        let assign = ServerAction::new();
+        let unassign = ServerAction::new();
+        let retry = ServerAction::new();
+        let roll_back = ServerAction::new();
+        let test = ServerAction::<TestInboundRoute>::new();
+        let tick = RwSignal::new(0u32);
+        let changes = move || {
+            assign.version().get()
+                + unassign.version().get()
+                + retry.version().get()
+                + roll_back.version().get()
+        };
+        let routing = Resource::new(
+            move || (number_id(), changes(), tick.get(), test.version().get()),
+            |(id, _, _, _)| get_number_routing(id),
+        );
         AssignmentActions {
-            assign: ServerAction::new(),
-            unassign: ServerAction::new(),
-            retry: ServerAction::new(),
-            roll_back: ServerAction::new(),
+            assign,
+            unassign,
+            retry,
+            roll_back,
+            test,
+            tick,
+            routing,
         }
     }
 
-    /// Changes whenever any of the actions completes.
+    /// Changes whenever any of the run actions completes.
     pub fn version(&self) -> usize {
         self.assign.version().get()
             + self.unassign.version().get()
@@ -46,12 +73,6 @@ impl AssignmentActions {
             || self.unassign.pending().get()
             || self.retry.pending().get()
             || self.roll_back.pending().get()
-    }
-}
-
-impl Default for AssignmentActions {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -143,13 +164,9 @@ fn Steps(steps: Vec<StepView>) -> impl IntoView {
 /// The number's assistant and its provisioning, as a card on the number's page.
 #[component]
 pub fn AssignmentSection(number_id: String, actions: AssignmentActions) -> impl IntoView {
-    let test = ServerAction::<TestInboundRoute>::new();
-    let (tick, set_tick) = signal(0u32);
-    let id = number_id.clone();
-    let routing = Resource::new(
-        move || (actions.version(), tick.get(), test.version().get()),
-        move |_| get_number_routing(id.clone()),
-    );
+    let test = actions.test;
+    let routing = actions.routing;
+    let tick = actions.tick;
     // Follow a running run (only in the browser; the server render is a snapshot).
     let (following, set_following) = signal(false);
     Effect::new(move |_| {
@@ -163,7 +180,7 @@ pub fn AssignmentSection(number_id: String, actions: AssignmentActions) -> impl 
     Effect::new(move |_| {
         if following.get() {
             set_timeout(
-                move || set_tick.update(|t| *t += 1),
+                move || tick.update(|t| *t += 1),
                 std::time::Duration::from_millis(500),
             );
         }

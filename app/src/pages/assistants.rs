@@ -15,7 +15,7 @@ use crate::{
         numbers::owner_options,
         provisioning::{assignable_numbers, AssignNumber},
     },
-    model::{format_time, Assistant, Me, NumberRow},
+    model::{format_time, Assistant, AssistantOption, Me, NumberRow},
     pages::numbers::status_badge,
     phone::format_e164,
 };
@@ -192,6 +192,15 @@ pub fn AssistantPage() -> impl IntoView {
     // Refetch after a successful save only, so a form being corrected keeps its input.
     let saved = successes(update.value());
     let assistant = Resource::new(move || (id(), saved.get()), |(id, _)| get_assistant(id));
+    // Every resource of the page is created here, outside the Suspense that renders it: a
+    // resource created inside a Suspense's children is created anew each time the server
+    // re-checks them, which can keep the server render waiting (leptos #4866).
+    let numbers = Resource::new(move || (id(), saved.get()), |(id, _)| assistant_numbers(id));
+    let assign = ServerAction::<AssignNumber>::new();
+    let options = Resource::new(
+        move || (id(), assign.version().get()),
+        |(id, _)| assignable_numbers(id),
+    );
     view! {
         <Title text="Assistant"/>
         <Suspense fallback=|| view! { <Loading/> }>
@@ -203,7 +212,7 @@ pub fn AssistantPage() -> impl IntoView {
                         <ErrorBanner message=e.to_string()/>
                         <a class="button button-secondary" href="/dashboard/assistants">"Back to assistants"</a>
                     }.into_any(),
-                    Ok(a) => view! { <AssistantDetails assistant=a update delete/> }.into_any(),
+                    Ok(a) => view! { <AssistantDetails assistant=a update delete numbers assign options/> }.into_any(),
                 }
             })}
         </Suspense>
@@ -233,9 +242,10 @@ fn AssistantDetails(
     assistant: Assistant,
     update: ServerAction<UpdateAssistant>,
     delete: ServerAction<DeleteAssistant>,
+    numbers: Resource<Result<Vec<NumberRow>, AppError>>,
+    assign: ServerAction<AssignNumber>,
+    options: Resource<Result<Vec<AssistantOption>, AppError>>,
 ) -> impl IntoView {
-    let id = assistant.id.clone();
-    let numbers = Resource::new(move || id.clone(), assistant_numbers);
     let a = assistant.clone();
     let subtitle = if a.description.is_empty() {
         format!("Dispatches the LiveKit agent {}", a.agent_name)
@@ -295,7 +305,7 @@ fn AssistantDetails(
                 }}
             </Suspense>
         </section>
-        <AssignSection assistant_id=a.id.clone()/>
+        <AssignSection assistant_id=a.id.clone() assign options/>
         <section class="card" aria-labelledby="edit-title">
             <h2 id="edit-title">"Settings"</h2>
             {edit_note.map(|note| view! { <div class="banner banner-info" role="note">{note}</div> })}
@@ -368,13 +378,11 @@ fn numbers_table(list: Vec<NumberRow>) -> impl IntoView {
 
 /// "Assign a number": the owner's numbers that no assistant answers yet.
 #[component]
-fn AssignSection(assistant_id: String) -> impl IntoView {
-    let assign = ServerAction::<AssignNumber>::new();
-    let id = assistant_id.clone();
-    let options = Resource::new(
-        move || assign.version().get(),
-        move |_| assignable_numbers(id.clone()),
-    );
+fn AssignSection(
+    assistant_id: String,
+    assign: ServerAction<AssignNumber>,
+    options: Resource<Result<Vec<AssistantOption>, AppError>>,
+) -> impl IntoView {
     view! {
         <section class="card" id="assign" aria-labelledby="assign-title">
             <h2 id="assign-title">"Assign a number"</h2>

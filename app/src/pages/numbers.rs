@@ -5,13 +5,14 @@ use crate::{
         action_outcome, field_error, icons, AdminOnly, EmptyState, ErrorBanner, Field, Loading,
         MeResource, PageHeader,
     },
+    error::AppError,
     functions::carriers::carrier_options,
     functions::numbers::{
         get_number, import_candidates, list_numbers, owner_options, search_numbers, AllotNumber,
         BuyNumber, ImportNumbers, LabelNumber, ReleaseNumber,
     },
     functions::routing::{get_number_metadata, routing_profiles, SetNumberMetadata},
-    model::{format_time, NumberRow},
+    model::{format_time, NumberMetadata, NumberRow, OwnerOption, RoutingProfile},
     pages::assignment::{AssignmentActions, AssignmentSection},
     phone::{format_e164, COUNTRIES},
 };
@@ -508,7 +509,27 @@ pub fn NumberPage() -> impl IntoView {
     let label = ServerAction::<LabelNumber>::new();
     let allot = ServerAction::<AllotNumber>::new();
     let release = ServerAction::<ReleaseNumber>::new();
-    let assignment = AssignmentActions::new();
+    let assignment = AssignmentActions::new(id);
+    // Every resource of the page is created here, outside the Suspense that renders the
+    // cards (see `AssignmentActions`).
+    let owners = Resource::new(
+        || (),
+        |_| async move { owner_options().await.unwrap_or_default() },
+    );
+    let save_metadata = ServerAction::<SetNumberMetadata>::new();
+    let metadata = Resource::new(
+        move || (id(), save_metadata.version().get()),
+        |(id, _)| get_number_metadata(id),
+    );
+    let profiles = Resource::new(
+        || (),
+        |_| async move { routing_profiles().await.unwrap_or_default() },
+    );
+    let routing = RoutingData {
+        save: save_metadata,
+        metadata,
+        profiles,
+    };
     let number = Resource::new(
         move || {
             (
@@ -530,7 +551,7 @@ pub fn NumberPage() -> impl IntoView {
                         <ErrorBanner message=e.to_string()/>
                         <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
                     }.into_any(),
-                    Ok(n) => view! { <NumberDetails number=n label allot release assignment/> }.into_any(),
+                    Ok(n) => view! { <NumberDetails number=n label allot release assignment owners routing/> }.into_any(),
                 }
             })}
         </Suspense>
@@ -544,12 +565,10 @@ fn NumberDetails(
     allot: ServerAction<AllotNumber>,
     release: ServerAction<ReleaseNumber>,
     assignment: AssignmentActions,
+    owners: Resource<Vec<OwnerOption>>,
+    routing: RoutingData,
 ) -> impl IntoView {
     let me = use_context::<MeResource>();
-    let owners = Resource::new(
-        || (),
-        |_| async move { owner_options().await.unwrap_or_default() },
-    );
     let shown = format_e164(&number.e164);
     let label_value = label.value();
     let assigned = number.assistant_id.is_some();
@@ -621,7 +640,7 @@ fn NumberDetails(
                 }
             }
         </Suspense>
-        <RoutingSection number_id=number.id.clone()/>
+        <RoutingSection number_id=number.id.clone() data=routing/>
         <section class="card danger-zone" aria-labelledby="release-title">
             <h2 id="release-title">"Release"</h2>
             {action_outcome(release.value(), "Released.")}
@@ -644,20 +663,23 @@ fn NumberDetails(
     }
 }
 
+/// The routing profile card's action and data (created by the number page).
+#[derive(Clone, Copy)]
+struct RoutingData {
+    save: ServerAction<SetNumberMetadata>,
+    metadata: Resource<Result<NumberMetadata, AppError>>,
+    profiles: Resource<Vec<RoutingProfile>>,
+}
+
 /// The number's routing profile and compliance state: editable by admins, shown to owners.
 #[component]
-fn RoutingSection(number_id: String) -> impl IntoView {
+fn RoutingSection(number_id: String, data: RoutingData) -> impl IntoView {
     let me = use_context::<MeResource>();
-    let save = ServerAction::<SetNumberMetadata>::new();
-    let id = number_id.clone();
-    let metadata = Resource::new(
-        move || save.version().get(),
-        move |_| get_number_metadata(id.clone()),
-    );
-    let profiles = Resource::new(
-        || (),
-        |_| async move { routing_profiles().await.unwrap_or_default() },
-    );
+    let RoutingData {
+        save,
+        metadata,
+        profiles,
+    } = data;
     let value = save.value();
     let compliance_error = field_error(value, "compliance");
     view! {
