@@ -12,7 +12,9 @@ use axum::{
 };
 use dial_app::{
     app::{shell, App},
-    server::{auth, sessions::DbSessionStore, state::AppState},
+    server::{
+        auth, livekit_webhooks, sessions::DbSessionStore, state::AppState, twilio_webhooks,
+    },
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
@@ -37,6 +39,9 @@ pub fn build(state: AppState) -> Router {
     let page_state = state.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        .nest("/api/v1", crate::api_v1::routes())
+        .merge(livekit_webhooks::routes())
+        .merge(twilio_webhooks::routes())
         .route("/api/{*fn_name}", post(server_fn_handler))
         .leptos_routes_with_context(
             &state,

@@ -13,6 +13,7 @@ pub mod fakes;
 pub mod keys;
 pub mod livekit;
 pub mod livekit_settings;
+pub mod livekit_webhooks;
 pub mod numbers;
 pub mod password;
 pub mod provisioning;
@@ -25,6 +26,7 @@ pub mod state;
 pub mod twilio;
 pub mod twilio_settings;
 pub mod twilio_signature;
+pub mod twilio_webhooks;
 pub mod users;
 pub mod validate;
 
