@@ -63,6 +63,8 @@ impl Application {
 
         // Provisioning runs a crash or restart interrupted are resumed from the database.
         dial_app::server::provisioning::spawn_resumer(state.clone());
+        // Calls whose last webhooks were lost are closed against LiveKit's rooms.
+        dial_app::server::calls::spawn_reconciler(state.clone());
 
         let store = DbSessionStore::new(db);
         tokio::spawn(async move {

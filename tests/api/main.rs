@@ -6,6 +6,7 @@ mod helpers;
 
 mod assistants;
 mod auth;
+mod calls;
 mod carriers;
 mod crash;
 mod numbers;
@@ -14,4 +15,5 @@ mod routing;
 mod sandbox;
 mod security;
 mod settings;
+mod twilio_webhooks;
 mod users;

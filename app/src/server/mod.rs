@@ -5,6 +5,7 @@
 pub mod assistants;
 pub mod audit;
 pub mod auth;
+pub mod calls;
 pub mod carriers;
 pub mod config;
 pub mod crypto;
