@@ -11,8 +11,11 @@ use super::{
     db::is_unique_violation,
     new_id, now,
     state::AppState,
-    twilio::{BuyNumber, NumberSearch, NumberType, TwilioClient, TwilioError, UpdateNumber},
-    twilio_settings,
+    twilio::{
+        BuyNumber, IncomingNumber, NumberSearch, NumberType, TwilioClient, TwilioError,
+        UpdateNumber,
+    },
+    twilio_settings, twilio_webhooks,
 };
 use crate::{
     error::{AppError, FieldError},
@@ -401,6 +404,7 @@ pub async fn buy(
         )));
     }
     let client = twilio_settings::client(state).await?;
+    let status_callback = twilio_webhooks::status_callback_url(state).await?;
     let existing = client
         .find_incoming_number(number.as_str())
         .await
@@ -415,6 +419,7 @@ pub async fn buy(
                 } else {
                     label.clone()
                 }),
+                status_callback: status_callback.clone(),
                 ..Default::default()
             };
             match client.buy_number(&buy).await {
@@ -451,7 +456,13 @@ pub async fn buy(
             )));
         }
     };
-    let detail = if adopted {
+    // A number bought earlier (outside Dial, or not recorded) gets the callback now.
+    let callback_note = if adopted {
+        set_status_callback(&client, &bought, status_callback.as_deref()).await
+    } else {
+        None
+    };
+    let mut detail = if adopted {
         format!(
             "{} (already on the Twilio account; recorded without buying again)",
             bought.sid
@@ -459,6 +470,9 @@ pub async fn buy(
     } else {
         bought.sid.clone()
     };
+    if let Some(note) = callback_note {
+        detail.push_str(&format!(" ({note})"));
+    }
     audit::record(
         &state.db,
         actor,
@@ -500,6 +514,31 @@ pub async fn import_candidates(state: &AppState) -> Result<Vec<ImportCandidate>,
         .collect())
 }
 
+/// Points an account number's status callback at Dial (when a public URL is configured
+/// and the number does not already use it). Best effort: a failure is logged and returned
+/// as a note for the audit log, and the number is managed all the same.
+async fn set_status_callback(
+    client: &TwilioClient,
+    number: &IncomingNumber,
+    url: Option<&str>,
+) -> Option<String> {
+    let url = url?;
+    if number.status_callback.as_deref() == Some(url) {
+        return None;
+    }
+    let update = UpdateNumber {
+        status_callback: Some(url.to_string()),
+        ..Default::default()
+    };
+    match client.update_number(&number.sid, &update).await {
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(sid = %number.sid, error = %e, "could not set a number's status callback at Twilio");
+            Some("status callback not set at Twilio".to_string())
+        }
+    }
+}
+
 /// Twilio names a number after itself by default ("(212) 555-0120"); that is not a label.
 fn is_default_name(friendly_name: &str, e164: &str) -> bool {
     let digits: String = friendly_name
@@ -517,6 +556,7 @@ fn is_default_name(friendly_name: &str, e164: &str) -> bool {
 /// admin allots them. Returns how many were added.
 pub async fn import(state: &AppState, actor: &Actor, sid: Option<&str>) -> Result<u32, AppError> {
     let client = twilio_settings::client(state).await?;
+    let status_callback = twilio_webhooks::status_callback_url(state).await?;
     let numbers = client
         .list_incoming_numbers()
         .await
@@ -552,12 +592,17 @@ pub async fn import(state: &AppState, actor: &Actor, sid: Option<&str>) -> Resul
         {
             Ok(_) => {
                 added += 1;
+                let detail =
+                    match set_status_callback(&client, &n, status_callback.as_deref()).await {
+                        Some(note) => format!("{} ({note})", n.sid),
+                        None => n.sid.clone(),
+                    };
                 audit::record(
                     &state.db,
                     actor,
                     "number.imported",
                     Some(&n.phone_number),
-                    Some(&n.sid),
+                    Some(&detail),
                 )
                 .await?;
             }

@@ -306,6 +306,8 @@ pub struct FakeNumber {
     pub phone_number: String,
     pub friendly_name: String,
     pub trunk_sid: Option<String>,
+    /// Where Twilio would send the number's call status callbacks.
+    pub status_callback: Option<String>,
 }
 
 /// A trunk as tests and the sandbox see it.
@@ -678,6 +680,7 @@ impl FakeTwilio {
                         phone_number: n.available.phone_number.clone(),
                         friendly_name: n.friendly_name.clone(),
                         trunk_sid: n.trunk_sid.clone(),
+                        status_callback: n.status_callback.clone(),
                     })
                     .collect()
             })
