@@ -11,7 +11,12 @@
 //! - [`reconcile`] compares open sessions with LiveKit's participants and closes what is
 //!   gone ("closed by reconcile").
 
-use super::{audit, db::is_unique_violation, livekit_settings, new_id, now, state::AppState};
+use super::{
+    audit,
+    db::{is_unique_violation, WriteTx},
+    livekit_settings, new_id, now,
+    state::AppState,
+};
 use crate::error::AppError;
 use livekit_protocol as proto;
 use serde_json::json;
@@ -153,7 +158,7 @@ async fn apply_once(state: &AppState, event: &proto::WebhookEvent) -> Result<App
         let existing: Option<String> =
             sqlx::query_scalar("SELECT id FROM call_sessions WHERE sip_call_id = $1")
                 .bind(&f.call_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *tx.tx)
                 .await?;
         let id = match existing {
             Some(id) => id,
@@ -166,7 +171,7 @@ async fn apply_once(state: &AppState, event: &proto::WebhookEvent) -> Result<App
                         "SELECT id, assistant_id, owner_id FROM phone_numbers WHERE e164 = $1 AND released_at IS NULL",
                     )
                     .bind(&f.trunk_phone_number)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut *tx.tx)
                     .await?
                 };
                 let (number_id, assistant_id, owner_id) = match ours {
@@ -198,7 +203,7 @@ async fn apply_once(state: &AppState, event: &proto::WebhookEvent) -> Result<App
                 .bind(f.twilio_call_sid.clone())
                 .bind(occurred)
                 .bind(received)
-                .execute(&mut *tx)
+                .execute(&mut *tx.tx)
                 .await;
                 if let Err(e) = inserted {
                     if is_unique_violation(&e) {
@@ -224,7 +229,7 @@ async fn apply_once(state: &AppState, event: &proto::WebhookEvent) -> Result<App
         .bind(f.twilio_call_sid.clone())
         .bind(received)
         .bind(&id)
-        .execute(&mut *tx)
+        .execute(&mut *tx.tx)
         .await?;
         if let Some(status) = status {
             let reason = (status == CallStatus::Ended).then(|| {
@@ -243,7 +248,7 @@ async fn apply_once(state: &AppState, event: &proto::WebhookEvent) -> Result<App
             "SELECT id FROM call_sessions WHERE room_name = $1 AND status_rank < 3",
         )
         .bind(&room)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *tx.tx)
         .await?;
         for id in &open {
             advance(
@@ -270,7 +275,7 @@ async fn apply_once(state: &AppState, event: &proto::WebhookEvent) -> Result<App
     .bind(detail.to_string())
     .bind(occurred)
     .bind(received)
-    .execute(&mut *tx)
+    .execute(&mut *tx.tx)
     .await;
     match recorded {
         Ok(_) => {
@@ -288,7 +293,7 @@ async fn apply_once(state: &AppState, event: &proto::WebhookEvent) -> Result<App
 
 /// Moves a session to `status` if that is forward, setting the status's timestamp once.
 async fn advance(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut WriteTx,
     id: &str,
     status: CallStatus,
     at: i64,
@@ -317,7 +322,7 @@ async fn advance(
         .bind(at)
         .bind(now)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx.tx)
         .await?;
     Ok(())
 }
@@ -421,7 +426,7 @@ async fn close(state: &AppState, id: &str, reason: &str) -> Result<(), AppError>
     .bind(id)
     .bind(json!({ "reason": reason }).to_string())
     .bind(t)
-    .execute(&mut *tx)
+    .execute(&mut *tx.tx)
     .await?;
     tx.commit().await?;
     Ok(())

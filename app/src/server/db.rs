@@ -7,7 +7,7 @@ use sqlx::{
     migrate::Migrator,
     AnyPool, Executor,
 };
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -22,6 +22,26 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// SQLite has one writer at a time; writers queue here instead of in SQLite's busy
+    /// handler, which sleeps in steps of milliseconds.
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A read-then-write transaction from [`Db::begin_write`]; on SQLite it holds the
+/// process's writer lane until it is committed or dropped.
+pub struct WriteTx {
+    pub tx: sqlx::Transaction<'static, sqlx::Any>,
+    _lane: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,16 +81,30 @@ impl Db {
             Backend::Postgres => options.max_connections(16),
         };
         let pool = options.connect(url).await.map_err(DbError::Connect)?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// A transaction that reads and then writes. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`): a deferred transaction that read first cannot upgrade while
     /// another connection writes, and fails with "database is locked" instead of waiting.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let lane = self.writer.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _lane: Some(lane),
+                })
+            }
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _lane: None,
+            }),
         }
     }
 

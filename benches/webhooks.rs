@@ -1,0 +1,166 @@
+//! Benchmark: LiveKit webhook ingestion.
+//!
+//!     cargo bench --bench webhooks
+//!     DIAL_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench webhooks
+//!
+//! Starts the real application on loopback (optimised build) with LiveKit configured,
+//! signs participant_joined and participant_left webhooks for 10,000 distinct calls up
+//! front, then posts them as fast as the server takes them from 32 concurrent connections
+//! (each call's join before its leave). Reports events per second, p50 and p99 latency,
+//! and checks that every event was recorded and every call ended.
+
+use dial::startup::Application;
+use dial_app::server::{config::Config, fakes::livekit::sign_webhook};
+use secrecy::SecretString;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+const CALLS: usize = 10_000;
+const CONCURRENCY: usize = 32;
+const KEY: &str = "APIbench";
+const SECRET: &str = "bench-secret-0123456789abcdef";
+
+fn event(kind: &str, i: usize) -> Vec<u8> {
+    let status = if kind == "participant_joined" {
+        "active"
+    } else {
+        "hangup"
+    };
+    serde_json::to_vec(&serde_json::json!({
+        "event": kind,
+        "id": format!("EV_{kind}_{i}"),
+        "createdAt": "1700000000",
+        "room": { "sid": format!("RM_{i}"), "name": format!("call-_{i}") },
+        "participant": {
+            "sid": format!("PA_{i}"),
+            "identity": format!("sip_+1510{i:07}"),
+            "state": "ACTIVE",
+            "kind": "SIP",
+            "attributes": {
+                "sip.callID": format!("SCL_{i}"),
+                "sip.callStatus": status,
+                "sip.phoneNumber": format!("+1510{i:07}"),
+                "sip.trunkPhoneNumber": "+14155550100",
+                "sip.ruleID": "SDR_bench",
+            }
+        }
+    }))
+    .expect("json")
+}
+
+async fn fresh_postgres(url: &str) -> String {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url)
+        .await
+        .expect("connect to PostgreSQL");
+    let name = format!("dial_test_bench_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create database");
+    let base = url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or_default();
+    format!("{base}/{name}")
+}
+
+async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
+    let mut config = Config::for_data_dir(dir.to_path_buf());
+    config.database_url = Some(database_url);
+    config.livekit.api_key = Some(KEY.into());
+    config.livekit.api_secret = Some(SecretString::from(SECRET.to_string()));
+    let app = Application::build(config).await.expect("app");
+    let url = format!("http://{}/webhooks/livekit", app.address());
+    let state = app.state().clone();
+    tokio::spawn(app.run());
+
+    // Signed up front: the generator measures the server, not its own signing.
+    let mut per_call: Vec<Vec<(Vec<u8>, String)>> = (0..CALLS)
+        .map(|i| {
+            ["participant_joined", "participant_left"]
+                .iter()
+                .map(|kind| {
+                    let body = event(kind, i);
+                    let token = sign_webhook(KEY, SECRET, &body);
+                    (body, token)
+                })
+                .collect()
+        })
+        .collect();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .expect("client");
+    let queue = Arc::new(std::sync::Mutex::new(std::mem::take(&mut per_call)));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let queue = queue.clone();
+        let client = client.clone();
+        let url = url.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some(call) = next else { break };
+                for (body, token) in call {
+                    let t = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/webhook+json")
+                        .header("authorization", token)
+                        .body(body)
+                        .send()
+                        .await
+                        .expect("post");
+                    assert!(response.status().is_success(), "HTTP {}", response.status());
+                    latencies.push(t.elapsed());
+                }
+            }
+            latencies
+        }));
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.expect("worker"));
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM call_events")
+        .fetch_one(&state.db.pool)
+        .await
+        .expect("count");
+    let ended: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM call_sessions WHERE status = 'ended'")
+            .fetch_one(&state.db.pool)
+            .await
+            .expect("count");
+    println!(
+        "{backend}: {} events in {:.2} s = {:.0} events/s; latency p50 {:.2} ms, p99 {:.2} ms; recorded {events}, calls ended {ended}/{CALLS}",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0,
+    );
+    assert_eq!(events as usize, CALLS * 2, "no event lost");
+    assert_eq!(ended as usize, CALLS);
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
+    run("SQLite", sqlite, dir.path()).await;
+    if let Ok(url) = std::env::var("DIAL_BENCH_POSTGRES_URL") {
+        let pg_dir = tempfile::tempdir().expect("temp dir");
+        run("PostgreSQL", fresh_postgres(&url).await, pg_dir.path()).await;
+    }
+}
