@@ -422,3 +422,102 @@ pub struct RouteCheck {
     pub checks: Vec<(bool, String)>,
     pub at: i64,
 }
+
+// -- Calls --------------------------------------------------------------------------------
+
+/// A call as the calls table shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRow {
+    pub id: String,
+    /// inbound or outbound.
+    pub direction: String,
+    pub from: String,
+    pub to: String,
+    pub number_id: Option<String>,
+    pub assistant_id: Option<String>,
+    pub assistant: Option<String>,
+    /// dialing, ringing, answered, ended.
+    pub status: String,
+    /// completed, busy, no_answer, declined, unreachable, trunk_auth_failed, failed, or
+    /// None while the call is on (or ended without a known reason).
+    pub outcome: Option<String>,
+    pub sip_status_code: Option<i64>,
+    pub end_reason: Option<String>,
+    pub sip_call_id: Option<String>,
+    pub twilio_call_sid: Option<String>,
+    pub room: Option<String>,
+    pub created_at: i64,
+    pub answered_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+impl CallRow {
+    pub fn is_live(&self) -> bool {
+        self.status != "ended"
+    }
+
+    /// Seconds from answer to end (or to now while on).
+    pub fn duration(&self, now: i64) -> Option<i64> {
+        self.answered_at
+            .map(|a| (self.ended_at.unwrap_or(now) - a).max(0))
+    }
+
+    /// The outcome in words.
+    pub fn outcome_words(&self) -> String {
+        let code = self
+            .sip_status_code
+            .map(|c| format!(" (SIP {c})"))
+            .unwrap_or_default();
+        match self.outcome.as_deref() {
+            Some("busy") => format!("Busy{code}"),
+            Some("no_answer") => format!("No answer{code}"),
+            Some("declined") => format!("Declined{code}"),
+            Some("unreachable") => format!("Unreachable{code}"),
+            Some("trunk_auth_failed") => format!("Trunk authentication failed{code}"),
+            Some("failed") => format!("Failed{code}"),
+            Some(other) => other.to_string(),
+            None if self.status != "ended" => "—".to_string(),
+            None if self.answered_at.is_some() => "Completed".to_string(),
+            None => "Ended before answer".to_string(),
+        }
+    }
+}
+
+/// Filters and page of the calls table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallQuery {
+    pub assistant: Option<String>,
+    pub number: Option<String>,
+    /// inbound or outbound.
+    pub direction: Option<String>,
+    /// live (not ended), or a status.
+    pub status: Option<String>,
+    /// YYYY-MM-DD (UTC): calls started that day.
+    pub date: Option<String>,
+    pub page: Option<u32>,
+}
+
+/// One entry of a call's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallEventView {
+    /// livekit, twilio or dial.
+    pub source: String,
+    pub kind: String,
+    pub detail: String,
+    pub at: i64,
+}
+
+/// A call with everything known about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallDetail {
+    pub call: CallRow,
+    pub timeline: Vec<CallEventView>,
+}
+
+/// The result of a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferResult {
+    pub ok: bool,
+    pub message: String,
+    pub sip_status_code: Option<i64>,
+}

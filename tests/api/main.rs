@@ -6,6 +6,7 @@ mod helpers;
 
 mod assistants;
 mod auth;
+mod call_control;
 mod calls;
 mod carriers;
 mod crash;

@@ -6,6 +6,7 @@
 pub mod assistants;
 pub mod audit;
 pub mod auth;
+pub mod calls;
 pub mod carriers;
 pub mod numbers;
 pub mod provisioning;

@@ -160,7 +160,26 @@ async fn apply_once(state: &AppState, event: &proto::WebhookEvent) -> Result<App
                 .bind(&f.call_id)
                 .fetch_optional(&mut *tx.tx)
                 .await?;
-        let id = match existing {
+        // A call Dial placed is known by its room and participant before LiveKit tells
+        // Dial its call id (the participant's webhook can arrive first).
+        let placed: Option<String> = match existing {
+            Some(_) => None,
+            None => sqlx::query_scalar(
+                "SELECT id FROM call_sessions WHERE sip_call_id IS NULL AND room_name = $1 AND participant_identity = $2",
+            )
+            .bind(&room)
+            .bind(&p.identity)
+            .fetch_optional(&mut *tx.tx)
+            .await?,
+        };
+        if let Some(id) = &placed {
+            sqlx::query("UPDATE call_sessions SET sip_call_id = $1 WHERE id = $2")
+                .bind(&f.call_id)
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        let id = match existing.or(placed) {
             Some(id) => id,
             None => {
                 let id = new_id();
@@ -485,4 +504,746 @@ mod tests {
         assert!(CallStatus::Answered < CallStatus::Ended);
         assert_eq!(CallStatus::Ended.rank(), 3);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Placing and controlling calls
+
+/// What a user asks for when placing a call (parsed by [`CallRequest::parse`]).
+#[derive(Debug, Clone, Default)]
+pub struct CallInput {
+    pub number_id: String,
+    pub to: String,
+    pub assistant_id: Option<String>,
+    pub dtmf: Option<String>,
+    pub play_dialtone: bool,
+    pub wait_until_answered: bool,
+    pub ringing_timeout_secs: Option<String>,
+    pub max_duration_secs: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// A valid call request.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub number_id: String,
+    pub to: crate::phone::E164,
+    pub assistant_id: Option<String>,
+    pub dtmf: Option<String>,
+    pub play_dialtone: bool,
+    pub wait_until_answered: bool,
+    pub ringing_timeout: Option<Duration>,
+    pub max_duration: Option<Duration>,
+    pub display_name: Option<String>,
+}
+
+fn seconds(
+    field: &str,
+    value: Option<&str>,
+    range: std::ops::RangeInclusive<u64>,
+    errors: &mut Vec<crate::error::FieldError>,
+) -> Option<Duration> {
+    let text = value.map(str::trim).filter(|v| !v.is_empty())?;
+    match text.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Some(Duration::from_secs(n)),
+        _ => {
+            errors.push(crate::error::FieldError::new(
+                field,
+                format!(
+                    "Enter a whole number of seconds from {} to {}.",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+impl CallRequest {
+    /// Checks every field; all problems are reported at once, each on its field.
+    pub fn parse(input: &CallInput) -> Result<CallRequest, AppError> {
+        let mut errors = Vec::new();
+        let to = match crate::phone::E164::parse(input.to.trim(), None) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(crate::error::FieldError::new(
+                    "to",
+                    "Enter the number to call in international format, e.g. +14155550100.",
+                ));
+                None
+            }
+        };
+        let dtmf = input
+            .dtmf
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string);
+        if let Some(d) = &dtmf {
+            if d.len() > 64
+                || !d
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'w'))
+            {
+                errors.push(crate::error::FieldError::new(
+                    "dtmf",
+                    "Digits to send may contain 0–9, * and #, and w for a half-second pause (at most 64).",
+                ));
+            }
+        }
+        let ringing = seconds(
+            "ringing_timeout",
+            input.ringing_timeout_secs.as_deref(),
+            1..=300,
+            &mut errors,
+        );
+        let max = seconds(
+            "max_duration",
+            input.max_duration_secs.as_deref(),
+            1..=86_400,
+            &mut errors,
+        );
+        let display_name = input
+            .display_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string);
+        if display_name
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 128)
+        {
+            errors.push(crate::error::FieldError::new(
+                "display_name",
+                "A caller display name is at most 128 characters.",
+            ));
+        }
+        if input.number_id.trim().is_empty() {
+            errors.push(crate::error::FieldError::new(
+                "number_id",
+                "Choose the number to call from.",
+            ));
+        }
+        match (to, errors.is_empty()) {
+            (Some(to), true) => Ok(CallRequest {
+                number_id: input.number_id.trim().to_string(),
+                to,
+                assistant_id: input.assistant_id.clone().filter(|a| !a.trim().is_empty()),
+                dtmf,
+                play_dialtone: input.play_dialtone,
+                wait_until_answered: input.wait_until_answered,
+                ringing_timeout: ringing,
+                max_duration: max,
+                display_name,
+            }),
+            _ => Err(AppError::Invalid { errors }),
+        }
+    }
+}
+
+/// The outcome of a failed call, from its SIP status.
+pub fn outcome_of_sip(status: u16) -> &'static str {
+    match status {
+        486 | 600 => "busy",
+        408 | 480 | 487 => "no_answer",
+        603 | 403 => "declined",
+        401 | 407 => "trunk_auth_failed",
+        404 | 410 | 484 | 485 | 488 | 502 | 503 | 604 => "unreachable",
+        _ => "failed",
+    }
+}
+
+const CALL_COLUMNS: &str =
+    "c.id, c.direction, c.from_number, c.to_number, c.phone_number_id, c.assistant_id, \
+     a.name AS assistant, c.status, c.outcome, c.sip_status_code, c.end_reason, c.sip_call_id, \
+     c.twilio_call_sid, c.room_name, c.created_at, c.answered_at, c.ended_at";
+
+#[derive(sqlx::FromRow)]
+struct CallDbRow {
+    id: String,
+    direction: String,
+    from_number: String,
+    to_number: String,
+    phone_number_id: Option<String>,
+    assistant_id: Option<String>,
+    assistant: Option<String>,
+    status: String,
+    outcome: Option<String>,
+    sip_status_code: Option<i64>,
+    end_reason: Option<String>,
+    sip_call_id: Option<String>,
+    twilio_call_sid: Option<String>,
+    room_name: Option<String>,
+    created_at: i64,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+}
+
+impl From<CallDbRow> for crate::model::CallRow {
+    fn from(r: CallDbRow) -> Self {
+        crate::model::CallRow {
+            id: r.id,
+            direction: r.direction,
+            from: r.from_number,
+            to: r.to_number,
+            number_id: r.phone_number_id,
+            assistant_id: r.assistant_id,
+            assistant: r.assistant,
+            status: r.status,
+            outcome: r.outcome,
+            sip_status_code: r.sip_status_code,
+            end_reason: r.end_reason,
+            sip_call_id: r.sip_call_id,
+            twilio_call_sid: r.twilio_call_sid,
+            room: r.room_name,
+            created_at: r.created_at,
+            answered_at: r.answered_at,
+            ended_at: r.ended_at,
+        }
+    }
+}
+
+/// One call the user may see (others' are "not found").
+pub async fn get(
+    state: &AppState,
+    me: &crate::model::Me,
+    id: &str,
+) -> Result<crate::model::CallRow, AppError> {
+    let found: Option<CallDbRow> = sqlx::query_as(&format!(
+        "SELECT {CALL_COLUMNS} FROM call_sessions c LEFT JOIN assistants a ON a.id = c.assistant_id WHERE c.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let owner: Option<Option<String>> =
+        sqlx::query_scalar("SELECT owner_id FROM call_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    match (found, owner) {
+        (Some(row), Some(owner)) if me.is_admin() || owner.as_deref() == Some(me.id.as_str()) => {
+            Ok(row.into())
+        }
+        _ => Err(AppError::not_found("That call")),
+    }
+}
+
+pub const PER_PAGE: u32 = 50;
+
+/// The calls table: filtered and paged in the database; owners see their calls only.
+pub async fn list(
+    state: &AppState,
+    me: &crate::model::Me,
+    query: &crate::model::CallQuery,
+) -> Result<crate::model::Page<crate::model::CallRow>, AppError> {
+    let mut conditions: Vec<String> = vec!["1 = 1".into()];
+    let mut binds: Vec<String> = Vec::new();
+    let mut bind = |v: String, conditions: &mut Vec<String>, sql: &str| {
+        binds.push(v);
+        conditions.push(sql.replace('?', &format!("${}", binds.len())));
+    };
+    if !me.is_admin() {
+        bind(me.id.clone(), &mut conditions, "c.owner_id = ?");
+    }
+    if let Some(a) = query.assistant.clone().filter(|v| !v.is_empty()) {
+        bind(a, &mut conditions, "c.assistant_id = ?");
+    }
+    if let Some(n) = query.number.clone().filter(|v| !v.is_empty()) {
+        bind(n, &mut conditions, "c.phone_number_id = ?");
+    }
+    if let Some(d) = query
+        .direction
+        .clone()
+        .filter(|v| v == "inbound" || v == "outbound")
+    {
+        bind(d, &mut conditions, "c.direction = ?");
+    }
+    match query.status.as_deref() {
+        Some("live") => conditions.push("c.status_rank < 3".into()),
+        Some(s @ ("dialing" | "ringing" | "answered" | "ended")) => {
+            bind(s.to_string(), &mut conditions, "c.status = ?")
+        }
+        _ => {}
+    }
+    let mut day_range = None;
+    if let Some(date) = query.date.as_deref().filter(|d| !d.is_empty()) {
+        let start = parse_day(date)
+            .ok_or_else(|| AppError::invalid("date", "Enter a date as YYYY-MM-DD."))?;
+        day_range = Some((start, start + 86_400));
+    }
+    let filter = conditions.join(" AND ");
+    let filter = match day_range {
+        Some((a, b)) => format!("{filter} AND c.created_at >= {a} AND c.created_at < {b}"),
+        None => filter,
+    };
+    let count_sql = format!("SELECT COUNT(*) FROM call_sessions c WHERE {filter}");
+    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+    for b in &binds {
+        count = count.bind(b.clone());
+    }
+    let total = count.fetch_one(&state.db.pool).await?;
+    let page = query.page.unwrap_or(1).max(1);
+    let sql = format!(
+        "SELECT {CALL_COLUMNS} FROM call_sessions c LEFT JOIN assistants a ON a.id = c.assistant_id \
+         WHERE {filter} ORDER BY c.created_at DESC, c.id LIMIT {PER_PAGE} OFFSET {}",
+        (page - 1) * PER_PAGE
+    );
+    let mut rows = sqlx::query_as::<_, CallDbRow>(&sql);
+    for b in &binds {
+        rows = rows.bind(b.clone());
+    }
+    let items = rows
+        .fetch_all(&state.db.pool)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(crate::model::Page {
+        items,
+        page,
+        per_page: PER_PAGE,
+        total: total.max(0) as u64,
+    })
+}
+
+/// Seconds since the epoch at 00:00 UTC of `YYYY-MM-DD`.
+fn parse_day(text: &str) -> Option<i64> {
+    let mut parts = text.split('-');
+    let (y, m, d) = (
+        parts.next()?.parse::<i64>().ok()?,
+        parts.next()?.parse::<i64>().ok()?,
+        parts.next()?.parse::<i64>().ok()?,
+    );
+    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400)
+}
+
+/// The call and its timeline: Dial's actions, LiveKit's events, Twilio's callbacks.
+pub async fn detail(
+    state: &AppState,
+    me: &crate::model::Me,
+    id: &str,
+) -> Result<crate::model::CallDetail, AppError> {
+    let call = get(state, me, id).await?;
+    let mut events: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT source, kind, detail, occurred_at FROM call_events WHERE call_id = $1 ORDER BY occurred_at, received_at",
+    )
+    .bind(id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    // Twilio callbacks that arrived before the call was known, by CallSid.
+    if let Some(sid) = &call.twilio_call_sid {
+        let early: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT source, kind, detail, occurred_at FROM call_events WHERE call_id IS NULL AND source = 'twilio' AND detail LIKE $1",
+        )
+        .bind(format!("%\"CallSid\":\"{sid}\"%"))
+        .fetch_all(&state.db.pool)
+        .await?;
+        events.extend(early);
+        events.sort_by_key(|e| e.3);
+    }
+    Ok(crate::model::CallDetail {
+        call,
+        timeline: events
+            .into_iter()
+            .map(|(source, kind, detail, at)| crate::model::CallEventView {
+                source,
+                kind,
+                detail,
+                at,
+            })
+            .collect(),
+    })
+}
+
+async fn dial_event(
+    state: &AppState,
+    call_id: &str,
+    kind: &str,
+    detail: serde_json::Value,
+) -> Result<(), AppError> {
+    let t = now();
+    sqlx::query(
+        "INSERT INTO call_events (id, call_id, source, kind, detail, occurred_at, received_at) VALUES ($1, $2, 'dial', $3, $4, $5, $5)",
+    )
+    .bind(new_id())
+    .bind(call_id)
+    .bind(kind)
+    .bind(detail.to_string())
+    .bind(t)
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+fn upstream(e: &super::livekit::LiveKitError) -> AppError {
+    AppError::Upstream {
+        provider: "LiveKit".into(),
+        code: e.code().map(str::to_string),
+        message: e.to_string(),
+    }
+}
+
+/// Places an outbound call: a fresh room with the assistant's prefix, the assistant's
+/// agent dispatched into it (its metadata plus the call's), the number's outbound trunk
+/// (created on demand), and the SIP participant. The call is recorded first (dialing);
+/// with "wait until answered" this returns once the callee answered or the call failed.
+pub async fn place(
+    state: &AppState,
+    me: &crate::model::Me,
+    actor: &audit::Actor,
+    request: CallRequest,
+) -> Result<crate::model::CallRow, AppError> {
+    type NumberInfo = (String, Option<String>, Option<String>);
+    let number: Option<NumberInfo> = sqlx::query_as(
+        "SELECT e164, owner_id, assistant_id FROM phone_numbers WHERE id = $1 AND released_at IS NULL",
+    )
+    .bind(&request.number_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let (from, owner, number_assistant) = number
+        .filter(|(_, owner, _)| me.is_admin() || owner.as_deref() == Some(me.id.as_str()))
+        .ok_or_else(|| AppError::invalid("number_id", "Choose one of your numbers."))?;
+    let assistant_id = request
+        .assistant_id
+        .clone()
+        .or(number_assistant)
+        .ok_or_else(|| AppError::invalid("number_id", "This number has no assistant. Assign it to an assistant first, or choose the assistant for the call."))?;
+    type AssistantInfo = (String, String, String, String, String);
+    let assistant: Option<AssistantInfo> = sqlx::query_as(
+        "SELECT owner_id, name, agent_name, metadata, room_prefix FROM assistants WHERE id = $1",
+    )
+    .bind(&assistant_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let (assistant_owner, assistant_name, agent, metadata, prefix) = assistant
+        .filter(|(o, ..)| me.is_admin() || *o == me.id)
+        .ok_or_else(|| AppError::invalid("assistant_id", "Choose one of your assistants."))?;
+    if owner.as_deref().is_some_and(|o| o != assistant_owner) {
+        return Err(AppError::invalid(
+            "assistant_id",
+            "The number and the assistant belong to different owners.",
+        ));
+    }
+    let lk = livekit_settings::client(state)?;
+    let trunk = super::provisioning::ensure_outbound_trunk(state, &request.number_id).await?;
+
+    let id = new_id();
+    let room = format!("{prefix}{}", &id.replace('-', "")[..12]);
+    let identity = format!("sip_{}", request.to.as_str());
+    let t = now();
+    sqlx::query(
+        "INSERT INTO call_sessions (id, direction, phone_number_id, assistant_id, owner_id, from_number, to_number, \
+         room_name, participant_identity, status, status_rank, created_at, updated_at) \
+         VALUES ($1, 'outbound', $2, $3, $4, $5, $6, $7, $8, 'dialing', 0, $9, $9)",
+    )
+    .bind(&id)
+    .bind(&request.number_id)
+    .bind(&assistant_id)
+    .bind(owner.clone().unwrap_or(assistant_owner.clone()))
+    .bind(&from)
+    .bind(request.to.as_str())
+    .bind(&room)
+    .bind(&identity)
+    .bind(t)
+    .execute(&state.db.pool)
+    .await?;
+    dial_event(
+        state,
+        &id,
+        "call.requested",
+        json!({
+            "by": actor.username, "from": from, "to": request.to.as_str(), "assistant": assistant_name,
+            "dtmf": request.dtmf, "play_dialtone": request.play_dialtone,
+            "wait_until_answered": request.wait_until_answered,
+            "ringing_timeout_secs": request.ringing_timeout.map(|d| d.as_secs()),
+            "max_duration_secs": request.max_duration.map(|d| d.as_secs()),
+        }),
+    )
+    .await?;
+    audit::record(
+        &state.db,
+        actor,
+        "call.place",
+        Some(request.to.as_str()),
+        Some(&format!("call {id} from {from}")),
+    )
+    .await?;
+
+    // The agent gets the assistant's metadata and the call's.
+    let mut agent_metadata: serde_json::Value =
+        serde_json::from_str(&metadata).unwrap_or_else(|_| json!({}));
+    if let Some(obj) = agent_metadata.as_object_mut() {
+        obj.insert(
+            "dial".into(),
+            json!({ "call_id": id, "direction": "outbound", "to": request.to.as_str(), "from": from }),
+        );
+    }
+    let failed = |e: &super::livekit::LiveKitError| e.to_string();
+    let result = async {
+        lk.create_room(&room, "").await?;
+        lk.dispatch_agent(&room, &agent, &agent_metadata.to_string())
+            .await?;
+        lk.create_sip_participant(
+            &trunk,
+            request.to.as_str(),
+            &room,
+            super::livekit::CallOptions {
+                participant_identity: identity.clone(),
+                participant_name: Some(format!("Phone {}", request.to.as_str())),
+                display_name: request.display_name.clone(),
+                dtmf: request.dtmf.clone(),
+                play_dialtone: request.play_dialtone,
+                wait_until_answered: request.wait_until_answered,
+                ringing_timeout: request.ringing_timeout,
+                max_call_duration: request.max_duration,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(info) => {
+            // The participant's webhook may have arrived first and adopted the session.
+            sqlx::query("UPDATE call_sessions SET sip_call_id = COALESCE(sip_call_id, $1), participant_sid = COALESCE(participant_sid, $2) WHERE id = $3")
+                .bind(&info.sip_call_id)
+                .bind(Some(info.participant_id.clone()).filter(|p| !p.is_empty()))
+                .bind(&id)
+                .execute(&state.db.pool)
+                .await?;
+            if request.wait_until_answered {
+                let mut tx = state.db.begin_write().await?;
+                advance(&mut tx, &id, CallStatus::Answered, now(), None, now()).await?;
+                tx.commit().await?;
+            }
+            dial_event(
+                state,
+                &id,
+                "call.created",
+                json!({ "sip_call_id": info.sip_call_id }),
+            )
+            .await?;
+        }
+        Err(e) => {
+            let status = e.sip_status();
+            let outcome = status.map(outcome_of_sip).unwrap_or("failed");
+            let t = now();
+            let mut tx = state.db.begin_write().await?;
+            sqlx::query("UPDATE call_sessions SET outcome = COALESCE(outcome, $1), sip_status_code = COALESCE(sip_status_code, $2) WHERE id = $3")
+                .bind(outcome)
+                .bind(status.map(i64::from))
+                .bind(&id)
+                .execute(&mut *tx.tx)
+                .await?;
+            advance(&mut tx, &id, CallStatus::Ended, t, Some(&failed(&e)), t).await?;
+            tx.commit().await?;
+            dial_event(
+                state,
+                &id,
+                "call.failed",
+                json!({ "error": failed(&e), "sip_status": status }),
+            )
+            .await?;
+            if status.is_none() {
+                // Not a call outcome but a failure to place it: say so.
+                return Err(upstream(&e));
+            }
+        }
+    }
+    get(state, me, &id).await
+}
+
+async fn live_call(
+    state: &AppState,
+    me: &crate::model::Me,
+    id: &str,
+) -> Result<(crate::model::CallRow, String, String), AppError> {
+    let call = get(state, me, id).await?;
+    if !call.is_live() {
+        return Err(AppError::conflict("The call has ended."));
+    }
+    let identity: Option<String> =
+        sqlx::query_scalar("SELECT participant_identity FROM call_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&state.db.pool)
+            .await?;
+    match (call.room.clone(), identity) {
+        (Some(room), Some(identity)) => Ok((call, room, identity)),
+        _ => Err(AppError::conflict("The call has not reached LiveKit yet.")),
+    }
+}
+
+/// Hangs the call up (removes its SIP participant).
+pub async fn hang_up(
+    state: &AppState,
+    me: &crate::model::Me,
+    actor: &audit::Actor,
+    id: &str,
+) -> Result<crate::model::CallRow, AppError> {
+    let (call, room, identity) = live_call(state, me, id).await?;
+    let lk = livekit_settings::client(state)?;
+    match lk.remove_participant(&room, &identity).await {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(upstream(&e)),
+    }
+    let t = now();
+    let reason = format!(
+        "hung up by {}",
+        actor.username.clone().unwrap_or_else(|| "Dial".into())
+    );
+    let mut tx = state.db.begin_write().await?;
+    advance(&mut tx, id, CallStatus::Ended, t, Some(&reason), t).await?;
+    tx.commit().await?;
+    dial_event(state, id, "call.hangup", json!({ "by": actor.username })).await?;
+    audit::record(
+        &state.db,
+        actor,
+        "call.hangup",
+        Some(&call.to),
+        Some(&format!("call {id}")),
+    )
+    .await?;
+    get(state, me, id).await
+}
+
+/// Checks a transfer target: `tel:+E164` or `sip:user@host`.
+pub fn parse_transfer_target(text: &str) -> Result<String, AppError> {
+    let t = text.trim();
+    if let Some(number) = t.strip_prefix("tel:") {
+        if crate::phone::E164::parse(number, None).is_ok() {
+            return Ok(t.to_string());
+        }
+    } else if let Some(rest) = t.strip_prefix("sip:") {
+        let ok = rest.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty()
+                && !host.is_empty()
+                && !host.contains(char::is_whitespace)
+                && !user.contains(char::is_whitespace)
+        });
+        if ok && t.len() <= 256 {
+            return Ok(t.to_string());
+        }
+    }
+    Err(AppError::invalid(
+        "transfer_to",
+        "Transfer to tel:+14155550100 (a phone number in international format) or sip:user@host.",
+    ))
+}
+
+/// Transfers the call (SIP REFER). Succeeded or failed, with LiveKit's reason and SIP status.
+pub async fn transfer(
+    state: &AppState,
+    me: &crate::model::Me,
+    actor: &audit::Actor,
+    id: &str,
+    target: &str,
+) -> Result<crate::model::TransferResult, AppError> {
+    let target = parse_transfer_target(target)?;
+    let (call, room, identity) = live_call(state, me, id).await?;
+    let lk = livekit_settings::client(state)?;
+    dial_event(
+        state,
+        id,
+        "transfer.started",
+        json!({ "to": target, "by": actor.username }),
+    )
+    .await?;
+    audit::record(
+        &state.db,
+        actor,
+        "call.transfer",
+        Some(&call.to),
+        Some(&format!("call {id} to {target}")),
+    )
+    .await?;
+    let result = match lk
+        .transfer_sip_participant(&room, &identity, &target, false, None)
+        .await
+    {
+        Ok(()) => {
+            dial_event(state, id, "transfer.succeeded", json!({ "to": target })).await?;
+            crate::model::TransferResult {
+                ok: true,
+                message: format!("Transferred to {target}."),
+                sip_status_code: None,
+            }
+        }
+        Err(e) => {
+            let status = e.sip_status().map(i64::from);
+            dial_event(
+                state,
+                id,
+                "transfer.failed",
+                json!({ "to": target, "error": e.to_string(), "sip_status": status }),
+            )
+            .await?;
+            crate::model::TransferResult {
+                ok: false,
+                message: format!("The transfer to {target} failed: {e}"),
+                sip_status_code: status,
+            }
+        }
+    };
+    Ok(result)
+}
+
+/// Asks LiveKit for the call's participant and moves the session to its `sip.callStatus`.
+pub async fn refresh(
+    state: &AppState,
+    me: &crate::model::Me,
+    id: &str,
+) -> Result<crate::model::CallRow, AppError> {
+    let call = get(state, me, id).await?;
+    if !call.is_live() {
+        return Ok(call);
+    }
+    let Ok((_, room, identity)) = live_call(state, me, id).await else {
+        return Ok(call);
+    };
+    let lk = livekit_settings::client(state)?;
+    let status = match lk.get_participant(&room, &identity).await {
+        Ok(p) => sip_facts(&p).and_then(|f| f.status),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(upstream(&e)),
+    };
+    if let Some(status) = status {
+        let mut tx = state.db.begin_write().await?;
+        advance(&mut tx, id, status, now(), None, now()).await?;
+        tx.commit().await?;
+    }
+    get(state, me, id).await
+}
+
+/// The numbers the user may call from, with the assistant that would take the call.
+pub async fn callable_numbers(
+    state: &AppState,
+    me: &crate::model::Me,
+) -> Result<Vec<crate::model::AssistantOption>, AppError> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT n.id, n.e164, a.name FROM phone_numbers n JOIN assistants a ON a.id = n.assistant_id \
+         WHERE n.released_at IS NULL AND (n.owner_id = $1 OR $2 = 1) ORDER BY n.e164 LIMIT 500",
+    )
+    .bind(&me.id)
+    .bind(i64::from(me.is_admin()))
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, e164, assistant)| crate::model::AssistantOption {
+            id,
+            name: format!("{} · {assistant}", crate::phone::format_e164(&e164)),
+        })
+        .collect())
 }
