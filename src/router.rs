@@ -12,9 +12,7 @@ use axum::{
 };
 use dial_app::{
     app::{shell, App},
-    server::{
-        auth, livekit_webhooks, sessions::DbSessionStore, state::AppState, twilio_webhooks,
-    },
+    server::{auth, livekit_webhooks, sessions::DbSessionStore, state::AppState, twilio_webhooks},
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
@@ -53,6 +51,8 @@ pub fn build(state: AppState) -> Router {
             },
         )
         .layer(middleware::from_fn(render_guard))
+        // A stream that never ends: added after the render guard, which buffers pages.
+        .route("/events/calls", get(crate::events::calls))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,

@@ -383,3 +383,79 @@ async fn lost_duplicated_and_shuffled_webhooks_end_in_the_true_state_after_recon
     assert_eq!(again.closed, 0);
     assert_eq!(again.checked, LIVE);
 }
+
+/// Reads server-sent events until one with `event: call` arrives (or the time-out).
+async fn next_call_event(response: &mut reqwest::Response, within: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut buffer = String::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .ok()?
+            .ok()??;
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block = buffer[..end].to_string();
+            buffer.drain(..end + 2);
+            if block.lines().any(|l| l == "event: call") {
+                return block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .map(str::to_string);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_hear_about_their_calls_as_they_change() {
+    let app = provisioning_app().await;
+    let hooks = Webhooks::for_app(&app);
+    let admin = user_id(&app, ADMIN).await;
+    let number = twilio_number(&app, "+14155550134").await;
+    let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
+    let (owner, _) = app.owner_client().await;
+
+    let signed_out = new_client()
+        .get(app.url("/events/calls"))
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_out.status().is_client_error() || signed_out.status().is_redirection());
+    let mut admin_stream = app
+        .client
+        .get(app.url("/events/calls"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin_stream.headers()["content-type"], "text/event-stream");
+    let mut owner_stream = owner.get(app.url("/events/calls")).send().await.unwrap();
+
+    let joined = sip_event(
+        "participant_joined",
+        "EV_live",
+        "desk-9",
+        "SCL_live",
+        "+15105550100",
+        &number.e164,
+        "active",
+    );
+    assert_eq!(hooks.post(&joined).await, 200);
+    let call_id: String =
+        sqlx::query_scalar("SELECT id FROM call_sessions WHERE sip_call_id = 'SCL_live'")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        next_call_event(&mut admin_stream, Duration::from_secs(5)).await,
+        Some(call_id)
+    );
+    assert_eq!(
+        next_call_event(&mut owner_stream, Duration::from_millis(500)).await,
+        None,
+        "the owner does not hear about the admin's calls"
+    );
+}

@@ -57,6 +57,31 @@ impl CallStatus {
     }
 }
 
+/// Tells the pages following calls that this one changed.
+fn notify(state: &AppState, call_id: &str, owner_id: Option<String>) {
+    // No receiver (nobody watching) is not an error.
+    let _ = state.call_changes.send(super::state::CallChange {
+        call_id: call_id.to_string(),
+        owner_id,
+    });
+}
+
+async fn notify_by_id(state: &AppState, call_id: &str) {
+    if state.call_changes.receiver_count() == 0 {
+        return;
+    }
+    let owner: Option<Option<String>> =
+        sqlx::query_scalar("SELECT owner_id FROM call_sessions WHERE id = $1")
+            .bind(call_id)
+            .fetch_optional(&state.db.pool)
+            .await
+            .ok()
+            .flatten();
+    if let Some(owner) = owner {
+        notify(state, call_id, owner);
+    }
+}
+
 /// What an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -110,6 +135,14 @@ pub async fn apply_livekit_event(
         attempt += 1;
         match apply_once(state, event).await {
             Err(AppError::Conflict { .. }) if attempt < 4 => continue,
+            Ok(Applied::Recorded {
+                call_id: Some(call_id),
+            }) => {
+                notify_by_id(state, &call_id).await;
+                return Ok(Applied::Recorded {
+                    call_id: Some(call_id),
+                });
+            }
             other => return other,
         }
     }
@@ -448,6 +481,7 @@ async fn close(state: &AppState, id: &str, reason: &str) -> Result<(), AppError>
     .execute(&mut *tx.tx)
     .await?;
     tx.commit().await?;
+    notify_by_id(state, id).await;
     Ok(())
 }
 
@@ -883,6 +917,7 @@ async fn dial_event(
     .bind(t)
     .execute(&state.db.pool)
     .await?;
+    notify_by_id(state, call_id).await;
     Ok(())
 }
 

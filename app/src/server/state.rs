@@ -18,6 +18,15 @@ pub struct AppState {
     pub(crate) has_users: Arc<AtomicBool>,
     /// The in-process fakes, in sandbox mode.
     pub sandbox: Option<Sandbox>,
+    /// Every change to a call session, for the pages following calls live.
+    pub call_changes: tokio::sync::broadcast::Sender<CallChange>,
+}
+
+/// "This call changed" (and whose it is, so each viewer hears only about calls it may see).
+#[derive(Debug, Clone)]
+pub struct CallChange {
+    pub call_id: String,
+    pub owner_id: Option<String>,
 }
 
 impl AppState {
@@ -34,6 +43,7 @@ impl AppState {
             leptos_options,
             has_users: Arc::new(AtomicBool::new(false)),
             sandbox: None,
+            call_changes: tokio::sync::broadcast::channel(1024).0,
         }
     }
 
