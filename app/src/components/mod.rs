@@ -259,3 +259,31 @@ pub fn Pager(page: u32, pages: u32, total: u64, #[prop(into)] noun: String) -> i
         </nav>
     }
 }
+
+/// A counter that goes up whenever a call the user may see changes, fed by the server's
+/// `GET /events/calls` stream (server-sent events). Pages that list or show calls read it
+/// in their resources' sources, so they refetch as calls move. On the server (and before
+/// hydration) it stays at 0: the rendered page shows the state at that moment.
+pub fn use_call_changes() -> ReadSignal<u32> {
+    let (changes, set_changes) = signal(0u32);
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::{closure::Closure, JsCast};
+        Effect::new(move |_| {
+            let Ok(source) = web_sys::EventSource::new("/events/calls") else {
+                return;
+            };
+            let on_call = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+                set_changes.update(|n| *n = n.wrapping_add(1));
+            });
+            let _ =
+                source.add_event_listener_with_callback("call", on_call.as_ref().unchecked_ref());
+            on_call.forget();
+            let source = send_wrapper::SendWrapper::new(source);
+            on_cleanup(move || source.close());
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = set_changes;
+    changes
+}
