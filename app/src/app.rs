@@ -2,6 +2,7 @@
 
 use crate::pages::{
     admin::{AuditPage, LiveKitPage, SandboxPage, TwilioPage, UsersPage},
+    api_keys::ApiKeysPage,
     assistants::{AssistantPage, AssistantsPage},
     auth::{LoginPage, SetupPage},
     carriers::CarriersPage,
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("calls") view=CallsPage ssr=SSR/>
                     <ParentRoute path=path!("settings") view=SettingsLayout ssr=SSR>
                         <Route path=path!("") view=SettingsIndex ssr=SSR/>
+                        <Route path=path!("api-keys") view=ApiKeysPage ssr=SSR/>
                         <Route path=path!("admin/users") view=UsersPage ssr=SSR/>
                         <Route path=path!("admin/telephony/twilio") view=TwilioPage ssr=SSR/>
                         <Route path=path!("admin/telephony/livekit") view=LiveKitPage ssr=SSR/>

@@ -521,3 +521,40 @@ pub struct TransferResult {
     pub message: String,
     pub sip_status_code: Option<i64>,
 }
+
+// -- API keys
+
+/// An API key as its owner sees it: never the key itself, only its first characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key and an ellipsis ("dial_ab12cd3…").
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiKeyView {
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+/// A key just created: the only time its secret leaves the server. `Debug` leaves the
+/// secret out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedKey {
+    pub key: ApiKeyView,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedKey")
+            .field("key", &self.key)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}

@@ -3,6 +3,7 @@
 //! in `crate::server` (which is what the tests exercise). Every endpoint is explicit so
 //! URLs are stable across builds and readable in logs.
 
+pub mod api_keys;
 pub mod assistants;
 pub mod audit;
 pub mod auth;

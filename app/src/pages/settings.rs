@@ -13,6 +13,7 @@ pub fn SettingsLayout() -> impl IntoView {
         <div class="settings">
             <nav class="subnav" aria-label="Settings">
                 <A href="/dashboard/settings" exact=true>"Overview"</A>
+                <A href="/dashboard/settings/api-keys">"API keys"</A>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let admin = match me {

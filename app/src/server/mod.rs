@@ -2,6 +2,7 @@
 //! provider clients. Compiled only with the `ssr` feature; pages reach it through the
 //! server functions in `crate::functions`.
 
+pub mod api_keys;
 pub mod assistants;
 pub mod audit;
 pub mod auth;
