@@ -191,6 +191,8 @@ pub struct Endpoint {
     pub summary: &'static str,
     /// Whether the route needs an API key.
     pub auth: bool,
+    /// Query parameters (all optional strings), with what each does.
+    pub query: &'static [(&'static str, &'static str)],
     /// The JSON body's schema, if the route takes one.
     pub request: Option<Schema>,
     /// The schema of the success answer (200).
@@ -213,6 +215,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/me",
         summary: "The user the API key acts as",
         auth: true,
+        query: &[],
         request: None,
         response: || schema_ref("Me"),
         route: |m| on(m, me),
@@ -222,9 +225,67 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/openapi.json",
         summary: "This document",
         auth: false,
+        query: &[],
         request: None,
         response: || json!({ "type": "object" }),
         route: |m| on(m, openapi),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/calls",
+        summary: "Place an outbound call from one of your numbers",
+        auth: true,
+        query: &[],
+        request: Some(|| schema_ref("PlaceCall")),
+        response: || schema_ref("Call"),
+        route: |m| on(m, place_call),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/calls",
+        summary: "Your calls, newest first, 50 per page",
+        auth: true,
+        query: &[
+            ("assistant", "An assistant's id"),
+            ("number", "A phone number's id"),
+            ("direction", "inbound or outbound"),
+            ("status", "live, dialing, ringing, answered or ended"),
+            ("date", "YYYY-MM-DD (UTC): calls started that day"),
+            ("page", "Page number, from 1"),
+        ],
+        request: None,
+        response: || schema_ref("CallPage"),
+        route: |m| on(m, list_calls),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/calls/{id}",
+        summary: "One call and its timeline",
+        auth: true,
+        query: &[],
+        request: None,
+        response: || schema_ref("CallDetail"),
+        route: |m| on(m, get_call),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/calls/{id}/transfer",
+        summary: "Transfer a live call to tel:+… or sip:… (SIP REFER)",
+        auth: true,
+        query: &[],
+        request: Some(|| schema_ref("Transfer")),
+        response: || schema_ref("TransferResult"),
+        route: |m| on(m, transfer_call),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/calls/{id}/hangup",
+        summary: "Hang up a live call",
+        auth: true,
+        query: &[],
+        request: None,
+        response: || schema_ref("Call"),
+        route: |m| on(m, hang_up_call),
     },
 ];
 
@@ -232,7 +293,17 @@ pub const ENDPOINTS: &[Endpoint] = &[
 /// A JSON Schema, built when the document is.
 pub type Schema = fn() -> Value;
 
-pub const SCHEMAS: &[(&str, Schema)] = &[("Error", error_schema), ("Me", me_schema)];
+pub const SCHEMAS: &[(&str, Schema)] = &[
+    ("Error", error_schema),
+    ("Me", me_schema),
+    ("PlaceCall", place_call_schema),
+    ("Call", call_schema),
+    ("CallPage", call_page_schema),
+    ("CallEvent", call_event_schema),
+    ("CallDetail", call_detail_schema),
+    ("Transfer", transfer_schema),
+    ("TransferResult", transfer_result_schema),
+];
 
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -362,6 +433,9 @@ pub fn openapi_document() -> Value {
             .map(|name| {
                 json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
             })
+            .chain(endpoint.query.iter().map(|(name, description)| {
+                json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
+            }))
             .collect();
         if !parameters.is_empty() {
             operation["parameters"] = Value::Array(parameters);
@@ -516,4 +590,232 @@ mod tests {
             assert!(ERROR_CODES.contains(&error.code()), "{}", error.code());
         }
     }
+}
+
+// -- Calls
+
+fn place_call_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["number_id", "to"],
+        "additionalProperties": false,
+        "properties": {
+            "number_id": { "type": "string", "description": "The number to call from (one of yours)." },
+            "to": { "type": "string", "description": "The number to call, E.164 (+14155550100)." },
+            "assistant_id": { "type": "string", "description": "The assistant whose agent takes the call; default: the number's." },
+            "dtmf": { "type": "string", "description": "Digits to send after connecting: 0-9, * and #, w for a half-second pause." },
+            "play_dialtone": { "type": "boolean", "default": false },
+            "wait_until_answered": { "type": "boolean", "default": false, "description": "Answer only once the callee answered or the call failed." },
+            "ringing_timeout": { "type": "integer", "minimum": 1, "maximum": 300, "description": "Seconds." },
+            "max_duration": { "type": "integer", "minimum": 1, "maximum": 86400, "description": "Seconds." },
+            "display_name": { "type": "string", "maxLength": 128, "description": "Caller display name." }
+        }
+    })
+}
+
+fn call_schema() -> Value {
+    let text = json!({ "type": ["string", "null"] });
+    let time =
+        json!({ "type": ["integer", "null"], "description": "Seconds since the Unix epoch." });
+    json!({
+        "type": "object",
+        "required": ["id", "direction", "from", "to", "status", "created_at"],
+        "properties": {
+            "id": { "type": "string" },
+            "direction": { "type": "string", "enum": ["inbound", "outbound"] },
+            "from": { "type": "string" },
+            "to": { "type": "string" },
+            "number_id": text, "assistant_id": text, "assistant": text,
+            "status": { "type": "string", "enum": ["dialing", "ringing", "answered", "ended"] },
+            "outcome": { "type": ["string", "null"], "description": "busy, no_answer, declined, unreachable, trunk_auth_failed or failed; null for a call that is on or ended normally." },
+            "sip_status_code": { "type": ["integer", "null"] },
+            "end_reason": text, "sip_call_id": text, "twilio_call_sid": text, "room": text,
+            "created_at": { "type": "integer" }, "answered_at": time, "ended_at": time
+        }
+    })
+}
+
+fn call_page_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["items", "page", "per_page", "total"],
+        "properties": {
+            "items": { "type": "array", "items": schema_ref("Call") },
+            "page": { "type": "integer" },
+            "per_page": { "type": "integer" },
+            "total": { "type": "integer" }
+        }
+    })
+}
+
+fn call_event_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["source", "kind", "detail", "at"],
+        "properties": {
+            "source": { "type": "string", "enum": ["livekit", "twilio", "dial"] },
+            "kind": { "type": "string" },
+            "detail": { "type": "string", "description": "JSON text." },
+            "at": { "type": "integer" }
+        }
+    })
+}
+
+fn call_detail_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["call", "timeline"],
+        "properties": {
+            "call": schema_ref("Call"),
+            "timeline": { "type": "array", "items": schema_ref("CallEvent") }
+        }
+    })
+}
+
+fn transfer_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["to"],
+        "additionalProperties": false,
+        "properties": { "to": { "type": "string", "description": "tel:+14155550100 or sip:user@host" } }
+    })
+}
+
+fn transfer_result_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["ok", "message"],
+        "properties": {
+            "ok": { "type": "boolean" },
+            "message": { "type": "string" },
+            "sip_status_code": { "type": ["integer", "null"] }
+        }
+    })
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceCallBody {
+    number_id: String,
+    to: String,
+    assistant_id: Option<String>,
+    dtmf: Option<String>,
+    #[serde(default)]
+    play_dialtone: bool,
+    #[serde(default)]
+    wait_until_answered: bool,
+    ringing_timeout: Option<u64>,
+    max_duration: Option<u64>,
+    display_name: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    to: String,
+}
+
+fn api_actor(me: &Me) -> dial_app::server::audit::Actor {
+    dial_app::server::audit::Actor {
+        user_id: Some(me.id.clone()),
+        username: Some(format!("{} (API key)", me.username)),
+        ip: None,
+    }
+}
+
+async fn place_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    ApiJson(body): ApiJson<PlaceCallBody>,
+) -> Result<Json<dial_app::model::CallRow>, ApiError> {
+    use dial_app::server::calls;
+    let input = calls::CallInput {
+        number_id: body.number_id,
+        to: body.to,
+        assistant_id: body.assistant_id,
+        dtmf: body.dtmf,
+        play_dialtone: body.play_dialtone,
+        wait_until_answered: body.wait_until_answered,
+        ringing_timeout_secs: body.ringing_timeout.map(|v| v.to_string()),
+        max_duration_secs: body.max_duration.map(|v| v.to_string()),
+        display_name: body.display_name,
+    };
+    let request = calls::CallRequest::parse(&input)?;
+    Ok(Json(
+        calls::place(&state, &me, &api_actor(&me), request).await?,
+    ))
+}
+
+async fn list_calls(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    pairs: Result<
+        axum::extract::Query<Vec<(String, String)>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<Json<dial_app::model::Page<dial_app::model::CallRow>>, ApiError> {
+    let axum::extract::Query(pairs) = pairs.map_err(|e| AppError::Request {
+        message: e.body_text(),
+    })?;
+    let mut query = dial_app::model::CallQuery::default();
+    for (key, value) in pairs {
+        let value = Some(value).filter(|v| !v.is_empty());
+        match key.as_str() {
+            "assistant" => query.assistant = value,
+            "number" => query.number = value,
+            "direction" => query.direction = value,
+            "status" => query.status = value,
+            "date" => query.date = value,
+            "page" => {
+                query.page = match value.map(|v| v.parse::<u32>()) {
+                    Some(Ok(n)) => Some(n),
+                    Some(Err(_)) => {
+                        return Err(
+                            AppError::invalid("page", "The page is a whole number from 1.").into(),
+                        )
+                    }
+                    None => None,
+                }
+            }
+            other => return Err(AppError::invalid(
+                other,
+                "Unknown query parameter: use assistant, number, direction, status, date or page.",
+            )
+            .into()),
+        }
+    }
+    Ok(Json(
+        dial_app::server::calls::list(&state, &me, &query).await?,
+    ))
+}
+
+async fn get_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<dial_app::model::CallDetail>, ApiError> {
+    Ok(Json(
+        dial_app::server::calls::detail(&state, &me, &id).await?,
+    ))
+}
+
+async fn transfer_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<TransferBody>,
+) -> Result<Json<dial_app::model::TransferResult>, ApiError> {
+    Ok(Json(
+        dial_app::server::calls::transfer(&state, &me, &api_actor(&me), &id, &body.to).await?,
+    ))
+}
+
+async fn hang_up_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<dial_app::model::CallRow>, ApiError> {
+    Ok(Json(
+        dial_app::server::calls::hang_up(&state, &me, &api_actor(&me), &id).await?,
+    ))
 }

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod api_calls;
 mod api_keys;
 mod assistants;
 mod auth;

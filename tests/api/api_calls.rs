@@ -1,0 +1,199 @@
+//! The JSON API's call routes, with an API key, against the sandbox's LiveKit.
+
+use crate::{helpers::*, provisioning::*};
+use dial_app::model::CreatedKey;
+use serde_json::{json, Value};
+
+async fn api(
+    app: &TestApp,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_placed_listed_transferred_and_hung_up_with_an_api_key() {
+    let app = provisioning_app().await;
+    let admin = user_id(&app, ADMIN).await;
+    let number = twilio_number(&app, "+14155550135").await;
+    let assistant = insert_assistant(&app, &admin, "Sales", "sales-agent", "sales-").await;
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
+    let key: CreatedKey = app
+        .call(&app.client, "api-keys/create", &[("name", "CRM")])
+        .await
+        .expect("key");
+    let key = key.secret;
+    use reqwest::Method;
+
+    // Bad input: 422 with each field named.
+    let (status, body) = api(
+        &app,
+        &key,
+        Method::POST,
+        "/api/v1/calls",
+        Some(json!({
+            "number_id": number.id, "to": "555", "dtmf": "x", "ringing_timeout": 0
+        })),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid");
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for field in ["to", "dtmf", "ringing_timeout"] {
+        assert!(fields.contains(&field), "{field} in {fields:?}");
+    }
+    let (status, body) = api(
+        &app,
+        &key,
+        Method::POST,
+        "/api/v1/calls",
+        Some(json!({ "number_id": number.id, "to": "+14155550100", "colour": "red" })),
+    )
+    .await;
+    assert_eq!(status, 422, "unknown fields are refused: {body}");
+
+    let (status, call) = api(
+        &app,
+        &key,
+        Method::POST,
+        "/api/v1/calls",
+        Some(json!({
+            "number_id": number.id, "to": "+14155550100", "wait_until_answered": true, "dtmf": "1w#"
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{call}");
+    assert_eq!(call["status"], "answered");
+    let id = call["id"].as_str().unwrap().to_string();
+
+    let (status, page) = api(
+        &app,
+        &key,
+        Method::GET,
+        "/api/v1/calls?direction=outbound&status=live",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["id"], id.as_str());
+    let (status, body) = api(&app, &key, Method::GET, "/api/v1/calls?colour=red", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid"))
+    );
+
+    let (status, detail) = api(
+        &app,
+        &key,
+        Method::GET,
+        &format!("/api/v1/calls/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "call.requested"));
+
+    let (status, body) = api(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/api/v1/calls/{id}/transfer"),
+        Some(json!({ "to": "desk" })),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "transfer_to");
+
+    let (status, ended) = api(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/api/v1/calls/{id}/hangup"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["status"], "ended");
+    let (status, body) = api(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/api/v1/calls/{id}/hangup"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    let actions = app.audit_actions().await;
+    assert!(
+        actions.iter().any(|a| a == "call.place") && actions.iter().any(|a| a == "call.hangup")
+    );
+
+    // Another user's key sees none of it.
+    let (owner, _) = app.owner_client().await;
+    let owner_key: CreatedKey = app
+        .call(&owner, "api-keys/create", &[("name", "mine")])
+        .await
+        .unwrap();
+    let (status, body) = api(
+        &app,
+        &owner_key.secret,
+        Method::GET,
+        &format!("/api/v1/calls/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, body) = api(
+        &app,
+        &owner_key.secret,
+        Method::POST,
+        &format!("/api/v1/calls/{id}/hangup"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, page) = api(&app, &owner_key.secret, Method::GET, "/api/v1/calls", None).await;
+    assert_eq!((status, page["total"].as_u64()), (200, Some(0)));
+    let (status, body) = api(
+        &app,
+        &owner_key.secret,
+        Method::POST,
+        "/api/v1/calls",
+        Some(json!({ "number_id": number.id, "to": "+14155550100" })),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    // No key: 401.
+    let (status, _) = api(&app, "", Method::GET, "/api/v1/calls", None).await;
+    assert_eq!(status, 401);
+}
