@@ -742,7 +742,7 @@ async fn place_call(
     };
     let request = calls::CallRequest::parse(&input)?;
     Ok(Json(
-        calls::place(&state, &me, &api_actor(&me), request).await?,
+        calls::place(&state, &me, &api_actor(&me), request, true).await?,
     ))
 }
 

@@ -5,7 +5,7 @@ use crate::{helpers::*, provisioning::*};
 use dial_app::{
     error::AppError,
     model::{CallDetail, CallRow, TransferResult},
-    server::fakes::livekit::{CallOutcome, TransferOutcome},
+    server::fakes::livekit::{CallOutcome, CallTiming, TransferOutcome},
 };
 use std::time::Duration;
 
@@ -22,19 +22,30 @@ async fn place(
 }
 
 async fn detail(app: &TestApp, client: &reqwest::Client, id: &str) -> CallDetail {
-    app.call(client, "calls/get", &[("id", id)]).await.expect("call")
+    app.call(client, "calls/get", &[("id", id)])
+        .await
+        .expect("call")
 }
 
-async fn wait_for_status(app: &TestApp, id: &str, status: &str) -> CallRow {
+async fn wait_until(app: &TestApp, id: &str, done: impl Fn(&CallRow) -> bool) -> CallRow {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let call = detail(app, &app.client, id).await.call;
-        if call.status == status {
+        if done(&call) {
             return call;
         }
-        assert!(std::time::Instant::now() < deadline, "{id} stayed {}", call.status);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} stayed {} ({:?})",
+            call.status,
+            call.outcome
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+async fn wait_for_status(app: &TestApp, id: &str, status: &str) -> CallRow {
+    wait_until(app, id, |c| c.status == status).await
 }
 
 /// A sandbox app with a number assigned to an assistant; returns the number's id.
@@ -43,7 +54,9 @@ async fn ready() -> (TestApp, String) {
     let admin = user_id(&app, ADMIN).await;
     let number = twilio_number(&app, "+14155550133").await;
     let assistant = insert_assistant(&app, &admin, "Sales", "sales-agent", "sales-").await;
-    assign(&app, &app.client, &number.id, &assistant).await.unwrap();
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
     (app, number.id)
 }
 
@@ -51,7 +64,12 @@ async fn ready() -> (TestApp, String) {
 async fn an_answered_call_dispatches_the_agent_passes_dtmf_and_can_be_hung_up() {
     let (app, number) = ready().await;
     let (_, livekit) = fakes(&app);
-    let call = place(
+    // The callee's phone rings for a second before it is answered.
+    livekit.set_timing(CallTiming {
+        ringing_after: Duration::from_millis(50),
+        answer_after: Duration::from_millis(1500),
+    });
+    let placed = place(
         &app,
         &app.client,
         &number,
@@ -66,9 +84,16 @@ async fn an_answered_call_dispatches_the_agent_passes_dtmf_and_can_be_hung_up() 
     )
     .await
     .expect("place");
-    assert_eq!(call.status, "answered");
+    // The page gets the call at once, then follows it: dialing, ringing, answered.
+    assert_eq!(placed.status, "dialing");
+    wait_for_status(&app, &placed.id, "ringing").await;
+    let call = wait_for_status(&app, &placed.id, "answered").await;
+    let call = wait_until(&app, &call.id, |c| c.sip_call_id.is_some()).await;
     assert_eq!(call.direction, "outbound");
-    assert_eq!((call.from.as_str(), call.to.as_str()), ("+14155550133", "+14155550100"));
+    assert_eq!(
+        (call.from.as_str(), call.to.as_str()),
+        ("+14155550133", "+14155550100")
+    );
     assert!(call.room.as_deref().unwrap().starts_with("sales-"));
     assert!(call.sip_call_id.is_some());
     let fake = livekit
@@ -99,19 +124,32 @@ async fn an_answered_call_dispatches_the_agent_passes_dtmf_and_can_be_hung_up() 
         .unwrap();
     assert_eq!(ended.status, "ended");
     assert_eq!(ended.outcome_words(), "Completed");
-    assert!(livekit.participants(&room).iter().all(|p| p.identity != "sip_+14155550100"));
+    assert!(livekit
+        .participants(&room)
+        .iter()
+        .all(|p| p.identity != "sip_+14155550100"));
     let again = app
         .call::<CallRow>(&app.client, "calls/hangup", &[("id", &call.id)])
         .await
         .unwrap_err();
-    assert!(matches!(again, AppError::Conflict { .. }), "controls end with the call");
+    assert!(
+        matches!(again, AppError::Conflict { .. }),
+        "controls end with the call"
+    );
     let timeline = detail(&app, &app.client, &call.id).await.timeline;
     let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
-    for kind in ["call.requested", "call.created", "participant_joined", "call.hangup"] {
+    for kind in [
+        "call.requested",
+        "call.created",
+        "participant_joined",
+        "call.hangup",
+    ] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
     let actions = app.audit_actions().await;
-    assert!(actions.iter().any(|a| a == "call.place") && actions.iter().any(|a| a == "call.hangup"));
+    assert!(
+        actions.iter().any(|a| a == "call.place") && actions.iter().any(|a| a == "call.hangup")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,12 +160,23 @@ async fn failed_calls_say_why_with_the_sip_status() {
         ("+14155550101", CallOutcome::Busy, "Busy (SIP 486)"),
         ("+14155550102", CallOutcome::NoAnswer, "No answer (SIP 480)"),
         ("+14155550103", CallOutcome::Declined, "Declined (SIP 603)"),
-        ("+14155550104", CallOutcome::TrunkAuthFailure, "Trunk authentication failed (SIP 407)"),
+        (
+            "+14155550104",
+            CallOutcome::TrunkAuthFailure,
+            "Trunk authentication failed (SIP 407)",
+        ),
     ] {
         livekit.set_outcome(to, outcome);
-        let call = place(&app, &app.client, &number, to, &[("wait_until_answered", "on"), ("ringing_timeout", "1")])
-            .await
-            .expect("a failed call is still a call");
+        let placed = place(
+            &app,
+            &app.client,
+            &number,
+            to,
+            &[("wait_until_answered", "on"), ("ringing_timeout", "1")],
+        )
+        .await
+        .expect("a failed call is still a call");
+        let call = wait_for_status(&app, &placed.id, "ended").await;
         assert_eq!(call.status, "ended", "{to}");
         assert_eq!(call.outcome_words(), words, "{to}");
         assert!(call.answered_at.is_none());
@@ -139,25 +188,45 @@ async fn transfers_succeed_or_fail_with_the_reason() {
     let (app, number) = ready().await;
     let (_, livekit) = fakes(&app);
     livekit.set_transfer_outcome("tel:+14155550188", TransferOutcome::Fail(486));
-    let call = place(&app, &app.client, &number, "+14155550100", &[("wait_until_answered", "on")])
-        .await
-        .unwrap();
+    let placed = place(
+        &app,
+        &app.client,
+        &number,
+        "+14155550100",
+        &[("wait_until_answered", "on")],
+    )
+    .await
+    .unwrap();
+    let call = wait_for_status(&app, &placed.id, "answered").await;
+    let call = wait_until(&app, &call.id, |c| c.sip_call_id.is_some()).await;
 
     let bad = app
-        .call::<TransferResult>(&app.client, "calls/transfer", &[("id", &call.id), ("transfer_to", "+14155550199")])
+        .call::<TransferResult>(
+            &app.client,
+            "calls/transfer",
+            &[("id", &call.id), ("transfer_to", "+14155550199")],
+        )
         .await
         .unwrap_err();
     assert!(bad.field("transfer_to").is_some(), "{bad:?}");
 
     let failed: TransferResult = app
-        .call(&app.client, "calls/transfer", &[("id", &call.id), ("transfer_to", "tel:+14155550188")])
+        .call(
+            &app.client,
+            "calls/transfer",
+            &[("id", &call.id), ("transfer_to", "tel:+14155550188")],
+        )
         .await
         .unwrap();
     assert!(!failed.ok);
     assert_eq!(failed.sip_status_code, Some(486));
 
     let ok: TransferResult = app
-        .call(&app.client, "calls/transfer", &[("id", &call.id), ("transfer_to", "tel:+14155550199")])
+        .call(
+            &app.client,
+            "calls/transfer",
+            &[("id", &call.id), ("transfer_to", "tel:+14155550199")],
+        )
         .await
         .unwrap();
     assert!(ok.ok, "{}", ok.message);
@@ -166,14 +235,21 @@ async fn transfers_succeed_or_fail_with_the_reason() {
         .into_iter()
         .find(|c| Some(&c.call_id) == call.sip_call_id.as_ref())
         .unwrap();
-    assert!(fake.transfers.iter().any(|t| t.contains("+14155550199")), "{:?}", fake.transfers);
+    assert!(
+        fake.transfers.iter().any(|t| t.contains("+14155550199")),
+        "{:?}",
+        fake.transfers
+    );
     let kinds: Vec<String> = detail(&app, &app.client, &call.id)
         .await
         .timeline
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert!(kinds.contains(&"transfer.failed".to_string()) && kinds.contains(&"transfer.succeeded".to_string()));
+    assert!(
+        kinds.contains(&"transfer.failed".to_string())
+            && kinds.contains(&"transfer.succeeded".to_string())
+    );
     // The transferred caller leaves the room: the session ends from its webhook.
     wait_for_status(&app, &call.id, "ended").await;
 }
@@ -181,31 +257,63 @@ async fn transfers_succeed_or_fail_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_call_requests_name_the_field_and_owners_stay_in_their_lane() {
     let (app, number) = ready().await;
-    let err = place(&app, &app.client, &number, "555-0100", &[("dtmf", "12x"), ("ringing_timeout", "0")])
-        .await
-        .unwrap_err();
+    let err = place(
+        &app,
+        &app.client,
+        &number,
+        "555-0100",
+        &[("dtmf", "12x"), ("ringing_timeout", "0")],
+    )
+    .await
+    .unwrap_err();
     for field in ["to", "dtmf", "ringing_timeout"] {
         assert!(err.field(field).is_some(), "{field}: {err:?}");
     }
-    let call = place(&app, &app.client, &number, "+14155550100", &[]).await.unwrap();
+    let call = place(&app, &app.client, &number, "+14155550100", &[])
+        .await
+        .unwrap();
     let (owner, _) = app.owner_client().await;
-    let err = place(&app, &owner, &number, "+14155550100", &[]).await.unwrap_err();
-    assert!(err.field("number_id").is_some(), "another owner's number: {err:?}");
-    let err = app.call::<CallDetail>(&owner, "calls/get", &[("id", &call.id)]).await.unwrap_err();
-    assert!(matches!(err, AppError::NotFound { .. }));
-    let err = app.call::<CallRow>(&owner, "calls/hangup", &[("id", &call.id)]).await.unwrap_err();
+    let err = place(&app, &owner, &number, "+14155550100", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        err.field("number_id").is_some(),
+        "another owner's number: {err:?}"
+    );
+    let err = app
+        .call::<CallDetail>(&owner, "calls/get", &[("id", &call.id)])
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppError::NotFound { .. }));
     let err = app
-        .call::<TransferResult>(&owner, "calls/transfer", &[("id", &call.id), ("transfer_to", "tel:+14155550199")])
+        .call::<CallRow>(&owner, "calls/hangup", &[("id", &call.id)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::NotFound { .. }));
+    let err = app
+        .call::<TransferResult>(
+            &owner,
+            "calls/transfer",
+            &[("id", &call.id), ("transfer_to", "tel:+14155550199")],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::NotFound { .. }));
     let page: dial_app::model::Page<CallRow> = app.call(&owner, "calls/list", &[]).await.unwrap();
     assert_eq!(page.total, 0, "owners see their calls only");
-    let page: dial_app::model::Page<CallRow> = app.call(&app.client, "calls/list", &[("direction", "outbound")]).await.unwrap();
+    let page: dial_app::model::Page<CallRow> = app
+        .call(&app.client, "calls/list", &[("direction", "outbound")])
+        .await
+        .unwrap();
     assert_eq!(page.total, 1);
-    let err = app.call::<String>(&owner, "calls/reconcile", &[]).await.unwrap_err();
+    let err = app
+        .call::<String>(&owner, "calls/reconcile", &[])
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppError::Forbidden));
-    let err = app.call::<CallDetail>(&new_client(), "calls/get", &[("id", &call.id)]).await.unwrap_err();
+    let err = app
+        .call::<CallDetail>(&new_client(), "calls/get", &[("id", &call.id)])
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppError::Unauthorized));
 }

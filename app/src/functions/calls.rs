@@ -78,7 +78,8 @@ pub async fn place_call(
         display_name,
     };
     let request = calls::CallRequest::parse(&input)?;
-    let call = calls::place(&auth::state()?, &me, &auth::actor(&me), request).await?;
+    // The call goes on in the background; its page follows it live.
+    let call = calls::place(&auth::state()?, &me, &auth::actor(&me), request, false).await?;
     leptos_axum::redirect(&format!("/dashboard/calls/{}", call.id));
     Ok(call)
 }

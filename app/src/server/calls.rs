@@ -929,15 +929,152 @@ fn upstream(e: &super::livekit::LiveKitError) -> AppError {
     }
 }
 
+/// The LiveKit half of placing a call: room, agent, SIP participant, outcome.
+struct DialOut {
+    state: AppState,
+    lk: super::livekit::LiveKitClient,
+    id: String,
+    trunk: String,
+    room: String,
+    identity: String,
+    agent: String,
+    agent_metadata: String,
+    request: CallRequest,
+}
+
+impl DialOut {
+    async fn run(self) -> Result<(), AppError> {
+        let DialOut {
+            state,
+            lk,
+            id,
+            trunk,
+            room,
+            identity,
+            agent,
+            agent_metadata,
+            request,
+        } = self;
+        let state = &state;
+        let create = async {
+            lk.create_room(&room, "").await?;
+            lk.dispatch_agent(&room, &agent, &agent_metadata).await?;
+            lk.create_sip_participant(
+                &trunk,
+                request.to.as_str(),
+                &room,
+                super::livekit::CallOptions {
+                    participant_identity: identity.clone(),
+                    participant_name: Some(format!("Phone {}", request.to.as_str())),
+                    display_name: request.display_name.clone(),
+                    dtmf: request.dtmf.clone(),
+                    play_dialtone: request.play_dialtone,
+                    wait_until_answered: request.wait_until_answered,
+                    ringing_timeout: request.ringing_timeout,
+                    max_call_duration: request.max_duration,
+                    ..Default::default()
+                },
+            )
+            .await
+        };
+        // While LiveKit dials (and, with "wait until answered", until the callee answers),
+        // follow the participant's sip.callStatus so the pages show "ringing".
+        let watch = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                let status = match lk.get_participant(&room, &identity).await {
+                    Ok(p) => sip_facts(&p).and_then(|f| f.status),
+                    Err(_) => None,
+                };
+                if let Some(status @ (CallStatus::Ringing | CallStatus::Answered)) = status {
+                    if let Ok(mut tx) = state.db.begin_write().await {
+                        let moved = advance(&mut tx, &id, status, now(), None, now()).await;
+                        if moved.is_ok() && tx.commit().await.is_ok() {
+                            notify_by_id(state, &id).await;
+                        }
+                    }
+                }
+            }
+        };
+        let result = tokio::select! {
+            result = create => result,
+            () = watch => unreachable_watch(),
+        };
+        let failed = |e: &super::livekit::LiveKitError| e.to_string();
+        match result {
+            Ok(info) => {
+                // The participant's webhook may have arrived first and adopted the session.
+                sqlx::query("UPDATE call_sessions SET sip_call_id = COALESCE(sip_call_id, $1), participant_sid = COALESCE(participant_sid, $2) WHERE id = $3")
+                    .bind(&info.sip_call_id)
+                    .bind(Some(info.participant_id.clone()).filter(|p| !p.is_empty()))
+                    .bind(&id)
+                    .execute(&state.db.pool)
+                    .await?;
+                if request.wait_until_answered {
+                    let mut tx = state.db.begin_write().await?;
+                    advance(&mut tx, &id, CallStatus::Answered, now(), None, now()).await?;
+                    tx.commit().await?;
+                }
+                dial_event(
+                    state,
+                    &id,
+                    "call.created",
+                    json!({ "sip_call_id": info.sip_call_id }),
+                )
+                .await?;
+                Ok(())
+            }
+            Err(e) => {
+                let status = e.sip_status();
+                let outcome = status.map(outcome_of_sip).unwrap_or("failed");
+                let t = now();
+                let mut tx = state.db.begin_write().await?;
+                sqlx::query("UPDATE call_sessions SET outcome = COALESCE(outcome, $1), sip_status_code = COALESCE(sip_status_code, $2) WHERE id = $3")
+                    .bind(outcome)
+                    .bind(status.map(i64::from))
+                    .bind(&id)
+                    .execute(&mut *tx.tx)
+                    .await?;
+                advance(&mut tx, &id, CallStatus::Ended, t, Some(&failed(&e)), t).await?;
+                tx.commit().await?;
+                dial_event(
+                    state,
+                    &id,
+                    "call.failed",
+                    json!({ "error": failed(&e), "sip_status": status }),
+                )
+                .await?;
+                match status {
+                    // A call outcome (busy, no answer, ...): the call is the answer.
+                    Some(_) => Ok(()),
+                    // Not a call outcome but a failure to place it: say so.
+                    None => Err(upstream(&e)),
+                }
+            }
+        }
+    }
+}
+
+/// The status watcher loops until the call's creation finishes.
+fn unreachable_watch(
+) -> Result<super::livekit::proto::SipParticipantInfo, super::livekit::LiveKitError> {
+    Err(super::livekit::LiveKitError::Network(
+        "the call watcher stopped".into(),
+    ))
+}
+
 /// Places an outbound call: a fresh room with the assistant's prefix, the assistant's
 /// agent dispatched into it (its metadata plus the call's), the number's outbound trunk
-/// (created on demand), and the SIP participant. The call is recorded first (dialing);
-/// with "wait until answered" this returns once the callee answered or the call failed.
+/// (created on demand), and the SIP participant. The call is recorded first (dialing).
+/// With `wait` this returns once LiveKit answered (with "wait until answered": once the
+/// callee answered or the call failed); without, the dialing goes on in the background
+/// and the call's page follows it.
 pub async fn place(
     state: &AppState,
     me: &crate::model::Me,
     actor: &audit::Actor,
     request: CallRequest,
+    wait: bool,
 ) -> Result<crate::model::CallRow, AppError> {
     type NumberInfo = (String, Option<String>, Option<String>);
     let number: Option<NumberInfo> = sqlx::query_as(
@@ -1024,77 +1161,26 @@ pub async fn place(
             json!({ "call_id": id, "direction": "outbound", "to": request.to.as_str(), "from": from }),
         );
     }
-    let failed = |e: &super::livekit::LiveKitError| e.to_string();
-    let result = async {
-        lk.create_room(&room, "").await?;
-        lk.dispatch_agent(&room, &agent, &agent_metadata.to_string())
-            .await?;
-        lk.create_sip_participant(
-            &trunk,
-            request.to.as_str(),
-            &room,
-            super::livekit::CallOptions {
-                participant_identity: identity.clone(),
-                participant_name: Some(format!("Phone {}", request.to.as_str())),
-                display_name: request.display_name.clone(),
-                dtmf: request.dtmf.clone(),
-                play_dialtone: request.play_dialtone,
-                wait_until_answered: request.wait_until_answered,
-                ringing_timeout: request.ringing_timeout,
-                max_call_duration: request.max_duration,
-                ..Default::default()
-            },
-        )
-        .await
-    }
-    .await;
-    match result {
-        Ok(info) => {
-            // The participant's webhook may have arrived first and adopted the session.
-            sqlx::query("UPDATE call_sessions SET sip_call_id = COALESCE(sip_call_id, $1), participant_sid = COALESCE(participant_sid, $2) WHERE id = $3")
-                .bind(&info.sip_call_id)
-                .bind(Some(info.participant_id.clone()).filter(|p| !p.is_empty()))
-                .bind(&id)
-                .execute(&state.db.pool)
-                .await?;
-            if request.wait_until_answered {
-                let mut tx = state.db.begin_write().await?;
-                advance(&mut tx, &id, CallStatus::Answered, now(), None, now()).await?;
-                tx.commit().await?;
+    let job = DialOut {
+        state: state.clone(),
+        lk,
+        id: id.clone(),
+        trunk,
+        room,
+        identity,
+        agent,
+        agent_metadata: agent_metadata.to_string(),
+        request,
+    };
+    if wait {
+        job.run().await?;
+    } else {
+        tokio::spawn(async move {
+            let id = job.id.clone();
+            if let Err(e) = job.run().await {
+                tracing::warn!(call = %id, error = %e, "an outbound call could not be placed");
             }
-            dial_event(
-                state,
-                &id,
-                "call.created",
-                json!({ "sip_call_id": info.sip_call_id }),
-            )
-            .await?;
-        }
-        Err(e) => {
-            let status = e.sip_status();
-            let outcome = status.map(outcome_of_sip).unwrap_or("failed");
-            let t = now();
-            let mut tx = state.db.begin_write().await?;
-            sqlx::query("UPDATE call_sessions SET outcome = COALESCE(outcome, $1), sip_status_code = COALESCE(sip_status_code, $2) WHERE id = $3")
-                .bind(outcome)
-                .bind(status.map(i64::from))
-                .bind(&id)
-                .execute(&mut *tx.tx)
-                .await?;
-            advance(&mut tx, &id, CallStatus::Ended, t, Some(&failed(&e)), t).await?;
-            tx.commit().await?;
-            dial_event(
-                state,
-                &id,
-                "call.failed",
-                json!({ "error": failed(&e), "sip_status": status }),
-            )
-            .await?;
-            if status.is_none() {
-                // Not a call outcome but a failure to place it: say so.
-                return Err(upstream(&e));
-            }
-        }
+        });
     }
     get(state, me, &id).await
 }
