@@ -56,8 +56,8 @@ export default defineConfig({
   projects: [
     { name: 'hydrated', testMatch: 'foundation.spec.ts', use: { baseURL: 'http://127.0.0.1:3101', javaScriptEnabled: true } },
     { name: 'no-js', testMatch: 'foundation.spec.ts', use: { baseURL: 'http://127.0.0.1:3102', javaScriptEnabled: false } },
-    { name: 'sandbox', testMatch: ['assistants.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts'], use: { baseURL: 'http://127.0.0.1:3103', javaScriptEnabled: true } },
-    { name: 'sandbox-no-js', testMatch: ['assistants.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts'], use: { baseURL: 'http://127.0.0.1:3104', javaScriptEnabled: false } },
+    { name: 'sandbox', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts'], use: { baseURL: 'http://127.0.0.1:3103', javaScriptEnabled: true } },
+    { name: 'sandbox-no-js', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts'], use: { baseURL: 'http://127.0.0.1:3104', javaScriptEnabled: false } },
   ],
   webServer: [
     server(3101, 'hydrated', process.env.DIAL_E2E_DATABASE_URL_HYDRATED),

@@ -6,7 +6,8 @@ use crate::pages::{
     assistants::{AssistantPage, AssistantsPage},
     auth::{LoginPage, SetupPage},
     carriers::CarriersPage,
-    dashboard::{CallsPage, DashboardLayout, NotFound, OverviewPage},
+    calls::{CallPage, CallsPage},
+    dashboard::{DashboardLayout, NotFound, OverviewPage},
     numbers::{BuyNumberPage, ImportNumbersPage, NumberPage, PhoneNumbersPage},
     routing::RoutingProfilesPage,
     settings::{SettingsIndex, SettingsLayout},
@@ -78,6 +79,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("assistants") view=AssistantsPage ssr=SSR/>
                     <Route path=path!("assistants/:id") view=AssistantPage ssr=SSR/>
                     <Route path=path!("calls") view=CallsPage ssr=SSR/>
+                    <Route path=path!("calls/:id") view=CallPage ssr=SSR/>
                     <ParentRoute path=path!("settings") view=SettingsLayout ssr=SSR>
                         <Route path=path!("") view=SettingsIndex ssr=SSR/>
                         <Route path=path!("api-keys") view=ApiKeysPage ssr=SSR/>

@@ -558,3 +558,33 @@ impl std::fmt::Debug for CreatedKey {
             .finish()
     }
 }
+
+// -- Call statistics (the overview page) ---------------------------------------------------
+
+/// Today's calls by outcome (UTC), and the calls started on each of the last seven days.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStats {
+    /// Calls started today (UTC).
+    pub today: u64,
+    /// Of today's calls: ended after being answered.
+    pub completed: u64,
+    pub no_answer: u64,
+    pub busy: u64,
+    pub declined: u64,
+    /// Failed, unreachable, or the trunk's authentication failed.
+    pub failed: u64,
+    /// Calls on right now (not ended), whenever they started.
+    pub live: u64,
+    /// The last seven days, oldest first; the last is today.
+    pub days: Vec<DayCount>,
+}
+
+/// The calls started on one day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// YYYY-MM-DD.
+    pub date: String,
+    /// Mon, Tue, …
+    pub weekday: String,
+    pub calls: u64,
+}

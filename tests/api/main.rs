@@ -9,6 +9,7 @@ mod api_keys;
 mod assistants;
 mod auth;
 mod call_control;
+mod call_pages;
 mod calls;
 mod carriers;
 mod crash;

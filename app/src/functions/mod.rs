@@ -15,4 +15,5 @@ pub mod routing;
 pub mod sandbox;
 pub mod settings;
 pub mod site;
+pub mod stats;
 pub mod users;

@@ -1,11 +1,13 @@
 //! The dashboard layout (sidebar + content) and the top-level sections.
 
 use crate::{
-    components::{icons, EmptyState, Loading, MeResource, PageHeader},
+    components::{icons, EmptyState, ErrorBanner, Loading, MeResource, PageHeader},
     functions::{
         auth::{get_me, Logout},
         settings::{livekit_settings, twilio_settings},
+        stats::get_call_stats,
     },
+    model::{CallStats, DayCount},
 };
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
@@ -62,6 +64,7 @@ pub fn DashboardLayout() -> impl IntoView {
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let me = use_context::<MeResource>();
+    let stats = Resource::new(|| (), |_| get_call_stats());
     view! {
         <Title text="Overview"/>
         <Suspense fallback=|| view! { <Loading/> }>
@@ -75,18 +78,109 @@ pub fn OverviewPage() -> impl IntoView {
                 view! {
                     <PageHeader title=format!("Hello, {name}") subtitle="Your voice agents on the phone network, at a glance."/>
                     {admin.then(|| view! { <SetupChecklist/> })}
-                    <section class="card">
-                        <h2>"Today's calls"</h2>
-                        <EmptyState
-                            icon=icons::activity
-                            title="No calls yet"
-                            body="Calls to and from your numbers will be summarised here, by outcome, with a 7-day chart."
-                        />
+                    <section class="card" aria-labelledby="today-title" data-testid="call-stats">
+                        <h2 id="today-title">"Today's calls"</h2>
+                        {match stats.await {
+                            Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+                            Ok(s) if s.today == 0 && s.live == 0 && s.days.iter().all(|d| d.calls == 0) => view! {
+                                <EmptyState
+                                    icon=icons::activity
+                                    title="No calls yet"
+                                    body="Calls to and from your numbers will be summarised here, by outcome, with a 7-day chart."
+                                >
+                                    <a class="button button-primary" href="/dashboard/calls#place-call">"Place a call"</a>
+                                </EmptyState>
+                            }.into_any(),
+                            Ok(s) => view! { <CallSummary stats=s/> }.into_any(),
+                        }}
                     </section>
                 }
             })}
         </Suspense>
     }
+}
+
+/// Today's counts by outcome and the 7-day chart.
+#[component]
+fn CallSummary(stats: CallStats) -> impl IntoView {
+    let tiles = [
+        ("Calls today", stats.today, "all"),
+        ("Completed", stats.completed, "ok"),
+        ("No answer", stats.no_answer, "warn"),
+        ("Busy", stats.busy, "warn"),
+        ("Declined", stats.declined, "warn"),
+        ("Failed", stats.failed, "error"),
+        ("Live now", stats.live, "live"),
+    ];
+    let href = |tone: &str| match tone {
+        "all" => "/dashboard/calls",
+        "live" => "/dashboard/calls?status=live",
+        _ => "/dashboard/calls?status=ended",
+    };
+    view! {
+        <dl class="stats">
+            {tiles.into_iter().map(|(label, n, tone)| view! {
+                <div class=format!("stat stat-{tone}") data-stat=label>
+                    <dt>{label}</dt>
+                    <dd><a href=href(tone)>{n}</a></dd>
+                </div>
+            }).collect_view()}
+        </dl>
+        <h3 class="chart-title">"Calls in the last 7 days (UTC)"</h3>
+        <div class="chart" data-testid="call-chart" inner_html=week_chart(&stats.days)></div>
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The 7-day bar chart as inline SVG, drawn on the server: one bar per day, labelled with
+/// its weekday, the count on hover (`<title>`) and for screen readers.
+pub fn week_chart(days: &[DayCount]) -> String {
+    const SLOT: u64 = 56;
+    const BAR: u64 = 32;
+    const TOP: u64 = 18;
+    const HEIGHT: u64 = 110;
+    let max = days.iter().map(|d| d.calls).max().unwrap_or(0).max(1);
+    let width = SLOT * days.len().max(1) as u64;
+    let base = TOP + HEIGHT;
+    let total: u64 = days.iter().map(|d| d.calls).sum();
+    let mut svg = format!(
+        "<svg class=\"chart-svg\" viewBox=\"0 0 {width} {}\" role=\"img\" aria-label=\"{total} calls in the last 7 days\" xmlns=\"http://www.w3.org/2000/svg\">",
+        base + 24
+    );
+    svg.push_str(&format!(
+        "<line class=\"chart-axis\" x1=\"0\" y1=\"{base}\" x2=\"{width}\" y2=\"{base}\"/>"
+    ));
+    for (i, d) in days.iter().enumerate() {
+        let h = if d.calls == 0 {
+            0
+        } else {
+            (d.calls * HEIGHT / max).max(2)
+        };
+        let x = i as u64 * SLOT + (SLOT - BAR) / 2;
+        let center = i as u64 * SLOT + SLOT / 2;
+        let plural = if d.calls == 1 { "call" } else { "calls" };
+        let (weekday, date) = (escape(&d.weekday), escape(&d.date));
+        svg.push_str(&format!(
+            "<g class=\"chart-day\" data-date=\"{date}\"><title>{weekday} {date}: {n} {plural}</title>\
+             <rect class=\"chart-hit\" x=\"{slot_x}\" y=\"0\" width=\"{SLOT}\" height=\"{base}\"/>\
+             <rect class=\"chart-bar\" x=\"{x}\" y=\"{y}\" width=\"{BAR}\" height=\"{h}\" rx=\"3\"/>\
+             <text class=\"chart-value\" x=\"{center}\" y=\"{vy}\" text-anchor=\"middle\">{n}</text>\
+             <text class=\"chart-label\" x=\"{center}\" y=\"{ly}\" text-anchor=\"middle\">{weekday}</text></g>",
+            n = d.calls,
+            slot_x = i as u64 * SLOT,
+            y = base - h,
+            vy = base - h - 4,
+            ly = base + 17,
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
 }
 
 /// What an admin still has to connect before numbers and calls work.
@@ -129,21 +223,6 @@ fn SetupChecklist() -> impl IntoView {
 }
 
 #[component]
-pub fn CallsPage() -> impl IntoView {
-    view! {
-        <Title text="Calls"/>
-        <PageHeader title="Calls" subtitle="Every call to or from your numbers, live."/>
-        <section class="card">
-            <EmptyState
-                icon=icons::activity
-                title="No calls yet"
-                body="Inbound and outbound calls will appear here as they happen, with their status, duration and outcome."
-            />
-        </section>
-    }
-}
-
-#[component]
 pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
@@ -159,5 +238,30 @@ pub fn NotFound() -> impl IntoView {
                 <a class="button button-primary" href="/dashboard">"Go to the dashboard"</a>
             </section>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_week_chart_has_a_bar_per_day_with_its_count_on_hover() {
+        let days: Vec<DayCount> = (0..7)
+            .map(|i| DayCount {
+                date: format!("2026-11-{:02}", 16 + i),
+                weekday: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][i].to_string(),
+                calls: [0, 1, 4, 0, 2, 0, 8][i] as u64,
+            })
+            .collect();
+        let svg = week_chart(&days);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("class=\"chart-bar\"").count(), 7);
+        assert!(svg.contains("<title>Sun 2026-11-22: 8 calls</title>"));
+        assert!(svg.contains("<title>Tue 2026-11-17: 1 call</title>"));
+        assert!(svg.contains("aria-label=\"15 calls in the last 7 days\""));
+        // The busiest day fills the height; an empty day draws nothing.
+        assert!(svg.contains("y=\"18\" width=\"32\" height=\"110\""));
+        assert!(svg.contains("height=\"0\""));
     }
 }

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod assignment;
 pub mod assistants;
 pub mod auth;
+pub mod calls;
 pub mod carriers;
 pub mod dashboard;
 pub mod numbers;

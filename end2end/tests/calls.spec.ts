@@ -1,0 +1,101 @@
+import { expect, test } from '@playwright/test';
+import { signInAsAdmin } from './helpers';
+
+// Calls against the sandbox's Twilio and LiveKit, hydrated and without JavaScript: place a
+// call from an assigned number, transfer it, hang up if it is still on, read its timeline,
+// and find it in the calls list.
+test.describe.configure({ mode: 'serial' });
+
+test('place a call, transfer it, and read its timeline', async ({ page }) => {
+  await signInAsAdmin(page);
+
+  // A number of our own (bought from the sandbox's inventory).
+  await page.goto('/dashboard/phone-numbers/buy');
+  await page.getByLabel('Area code').fill('510');
+  await page.getByRole('button', { name: 'Search' }).click();
+  const row = page.locator('tr[data-available="+15105550107"]');
+  await row.locator('summary').click();
+  await row.getByRole('textbox', { name: 'Label' }).fill('Outbound line');
+  await row.getByRole('button', { name: 'Buy +1 (510) 555-0107' }).click();
+  await expect(page.getByRole('heading', { name: '+1 (510) 555-0107' })).toBeVisible();
+
+  // An assistant, and the number assigned to it.
+  await page.goto('/dashboard/assistants');
+  const create = page.locator('form').filter({ has: page.getByRole('button', { name: 'Create assistant' }) });
+  await create.getByRole('textbox', { name: 'Name', exact: true }).fill('Outbound desk');
+  await create.getByRole('textbox', { name: 'Agent name' }).fill('outbound-agent');
+  await create.getByRole('button', { name: 'Create assistant' }).click();
+  await expect(page.getByRole('heading', { name: 'Outbound desk' })).toBeVisible();
+  const assign = page.locator('section#assign');
+  await assign.getByLabel('Number').selectOption({ label: '+1 (510) 555-0107 · Outbound line' });
+  await assign.getByRole('button', { name: 'Assign number' }).click();
+  await expect(page.getByRole('heading', { name: '+1 (510) 555-0107' })).toBeVisible();
+  await expect(page.locator('.run')).toHaveAttribute('data-run-status', 'done');
+
+  // Place a call from the calls page; it waits until answered by default.
+  await page.goto('/dashboard/calls');
+  const place = page.locator('section#place-call');
+  await place.getByLabel('From number').selectOption({ label: '+1 (510) 555-0107 · Outbound desk' });
+  await place.getByLabel('Destination').fill('+14155550100');
+  await place.locator('details.options > summary').click();
+  await expect(place.getByLabel('Wait until answered')).toBeChecked();
+  await expect(place.getByLabel('Play dial tone')).not.toBeChecked();
+  await place.getByRole('button', { name: 'Call', exact: true }).click();
+  await expect(page).toHaveURL(/\/dashboard\/calls\/[^/?#]+$/);
+  const callUrl = new URL(page.url()).pathname;
+  const callId = callUrl.split('/').pop() ?? '';
+  await expect(page.getByRole('heading', { name: 'Call to +1 (415) 555-0100' })).toBeVisible();
+  // The call is placed in the background: the page follows it (with JavaScript) or is
+  // reloaded (without) until the callee answers.
+  await expect(async () => {
+    await page.goto(callUrl);
+    await expect(page.getByTestId('call-status')).toHaveText('Answered', { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
+  await expect(page.getByTestId('call-facts')).toContainText('Outbound desk');
+
+  // Transfer: the result shows (as a banner with JavaScript, and as the call's last transfer).
+  const controls = page.getByTestId('call-controls');
+  await controls.getByLabel('Transfer to').fill('tel:+14155550199');
+  await controls.getByRole('button', { name: 'Transfer', exact: true }).click();
+  await expect(page.getByText('Transferred to tel:+14155550199').first()).toBeVisible();
+
+  // The sandbox's LiveKit ends a transferred call; hang up if it is still on.
+  await expect(async () => {
+    await page.goto(callUrl);
+    if ((await page.getByTestId('call-controls').count()) > 0) {
+      await page.locator('details.confirm summary', { hasText: 'Hang up' }).click();
+      await page.getByRole('button', { name: 'Hang up now' }).click();
+      await page.goto(callUrl);
+    }
+    await expect(page.getByTestId('call-status')).toHaveText('Ended', { timeout: 2_000 });
+  }).toPass({ timeout: 20_000 });
+  await expect(page.getByTestId('call-controls')).toHaveCount(0);
+  await expect(page.getByTestId('last-transfer')).toHaveText('Transferred to tel:+14155550199');
+
+  // The timeline.
+  const timeline = page.getByTestId('timeline');
+  await expect(timeline.locator('li[data-kind="call.requested"]')).toHaveCount(1);
+  await expect(timeline.locator('li[data-kind="participant_joined"]').first()).toBeVisible();
+  await expect(timeline.locator('li[data-kind="transfer.started"]')).toHaveCount(1);
+  await expect(timeline.locator('li[data-kind="transfer.succeeded"]')).toContainText('tel:+14155550199');
+
+  // The calls list shows it, and links to it.
+  await page.getByRole('link', { name: 'Back to calls' }).click();
+  await expect(page).toHaveURL(/\/dashboard\/calls$/);
+  const listed = page.locator(`tr[data-call="${callId}"]`);
+  await expect(listed).toContainText('+1 (415) 555-0100');
+  await expect(listed).toContainText('Outbound desk');
+  await expect(listed).toContainText('Ended');
+  await page.getByLabel('Direction').selectOption('inbound');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page).toHaveURL(/direction=inbound/);
+  await expect(page.locator(`tr[data-call="${callId}"]`)).toHaveCount(0);
+  await page.getByRole('link', { name: 'Clear' }).click();
+  await page.locator(`tr[data-call="${callId}"]`).getByRole('link').click();
+  await expect(page.getByRole('heading', { name: 'Call to +1 (415) 555-0100' })).toBeVisible();
+
+  // The overview counts it.
+  await page.goto('/dashboard');
+  await expect(page.getByTestId('call-stats')).toBeVisible();
+  await expect(page.getByTestId('call-chart').locator('svg')).toBeVisible();
+});
