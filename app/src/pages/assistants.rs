@@ -273,8 +273,11 @@ fn AssistantDetails(
         "Calls to a number assigned to {} reach the agent {} in a room named {}\u{2026}",
         a.name, a.agent_name, a.room_prefix
     );
+    let calls_link = format!("/dashboard/calls?assistant={}", a.id);
     view! {
         <PageHeader title=a.name.clone() subtitle=subtitle>
+            <a class="button button-secondary" href=calls_link>"Calls"</a>
+            <a class="button button-primary" href="/dashboard/calls#place-call">"Place a call"</a>
             <a class="button button-secondary" href="/dashboard/assistants">"Back to assistants"</a>
         </PageHeader>
         <section class="card" aria-label="Details">

@@ -7,15 +7,15 @@
 
 use crate::{
     components::{
-        action_outcome, field_error, icons, use_call_changes, EmptyState, ErrorBanner, Field,
-        Loading, PageHeader, SuccessBanner,
+        action_outcome, field_error, icons, use_call_changes, use_me, EmptyState, ErrorBanner,
+        Field, Loading, PageHeader, SuccessBanner,
     },
     error::AppError,
     functions::{
         assistants::list_assistants,
         calls::{
-            callable_numbers, get_call, list_calls, HangUpCall, PlaceCall, RefreshCall,
-            TransferCall,
+            callable_numbers, get_call, list_calls, HangUpCall, PlaceCall, ReconcileCalls,
+            RefreshCall, TransferCall,
         },
         numbers::list_numbers,
     },
@@ -456,6 +456,41 @@ pub fn CallsPage() -> impl IntoView {
             </Transition>
         </section>
         <PlaceCallCard place callable/>
+        <ReconcileCard/>
+    }
+}
+
+/// Admins: compare the open calls with LiveKit now (it also happens every minute), for
+/// calls whose last webhooks were lost.
+#[component]
+fn ReconcileCard() -> impl IntoView {
+    let me = use_me();
+    let reconcile = ServerAction::<ReconcileCalls>::new();
+    let value = reconcile.value();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let admin = match me {
+                    Some(m) => m.0.await.ok().flatten().is_some_and(|u| u.is_admin()),
+                    None => false,
+                };
+                admin.then(|| view! {
+                    <section class="card" aria-labelledby="reconcile-title">
+                        <h2 id="reconcile-title">"Check calls against LiveKit"</h2>
+                        <p class="muted">"Webhooks can be lost. Every minute Dial asks LiveKit which calls are still on and closes the rest; you can also do it now."</p>
+                        {move || value.get().map(|r| match r {
+                            Ok(message) => view! { <SuccessBanner message=message/> }.into_any(),
+                            Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+                        })}
+                        <ActionForm action=reconcile>
+                            <button class="button button-secondary" type="submit" disabled=move || reconcile.pending().get()>
+                                {move || if reconcile.pending().get() { "Checking…" } else { "Check now" }}
+                            </button>
+                        </ActionForm>
+                    </section>
+                })
+            })}
+        </Suspense>
     }
 }
 
