@@ -238,26 +238,73 @@ pub fn AdminOnly(children: ChildrenFn) -> impl IntoView {
     }
 }
 
-/// Page links for a server-paged list: `?page=N`.
+/// Page links for a server-paged list. The caller builds the links (so they keep its
+/// filters, see [`href_with`]); a missing link shows as a disabled button.
 #[component]
-pub fn Pager(page: u32, pages: u32, total: u64, #[prop(into)] noun: String) -> impl IntoView {
-    let prev = (page > 1).then(|| format!("?page={}", page - 1));
-    let next = (page < pages).then(|| format!("?page={}", page + 1));
+pub fn Pager(
+    page: u32,
+    pages: u32,
+    total: u64,
+    /// What one item is called, and several ("call", "calls").
+    noun: &'static str,
+    nouns: &'static str,
+    prev: Option<String>,
+    next: Option<String>,
+    /// The links' words: ("← Previous", "Next →") by default; newest-first lists use
+    /// ("← Newer", "Older →").
+    #[prop(default = ("← Previous", "Next →"))]
+    labels: (&'static str, &'static str),
+) -> impl IntoView {
+    let link = |href: Option<String>, label: &'static str, rel: &'static str| {
+        match href {
+        Some(href) => view! { <a class="button button-secondary" href=href rel=rel>{label}</a> }.into_any(),
+        None => view! { <span class="button button-secondary disabled" aria-disabled="true">{label}</span> }.into_any(),
+    }
+    };
     view! {
         <nav class="pager" aria-label="Pages">
-            <span class="muted">{format!("{total} {noun} · page {page} of {pages}")}</span>
+            <span class="muted">{format!("{total} {} · page {page} of {pages}", if total == 1 { noun } else { nouns })}</span>
             <div class="pager-links">
-                {match prev {
-                    Some(href) => view! { <a class="button button-secondary" href=href rel="prev">"← Newer"</a> }.into_any(),
-                    None => view! { <span class="button button-secondary disabled" aria-disabled="true">"← Newer"</span> }.into_any(),
-                }}
-                {match next {
-                    Some(href) => view! { <a class="button button-secondary" href=href rel="next">"Older →"</a> }.into_any(),
-                    None => view! { <span class="button button-secondary disabled" aria-disabled="true">"Older →"</span> }.into_any(),
-                }}
+                {link(prev, labels.0, "prev")}
+                {link(next, labels.1, "next")}
             </div>
         </nav>
     }
+}
+
+/// A value of the current query string (None when absent or empty).
+pub fn query_value(
+    name: &'static str,
+) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
+    let query = leptos_router::hooks::use_query_map();
+    move || query.with(|q| q.get(name)).filter(|v| !v.is_empty())
+}
+
+/// `path?…` keeping the current query's values of `keys`, with `changes` applied (an
+/// empty value drops the key). For sort, page and refresh links that keep the filters.
+pub fn href_with(path: &str, keys: &[&str], changes: &[(&str, String)]) -> String {
+    let query = leptos_router::hooks::use_query_map().get();
+    let encode = |value: &str| {
+        value
+            .replace('%', "%25")
+            .replace('&', "%26")
+            .replace('+', "%2B")
+            .replace('#', "%23")
+            .replace(' ', "+")
+    };
+    let pairs: Vec<String> = keys
+        .iter()
+        .filter_map(|key| {
+            let value = match changes.iter().find(|(k, _)| k == key) {
+                Some((_, v)) => Some(v.clone()),
+                None => query.get(key),
+            };
+            value
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{key}={}", encode(&v)))
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
 }
 
 /// A counter that goes up whenever a call the user may see changes, fed by the server's

@@ -500,7 +500,10 @@ fn AuditLog() -> impl IntoView {
                                     </tbody>
                                 </table>
                                 </div>
-                                <Pager page=p.page pages=pages total=p.total noun="entries"/>
+                                <Pager page=p.page pages=pages total=p.total noun="entry" nouns="entries"
+                                    prev=(p.page > 1).then(|| format!("?page={}", p.page - 1))
+                                    next=(p.page < pages).then(|| format!("?page={}", p.page + 1))
+                                    labels=("← Newer", "Older →")/>
                             }.into_any()
                         }
                     }

@@ -7,8 +7,8 @@
 
 use crate::{
     components::{
-        action_outcome, field_error, icons, use_call_changes, use_me, EmptyState, ErrorBanner,
-        Field, Loading, PageHeader, SuccessBanner,
+        action_outcome, field_error, href_with, icons, query_value, use_call_changes, use_me,
+        EmptyState, ErrorBanner, Field, Loading, PageHeader, Pager, SuccessBanner,
     },
     error::AppError,
     functions::{
@@ -24,7 +24,7 @@ use crate::{
 };
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_params_map;
 
 /// How often an open page refetches its calls.
 const POLL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -32,37 +32,9 @@ const POLL: std::time::Duration = std::time::Duration::from_secs(2);
 /// The filters of the calls list, in the order they appear in links.
 const FILTERS: [&str; 6] = ["assistant", "number", "direction", "status", "date", "page"];
 
-fn query_value(name: &'static str) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
-    let query = use_query_map();
-    move || query.with(|q| q.get(name)).filter(|v| !v.is_empty())
-}
-
-fn encode(value: &str) -> String {
-    value
-        .replace('%', "%25")
-        .replace('&', "%26")
-        .replace('+', "%2B")
-        .replace('#', "%23")
-        .replace(' ', "+")
-}
-
-/// The current query string with some parameters replaced (for page links), so paging
-/// keeps the filters.
-fn href_with(changes: &[(&str, String)]) -> String {
-    let query = use_query_map().get();
-    let pairs: Vec<String> = FILTERS
-        .iter()
-        .filter_map(|key| {
-            let value = match changes.iter().find(|(k, _)| k == key) {
-                Some((_, v)) => Some(v.clone()),
-                None => query.get(key),
-            };
-            value
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("{key}={}", encode(&v)))
-        })
-        .collect();
-    format!("/dashboard/calls?{}", pairs.join("&"))
+/// The calls list with the current filters, some replaced.
+fn list_href(changes: &[(&str, String)]) -> String {
+    href_with("/dashboard/calls", &FILTERS, changes)
 }
 
 /// Seconds since the epoch, on the server or in the browser.
@@ -325,7 +297,7 @@ pub fn CallsPage() -> impl IntoView {
     view! {
         <Title text="Calls"/>
         <PageHeader title="Calls" subtitle="Every call to or from your numbers, live.">
-            <a class="button button-secondary" href=move || href_with(&[])>"Refresh"</a>
+            <a class="button button-secondary" href=move || list_href(&[])>"Refresh"</a>
             <a class="button button-primary" href="#place-call">"Place a call"</a>
         </PageHeader>
         <form class="filters card" method="get" action="/dashboard/calls" role="search" aria-label="Filter calls">
@@ -400,8 +372,8 @@ pub fn CallsPage() -> impl IntoView {
                         Ok(p) if p.total == 0 => view! { <p class="muted">"No calls match these filters."</p> }.into_any(),
                         Ok(p) => {
                             let pages = p.pages();
-                            let prev = (p.page > 1).then(|| href_with(&[("page", (p.page - 1).to_string())]));
-                            let next = (p.page < pages).then(|| href_with(&[("page", (p.page + 1).to_string())]));
+                            let prev = (p.page > 1).then(|| list_href(&[("page", (p.page - 1).to_string())]));
+                            let next = (p.page < pages).then(|| list_href(&[("page", (p.page + 1).to_string())]));
                             let now = now_secs();
                             view! {
                                 <div class="table-wrap">
@@ -436,19 +408,7 @@ pub fn CallsPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                                 </div>
-                                <nav class="pager" aria-label="Pages">
-                                    <span class="muted">{format!("{} call{} · page {} of {pages}", p.total, if p.total == 1 { "" } else { "s" }, p.page)}</span>
-                                    <div class="pager-links">
-                                        {match prev {
-                                            Some(h) => view! { <a class="button button-secondary" href=h rel="prev">"← Newer"</a> }.into_any(),
-                                            None => view! { <span class="button button-secondary disabled" aria-disabled="true">"← Newer"</span> }.into_any(),
-                                        }}
-                                        {match next {
-                                            Some(h) => view! { <a class="button button-secondary" href=h rel="next">"Older →"</a> }.into_any(),
-                                            None => view! { <span class="button button-secondary disabled" aria-disabled="true">"Older →"</span> }.into_any(),
-                                        }}
-                                    </div>
-                                </nav>
+                                <Pager page=p.page pages=pages total=p.total noun="call" nouns="calls" prev next labels=("← Newer", "Older →")/>
                             }.into_any()
                         }
                     }

@@ -2,8 +2,8 @@
 
 use crate::{
     components::{
-        action_outcome, field_error, icons, AdminOnly, EmptyState, ErrorBanner, Field, Loading,
-        MeResource, PageHeader,
+        action_outcome, field_error, href_with, icons, query_value, AdminOnly, EmptyState,
+        ErrorBanner, Field, Loading, MeResource, PageHeader, Pager,
     },
     error::AppError,
     functions::carriers::carrier_options,
@@ -18,39 +18,14 @@ use crate::{
 };
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_params_map;
 
-fn query_value(name: &'static str) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
-    let query = use_query_map();
-    move || query.with(|q| q.get(name)).filter(|v| !v.is_empty())
-}
+/// The numbers table's query parameters (filters, sort and page).
+const TABLE_KEYS: [&str; 7] = ["q", "owner", "carrier", "assigned", "sort", "dir", "page"];
 
-/// The current query string with some parameters replaced (for sort and page links).
-fn href_with(changes: &[(&str, String)]) -> String {
-    let query = use_query_map().get_untracked();
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for key in ["q", "owner", "carrier", "assigned", "sort", "dir", "page"] {
-        if let Some((_, v)) = changes.iter().find(|(k, _)| *k == key) {
-            if !v.is_empty() {
-                pairs.push((key.to_string(), v.clone()));
-            }
-        } else if let Some(v) = query.get(key).filter(|v| !v.is_empty()) {
-            pairs.push((key.to_string(), v));
-        }
-    }
-    let encoded: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                v.replace('%', "%25")
-                    .replace('&', "%26")
-                    .replace('+', "%2B")
-                    .replace(' ', "+")
-            )
-        })
-        .collect();
-    format!("?{}", encoded.join("&"))
+/// The current table query with some parameters replaced (for sort and page links).
+fn table_href(changes: &[(&str, String)]) -> String {
+    href_with("", &TABLE_KEYS, changes)
 }
 
 /// The assignment status of a number as a badge.
@@ -121,7 +96,7 @@ pub fn PhoneNumbersPage() -> impl IntoView {
         } else {
             ""
         };
-        let href = href_with(&[
+        let href = table_href(&[
             ("sort", key.to_string()),
             ("dir", next_dir.to_string()),
             ("page", String::new()),
@@ -190,8 +165,8 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                         Ok(p) if p.total == 0 => view! { <p class="muted">"No numbers match these filters."</p> }.into_any(),
                         Ok(p) => {
                             let pages = p.pages();
-                            let prev = (p.page > 1).then(|| href_with(&[("page", (p.page - 1).to_string())]));
-                            let next = (p.page < pages).then(|| href_with(&[("page", (p.page + 1).to_string())]));
+                            let prev = (p.page > 1).then(|| table_href(&[("page", (p.page - 1).to_string())]));
+                            let next = (p.page < pages).then(|| table_href(&[("page", (p.page + 1).to_string())]));
                             view! {
                                 <div class="table-wrap">
                                 <table class="table">
@@ -225,19 +200,7 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                                 </div>
-                                <nav class="pager" aria-label="Pages">
-                                    <span class="muted">{format!("{} number{} · page {} of {pages}", p.total, if p.total == 1 { "" } else { "s" }, p.page)}</span>
-                                    <div class="pager-links">
-                                        {match prev {
-                                            Some(h) => view! { <a class="button button-secondary" href=h rel="prev">"← Previous"</a> }.into_any(),
-                                            None => view! { <span class="button button-secondary disabled" aria-disabled="true">"← Previous"</span> }.into_any(),
-                                        }}
-                                        {match next {
-                                            Some(h) => view! { <a class="button button-secondary" href=h rel="next">"Next →"</a> }.into_any(),
-                                            None => view! { <span class="button button-secondary disabled" aria-disabled="true">"Next →"</span> }.into_any(),
-                                        }}
-                                    </div>
-                                </nav>
+                                <Pager page=p.page pages=pages total=p.total noun="number" nouns="numbers" prev next/>
                             }.into_any()
                         }
                     }
