@@ -691,7 +691,7 @@ pub fn outcome_of_sip(status: u16) -> &'static str {
 const CALL_COLUMNS: &str =
     "c.id, c.direction, c.from_number, c.to_number, c.phone_number_id, c.assistant_id, \
      a.name AS assistant, c.status, c.outcome, c.sip_status_code, c.end_reason, c.sip_call_id, \
-     c.twilio_call_sid, c.room_name, c.created_at, c.answered_at, c.ended_at";
+     c.twilio_call_sid, c.room_name, c.created_at, c.answered_at, c.ended_at, c.owner_id";
 
 #[derive(sqlx::FromRow)]
 struct CallDbRow {
@@ -712,6 +712,7 @@ struct CallDbRow {
     created_at: i64,
     answered_at: Option<i64>,
     ended_at: Option<i64>,
+    owner_id: Option<String>,
 }
 
 impl From<CallDbRow> for crate::model::CallRow {
@@ -750,13 +751,8 @@ pub async fn get(
     .bind(id)
     .fetch_optional(&state.db.pool)
     .await?;
-    let owner: Option<Option<String>> =
-        sqlx::query_scalar("SELECT owner_id FROM call_sessions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&state.db.pool)
-            .await?;
-    match (found, owner) {
-        (Some(row), Some(owner)) if me.is_admin() || owner.as_deref() == Some(me.id.as_str()) => {
+    match found {
+        Some(row) if me.is_admin() || row.owner_id.as_deref() == Some(me.id.as_str()) => {
             Ok(row.into())
         }
         _ => Err(AppError::not_found("That call")),
@@ -921,14 +917,6 @@ async fn dial_event(
     Ok(())
 }
 
-fn upstream(e: &super::livekit::LiveKitError) -> AppError {
-    AppError::Upstream {
-        provider: "LiveKit".into(),
-        code: e.code().map(str::to_string),
-        message: e.to_string(),
-    }
-}
-
 /// The LiveKit half of placing a call: room, agent, SIP participant, outcome.
 struct DialOut {
     state: AppState,
@@ -1048,7 +1036,7 @@ impl DialOut {
                     // A call outcome (busy, no answer, ...): the call is the answer.
                     Some(_) => Ok(()),
                     // Not a call outcome but a failure to place it: say so.
-                    None => Err(upstream(&e)),
+                    None => Err(e.into()),
                 }
             }
         }
@@ -1217,7 +1205,7 @@ pub async fn hang_up(
     match lk.remove_participant(&room, &identity).await {
         Ok(()) => {}
         Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(upstream(&e)),
+        Err(e) => return Err(e.into()),
     }
     let t = now();
     let reason = format!(
@@ -1337,7 +1325,7 @@ pub async fn refresh(
     let status = match lk.get_participant(&room, &identity).await {
         Ok(p) => sip_facts(&p).and_then(|f| f.status),
         Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(upstream(&e)),
+        Err(e) => return Err(e.into()),
     };
     if let Some(status) = status {
         let mut tx = state.db.begin_write().await?;
