@@ -61,6 +61,22 @@ impl LiveKitError {
     }
 }
 
+/// LiveKit's failure at the boundary: its own code, and its message without repeating
+/// "LiveKit" (the error's display already names the provider).
+impl From<LiveKitError> for crate::error::AppError {
+    fn from(e: LiveKitError) -> Self {
+        let message = match &e {
+            LiveKitError::Twirp { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        crate::error::AppError::Upstream {
+            provider: "LiveKit".into(),
+            code: e.code().map(str::to_string),
+            message,
+        }
+    }
+}
+
 impl From<ServiceError> for LiveKitError {
     fn from(err: ServiceError) -> Self {
         if let Some(sip) = SipCallError::from_error(&err) {

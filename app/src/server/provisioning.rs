@@ -24,7 +24,7 @@ use super::{
     audit::{self, Actor},
     crypto::Binding,
     db::is_unique_violation,
-    livekit::{proto, InboundTrunkSpec, LiveKitClient, LiveKitError, OutboundTrunkSpec},
+    livekit::{proto, InboundTrunkSpec, LiveKitClient, OutboundTrunkSpec},
     livekit_settings, new_id, now,
     sip_rules::{check_inbound_conflict, check_rule_conflict, normalize_number},
     state::AppState,
@@ -287,8 +287,9 @@ async fn insert_run(
     actor: &Actor,
     number: &NumberFull,
     kind: &str,
-    assistant_id: Option<&str>,
+    assistant: Option<(&str, &str)>,
 ) -> Result<String, AppError> {
+    let assistant_id = assistant.map(|(id, _)| id);
     let id = new_id();
     let t = now();
     let steps = if kind == "unassign" {
@@ -342,7 +343,10 @@ async fn insert_run(
     tx.commit().await?;
     let detail = match kind {
         "unassign" => "unassign".to_string(),
-        _ => format!("assign to assistant {}", assistant_id.unwrap_or("")),
+        _ => format!(
+            "assign to {}",
+            assistant.map(|(_, name)| name).unwrap_or("an assistant")
+        ),
     };
     audit::record(
         &state.db,
@@ -383,7 +387,14 @@ pub async fn assign(
             ));
         }
     }
-    let run_id = insert_run(state, actor, &number, "assign", Some(&assistant.id)).await?;
+    let run_id = insert_run(
+        state,
+        actor,
+        &number,
+        "assign",
+        Some((&assistant.id, &assistant.name)),
+    )
+    .await?;
     drive_and_wait(state, &run_id).await;
     Ok(run_id)
 }
@@ -695,13 +706,6 @@ impl Outcome {
             detail: detail.into(),
             data: None,
         }
-    }
-}
-
-fn lk_message(e: &LiveKitError) -> String {
-    match e {
-        LiveKitError::Network(m) => format!("could not reach LiveKit: {m}"),
-        other => other.to_string(),
     }
 }
 
@@ -1026,7 +1030,7 @@ async fn inbound_trunks(
     let cached = ctx.snapshot.lock().ok().and_then(|s| s.inbound.clone());
     match cached {
         Some(list) => Ok(list),
-        None => lk.list_inbound_trunks().await.map_err(|e| lk_message(&e)),
+        None => lk.list_inbound_trunks().await.map_err(|e| e.to_string()),
     }
 }
 
@@ -1037,7 +1041,7 @@ async fn outbound_trunks(
     let cached = ctx.snapshot.lock().ok().and_then(|s| s.outbound.clone());
     match cached {
         Some(list) => Ok(list),
-        None => lk.list_outbound_trunks().await.map_err(|e| lk_message(&e)),
+        None => lk.list_outbound_trunks().await.map_err(|e| e.to_string()),
     }
 }
 
@@ -1048,7 +1052,7 @@ async fn dispatch_rules(
     let cached = ctx.snapshot.lock().ok().and_then(|s| s.rules.clone());
     match cached {
         Some(list) => Ok(list),
-        None => lk.list_dispatch_rules().await.map_err(|e| lk_message(&e)),
+        None => lk.list_dispatch_rules().await.map_err(|e| e.to_string()),
     }
 }
 
@@ -1084,7 +1088,8 @@ fn find_rule<'a>(
         })
 }
 
-fn inbound_addresses_for(ctx: &Ctx, carrier: Option<&Carrier>) -> Vec<String> {
+/// The addresses allowed to send the number's calls: the carrier's, or Twilio's.
+fn inbound_addresses_for(carrier: Option<&Carrier>) -> Vec<String> {
     match carrier {
         Some(c) => c.inbound_addresses.clone(),
         None => TWILIO_SIGNALLING_ADDRESSES
@@ -1092,9 +1097,6 @@ fn inbound_addresses_for(ctx: &Ctx, carrier: Option<&Carrier>) -> Vec<String> {
             .map(|a| a.to_string())
             .collect(),
     }
-    .into_iter()
-    .filter(|_| !ctx.number.e164.is_empty())
-    .collect()
 }
 
 /// The dispatch rule the assistant needs for this number.
@@ -1243,9 +1245,9 @@ async fn precheck(ctx: &Ctx) -> Result<Outcome, String> {
         lk.list_outbound_trunks(),
         incoming
     );
-    let inbound = inbound.map_err(|e| lk_message(&e))?;
-    let rules = rules.map_err(|e| lk_message(&e))?;
-    let outbound = outbound.map_err(|e| lk_message(&e))?;
+    let inbound = inbound.map_err(|e| e.to_string())?;
+    let rules = rules.map_err(|e| e.to_string())?;
+    let outbound = outbound.map_err(|e| e.to_string())?;
     let incoming = incoming?;
     if twilio_number {
         checks.push("Twilio settings complete".into());
@@ -1629,7 +1631,7 @@ async fn inbound_trunk(ctx: &Ctx) -> Result<Outcome, String> {
         Some(id) => Some(load_carrier(&ctx.state, id).await?),
         None => None,
     };
-    let addresses = inbound_addresses_for(ctx, carrier.as_ref());
+    let addresses = inbound_addresses_for(carrier.as_ref());
     let list = inbound_trunks(ctx, &lk).await?;
     let assistant = ctx.assistant.as_ref();
     if let Some(existing) = find_inbound(&ctx.number, &list) {
@@ -1658,7 +1660,7 @@ async fn inbound_trunk(ctx: &Ctx) -> Result<Outcome, String> {
         };
         lk.update_inbound_trunk(&id, update)
             .await
-            .map_err(|e| lk_message(&e))?;
+            .map_err(|e| e.to_string())?;
         let action = if ours_this_run { "created" } else { "updated" };
         return Ok(Outcome::done(action, Some(id), "updated for the assistant"));
     }
@@ -1671,7 +1673,7 @@ async fn inbound_trunk(ctx: &Ctx) -> Result<Outcome, String> {
             ..Default::default()
         })
         .await
-        .map_err(|e| lk_message(&e))?;
+        .map_err(|e| e.to_string())?;
     Ok(Outcome::done(
         "created",
         Some(created.sip_trunk_id),
@@ -1703,7 +1705,7 @@ async fn dispatch_rule(ctx: &Ctx, inbound: Option<String>) -> Result<Outcome, St
         }
         lk.replace_dispatch_rule(&id, wanted)
             .await
-            .map_err(|e| lk_message(&e))?;
+            .map_err(|e| e.to_string())?;
         let action = if ours_this_run { "created" } else { "updated" };
         return Ok(Outcome::done(
             action,
@@ -1731,7 +1733,7 @@ async fn dispatch_rule(ctx: &Ctx, inbound: Option<String>) -> Result<Outcome, St
             },
         )
         .await
-        .map_err(|e| lk_message(&e))?;
+        .map_err(|e| e.to_string())?;
     Ok(Outcome::done(
         "created",
         Some(created.sip_dispatch_rule_id),
@@ -1787,7 +1789,7 @@ async fn ensure_outbound(
             let created = lk
                 .create_outbound_trunk(spec)
                 .await
-                .map_err(|e| lk_message(&e))?;
+                .map_err(|e| e.to_string())?;
             (created.sip_trunk_id, "created")
         }
     };
@@ -1870,14 +1872,7 @@ async fn outbound_spec(
 pub async fn ensure_outbound_trunk(state: &AppState, number_id: &str) -> Result<String, AppError> {
     let number = load_number(state, number_id).await?;
     let lk = livekit_settings::client(state)?;
-    let list = lk
-        .list_outbound_trunks()
-        .await
-        .map_err(|e| AppError::Upstream {
-            provider: "LiveKit".into(),
-            code: e.code().map(str::to_string),
-            message: lk_message(&e),
-        })?;
+    let list = lk.list_outbound_trunks().await.map_err(AppError::from)?;
     let (id, _) = ensure_outbound(state, &lk, &number, list, None)
         .await
         .map_err(|message| AppError::Upstream {
@@ -1967,7 +1962,7 @@ async fn forward_unassign(ctx: &Ctx) -> Result<(), i64> {
 
 async fn delete_rule(ctx: &Ctx) -> Result<Outcome, String> {
     let lk = livekit(ctx)?;
-    let rules = lk.list_dispatch_rules().await.map_err(|e| lk_message(&e))?;
+    let rules = lk.list_dispatch_rules().await.map_err(|e| e.to_string())?;
     let Some(rule) = find_rule(&ctx.number, ctx.number.inbound_trunk_id.as_deref(), &rules) else {
         return Ok(Outcome::done("none", None, "no dispatch rule to delete"));
     };
@@ -1975,18 +1970,18 @@ async fn delete_rule(ctx: &Ctx) -> Result<Outcome, String> {
     match lk.delete_dispatch_rule(&id).await {
         Ok(()) => Ok(Outcome::done("deleted", Some(id), "deleted")),
         Err(e) if e.is_not_found() => Ok(Outcome::done("none", Some(id), "already gone")),
-        Err(e) => Err(lk_message(&e)),
+        Err(e) => Err(e.to_string()),
     }
 }
 
 async fn delete_inbound(ctx: &Ctx) -> Result<Outcome, String> {
     let lk = livekit(ctx)?;
-    let list = lk.list_inbound_trunks().await.map_err(|e| lk_message(&e))?;
+    let list = lk.list_inbound_trunks().await.map_err(|e| e.to_string())?;
     let Some(trunk) = find_inbound(&ctx.number, &list) else {
         return Ok(Outcome::done("none", None, "no inbound trunk to delete"));
     };
     let id = trunk.sip_trunk_id.clone();
-    lk.delete_trunk(&id).await.map_err(|e| lk_message(&e))?;
+    lk.delete_trunk(&id).await.map_err(|e| e.to_string())?;
     Ok(Outcome::done("deleted", Some(id), "deleted"))
 }
 
@@ -1998,17 +1993,14 @@ async fn delete_outbound(ctx: &Ctx) -> Result<Outcome, String> {
             .fetch_optional(&ctx.state.db.pool)
             .await
             .map_err(|e| db_message(&e))?;
-    let list = lk
-        .list_outbound_trunks()
-        .await
-        .map_err(|e| lk_message(&e))?;
+    let list = lk.list_outbound_trunks().await.map_err(|e| e.to_string())?;
     let found = recorded
         .or_else(|| ctx.number.outbound_trunk_id.clone())
         .and_then(|id| list.iter().find(|t| t.sip_trunk_id == id))
         .or_else(|| list.iter().find(|t| is_ours(&t.metadata, &ctx.number.id)))
         .map(|t| t.sip_trunk_id.clone());
     if let Some(id) = &found {
-        lk.delete_trunk(id).await.map_err(|e| lk_message(&e))?;
+        lk.delete_trunk(id).await.map_err(|e| e.to_string())?;
     }
     sqlx::query("DELETE FROM livekit_outbound_trunks WHERE e164 = $1")
         .bind(&ctx.number.e164)
@@ -2208,7 +2200,7 @@ async fn undo(ctx: &Ctx, s: &StepRow, created: bool) -> Result<String, String> {
         "precheck" | "record" => Ok("nothing to undo".into()),
         "dispatch_rule" => {
             let lk = livekit(ctx)?;
-            let rules = lk.list_dispatch_rules().await.map_err(|e| lk_message(&e))?;
+            let rules = lk.list_dispatch_rules().await.map_err(|e| e.to_string())?;
             let mine = rules.iter().find(|r| {
                 s.provider_id.as_deref() == Some(r.sip_dispatch_rule_id.as_str())
                     || created_by(&r.metadata).as_deref() == Some(ctx.run.id.as_str())
@@ -2221,7 +2213,7 @@ async fn undo(ctx: &Ctx, s: &StepRow, created: bool) -> Result<String, String> {
                 return match lk.delete_dispatch_rule(&id).await {
                     Ok(()) => Ok(format!("deleted {id}")),
                     Err(e) if e.is_not_found() => Ok(format!("{id} was already gone")),
-                    Err(e) => Err(lk_message(&e)),
+                    Err(e) => Err(e.to_string()),
                 };
             }
             // An adopted rule this run changed goes back to the previous assistant.
@@ -2237,7 +2229,7 @@ async fn undo(ctx: &Ctx, s: &StepRow, created: bool) -> Result<String, String> {
                     );
                     lk.replace_dispatch_rule(&id, restored)
                         .await
-                        .map_err(|e| lk_message(&e))?;
+                        .map_err(|e| e.to_string())?;
                     Ok(format!("{id} routes to {} again", previous.name))
                 }
                 _ => Ok("kept (not created by this run)".into()),
@@ -2245,7 +2237,7 @@ async fn undo(ctx: &Ctx, s: &StepRow, created: bool) -> Result<String, String> {
         }
         "inbound_trunk" => {
             let lk = livekit(ctx)?;
-            let list = lk.list_inbound_trunks().await.map_err(|e| lk_message(&e))?;
+            let list = lk.list_inbound_trunks().await.map_err(|e| e.to_string())?;
             let Some(trunk) = list
                 .iter()
                 .find(|t| created_by(&t.metadata).as_deref() == Some(ctx.run.id.as_str()))
@@ -2253,15 +2245,12 @@ async fn undo(ctx: &Ctx, s: &StepRow, created: bool) -> Result<String, String> {
                 return Ok("kept (not created by this run)".into());
             };
             let id = trunk.sip_trunk_id.clone();
-            lk.delete_trunk(&id).await.map_err(|e| lk_message(&e))?;
+            lk.delete_trunk(&id).await.map_err(|e| e.to_string())?;
             Ok(format!("deleted {id}"))
         }
         "outbound_trunk" => {
             let lk = livekit(ctx)?;
-            let list = lk
-                .list_outbound_trunks()
-                .await
-                .map_err(|e| lk_message(&e))?;
+            let list = lk.list_outbound_trunks().await.map_err(|e| e.to_string())?;
             let Some(trunk) = list
                 .iter()
                 .find(|t| created_by(&t.metadata).as_deref() == Some(ctx.run.id.as_str()))
@@ -2279,7 +2268,7 @@ async fn undo(ctx: &Ctx, s: &StepRow, created: bool) -> Result<String, String> {
             if users > 0 {
                 return Ok(format!("kept {id}: a number uses it"));
             }
-            lk.delete_trunk(&id).await.map_err(|e| lk_message(&e))?;
+            lk.delete_trunk(&id).await.map_err(|e| e.to_string())?;
             sqlx::query("DELETE FROM livekit_outbound_trunks WHERE trunk_id = $1")
                 .bind(&id)
                 .execute(&ctx.state.db.pool)
@@ -2631,14 +2620,9 @@ async fn inspect(
     assistant: &AssistantFull,
 ) -> Result<RouteCheck, AppError> {
     let lk = livekit_settings::client(state)?;
-    let upstream = |e: LiveKitError| AppError::Upstream {
-        provider: "LiveKit".into(),
-        code: e.code().map(str::to_string),
-        message: lk_message(&e),
-    };
     let (inbound, rules) = tokio::join!(lk.list_inbound_trunks(), lk.list_dispatch_rules());
-    let inbound = inbound.map_err(upstream)?;
-    let rules = rules.map_err(upstream)?;
+    let inbound = inbound.map_err(AppError::from)?;
+    let rules = rules.map_err(AppError::from)?;
     let trunk = find_inbound(number, &inbound);
     let mut checks = vec![(
         trunk.is_some_and(|t| t.numbers.iter().any(|n| normalize_number(n) == number.e164)),
