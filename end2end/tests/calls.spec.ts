@@ -45,8 +45,12 @@ test('place a call, transfer it, and read its timeline', async ({ page }) => {
   const callUrl = new URL(page.url()).pathname;
   const callId = callUrl.split('/').pop() ?? '';
   await expect(page.getByRole('heading', { name: 'Call to +1 (415) 555-0100' })).toBeVisible();
-  // The call is placed in the background: the page follows it (with JavaScript) or is
-  // reloaded (without) until the callee answers.
+  // The call is placed in the background: the page follows it (with JavaScript, through
+  // the change stream: the fallback poll is 10 s away) or is reloaded (without) until the
+  // callee answers.
+  if (test.info().project.use.javaScriptEnabled !== false) {
+    await expect(page.getByTestId('call-status')).toHaveText('Answered', { timeout: 5_000 });
+  }
   await expect(async () => {
     await page.goto(callUrl);
     await expect(page.getByTestId('call-status')).toHaveText('Answered', { timeout: 1_000 });

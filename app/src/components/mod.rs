@@ -309,7 +309,8 @@ pub fn href_with(path: &str, keys: &[&str], changes: &[(&str, String)]) -> Strin
 
 /// A counter that goes up whenever a call the user may see changes, fed by the server's
 /// `GET /events/calls` stream (server-sent events). Pages that list or show calls read it
-/// in their resources' sources, so they refetch as calls move. On the server (and before
+/// in their resources' sources, so they refetch as calls move (and whenever the stream
+/// (re)connects, to catch up on what it missed). On the server (and before
 /// hydration) it stays at 0: the rendered page shows the state at that moment.
 pub fn use_call_changes() -> ReadSignal<u32> {
     let (changes, set_changes) = signal(0u32);
@@ -325,6 +326,10 @@ pub fn use_call_changes() -> ReadSignal<u32> {
             });
             let _ =
                 source.add_event_listener_with_callback("call", on_call.as_ref().unchecked_ref());
+            // On (re)connecting, refetch too: changes made before the stream was open (or
+            // while it was down) were not announced.
+            let _ =
+                source.add_event_listener_with_callback("open", on_call.as_ref().unchecked_ref());
             on_call.forget();
             let source = send_wrapper::SendWrapper::new(source);
             on_cleanup(move || source.close());
