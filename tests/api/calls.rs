@@ -223,6 +223,89 @@ async fn an_inbound_call_through_livekit_is_tracked_with_its_assistant() {
     }
 }
 
+/// Many deliveries at once are committed together (group commit); each event still counts
+/// once, duplicates that arrive at the same moment included, and every call ends up in its
+/// true state whatever order its events were taken in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_and_duplicates_count_once() {
+    use futures::{stream, StreamExt};
+    const CALLS: usize = 100;
+    let app = provisioning_app().await;
+    let hooks = std::sync::Arc::new(Webhooks::for_app(&app));
+    let admin = user_id(&app, ADMIN).await;
+    let number = twilio_number(&app, "+14155550133").await;
+    let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..CALLS {
+        let caller = format!("+1510555{:04}", 3000 + i);
+        let room = format!("desk-c{i}");
+        let call = format!("SCL_c{i}");
+        for (n, kind, status) in [
+            (0, "participant_joined", "active"),
+            (1, "participant_left", "hangup"),
+        ] {
+            let event = sip_event(
+                kind,
+                &format!("EV_c{i}_{n}"),
+                &room,
+                &call,
+                &caller,
+                &number.e164,
+                status,
+            );
+            // Every event twice, side by side.
+            deliveries.push(event.clone());
+            deliveries.push(event);
+        }
+    }
+    let statuses: Vec<reqwest::StatusCode> = stream::iter(deliveries)
+        .map(|event| {
+            let hooks = hooks.clone();
+            async move { hooks.post(&event).await }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM call_events").await as usize,
+        CALLS * 2,
+        "each event once"
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM call_sessions").await as usize,
+        CALLS,
+        "one session per call"
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM call_sessions WHERE status = 'ended' AND answered_at IS NOT NULL AND ended_at IS NOT NULL").await as usize,
+        CALLS,
+        "every call answered, then ended"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM call_events WHERE call_id IS NULL"
+        )
+        .await,
+        0,
+        "every event is linked to its call"
+    );
+    let (status, direction, number_id, assistant_id) = session(&app, "SCL_c7").await.unwrap();
+    assert_eq!(
+        (status.as_str(), direction.as_str(), number_id, assistant_id),
+        (
+            "ended",
+            "inbound",
+            Some(number.id.clone()),
+            Some(assistant.clone())
+        )
+    );
+}
+
 /// A small deterministic generator, so a failure can be replayed.
 struct Lcg(u64);
 

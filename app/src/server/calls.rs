@@ -11,12 +11,7 @@
 //! - [`reconcile`] compares open sessions with LiveKit's participants and closes what is
 //!   gone ("closed by reconcile").
 
-use super::{
-    audit,
-    db::{is_unique_violation, WriteTx},
-    livekit_settings, new_id, now,
-    state::AppState,
-};
+use super::{audit, db::WriteTx, livekit_settings, new_id, now, state::AppState};
 use crate::error::AppError;
 use livekit_protocol as proto;
 use serde_json::json;
@@ -82,26 +77,18 @@ async fn notify_by_id(state: &AppState, call_id: &str) {
     }
 }
 
-/// What an event did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    /// Recorded, and folded into this call session (if it concerns one).
-    Recorded { call_id: Option<String> },
-    /// Seen before: nothing changed.
-    Duplicate,
-}
-
 /// The SIP facts of a participant, from its attributes.
-struct SipFacts {
-    call_id: String,
-    status: Option<CallStatus>,
-    phone_number: String,
-    trunk_phone_number: String,
-    inbound: bool,
-    twilio_call_sid: Option<String>,
+#[derive(Debug, Clone)]
+pub(super) struct SipFacts {
+    pub call_id: String,
+    pub status: Option<CallStatus>,
+    pub phone_number: String,
+    pub trunk_phone_number: String,
+    pub inbound: bool,
+    pub twilio_call_sid: Option<String>,
 }
 
-fn sip_facts(p: &proto::ParticipantInfo) -> Option<SipFacts> {
+pub(super) fn sip_facts(p: &proto::ParticipantInfo) -> Option<SipFacts> {
     if p.kind != proto::participant_info::Kind::Sip as i32 {
         return None;
     }
@@ -117,230 +104,10 @@ fn sip_facts(p: &proto::ParticipantInfo) -> Option<SipFacts> {
     })
 }
 
-fn disconnect_reason(p: &proto::ParticipantInfo) -> String {
+pub(super) fn disconnect_reason(p: &proto::ParticipantInfo) -> String {
     proto::DisconnectReason::try_from(p.disconnect_reason)
         .map(|r| r.as_str_name().to_ascii_lowercase())
         .unwrap_or_else(|_| "unknown".into())
-}
-
-/// Folds one verified LiveKit webhook into the call sessions, exactly once.
-pub async fn apply_livekit_event(
-    state: &AppState,
-    event: &proto::WebhookEvent,
-) -> Result<Applied, AppError> {
-    // Two first events of one call may race to create its session: the loser retries and
-    // finds the winner's row.
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match apply_once(state, event).await {
-            Err(AppError::Conflict { .. }) if attempt < 4 => continue,
-            Ok(Applied::Recorded {
-                call_id: Some(call_id),
-            }) => {
-                notify_by_id(state, &call_id).await;
-                return Ok(Applied::Recorded {
-                    call_id: Some(call_id),
-                });
-            }
-            other => return other,
-        }
-    }
-}
-
-async fn apply_once(state: &AppState, event: &proto::WebhookEvent) -> Result<Applied, AppError> {
-    let received = now();
-    let occurred = if event.created_at > 0 {
-        event.created_at
-    } else {
-        received
-    };
-    let room = event
-        .room
-        .as_ref()
-        .map(|r| r.name.clone())
-        .unwrap_or_default();
-    let participant = event.participant.as_ref();
-    let facts = participant.and_then(sip_facts);
-    let mut detail = json!({ "room": room });
-    if let Some(p) = participant {
-        detail["identity"] = json!(p.identity);
-        if let Some(s) = p.attributes.get("sip.callStatus") {
-            detail["sip_call_status"] = json!(s);
-        }
-        if p.disconnect_reason != 0 {
-            detail["disconnect_reason"] = json!(disconnect_reason(p));
-        }
-    }
-    let event_id = if event.id.is_empty() {
-        format!("livekit:{}:{}:{}", event.event, room, occurred)
-    } else {
-        event.id.clone()
-    };
-
-    let mut tx = state.db.begin_write().await?;
-    let mut call_id = None;
-    if let (Some(p), Some(f)) = (participant, facts.as_ref()) {
-        let status = match event.event.as_str() {
-            "participant_left" | "participant_connection_aborted" => Some(CallStatus::Ended),
-            "participant_joined" | "participant_updated" | "participant_attributes_changed" => {
-                f.status.or(Some(CallStatus::Answered))
-            }
-            _ => None,
-        };
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT id FROM call_sessions WHERE sip_call_id = $1")
-                .bind(&f.call_id)
-                .fetch_optional(&mut *tx.tx)
-                .await?;
-        // A call Dial placed is known by its room and participant before LiveKit tells
-        // Dial its call id (the participant's webhook can arrive first).
-        let placed: Option<String> = match existing {
-            Some(_) => None,
-            None => sqlx::query_scalar(
-                "SELECT id FROM call_sessions WHERE sip_call_id IS NULL AND room_name = $1 AND participant_identity = $2",
-            )
-            .bind(&room)
-            .bind(&p.identity)
-            .fetch_optional(&mut *tx.tx)
-            .await?,
-        };
-        if let Some(id) = &placed {
-            sqlx::query("UPDATE call_sessions SET sip_call_id = $1 WHERE id = $2")
-                .bind(&f.call_id)
-                .bind(id)
-                .execute(&mut *tx.tx)
-                .await?;
-        }
-        let id = match existing.or(placed) {
-            Some(id) => id,
-            None => {
-                let id = new_id();
-                let ours = if f.trunk_phone_number.is_empty() {
-                    None
-                } else {
-                    sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
-                        "SELECT id, assistant_id, owner_id FROM phone_numbers WHERE e164 = $1 AND released_at IS NULL",
-                    )
-                    .bind(&f.trunk_phone_number)
-                    .fetch_optional(&mut *tx.tx)
-                    .await?
-                };
-                let (number_id, assistant_id, owner_id) = match ours {
-                    Some((n, a, o)) => (Some(n), a, o),
-                    None => (None, None, None),
-                };
-                let (direction, from, to) = if f.inbound {
-                    ("inbound", &f.phone_number, &f.trunk_phone_number)
-                } else {
-                    ("outbound", &f.trunk_phone_number, &f.phone_number)
-                };
-                let inserted = sqlx::query(
-                    "INSERT INTO call_sessions (id, sip_call_id, direction, phone_number_id, assistant_id, owner_id, \
-                     from_number, to_number, room_name, participant_identity, participant_sid, twilio_call_sid, \
-                     status, status_rank, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'dialing', 0, $13, $14)",
-                )
-                .bind(&id)
-                .bind(&f.call_id)
-                .bind(direction)
-                .bind(number_id)
-                .bind(assistant_id)
-                .bind(owner_id)
-                .bind(from)
-                .bind(to)
-                .bind(&room)
-                .bind(&p.identity)
-                .bind(&p.sid)
-                .bind(f.twilio_call_sid.clone())
-                .bind(occurred)
-                .bind(received)
-                .execute(&mut *tx.tx)
-                .await;
-                if let Err(e) = inserted {
-                    if is_unique_violation(&e) {
-                        return Err(AppError::conflict(
-                            "the call's session was created meanwhile",
-                        ));
-                    }
-                    return Err(e.into());
-                }
-                id
-            }
-        };
-        // Fill in what this event knows; move the state forward only.
-        sqlx::query(
-            "UPDATE call_sessions SET \
-             room_name = COALESCE(room_name, $1), participant_identity = COALESCE(participant_identity, $2), \
-             participant_sid = COALESCE(participant_sid, $3), twilio_call_sid = COALESCE(twilio_call_sid, $4), \
-             updated_at = $5 WHERE id = $6",
-        )
-        .bind(Some(room.clone()).filter(|r| !r.is_empty()))
-        .bind(Some(p.identity.clone()).filter(|i| !i.is_empty()))
-        .bind(Some(p.sid.clone()).filter(|s| !s.is_empty()))
-        .bind(f.twilio_call_sid.clone())
-        .bind(received)
-        .bind(&id)
-        .execute(&mut *tx.tx)
-        .await?;
-        if let Some(status) = status {
-            let reason = (status == CallStatus::Ended).then(|| {
-                if p.disconnect_reason != 0 {
-                    disconnect_reason(p)
-                } else {
-                    event.event.clone()
-                }
-            });
-            advance(&mut tx, &id, status, occurred, reason.as_deref(), received).await?;
-        }
-        call_id = Some(id);
-    } else if event.event == "room_finished" && !room.is_empty() {
-        // Everyone left: every open call in the room has ended.
-        let open: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM call_sessions WHERE room_name = $1 AND status_rank < 3",
-        )
-        .bind(&room)
-        .fetch_all(&mut *tx.tx)
-        .await?;
-        for id in &open {
-            advance(
-                &mut tx,
-                id,
-                CallStatus::Ended,
-                occurred,
-                Some("room_finished"),
-                received,
-            )
-            .await?;
-        }
-        if let [only] = open.as_slice() {
-            call_id = Some(only.clone());
-        }
-    }
-    let recorded = sqlx::query(
-        "INSERT INTO call_events (id, call_id, source, kind, detail, occurred_at, received_at) \
-         VALUES ($1, $2, 'livekit', $3, $4, $5, $6)",
-    )
-    .bind(&event_id)
-    .bind(call_id.clone())
-    .bind(&event.event)
-    .bind(detail.to_string())
-    .bind(occurred)
-    .bind(received)
-    .execute(&mut *tx.tx)
-    .await;
-    match recorded {
-        Ok(_) => {
-            tx.commit().await?;
-            Ok(Applied::Recorded { call_id })
-        }
-        Err(e) if is_unique_violation(&e) => {
-            // Seen before: roll back whatever this delivery would have changed.
-            tx.rollback().await?;
-            Ok(Applied::Duplicate)
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Moves a session to `status` if that is forward, setting the status's timestamp once.

@@ -2,9 +2,10 @@
 //! JWT signed with the API secret (`iss` = API key, one minute of leeway on `exp`) whose
 //! `sha256` claim is the base64 SHA-256 of the raw body (WIRE.md). A request that fails any
 //! check is answered 401 and nothing is written; a verified event is folded into its call
-//! session by [`super::calls::apply_livekit_event`].
+//! session by [`super::call_ingest::apply`], which
+//! commits events in batches (group commit).
 
-use super::{calls, state::AppState};
+use super::{call_ingest, state::AppState};
 use axum::{
     body::Bytes,
     extract::{DefaultBodyLimit, State},
@@ -96,7 +97,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             return (status, refused.to_string()).into_response();
         }
     };
-    match calls::apply_livekit_event(&state, &event).await {
+    match call_ingest::apply(&state, &event).await {
         Ok(_) => StatusCode::OK.into_response(),
         Err(e) => {
             tracing::error!(event = %event.id, error = %e, "could not record a LiveKit webhook");

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod assistants;
 pub mod audit;
 pub mod auth;
+pub mod call_ingest;
 pub mod call_stats;
 pub mod calls;
 pub mod carriers;

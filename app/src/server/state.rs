@@ -20,6 +20,8 @@ pub struct AppState {
     pub sandbox: Option<Sandbox>,
     /// Every change to a call session, for the pages following calls live.
     pub call_changes: tokio::sync::broadcast::Sender<CallChange>,
+    /// The LiveKit webhook writer's queue, started by the first webhook.
+    pub(crate) ingest: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<super::call_ingest::Job>>>,
 }
 
 /// "This call changed" (and whose it is, so each viewer hears only about calls it may see).
@@ -44,6 +46,7 @@ impl AppState {
             has_users: Arc::new(AtomicBool::new(false)),
             sandbox: None,
             call_changes: tokio::sync::broadcast::channel(1024).0,
+            ingest: Arc::default(),
         }
     }
 
