@@ -147,8 +147,63 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
         pct(0.50).as_secs_f64() * 1000.0,
         pct(0.99).as_secs_f64() * 1000.0,
     );
+    if std::env::var("DIAL_SKIP_DB").is_ok() {
+        return;
+    }
     assert_eq!(events as usize, CALLS * 2, "no event lost");
     assert_eq!(ended as usize, CALLS);
+}
+
+/// The writer alone: the same events, verified and decoded up front, handed to the
+/// ingestion from 32 tasks without HTTP. Shows what the store takes.
+async fn writer_alone(backend: &str, database_url: String, dir: &std::path::Path) {
+    let mut config = Config::for_data_dir(dir.to_path_buf());
+    config.database_url = Some(database_url);
+    config.livekit.api_key = Some(KEY.into());
+    config.livekit.api_secret = Some(SecretString::from(SECRET.to_string()));
+    let app = Application::build(config).await.expect("app");
+    let state = app.state().clone();
+    let per_call: Vec<Vec<_>> = (0..CALLS)
+        .map(|i| {
+            ["participant_joined", "participant_left"]
+                .iter()
+                .map(|kind| {
+                    let body = event(kind, i);
+                    let token = sign_webhook(KEY, SECRET, &body);
+                    dial_app::server::livekit_webhooks::verify(KEY, SECRET, Some(&token), &body)
+                        .expect("verified")
+                })
+                .collect()
+        })
+        .collect();
+    let queue = Arc::new(std::sync::Mutex::new(per_call));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let queue = queue.clone();
+        let state = state.clone();
+        workers.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some(call) = next else { break };
+                for event in call {
+                    dial_app::server::call_ingest::apply(&state, &event)
+                        .await
+                        .expect("applied");
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("worker");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{backend}, writer alone (no HTTP): {} events in {:.2} s = {:.0} events/s",
+        CALLS * 2,
+        elapsed.as_secs_f64(),
+        (CALLS * 2) as f64 / elapsed.as_secs_f64(),
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -158,6 +213,14 @@ async fn main() {
         "sqlite://{}?mode=rwc",
         dir.path().join("bench.db").display()
     );
+    if std::env::var("DIAL_BENCH_WRITER").is_ok() {
+        let alone = tempfile::tempdir().expect("temp dir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            alone.path().join("bench.db").display()
+        );
+        writer_alone("SQLite", url, alone.path()).await;
+    }
     run("SQLite", sqlite, dir.path()).await;
     if let Ok(url) = std::env::var("DIAL_BENCH_POSTGRES_URL") {
         let pg_dir = tempfile::tempdir().expect("temp dir");

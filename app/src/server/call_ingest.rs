@@ -22,14 +22,19 @@
 
 use super::{
     calls::{disconnect_reason, sip_facts, CallStatus, SipFacts},
-    db::{is_unique_violation, Db, WriteTx},
-    new_id, now,
+    db::{is_unique_violation, Backend, Db, WriteTx},
+    new_ordered_id, now,
     state::{AppState, CallChange},
 };
 use crate::error::AppError;
 use livekit_protocol as proto;
+use serde::Serialize;
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use sqlx::pool::PoolConnection;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::OnceLock,
+};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// The most events one transaction takes (20 parameters each in the session upsert keeps a
@@ -178,66 +183,150 @@ fn writer_stopped() -> AppError {
 }
 
 /// Starts the writer; it stops when the last sender (the application state) is dropped.
+///
+/// On SQLite the writer runs on a thread of its own: its transaction is a chain of round
+/// trips to the connection's thread, and on the server's runtime each step would wait
+/// behind every request in progress; the whole ingest waits on that chain.
 fn spawn_writer(db: Db, changes: broadcast::Sender<CallChange>) -> mpsc::Sender<Job> {
-    let (queue, mut waiting) = mpsc::channel::<Job>(QUEUE);
-    tokio::spawn(async move {
-        let mut jobs = Vec::with_capacity(MAX_BATCH);
-        while waiting.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            write(&db, &changes, std::mem::take(&mut jobs)).await;
+    let (queue, waiting) = mpsc::channel::<Job>(QUEUE);
+    let backend = db.backend;
+    let writer = Writer {
+        db,
+        changes,
+        conn: None,
+        sqlite: None,
+    };
+    match backend {
+        Backend::Sqlite => {
+            let started = std::thread::Builder::new()
+                .name("dial-webhooks".into())
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime.block_on(writer.run(waiting)),
+                        Err(e) => tracing::error!(error = %e, "could not start the webhook writer"),
+                    }
+                });
+            if let Err(e) = started {
+                tracing::error!(error = %e, "could not start the webhook writer's thread");
+            }
         }
-    });
+        // PostgreSQL connections belong to the runtime that opened them.
+        Backend::Postgres => {
+            tokio::spawn(writer.run(waiting));
+        }
+    }
     queue
 }
 
-/// Applies a batch in one transaction, or (if that fails) each event alone, and answers
-/// every request.
-async fn write(db: &Db, changes: &broadcast::Sender<CallChange>, jobs: Vec<Job>) {
-    if jobs.len() > 1 {
-        let events: Vec<&Incoming> = jobs.iter().map(|j| &j.event).collect();
-        match apply_batch(db, &events).await {
-            Ok(batch) => {
-                announce(changes, batch.changed);
-                for (job, applied) in jobs.into_iter().zip(batch.applied) {
-                    let _ = job.reply.send(Ok(applied));
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::debug!(error = ?e, events = jobs.len(), "a webhook batch failed; applying its events one by one");
-            }
-        }
-    }
-    for job in jobs {
-        let outcome = apply_alone(db, changes, &job.event).await;
-        // A request that gave up waiting is not an error: its event is recorded.
-        let _ = job.reply.send(outcome);
-    }
+/// The one writer: it keeps a connection of its own (a warm page cache, no pool checks per
+/// batch) and gives it back when it fails.
+struct Writer {
+    db: Db,
+    changes: broadcast::Sender<CallChange>,
+    /// PostgreSQL: a connection from the pool, kept.
+    conn: Option<PoolConnection<sqlx::Any>>,
+    /// SQLite: a connection of the writer's own, outside the pool (see [`sqlite_batch`]).
+    sqlite: Option<rusqlite::Connection>,
 }
 
-/// One event in a transaction of its own. A session created meanwhile by another writer
-/// (another instance, on PostgreSQL) is found on a retry.
-async fn apply_alone(
-    db: &Db,
-    changes: &broadcast::Sender<CallChange>,
-    event: &Incoming,
-) -> Result<Applied, AppError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match apply_batch(db, &[event]).await {
-            Ok(mut batch) => {
-                announce(changes, batch.changed);
-                return batch.applied.pop().ok_or(AppError::Internal);
+impl Writer {
+    async fn run(mut self, mut waiting: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        let stats = std::env::var("DIAL_INGEST_STATS").is_ok();
+        let (mut batches, mut events, mut busy) = (0u64, 0u64, std::time::Duration::ZERO);
+        while waiting.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+            let t = std::time::Instant::now();
+            let n = jobs.len();
+            self.write(std::mem::take(&mut jobs)).await;
+            if stats {
+                batches += 1;
+                events += n as u64;
+                busy += t.elapsed();
+                if batches % 100 == 0 {
+                    eprintln!("STATS batches {batches} events {events} avg {:.1} busy {:?} per batch {:?}", events as f64 / batches as f64, busy, busy / batches as u32);
+                }
             }
-            Err(Failure::Duplicate) => return Ok(Applied::Duplicate),
-            Err(Failure::Conflict) if attempt < 4 => continue,
-            Err(Failure::Conflict) => {
-                return Err(AppError::conflict(
-                    "the call's session kept changing meanwhile",
-                ))
-            }
-            Err(Failure::Db(e)) => return Err(e.into()),
         }
+    }
+
+    /// Applies a batch in one transaction, or (if that fails) each event alone, and answers
+    /// every request.
+    async fn write(&mut self, jobs: Vec<Job>) {
+        if jobs.len() > 1 {
+            let events: Vec<&Incoming> = jobs.iter().map(|j| &j.event).collect();
+            match self.apply(&events).await {
+                Ok(batch) => {
+                    announce(&self.changes, batch.changed);
+                    for (job, applied) in jobs.into_iter().zip(batch.applied) {
+                        let _ = job.reply.send(Ok(applied));
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(error = ?e, events = jobs.len(), "a webhook batch failed; applying its events one by one");
+                }
+            }
+        }
+        for job in jobs {
+            let outcome = self.apply_alone(&job.event).await;
+            // A request that gave up waiting is not an error: its event is recorded.
+            let _ = job.reply.send(outcome);
+        }
+    }
+
+    /// One event in a transaction of its own. A session created meanwhile by another
+    /// writer (another instance, on PostgreSQL) is found on a retry.
+    async fn apply_alone(&mut self, event: &Incoming) -> Result<Applied, AppError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.apply(&[event]).await {
+                Ok(mut batch) => {
+                    announce(&self.changes, batch.changed);
+                    return batch.applied.pop().ok_or(AppError::Internal);
+                }
+                Err(Failure::Duplicate) => return Ok(Applied::Duplicate),
+                Err(Failure::Conflict) if attempt < 4 => continue,
+                Err(Failure::Conflict) => {
+                    return Err(AppError::conflict(
+                        "the call's session kept changing meanwhile",
+                    ))
+                }
+                Err(Failure::Db(e)) => return Err(e.into()),
+                Err(Failure::Sqlite(e)) => {
+                    tracing::error!(error = %e, "database error");
+                    return Err(AppError::Internal);
+                }
+            }
+        }
+    }
+
+    async fn apply(&mut self, events: &[&Incoming]) -> Result<Batch, Failure> {
+        if self.db.backend == Backend::Sqlite {
+            let _lane = self.db.lane().await;
+            let conn = match &mut self.sqlite {
+                Some(conn) => conn,
+                None => self.sqlite.insert(open_sqlite(&self.db)?),
+            };
+            let applied = sqlite_batch(conn, events);
+            if let Err(Failure::Sqlite(_)) = applied {
+                self.sqlite = None;
+            }
+            return applied;
+        }
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.db.pool.acquire().await?),
+        };
+        let applied = postgres_batch(&self.db, conn, events).await;
+        if let Err(Failure::Db(_)) = applied {
+            // The connection may be what failed: the next batch takes another.
+            self.conn = None;
+        }
+        applied
     }
 }
 
@@ -259,11 +348,18 @@ enum Failure {
     /// A session's `sip.callID` was taken meanwhile.
     Conflict,
     Db(sqlx::Error),
+    Sqlite(rusqlite::Error),
 }
 
 impl From<sqlx::Error> for Failure {
     fn from(e: sqlx::Error) -> Self {
         Failure::Db(e)
+    }
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::Sqlite(e)
     }
 }
 
@@ -289,31 +385,212 @@ fn sip(event: &Incoming) -> Option<&SipEvent> {
     }
 }
 
-/// `$from, $from+1, …` for `count` values.
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|n| format!("${n}"))
+// ---------------------------------------------------------------------------------------
+// The statements. Each takes its rows as one JSON array parameter, so its text (and its
+// prepared statement) is the same for a batch of one event or of 256, and the database
+// unpacks the rows in C rather than through thousands of bound parameters.
+
+/// The columns of a session row, with their PostgreSQL types.
+const SESSION_COLUMNS: [(&str, &str); 20] = [
+    ("id", "text"),
+    ("sip_call_id", "text"),
+    ("direction", "text"),
+    ("phone_number_id", "text"),
+    ("assistant_id", "text"),
+    ("owner_id", "text"),
+    ("from_number", "text"),
+    ("to_number", "text"),
+    ("room_name", "text"),
+    ("participant_identity", "text"),
+    ("participant_sid", "text"),
+    ("twilio_call_sid", "text"),
+    ("status", "text"),
+    ("status_rank", "integer"),
+    ("end_reason", "text"),
+    ("created_at", "bigint"),
+    ("ringing_at", "bigint"),
+    ("answered_at", "bigint"),
+    ("ended_at", "bigint"),
+    ("updated_at", "bigint"),
+];
+
+/// The columns of an event row, with their PostgreSQL types.
+const EVENT_COLUMNS: [(&str, &str); 6] = [
+    ("id", "text"),
+    ("call_id", "text"),
+    ("kind", "text"),
+    ("detail", "text"),
+    ("occurred_at", "bigint"),
+    ("received_at", "bigint"),
+];
+
+/// How a stored session takes a batch's row: what is stored wins, the status only moves
+/// forward, each timestamp is set once.
+const MERGE_SESSION: &str = "ON CONFLICT (sip_call_id) WHERE sip_call_id IS NOT NULL DO UPDATE SET \
+     room_name = COALESCE(call_sessions.room_name, excluded.room_name), \
+     participant_identity = COALESCE(call_sessions.participant_identity, excluded.participant_identity), \
+     participant_sid = COALESCE(call_sessions.participant_sid, excluded.participant_sid), \
+     twilio_call_sid = COALESCE(call_sessions.twilio_call_sid, excluded.twilio_call_sid), \
+     status = CASE WHEN excluded.status_rank > call_sessions.status_rank THEN excluded.status ELSE call_sessions.status END, \
+     status_rank = CASE WHEN excluded.status_rank > call_sessions.status_rank THEN excluded.status_rank ELSE call_sessions.status_rank END, \
+     end_reason = COALESCE(call_sessions.end_reason, excluded.end_reason), \
+     ringing_at = COALESCE(call_sessions.ringing_at, excluded.ringing_at), \
+     answered_at = COALESCE(call_sessions.answered_at, excluded.answered_at), \
+     ended_at = COALESCE(call_sessions.ended_at, excluded.ended_at), \
+     updated_at = excluded.updated_at \
+     RETURNING id, sip_call_id, owner_id";
+
+/// Closes every open call of a finished room ($1 when, $2 now, $3 the room).
+const CLOSE_ROOM: &str = "UPDATE call_sessions SET status = 'ended', status_rank = 3, \
+     ended_at = COALESCE(ended_at, $1), end_reason = COALESCE(end_reason, 'room_finished'), \
+     updated_at = $2 WHERE room_name = $3 AND status_rank < 3 RETURNING id, owner_id";
+
+/// Adopts a placed call ($1 the call id LiveKit gave, $2 the session).
+const NAME_PLACED: &str = "UPDATE call_sessions SET sip_call_id = $1 WHERE id = $2";
+
+fn names(columns: &[(&str, &str)]) -> String {
+    columns
+        .iter()
+        .map(|(c, _)| *c)
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-async fn apply_batch(db: &Db, events: &[&Incoming]) -> Result<Batch, Failure> {
-    let mut tx = db.begin_write().await?;
+/// PostgreSQL: the values of the JSON array of strings `$n`, as a subquery.
+fn json_strings(n: usize) -> String {
+    format!("(SELECT jsonb_array_elements_text(${n}::jsonb))")
+}
 
-    // 1. Events recorded before, or twice in this batch, change nothing.
-    let sql = format!(
-        "SELECT id FROM call_events WHERE id IN ({})",
-        placeholders(1, events.len())
-    );
-    let mut query = sqlx::query_scalar::<_, String>(&sql).persistent(false);
-    for e in events {
-        query = query.bind(&e.event_id);
+/// PostgreSQL: the rows of the JSON array of objects `$1`, with these columns.
+fn json_rows(columns: &[(&str, &str)]) -> String {
+    format!(
+        "SELECT {} FROM jsonb_to_recordset($1::jsonb) AS r({})",
+        columns
+            .iter()
+            .map(|(c, _)| format!("r.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        columns
+            .iter()
+            .map(|(c, t)| format!("{c} {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// PostgreSQL's statements: each takes its rows as one JSON parameter, so its text (and
+/// its prepared statement) is the same for a batch of one event or of 256.
+struct Statements {
+    /// Events seen before, the sessions concerned (by call id, or placed calls by room)
+    /// and the numbers called: one read, rows tagged `event`, `session` or `number`.
+    lookup: String,
+    upsert_sessions: String,
+    insert_events: String,
+}
+
+impl Statements {
+    fn get() -> &'static Statements {
+        static STATEMENTS: OnceLock<Statements> = OnceLock::new();
+        STATEMENTS.get_or_init(|| Statements {
+            lookup: format!(
+                "SELECT 'event', id, NULL, NULL, NULL FROM call_events WHERE id IN {} \
+                 UNION ALL SELECT 'session', id, sip_call_id, room_name, participant_identity FROM call_sessions \
+                 WHERE sip_call_id IN {} OR (sip_call_id IS NULL AND room_name IN {}) \
+                 UNION ALL SELECT 'number', id, e164, assistant_id, owner_id FROM phone_numbers \
+                 WHERE released_at IS NULL AND e164 IN {}",
+                json_strings(1),
+                json_strings(2),
+                json_strings(3),
+                json_strings(4)
+            ),
+            upsert_sessions: format!(
+                "INSERT INTO call_sessions ({}) {} {MERGE_SESSION}",
+                names(&SESSION_COLUMNS),
+                json_rows(&SESSION_COLUMNS)
+            ),
+            insert_events: format!(
+                "INSERT INTO call_events ({}, source) SELECT *, 'livekit' FROM ({}) AS batch",
+                names(&EVENT_COLUMNS),
+                json_rows(&EVENT_COLUMNS)
+            ),
+        })
     }
-    let mut seen: HashSet<String> = query.fetch_all(&mut *tx.tx).await?.into_iter().collect();
-    let fresh: Vec<bool> = events
-        .iter()
-        .map(|e| seen.insert(e.event_id.clone()))
-        .collect();
+}
+
+/// A JSON array of the values, as one parameter.
+fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    serde_json::Value::from(values.into_iter().collect::<Vec<_>>()).to_string()
+}
+
+static TICK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// PostgreSQL: the batch in one transaction of five statements, however many events it
+/// holds.
+async fn postgres_batch(
+    db: &Db,
+    conn: &mut sqlx::AnyConnection,
+    events: &[&Incoming],
+) -> Result<Batch, Failure> {
+    let t0 = std::time::Instant::now();
+    let mut marks: Vec<(&str, std::time::Duration)> = Vec::new();
+    let sql = Statements::get();
+    let mut tx = db.begin_write_on(conn).await?;
+    marks.push(("begin", t0.elapsed()));
+
+    // 1. One read: events recorded before, the sessions concerned, the numbers called.
+    let sips: Vec<&SipEvent> = events.iter().filter_map(|e| sip(e)).collect();
+    let rows: Vec<(
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(&sql.lookup)
+        .bind(json_list(events.iter().map(|e| e.event_id.as_str())))
+        .bind(json_list(sips.iter().map(|s| s.facts.call_id.as_str())))
+        .bind(json_list(
+            events
+                .iter()
+                .filter(|e| sip(e).is_some() && !e.room.is_empty())
+                .map(|e| e.room.as_str()),
+        ))
+        .bind(json_list(
+            sips.iter()
+                .map(|s| s.facts.trunk_phone_number.as_str())
+                .filter(|n| !n.is_empty()),
+        ))
+        .fetch_all(&mut *tx.tx)
+        .await?;
+    marks.push(("lookup", t0.elapsed()));
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut named: HashSet<&str> = HashSet::new();
+    let mut placed: Vec<(&str, &str, &str)> = Vec::new();
+    let mut ours: HashMap<&str, Number> = HashMap::new();
+    for (tag, id, a, b, c) in &rows {
+        match (tag.as_str(), a) {
+            ("event", _) => {
+                seen.insert(id);
+            }
+            ("session", Some(call)) => {
+                named.insert(call);
+            }
+            ("session", None) => {
+                placed.push((id, b.as_deref().unwrap_or(""), c.as_deref().unwrap_or("")))
+            }
+            ("number", Some(e164)) => {
+                ours.insert(
+                    e164,
+                    Number {
+                        id,
+                        assistant_id: b.as_deref(),
+                        owner_id: c.as_deref(),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    // Recorded before, or twice in this batch: changes nothing.
+    let fresh: Vec<bool> = events.iter().map(|e| seen.insert(&e.event_id)).collect();
 
     // 2. The sessions the fresh SIP events concern, in order of first appearance.
     let mut sessions: Vec<Session> = Vec::new();
@@ -324,7 +601,7 @@ async fn apply_batch(db: &Db, events: &[&Incoming]) -> Result<Batch, Failure> {
                 sessions.push(Session {
                     sip_call_id: &s.facts.call_id,
                     events: Vec::new(),
-                    stored: false,
+                    stored: named.contains(s.facts.call_id.as_str()),
                 });
                 sessions.len() - 1
             });
@@ -334,24 +611,46 @@ async fn apply_batch(db: &Db, events: &[&Incoming]) -> Result<Batch, Failure> {
     let mut changed = Vec::new();
     let mut call_of: HashMap<&str, String> = HashMap::new();
     if !sessions.is_empty() {
-        find_sessions(&mut tx, &mut sessions).await?;
-        upsert_sessions(&mut tx, &sessions, &mut call_of, &mut changed).await?;
+        adopt_placed(&mut tx, &mut sessions, &placed).await?;
+        marks.push(("adopt", t0.elapsed()));
+        let rows: Vec<SessionRow> = sessions.iter().map(|s| fold(s, &ours)).collect();
+        let rows =
+            serde_json::to_string(&rows).map_err(|e| Failure::Db(sqlx::Error::Encode(e.into())))?;
+        let stored =
+            sqlx::query_as::<_, (String, Option<String>, Option<String>)>(&sql.upsert_sessions)
+                .bind(rows)
+                .fetch_all(&mut *tx.tx)
+                .await;
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) if is_unique_violation(&e) => return Err(Failure::Conflict),
+            Err(e) => return Err(e.into()),
+        };
+        marks.push(("upsert", t0.elapsed()));
+        for (id, sip_call_id, owner_id) in stored {
+            if let Some(s) = sessions
+                .iter()
+                .find(|s| Some(s.sip_call_id) == sip_call_id.as_deref())
+            {
+                call_of.insert(s.sip_call_id, id.clone());
+            }
+            changed.push(CallChange {
+                call_id: id,
+                owner_id,
+            });
+        }
     }
 
     // 3. Rooms that finished close every open call in them.
     let mut room_call: HashMap<&str, Option<String>> = HashMap::new();
     for (e, _) in events.iter().zip(&fresh).filter(|(_, fresh)| **fresh) {
         if matches!(e.effect, Effect::RoomFinished) {
-            let closed: Vec<(String, Option<String>)> = sqlx::query_as(
-                "UPDATE call_sessions SET status = 'ended', status_rank = 3, \
-                 ended_at = COALESCE(ended_at, $1), end_reason = COALESCE(end_reason, 'room_finished'), \
-                 updated_at = $2 WHERE room_name = $3 AND status_rank < 3 RETURNING id, owner_id",
-            )
-            .bind(e.occurred)
-            .bind(e.received)
-            .bind(&e.room)
-            .fetch_all(&mut *tx.tx)
-            .await?;
+            let closed: Vec<(String, Option<String>)> = sqlx::query_as(CLOSE_ROOM)
+                .bind(e.occurred)
+                .bind(e.received)
+                .bind(&e.room)
+                .fetch_all(&mut *tx.tx)
+                .await?;
             let only = match closed.as_slice() {
                 [(id, _)] => Some(id.clone()),
                 _ => None,
@@ -378,87 +677,237 @@ async fn apply_batch(db: &Db, events: &[&Incoming]) -> Result<Batch, Failure> {
             Effect::RoomFinished => room_call.get(e.event_id.as_str()).cloned().flatten(),
             Effect::None => None,
         };
-        rows.push((*e, call_id.clone()));
+        rows.push(EventRow {
+            id: &e.event_id,
+            call_id: call_id.clone(),
+            kind: &e.kind,
+            detail: &e.detail,
+            occurred_at: e.occurred,
+            received_at: e.received,
+        });
         applied.push(Applied::Recorded { call_id });
     }
     if !rows.is_empty() {
-        let values = (0..rows.len())
-            .map(|i| format!("({}, 'livekit')", placeholders(i * 6 + 1, 6)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO call_events (id, call_id, kind, detail, occurred_at, received_at, source) VALUES {values}"
-        );
-        let mut query = sqlx::query(&sql).persistent(false);
-        for (e, call_id) in &rows {
-            query = query
-                .bind(&e.event_id)
-                .bind(call_id.clone())
-                .bind(&e.kind)
-                .bind(&e.detail)
-                .bind(e.occurred)
-                .bind(e.received);
-        }
-        match query.execute(&mut *tx.tx).await {
+        let rows =
+            serde_json::to_string(&rows).map_err(|e| Failure::Db(sqlx::Error::Encode(e.into())))?;
+        match sqlx::query(&sql.insert_events)
+            .bind(rows)
+            .execute(&mut *tx.tx)
+            .await
+        {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => return Err(Failure::Duplicate),
             Err(e) => return Err(e.into()),
         }
     }
+    marks.push(("events", t0.elapsed()));
     tx.commit().await?;
+    marks.push(("commit", t0.elapsed()));
+    if TICK.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 97 == 0
+        && std::env::var("DIAL_INGEST_STATS").is_ok()
+    {
+        eprintln!("MARKS n={} {:?}", events.len(), marks);
+    }
     Ok(Batch { applied, changed })
 }
 
-/// Finds each call's session: by `sip.callID`, else a call Dial placed whose webhook came
-/// before LiveKit's answer named it (same room and participant identity), which is adopted.
-async fn find_sessions(tx: &mut WriteTx, sessions: &mut [Session<'_>]) -> Result<(), Failure> {
-    let rooms: Vec<&str> = sessions
-        .iter()
-        .flat_map(|s| s.events.iter().map(|(e, _)| e.room.as_str()))
-        .filter(|r| !r.is_empty())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut sql = format!(
-        "SELECT id, sip_call_id, room_name, participant_identity FROM call_sessions WHERE sip_call_id IN ({})",
-        placeholders(1, sessions.len())
+/// Opens the SQLite writer's own connection.
+fn open_sqlite(db: &Db) -> Result<rusqlite::Connection, Failure> {
+    let path = db.sqlite_path.as_ref().ok_or_else(|| {
+        Failure::Db(sqlx::Error::Configuration(
+            "webhooks need a SQLite file (sqlite://path), not an in-memory database".into(),
+        ))
+    })?;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch(super::db::SQLITE_PRAGMAS)?;
+    Ok(conn)
+}
+
+fn is_sqlite_unique(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// SQLite: the batch in one `BEGIN IMMEDIATE` transaction on the writer's own connection,
+/// event by event with cached prepared statements. The writer already holds the
+/// process's writer lane. Through the pool each statement would be a round trip to the
+/// connection's thread (two thread wake-ups); here it is a function call, which is what
+/// makes thousands of events a second cheap.
+fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result<Batch, Failure> {
+    use rusqlite::{params, OptionalExtension};
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let upsert = format!(
+        "INSERT INTO call_sessions ({}) VALUES ({}) {MERGE_SESSION}",
+        names(&SESSION_COLUMNS),
+        (1..=SESSION_COLUMNS.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    if !rooms.is_empty() {
-        sql.push_str(&format!(
-            " OR (sip_call_id IS NULL AND room_name IN ({}))",
-            placeholders(sessions.len() + 1, rooms.len())
-        ));
-    }
-    let mut query =
-        sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<String>)>(&sql)
-            .persistent(false);
-    for s in sessions.iter() {
-        query = query.bind(s.sip_call_id);
-    }
-    for room in &rooms {
-        query = query.bind(*room);
-    }
-    let rows = query.fetch_all(&mut *tx.tx).await?;
-    let mut named: HashSet<&str> = HashSet::new();
-    let mut placed: Vec<(&str, &str, &str)> = Vec::new();
-    for (id, sip_call_id, room, identity) in &rows {
-        match sip_call_id {
-            Some(call) => {
-                named.insert(call.as_str());
-            }
-            None => placed.push((
-                id.as_str(),
-                room.as_deref().unwrap_or(""),
-                identity.as_deref().unwrap_or(""),
-            )),
-        }
-    }
-    let mut adopted: HashSet<&str> = HashSet::new();
-    for s in sessions.iter_mut() {
-        if named.contains(s.sip_call_id) {
-            s.stored = true;
+    let mut applied = Vec::with_capacity(events.len());
+    let mut changed = Vec::new();
+    let mut numbers: HashMap<String, Option<(String, Option<String>, Option<String>)>> =
+        HashMap::new();
+    for e in events {
+        // Recorded before, or earlier in this batch: changes nothing.
+        if tx
+            .prepare_cached("SELECT 1 FROM call_events WHERE id = $1")?
+            .exists([&e.event_id])?
+        {
+            applied.push(Applied::Duplicate);
             continue;
         }
+        let call_id = match &e.effect {
+            Effect::Sip(p) => {
+                let call = p.facts.call_id.as_str();
+                let mut stored = tx
+                    .prepare_cached("SELECT 1 FROM call_sessions WHERE sip_call_id = $1")?
+                    .exists([call])?;
+                if !stored {
+                    let placed: Option<String> = tx
+                        .prepare_cached(
+                            "SELECT id FROM call_sessions WHERE sip_call_id IS NULL \
+                             AND room_name = $1 AND participant_identity = $2 LIMIT 1",
+                        )?
+                        .query_row([&e.room, &p.identity], |r| r.get(0))
+                        .optional()?;
+                    if let Some(id) = placed {
+                        match tx.prepare_cached(NAME_PLACED)?.execute([call, &id]) {
+                            Ok(_) => stored = true,
+                            Err(e) if is_sqlite_unique(&e) => return Err(Failure::Conflict),
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                let trunk = p.facts.trunk_phone_number.as_str();
+                if !stored && !trunk.is_empty() && !numbers.contains_key(trunk) {
+                    let number = tx
+                        .prepare_cached(
+                            "SELECT id, assistant_id, owner_id FROM phone_numbers \
+                             WHERE e164 = $1 AND released_at IS NULL",
+                        )?
+                        .query_row([trunk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()?;
+                    numbers.insert(trunk.to_string(), number);
+                }
+                let number = numbers.get(trunk).and_then(|n| n.as_ref());
+                let ours: HashMap<&str, Number> = number
+                    .map(|(id, assistant_id, owner_id)| {
+                        (
+                            trunk,
+                            Number {
+                                id,
+                                assistant_id: assistant_id.as_deref(),
+                                owner_id: owner_id.as_deref(),
+                            },
+                        )
+                    })
+                    .into_iter()
+                    .collect();
+                let session = Session {
+                    sip_call_id: call,
+                    events: vec![(e, p)],
+                    stored,
+                };
+                let r = fold(&session, &ours);
+                let (id, owner_id): (String, Option<String>) =
+                    match tx.prepare_cached(&upsert)?.query_row(
+                        params![
+                            r.id,
+                            r.sip_call_id,
+                            r.direction,
+                            r.phone_number_id,
+                            r.assistant_id,
+                            r.owner_id,
+                            r.from_number,
+                            r.to_number,
+                            r.room_name,
+                            r.participant_identity,
+                            r.participant_sid,
+                            r.twilio_call_sid,
+                            r.status,
+                            r.status_rank,
+                            r.end_reason,
+                            r.created_at,
+                            r.ringing_at,
+                            r.answered_at,
+                            r.ended_at,
+                            r.updated_at,
+                        ],
+                        |row| Ok((row.get(0)?, row.get(2)?)),
+                    ) {
+                        Ok(stored) => stored,
+                        Err(e) if is_sqlite_unique(&e) => return Err(Failure::Conflict),
+                        Err(e) => return Err(e.into()),
+                    };
+                changed.push(CallChange {
+                    call_id: id.clone(),
+                    owner_id,
+                });
+                Some(id)
+            }
+            Effect::RoomFinished => {
+                let mut close = tx.prepare_cached(CLOSE_ROOM)?;
+                let closed = close
+                    .query_map(params![e.occurred, e.received, e.room], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let only = match closed.as_slice() {
+                    [(id, _)] => Some(id.clone()),
+                    _ => None,
+                };
+                changed.extend(
+                    closed
+                        .into_iter()
+                        .map(|(call_id, owner_id)| CallChange { call_id, owner_id }),
+                );
+                only
+            }
+            Effect::None => None,
+        };
+        tx.prepare_cached(
+            "INSERT INTO call_events (id, call_id, source, kind, detail, occurred_at, received_at) \
+             VALUES ($1, $2, 'livekit', $3, $4, $5, $6)",
+        )?
+        .execute(params![
+            e.event_id,
+            call_id,
+            e.kind,
+            e.detail,
+            e.occurred,
+            e.received
+        ])?;
+        applied.push(Applied::Recorded { call_id });
+    }
+    tx.commit()?;
+    Ok(Batch { applied, changed })
+}
+
+/// A number Dial has, as new sessions on it record it.
+struct Number<'a> {
+    id: &'a str,
+    assistant_id: Option<&'a str>,
+    owner_id: Option<&'a str>,
+}
+
+/// A call Dial placed is known by its room and participant identity before LiveKit names
+/// it (the participant's webhook can come before CreateSIPParticipant's answer): the first
+/// event of that call adopts it.
+async fn adopt_placed(
+    tx: &mut WriteTx<'_>,
+    sessions: &mut [Session<'_>],
+    placed: &[(&str, &str, &str)],
+) -> Result<(), Failure> {
+    let mut adopted: HashSet<&str> = HashSet::new();
+    for s in sessions.iter_mut().filter(|s| !s.stored) {
         let found = s.events.iter().find_map(|(e, p)| {
             placed
                 .iter()
@@ -469,7 +918,7 @@ async fn find_sessions(tx: &mut WriteTx, sessions: &mut [Session<'_>]) -> Result
         });
         if let Some(id) = found {
             adopted.insert(id);
-            let named = sqlx::query("UPDATE call_sessions SET sip_call_id = $1 WHERE id = $2")
+            let named = sqlx::query(NAME_PLACED)
                 .bind(s.sip_call_id)
                 .bind(id)
                 .execute(&mut *tx.tx)
@@ -485,21 +934,24 @@ async fn find_sessions(tx: &mut WriteTx, sessions: &mut [Session<'_>]) -> Result
 }
 
 /// A session's columns as this batch's events leave them, before the forward-only merge
-/// with what is stored.
-struct Row {
+/// with what is stored (names as in [`SESSION_COLUMNS`]).
+#[derive(Serialize)]
+struct SessionRow<'a> {
     id: String,
+    sip_call_id: &'a str,
     direction: &'static str,
-    number_id: Option<String>,
-    assistant_id: Option<String>,
-    owner_id: Option<String>,
-    from: String,
-    to: String,
-    room: Option<String>,
-    identity: Option<String>,
-    sid: Option<String>,
-    twilio_call_sid: Option<String>,
-    status: CallStatus,
-    end_reason: Option<String>,
+    phone_number_id: Option<&'a str>,
+    assistant_id: Option<&'a str>,
+    owner_id: Option<&'a str>,
+    from_number: &'a str,
+    to_number: &'a str,
+    room_name: Option<&'a str>,
+    participant_identity: Option<&'a str>,
+    participant_sid: Option<&'a str>,
+    twilio_call_sid: Option<&'a str>,
+    status: &'static str,
+    status_rank: i64,
+    end_reason: Option<&'a str>,
     created_at: i64,
     ringing_at: Option<i64>,
     answered_at: Option<i64>,
@@ -507,157 +959,62 @@ struct Row {
     updated_at: i64,
 }
 
-/// Creates or moves forward every session in one statement, and notes each event's call.
-async fn upsert_sessions<'a>(
-    tx: &mut WriteTx,
-    sessions: &[Session<'a>],
-    call_of: &mut HashMap<&'a str, String>,
-    changed: &mut Vec<CallChange>,
-) -> Result<(), Failure> {
-    // The numbers new sessions were placed from or called on.
-    let numbers: Vec<&str> = sessions
-        .iter()
-        .filter(|s| !s.stored)
-        .filter_map(|s| s.events.first())
-        .map(|(_, p)| p.facts.trunk_phone_number.as_str())
-        .filter(|n| !n.is_empty())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut ours: HashMap<String, (String, Option<String>, Option<String>)> = HashMap::new();
-    if !numbers.is_empty() {
-        let sql = format!(
-            "SELECT e164, id, assistant_id, owner_id FROM phone_numbers WHERE released_at IS NULL AND e164 IN ({})",
-            placeholders(1, numbers.len())
-        );
-        let mut query = sqlx::query_as::<_, (String, String, Option<String>, Option<String>)>(&sql)
-            .persistent(false);
-        for n in &numbers {
-            query = query.bind(*n);
-        }
-        for (e164, id, assistant, owner) in query.fetch_all(&mut *tx.tx).await? {
-            ours.insert(e164, (id, assistant, owner));
-        }
-    }
-
-    let rows: Vec<Row> = sessions.iter().map(|s| fold(s, &ours)).collect();
-    const COLUMNS: usize = 20;
-    let values = (0..rows.len())
-        .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "INSERT INTO call_sessions (id, sip_call_id, direction, phone_number_id, assistant_id, owner_id, \
-         from_number, to_number, room_name, participant_identity, participant_sid, twilio_call_sid, \
-         status, status_rank, end_reason, created_at, ringing_at, answered_at, ended_at, updated_at) \
-         VALUES {values} \
-         ON CONFLICT (sip_call_id) WHERE sip_call_id IS NOT NULL DO UPDATE SET \
-         room_name = COALESCE(call_sessions.room_name, excluded.room_name), \
-         participant_identity = COALESCE(call_sessions.participant_identity, excluded.participant_identity), \
-         participant_sid = COALESCE(call_sessions.participant_sid, excluded.participant_sid), \
-         twilio_call_sid = COALESCE(call_sessions.twilio_call_sid, excluded.twilio_call_sid), \
-         status = CASE WHEN excluded.status_rank > call_sessions.status_rank THEN excluded.status ELSE call_sessions.status END, \
-         status_rank = CASE WHEN excluded.status_rank > call_sessions.status_rank THEN excluded.status_rank ELSE call_sessions.status_rank END, \
-         end_reason = COALESCE(call_sessions.end_reason, excluded.end_reason), \
-         ringing_at = COALESCE(call_sessions.ringing_at, excluded.ringing_at), \
-         answered_at = COALESCE(call_sessions.answered_at, excluded.answered_at), \
-         ended_at = COALESCE(call_sessions.ended_at, excluded.ended_at), \
-         updated_at = excluded.updated_at \
-         RETURNING id, sip_call_id, owner_id"
-    );
-    let mut query =
-        sqlx::query_as::<_, (String, Option<String>, Option<String>)>(&sql).persistent(false);
-    for (row, session) in rows.into_iter().zip(sessions) {
-        query = query
-            .bind(row.id)
-            .bind(session.sip_call_id)
-            .bind(row.direction)
-            .bind(row.number_id)
-            .bind(row.assistant_id)
-            .bind(row.owner_id)
-            .bind(row.from)
-            .bind(row.to)
-            .bind(row.room)
-            .bind(row.identity)
-            .bind(row.sid)
-            .bind(row.twilio_call_sid)
-            .bind(row.status.as_str())
-            .bind(row.status.rank())
-            .bind(row.end_reason)
-            .bind(row.created_at)
-            .bind(row.ringing_at)
-            .bind(row.answered_at)
-            .bind(row.ended_at)
-            .bind(row.updated_at);
-    }
-    let stored = match query.fetch_all(&mut *tx.tx).await {
-        Ok(stored) => stored,
-        Err(e) if is_unique_violation(&e) => return Err(Failure::Conflict),
-        Err(e) => return Err(e.into()),
-    };
-    for (id, sip_call_id, owner_id) in stored {
-        if let Some(s) = sessions
-            .iter()
-            .find(|s| Some(s.sip_call_id) == sip_call_id.as_deref())
-        {
-            call_of.insert(s.sip_call_id, id.clone());
-        }
-        changed.push(CallChange {
-            call_id: id,
-            owner_id,
-        });
-    }
-    Ok(())
+/// An event's columns (names as in [`EVENT_COLUMNS`]).
+#[derive(Serialize)]
+struct EventRow<'a> {
+    id: &'a str,
+    call_id: Option<String>,
+    kind: &'a str,
+    detail: &'a str,
+    occurred_at: i64,
+    received_at: i64,
 }
 
 /// Folds one call's events in this batch, in order: the first value of each field wins
 /// (what is stored wins over all of them), the status is the furthest one, and each
 /// timestamp is the first event's that reached that status.
-fn fold(
-    session: &Session,
-    ours: &HashMap<String, (String, Option<String>, Option<String>)>,
-) -> Row {
+fn fold<'a>(session: &Session<'a>, ours: &HashMap<&str, Number<'a>>) -> SessionRow<'a> {
     let events = &session.events;
     let facts = events.first().map(|(_, s)| &s.facts);
     let trunk_number = facts.map(|f| f.trunk_phone_number.as_str()).unwrap_or("");
-    let (number_id, assistant_id, owner_id) = match ours.get(trunk_number) {
-        Some((n, a, o)) => (Some(n.clone()), a.clone(), o.clone()),
-        None => (None, None, None),
-    };
+    let number = ours.get(trunk_number);
     let phone_number = facts.map(|f| f.phone_number.as_str()).unwrap_or("");
     let (direction, from, to) = if facts.is_some_and(|f| f.inbound) {
         ("inbound", phone_number, trunk_number)
     } else {
         ("outbound", trunk_number, phone_number)
     };
-    let nonempty = |v: &str| Some(v.to_string()).filter(|v| !v.is_empty());
+    let nonempty = |v: &'a str| Some(v).filter(|v| !v.is_empty());
     let reached = |status: CallStatus| {
         events
             .iter()
             .find(|(_, s)| s.status == Some(status))
             .map(|(e, _)| e.occurred)
     };
-    Row {
+    let status = events
+        .iter()
+        .filter_map(|(_, s)| s.status)
+        .max()
+        .unwrap_or(CallStatus::Dialing);
+    SessionRow {
         // A fresh id: for a stored session the upsert keeps its own.
-        id: new_id(),
+        id: new_ordered_id(),
+        sip_call_id: session.sip_call_id,
         direction,
-        number_id,
-        assistant_id,
-        owner_id,
-        from: from.to_string(),
-        to: to.to_string(),
-        room: events.iter().find_map(|(e, _)| nonempty(&e.room)),
-        identity: events.iter().find_map(|(_, s)| nonempty(&s.identity)),
-        sid: events.iter().find_map(|(_, s)| nonempty(&s.sid)),
+        phone_number_id: number.map(|n| n.id),
+        assistant_id: number.and_then(|n| n.assistant_id),
+        owner_id: number.and_then(|n| n.owner_id),
+        from_number: from,
+        to_number: to,
+        room_name: events.iter().find_map(|(e, _)| nonempty(&e.room)),
+        participant_identity: events.iter().find_map(|(_, s)| nonempty(&s.identity)),
+        participant_sid: events.iter().find_map(|(_, s)| nonempty(&s.sid)),
         twilio_call_sid: events
             .iter()
-            .find_map(|(_, s)| s.facts.twilio_call_sid.clone()),
-        status: events
-            .iter()
-            .filter_map(|(_, s)| s.status)
-            .max()
-            .unwrap_or(CallStatus::Dialing),
-        end_reason: events.iter().find_map(|(_, s)| s.end_reason.clone()),
+            .find_map(|(_, s)| s.facts.twilio_call_sid.as_deref()),
+        status: status.as_str(),
+        status_rank: status.rank(),
+        end_reason: events.iter().find_map(|(_, s)| s.end_reason.as_deref()),
         created_at: events.first().map(|(e, _)| e.occurred).unwrap_or_else(now),
         ringing_at: reached(CallStatus::Ringing),
         answered_at: reached(CallStatus::Answered),
@@ -711,7 +1068,7 @@ mod tests {
     }
 
     async fn temp_db() -> TempDb {
-        let path = std::env::temp_dir().join(format!("dial-ingest-{}.db", new_id()));
+        let path = std::env::temp_dir().join(format!("dial-ingest-{}.db", super::super::new_id()));
         let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
             .await
             .expect("open SQLite");
@@ -732,7 +1089,13 @@ mod tests {
             });
             outcomes.push(outcome);
         }
-        write(db, &changes, jobs).await;
+        let mut writer = Writer {
+            db: db.clone(),
+            changes,
+            conn: None,
+            sqlite: None,
+        };
+        writer.write(jobs).await;
         let mut results = Vec::new();
         for outcome in outcomes {
             results.push(outcome.await.expect("every job is answered"));

@@ -112,7 +112,7 @@ pub(super) fn disconnect_reason(p: &proto::ParticipantInfo) -> String {
 
 /// Moves a session to `status` if that is forward, setting the status's timestamp once.
 async fn advance(
-    tx: &mut WriteTx,
+    tx: &mut WriteTx<'_>,
     id: &str,
     status: CallStatus,
     at: i64,
