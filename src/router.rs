@@ -38,7 +38,6 @@ pub fn build(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", crate::api_v1::routes())
-        .merge(livekit_webhooks::routes())
         .merge(twilio_webhooks::routes())
         .route("/api/{*fn_name}", post(server_fn_handler))
         .leptos_routes_with_context(
@@ -73,6 +72,9 @@ pub fn build(state: AppState) -> Router {
             state.clone(),
             auth::client_ip,
         ))
+        // LiveKit's webhooks carry no cookie and come in thousands a second: they skip the
+        // session and user layers above (they are verified by their own signature).
+        .merge(livekit_webhooks::routes())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

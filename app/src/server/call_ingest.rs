@@ -235,20 +235,8 @@ struct Writer {
 impl Writer {
     async fn run(mut self, mut waiting: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
-        let stats = std::env::var("DIAL_INGEST_STATS").is_ok();
-        let (mut batches, mut events, mut busy) = (0u64, 0u64, std::time::Duration::ZERO);
         while waiting.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            let t = std::time::Instant::now();
-            let n = jobs.len();
             self.write(std::mem::take(&mut jobs)).await;
-            if stats {
-                batches += 1;
-                events += n as u64;
-                busy += t.elapsed();
-                if batches % 100 == 0 {
-                    eprintln!("STATS batches {batches} events {events} avg {:.1} busy {:?} per batch {:?}", events as f64 / batches as f64, busy, busy / batches as u32);
-                }
-            }
         }
     }
 
@@ -522,7 +510,6 @@ fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
     serde_json::Value::from(values.into_iter().collect::<Vec<_>>()).to_string()
 }
 
-static TICK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// PostgreSQL: the batch in one transaction of five statements, however many events it
 /// holds.
 async fn postgres_batch(
@@ -530,11 +517,8 @@ async fn postgres_batch(
     conn: &mut sqlx::AnyConnection,
     events: &[&Incoming],
 ) -> Result<Batch, Failure> {
-    let t0 = std::time::Instant::now();
-    let mut marks: Vec<(&str, std::time::Duration)> = Vec::new();
     let sql = Statements::get();
     let mut tx = db.begin_write_on(conn).await?;
-    marks.push(("begin", t0.elapsed()));
 
     // 1. One read: events recorded before, the sessions concerned, the numbers called.
     let sips: Vec<&SipEvent> = events.iter().filter_map(|e| sip(e)).collect();
@@ -560,7 +544,6 @@ async fn postgres_batch(
         ))
         .fetch_all(&mut *tx.tx)
         .await?;
-    marks.push(("lookup", t0.elapsed()));
     let mut seen: HashSet<&str> = HashSet::new();
     let mut named: HashSet<&str> = HashSet::new();
     let mut placed: Vec<(&str, &str, &str)> = Vec::new();
@@ -612,7 +595,6 @@ async fn postgres_batch(
     let mut call_of: HashMap<&str, String> = HashMap::new();
     if !sessions.is_empty() {
         adopt_placed(&mut tx, &mut sessions, &placed).await?;
-        marks.push(("adopt", t0.elapsed()));
         let rows: Vec<SessionRow> = sessions.iter().map(|s| fold(s, &ours)).collect();
         let rows =
             serde_json::to_string(&rows).map_err(|e| Failure::Db(sqlx::Error::Encode(e.into())))?;
@@ -626,7 +608,6 @@ async fn postgres_batch(
             Err(e) if is_unique_violation(&e) => return Err(Failure::Conflict),
             Err(e) => return Err(e.into()),
         };
-        marks.push(("upsert", t0.elapsed()));
         for (id, sip_call_id, owner_id) in stored {
             if let Some(s) = sessions
                 .iter()
@@ -700,14 +681,7 @@ async fn postgres_batch(
             Err(e) => return Err(e.into()),
         }
     }
-    marks.push(("events", t0.elapsed()));
     tx.commit().await?;
-    marks.push(("commit", t0.elapsed()));
-    if TICK.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 97 == 0
-        && std::env::var("DIAL_INGEST_STATS").is_ok()
-    {
-        eprintln!("MARKS n={} {:?}", events.len(), marks);
-    }
     Ok(Batch { applied, changed })
 }
 
