@@ -522,13 +522,7 @@ async fn postgres_batch(
 
     // 1. One read: events recorded before, the sessions concerned, the numbers called.
     let sips: Vec<&SipEvent> = events.iter().filter_map(|e| sip(e)).collect();
-    let rows: Vec<(
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(&sql.lookup)
+    let rows: Vec<LookupRow> = sqlx::query_as(&sql.lookup)
         .bind(json_list(events.iter().map(|e| e.event_id.as_str())))
         .bind(json_list(sips.iter().map(|s| s.facts.call_id.as_str())))
         .bind(json_list(
@@ -727,8 +721,7 @@ fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result
     );
     let mut applied = Vec::with_capacity(events.len());
     let mut changed = Vec::new();
-    let mut numbers: HashMap<String, Option<(String, Option<String>, Option<String>)>> =
-        HashMap::new();
+    let mut numbers: HashMap<String, Option<StoredNumber>> = HashMap::new();
     for e in events {
         // Recorded before, or earlier in this batch: changes nothing.
         if tx
@@ -864,6 +857,18 @@ fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result
     tx.commit()?;
     Ok(Batch { applied, changed })
 }
+
+/// A row of the PostgreSQL lookup: tag, id and three tagged values.
+type LookupRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A number's id, assistant and owner, as stored.
+type StoredNumber = (String, Option<String>, Option<String>);
 
 /// A number Dial has, as new sessions on it record it.
 struct Number<'a> {
