@@ -92,6 +92,15 @@ async fn read_response(stream: &mut tokio::net::TcpStream, buffer: &mut Vec<u8>)
     }
 }
 
+/// The application on a fresh database, with LiveKit configured to sign as the generator.
+async fn bench_app(database_url: String, dir: &std::path::Path) -> Application {
+    let mut config = Config::for_data_dir(dir.to_path_buf());
+    config.database_url = Some(database_url);
+    config.livekit.api_key = Some(KEY.into());
+    config.livekit.api_secret = Some(SecretString::from(SECRET.to_string()));
+    Application::build(config).await.expect("app")
+}
+
 async fn fresh_postgres(url: &str) -> String {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(url)
@@ -110,11 +119,7 @@ async fn fresh_postgres(url: &str) -> String {
 }
 
 async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
-    let mut config = Config::for_data_dir(dir.to_path_buf());
-    config.database_url = Some(database_url);
-    config.livekit.api_key = Some(KEY.into());
-    config.livekit.api_secret = Some(SecretString::from(SECRET.to_string()));
-    let app = Application::build(config).await.expect("app");
+    let app = bench_app(database_url, dir).await;
     let state = app.state().clone();
     let address = app.address();
     tokio::spawn(app.run());
@@ -201,11 +206,7 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
 /// The writer alone: the same events, verified and decoded up front, handed to the
 /// ingestion from 32 tasks without HTTP. Shows what the store takes.
 async fn writer_alone(backend: &str, database_url: String, dir: &std::path::Path) {
-    let mut config = Config::for_data_dir(dir.to_path_buf());
-    config.database_url = Some(database_url);
-    config.livekit.api_key = Some(KEY.into());
-    config.livekit.api_secret = Some(SecretString::from(SECRET.to_string()));
-    let app = Application::build(config).await.expect("app");
+    let app = bench_app(database_url, dir).await;
     let state = app.state().clone();
     let per_call: Vec<Vec<_>> = (0..CALLS)
         .map(|i| {

@@ -711,14 +711,17 @@ fn is_sqlite_unique(e: &rusqlite::Error) -> bool {
 fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result<Batch, Failure> {
     use rusqlite::{params, OptionalExtension};
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let upsert = format!(
-        "INSERT INTO call_sessions ({}) VALUES ({}) {MERGE_SESSION}",
-        names(&SESSION_COLUMNS),
-        (1..=SESSION_COLUMNS.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    static UPSERT: OnceLock<String> = OnceLock::new();
+    let upsert = UPSERT.get_or_init(|| {
+        format!(
+            "INSERT INTO call_sessions ({}) VALUES ({}) {MERGE_SESSION}",
+            names(&SESSION_COLUMNS),
+            (1..=SESSION_COLUMNS.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
     let mut applied = Vec::with_capacity(events.len());
     let mut changed = Vec::new();
     let mut numbers: HashMap<String, Option<StoredNumber>> = HashMap::new();
@@ -785,7 +788,7 @@ fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result
                 };
                 let r = fold(&session, &ours);
                 let (id, owner_id): (String, Option<String>) =
-                    match tx.prepare_cached(&upsert)?.query_row(
+                    match tx.prepare_cached(upsert)?.query_row(
                         params![
                             r.id,
                             r.sip_call_id,
