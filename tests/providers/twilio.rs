@@ -582,7 +582,7 @@ async fn a_silent_twilio_is_a_time_out() {
 #[tokio::test]
 async fn the_fakes_rules_match_twilios_openapi_specs() {
     use dial_app::server::fakes::twilio::{Kind, OPERATIONS};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/specs/twilio");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/twilio");
     let load = |name: &str| -> serde_json::Value {
         let path = dir.join(name);
         let text = std::fs::read_to_string(&path)
