@@ -60,19 +60,9 @@ impl From<AppError> for ApiError {
     }
 }
 
-/// The HTTP status for each kind of error.
+/// The HTTP status for each kind of error (one mapping, [`AppError::http_status`]).
 pub fn status_of(error: &AppError) -> StatusCode {
-    match error {
-        AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden => StatusCode::FORBIDDEN,
-        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-        AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        AppError::Conflict { .. } => StatusCode::CONFLICT,
-        AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-        AppError::Upstream { .. } => StatusCode::BAD_GATEWAY,
-        AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        AppError::Request { .. } => StatusCode::BAD_REQUEST,
-    }
+    StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The error codes a client may see (`AppError::code()`), for the OpenAPI document.

@@ -162,6 +162,21 @@ pub struct ServeArgs {
     /// calls). Data goes to <data dir>/sandbox unless DATABASE_URL is set.
     #[arg(long, env = "DIAL_SANDBOX", default_value_t = false)]
     pub sandbox: bool,
+    /// Further host names Dial answers to (comma-separated), besides the public URL's host,
+    /// localhost and IP addresses; any other `Host` is refused (DNS rebinding).
+    #[arg(long, env = "DIAL_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// With DIAL_TRUST_PROXY: the proxies (addresses or CIDR ranges, comma-separated) whose
+    /// X-Forwarded-For entries are believed. Default: loopback.
+    #[arg(long, env = "DIAL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an IP address or CIDR range (e.g. 10.0.0.0/8)"))
 }
 
 #[derive(Args, Debug)]
@@ -237,6 +252,13 @@ impl ServeArgs {
         config.session_absolute = Duration::from_secs(self.session_max_hours.max(1) * 3600);
         config.trust_proxy = self.trust_proxy;
         config.sandbox = self.sandbox;
+        config.trusted_proxies = self.trusted_proxies.clone();
+        config.allowed_hosts = self
+            .allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect();
         if self.sandbox && config.database_url.is_none() {
             config.data_dir = config.data_dir.join("sandbox");
         }
@@ -245,7 +267,7 @@ impl ServeArgs {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+    dial_app::server::files::create_private_dir(&config.data_dir).with_context(|| {
         format!(
             "could not create the data directory {}",
             config.data_dir.display()

@@ -12,37 +12,76 @@ use axum::{
     },
     Extension,
 };
-use dial_app::server::{auth::CurrentUser, state::AppState};
+use dial_app::server::{auth::CurrentUser, sessions::DbSessionStore, state::AppState, users};
 use std::{convert::Infallible, time::Duration};
 use tokio::sync::broadcast::error::RecvError;
+use tower_sessions::{Session, SessionStore};
+
+/// How often an open stream checks that its session and user are still valid.
+const RECHECK: Duration = Duration::from_secs(30);
 
 pub async fn calls(
     State(state): State<AppState>,
+    session: Session,
     user: Option<Extension<CurrentUser>>,
 ) -> Response {
     let Some(Extension(CurrentUser(me))) = user else {
         return (StatusCode::UNAUTHORIZED, "Sign in to follow calls.").into_response();
     };
     let changes = state.call_changes.subscribe();
+    let session_id = session.id();
+    let checker = state.clone();
+    let me_id = me.id.clone();
+    // Signing out, the session's expiry, or an admin disabling the user ends the stream
+    // within RECHECK (and before the next event is sent).
+    let still_allowed = move || {
+        let state = checker.clone();
+        let user_id = me_id.clone();
+        async move {
+            let session_live = match session_id {
+                Some(id) => matches!(
+                    DbSessionStore::new(state.db.clone()).load(&id).await,
+                    Ok(Some(_))
+                ),
+                None => false,
+            };
+            session_live && matches!(users::find_active(&state.db, &user_id).await, Ok(Some(_)))
+        }
+    };
     let stream = futures::stream::unfold(changes, move |mut changes| {
         let me = me.clone();
+        let still_allowed = still_allowed.clone();
         async move {
             loop {
-                let data = match changes.recv().await {
-                    Ok(change)
+                let received = tokio::select! {
+                    received = changes.recv() => Some(received),
+                    () = tokio::time::sleep(RECHECK) => None,
+                };
+                if !still_allowed().await {
+                    return None;
+                }
+                let data = match received {
+                    None => continue,
+                    Some(Ok(change))
                         if me.is_admin() || change.owner_id.as_deref() == Some(me.id.as_str()) =>
                     {
                         change.call_id
                     }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => "*".to_string(),
-                    Err(RecvError::Closed) => return None,
+                    Some(Ok(_)) => continue,
+                    Some(Err(RecvError::Lagged(_))) => "*".to_string(),
+                    Some(Err(RecvError::Closed)) => return None,
                 };
                 let event = Event::default().event("call").data(data);
                 return Some((Ok::<Event, Infallible>(event), changes));
             }
         }
     });
+    // Ends with the process: an open stream must not hold up shutdown.
+    let until_shutdown = {
+        let state = state.clone();
+        async move { state.shutting_down().await }
+    };
+    let stream = futures::StreamExt::take_until(stream, until_shutdown);
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

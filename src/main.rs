@@ -1,14 +1,27 @@
 //! `dial`: reads settings, starts logging, and runs the chosen command.
 
 use clap::Parser;
+use std::time::Duration;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     // A .env file next to where Dial runs is optional; real variables win over it.
     let _ = dotenvy::dotenv();
     dial::telemetry::init();
     let cli = dial::cli::Cli::parse();
-    match dial::cli::run(cli).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(dial::cli::run(cli));
+    // Background work (reconcile, a blocking hash) gets a moment, never an unbounded wait.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

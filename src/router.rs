@@ -17,7 +17,7 @@ use dial_app::{
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 use std::time::Duration;
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::{set_header::SetResponseHeaderLayer, timeout::TimeoutLayer};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 pub fn build(state: AppState) -> Router {
@@ -25,7 +25,7 @@ pub fn build(state: AppState) -> Router {
     let options = state.leptos_options.clone();
 
     let session_layer = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
-        .with_name("dial_session")
+        .with_name(crate::headers::SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.secure_cookies())
@@ -50,6 +50,7 @@ pub fn build(state: AppState) -> Router {
             },
         )
         .layer(middleware::from_fn(render_guard))
+        .layer(middleware::from_fn(server_fn_errors))
         // A stream that never ends: added after the render guard, which buffers pages.
         .route("/events/calls", get(crate::events::calls))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
@@ -87,8 +88,78 @@ pub fn build(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::headers::harden,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::refuse_unknown_host,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), detach))
+        // A request that has no answer after a minute gets 408; its handler still runs to
+        // its end in its own task (`detach`), so nothing is left half-done.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_DEADLINE,
+        ))
         .with_state(state)
 }
+
+/// Runs each request in a task of its own, which the connection does not own.
+///
+/// When a client hangs up, hyper drops the future that answers it. Dropped at an await,
+/// a handler would stop half-way: between two writes that belong together, or holding a
+/// transaction whose rollback sqlx only queues (see `db::release_clean`). Spawned, the
+/// handler always runs to its end (commit or rollback), whoever is still listening; only
+/// the response is lost. A handler that panics becomes a 500 here instead of a dropped
+/// connection.
+async fn detach(
+    State(state): State<AppState>,
+    request: Request<Body>,
+    next: middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let in_flight = InFlight::enter(&state);
+    let handled = tokio::spawn(async move {
+        let response = next.run(request).await;
+        drop(in_flight);
+        response
+    });
+    match handled.await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(%path, error = %e, "a request handler panicked");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong inside Dial. The details are in the server log.",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Counts a request as in flight until it is dropped (the shutdown log names the requests a
+/// deadline cut short).
+struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn enter(state: &AppState) -> InFlight {
+        state
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(state.in_flight.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How long any request may take to start its answer.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
 
 /// How long a page render may take before it is started again.
 const RENDER_DEADLINE: Duration = Duration::from_secs(4);
@@ -137,6 +208,44 @@ async fn server_fn_handler(
     request: Request<Body>,
 ) -> impl IntoResponse {
     handle_server_fns_with_context(move || provide_context(state.clone()), request).await
+}
+
+/// Server functions are routed by Leptos (one route each) and by the catch-all above:
+/// both go through this layer, which gives their errors their statuses.
+async fn server_fn_errors(request: Request<Body>, next: middleware::Next) -> Response {
+    let server_fn = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    if server_fn {
+        with_error_status(response).await
+    } else {
+        response
+    }
+}
+
+/// The largest error body read back to find its status (an `AppError` is a few hundred
+/// bytes; a list of field errors a few kilobytes).
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Server functions answer every `AppError` with 500; this gives each kind its own status
+/// ([`AppError::http_status`]: 401, 403, 404, 409, 422, 429, 502, …), so clients, proxies
+/// and logs can tell a refusal from a failure. The body is unchanged.
+async fn with_error_status(response: Response) -> Response {
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, ERROR_BODY_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read a server function's error");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response();
+        }
+    };
+    if let Ok(error) = serde_json::from_slice::<dial_app::error::AppError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// For load balancers: 200 when the database answers.

@@ -13,7 +13,7 @@ use dial_app::server::{
     twilio_settings,
 };
 use leptos::prelude::LeptosOptions;
-use std::{net::SocketAddr, time::Duration};
+use std::{future::IntoFuture, net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 use tower_sessions::ExpiredDeletion;
 
@@ -25,7 +25,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        dial_app::server::files::create_private_dir(&config.data_dir).with_context(|| {
             format!(
                 "could not create the data directory {}",
                 config.data_dir.display()
@@ -61,18 +61,38 @@ impl Application {
             state.sandbox = Some(sandbox);
         }
 
+        // The public URL may come from the Twilio page rather than the environment.
+        if let Err(e) = twilio_settings::refresh_https(&state).await {
+            tracing::warn!(error = %e, "could not read the public URL from the settings");
+        }
+
+        // First run on an address others can reach: whoever reaches the page first must
+        // also be able to read this server's log.
+        if !address.ip().is_loopback() && !state.has_users().await? {
+            let code = dial_app::server::users::new_setup_code();
+            tracing::warn!(
+                setup_code = %code,
+                "no administrator yet and Dial listens on {address}: the first-run page asks for this one-time setup code \
+                 (or create the administrator with `dial create-admin`)"
+            );
+            state.setup_code = Some(code.into());
+        }
+
         // Provisioning runs a crash or restart interrupted are resumed from the database.
         dial_app::server::provisioning::spawn_resumer(state.clone());
         // Calls whose last webhooks were lost are closed against LiveKit's rooms.
         dial_app::server::calls::spawn_reconciler(state.clone());
 
-        let store = DbSessionStore::new(db);
+        let store = DbSessionStore::new(db.clone());
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(600));
             loop {
                 every.tick().await;
                 if let Err(e) = store.delete_expired().await {
                     tracing::warn!(error = %e, "could not delete expired sessions");
+                }
+                if let Err(e) = dial_app::server::users::prune_login_throttle(&db).await {
+                    tracing::warn!(error = %e, "could not forget old sign-in throttles");
                 }
             }
         });
@@ -99,16 +119,59 @@ impl Application {
         &self.state
     }
 
+    /// Serves until SIGTERM or Ctrl-C, then shuts down in bounded time: new connections
+    /// stop at once, live-update streams end, requests in flight get
+    /// [`SHUTDOWN_DEADLINE`] to finish, and whatever is still running then is cut short
+    /// and logged. Provisioning runs need nothing here: a run whose heartbeat stops is
+    /// resumed by the next process (its lease).
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(
+        let state = self.state.clone();
+        let (began, shutdown_began) = tokio::sync::oneshot::channel::<()>();
+        let signal = {
+            let state = state.clone();
+            async move {
+                shutdown_signal().await;
+                tracing::info!(
+                    in_flight = state.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+                    deadline_secs = SHUTDOWN_DEADLINE.as_secs(),
+                    "shutting down: no new connections; streams closed; waiting for requests in flight"
+                );
+                state.shutdown.send_replace(true);
+                let _ = began.send(());
+            }
+        };
+        let server = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+        .with_graceful_shutdown(signal)
+        .into_future();
+        let deadline = async {
+            if shutdown_began.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(SHUTDOWN_DEADLINE).await;
+        };
+        tokio::select! {
+            served = server => {
+                tracing::info!("shut down: every request finished");
+                served
+            }
+            () = deadline => {
+                tracing::warn!(
+                    cut_short = state.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+                    "shut down at the deadline: requests still running were cut short \
+                     (provisioning runs resume in the next process)"
+                );
+                Ok(())
+            }
+        }
     }
 }
+
+/// How long requests in flight may take to finish once shutdown begins.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Starts the fakes and points every provider setting at them, so nothing in sandbox mode
 /// can reach a real provider.

@@ -88,6 +88,23 @@ impl AppError {
         }
     }
 
+    /// The HTTP status of this kind of error, for server functions and the JSON API
+    /// alike: invalid input is 422 (the request was well-formed, a field's value is not),
+    /// a request that could not be decoded 400, a provider's failure 502.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            AppError::Unauthorized => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound { .. } => 404,
+            AppError::Invalid { .. } => 422,
+            AppError::Conflict { .. } => 409,
+            AppError::TooManyAttempts { .. } => 429,
+            AppError::Upstream { .. } => 502,
+            AppError::Internal => 500,
+            AppError::Request { .. } => 400,
+        }
+    }
+
     /// A stable machine-readable code for JSON clients.
     pub fn code(&self) -> &'static str {
         match self {

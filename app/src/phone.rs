@@ -117,8 +117,15 @@ impl E164 {
 }
 
 /// Formats a stored E.164 string for display (unchanged when it is not E.164).
+///
+/// Total: the text may come from outside (a caller's SIP From user reaches Dial as
+/// LiveKit's `sip.phoneNumber`), so anything that is not `+` and ASCII digits is returned
+/// as it came, and nothing here slices inside a character.
 pub fn format_e164(number: &str) -> String {
-    let Some(digits) = number.strip_prefix('+') else {
+    let Some(digits) = number
+        .strip_prefix('+')
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    else {
         return number.to_string();
     };
     if let Some(n) = digits.strip_prefix('1').filter(|n| n.len() == 10) {
@@ -206,7 +213,43 @@ mod tests {
         assert_eq!(format_e164("alice"), "alice");
     }
 
+    #[test]
+    fn formatting_outside_text_never_panics() {
+        for raw in [
+            "+1٤١٥٥٥٥٠١٠٠",
+            "+ü",
+            "+",
+            "+1",
+            "+14155550100é",
+            "+4420794600001234567890",
+        ] {
+            let shown = format_e164(raw);
+            assert!(!shown.is_empty() || raw.is_empty());
+        }
+        assert_eq!(format_e164("+1٤١٥٥٥٥٠١٠٠"), "+1٤١٥٥٥٥٠١٠٠");
+    }
+
     proptest! {
+        /// Fuzz target: any text at all (the caller's SIP From user arrives unchecked) is
+        /// formatted without a panic, and E.164 input keeps its digits in order.
+        #[test]
+        fn formatting_is_total(input in any::<String>()) {
+            let shown = format_e164(&input);
+            if input.starts_with('+') && input.len() > 1 && input[1..].bytes().all(|b| b.is_ascii_digit()) {
+                let digits: String = shown.chars().filter(char::is_ascii_digit).collect();
+                prop_assert_eq!(format!("+{digits}"), input);
+            } else {
+                prop_assert_eq!(shown, input);
+            }
+        }
+
+        /// Fuzz target: parsing any text with any country never panics.
+        #[test]
+        fn parsing_is_total(input in any::<String>(), country in any::<String>()) {
+            let _ = E164::parse(&input, Some(&country));
+            let _ = E164::parse(&input, None);
+        }
+
         /// Any North American number, however it is typed, parses to the same E.164.
         #[test]
         fn nanp_numbers_in_any_format(area in 200u32..1000, exchange in 200u32..1000, line in 0u32..10000, style in 0usize..5) {

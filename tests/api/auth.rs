@@ -202,6 +202,27 @@ async fn logout_ends_the_session_on_the_server() {
         }
     };
     assert!(me(cookie.clone()).await.contains("\"admin\""));
+    // The database never holds the id the cookie carries: a copy of it signs no one in.
+    let session_id = cookie.split_once('=').unwrap().1.to_string();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    let hashed: String = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(session_id.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert!(stored.contains(&hashed), "{stored:?}");
+    assert!(!stored.contains(&session_id), "{stored:?}");
+    let bare_id = cookie.replace(&session_id, &hashed);
+    assert_eq!(
+        me(bare_id).await,
+        "null",
+        "the stored key is not a session id"
+    );
     let logout = bare
         .post(app.url("/api/logout"))
         .header("accept", "application/json")

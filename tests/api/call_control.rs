@@ -204,7 +204,7 @@ async fn transfers_succeed_or_fail_with_the_reason() {
         .call::<TransferResult>(
             &app.client,
             "calls/transfer",
-            &[("id", &call.id), ("transfer_to", "+14155550199")],
+            &[("id", &call.id), ("transfer_to", "415-555-0199 ext 2")],
         )
         .await
         .unwrap_err();

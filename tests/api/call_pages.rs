@@ -197,7 +197,7 @@ async fn a_call_its_controls_and_its_timeline_render_and_work_without_javascript
         &app.client,
         "calls/transfer",
         &landed,
-        &[("id", &id), ("transfer_to", "+14155550199")],
+        &[("id", &id), ("transfer_to", "415-555-0199 ext 2")],
     )
     .await;
     assert!(back.contains("__err="), "{back}");

@@ -212,6 +212,42 @@ async fn owners_see_and_change_only_their_numbers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_cannot_take_over_a_number_the_account_already_has() {
+    let (app, fake) = app_with_twilio().await;
+    let (owner, _) = app.owner_client().await;
+    // On the account, but not in Dial (bought in the console, or never imported).
+    fake.give_number(SID, "+12125550104").expect("give number");
+    let requests_before = fake.requests().len();
+    let err = buy(&app, &owner, "+12125550104", "mine now")
+        .await
+        .unwrap_err();
+    match &err {
+        AppError::Conflict { message } => assert!(
+            message.contains("already on the Twilio account")
+                && message.contains("Ask an administrator"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Nothing written in Dial, nothing bought or changed at Twilio.
+    assert_eq!(list(&app, &app.client, &[]).await.total, 0);
+    assert!(fake.requests()[requests_before..]
+        .iter()
+        .all(|r| r.starts_with("GET ")));
+    assert_eq!(fake.numbers(SID).len(), 1);
+    assert!(!app
+        .audit_actions()
+        .await
+        .iter()
+        .any(|a| a.starts_with("number.")));
+    // An admin may adopt it (the recovery path for a purchase Dial failed to record).
+    let adopted = buy(&app, &app.client, "+12125550104", "Adopted")
+        .await
+        .expect("an admin adopts it");
+    assert_eq!(adopted.e164, "+12125550104");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labels_allotment_and_release_keep_twilio_and_history_in_step() {
     let (app, fake) = app_with_twilio().await;
     let (_owner, owner_id) = app.owner_client().await;

@@ -221,3 +221,251 @@ async fn headless_installs_use_dial_migrate_and_dial_create_admin() {
     assert_eq!(location.as_deref(), Some("/login"));
     app.login(&app.client, "ops", ADMIN_PASSWORD).await.unwrap();
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    // A data directory left world-readable (by an older version, or by hand).
+    let spawn = Spawn::new().await;
+    std::fs::set_permissions(
+        &spawn.config.data_dir,
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let app = spawn.start().await;
+    app.setup_admin().await;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let data = app.config.data_dir.clone();
+    assert_eq!(mode(&data), 0o700, "{}", data.display());
+    assert_eq!(mode(&data.join("encryption.key")), 0o600);
+    if app.state.db.backend == dial_app::server::db::Backend::Sqlite {
+        for name in ["dial.db", "dial.db-wal", "dial.db-shm"] {
+            assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_carry_a_nonce_policy_and_nothing_signed_in_is_cached() {
+    let app = spawn_with_admin().await;
+    let page = app
+        .client
+        .get(app.url("/dashboard"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers().clone();
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let script_src = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("script-src"))
+        .unwrap_or_else(|| panic!("no script-src in {csp}"));
+    assert!(!script_src.contains("unsafe-inline"), "{csp}");
+    let nonce = script_src
+        .split_whitespace()
+        .find_map(|t| t.strip_prefix("'nonce-"))
+        .and_then(|t| t.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("no nonce in {csp}"))
+        .to_string();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(headers["permissions-policy"]
+        .to_str()
+        .unwrap()
+        .contains("camera=()"));
+    let body = page.text().await.unwrap();
+    // Every inline script carries this render's nonce.
+    let scripts = body.matches("<script").count();
+    assert!(scripts > 0);
+    assert_eq!(
+        body.matches(&format!("nonce=\"{nonce}\"")).count(),
+        scripts,
+        "{body}"
+    );
+    // A second render gets a different nonce.
+    let again = app.client.get(app.url("/dashboard")).send().await.unwrap();
+    assert!(!again.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains(&nonce));
+    // Server-function answers are not cached either.
+    let me = app
+        .client
+        .post(app.url("/api/me"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_the_session_cookie_is_a_secure_host_cookie_with_hsts() {
+    let mut spawn = Spawn::new().await;
+    spawn.config.public_url = Some("https://dial.example.com".into());
+    let app = spawn.start().await;
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let setup = bare
+        .post(app.url("/api/setup"))
+        .header("accept", "application/json")
+        .form(&[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("password_confirm", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(setup.status().is_success());
+    assert_eq!(
+        setup.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let cookie = setup.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-dial_session="), "{cookie}");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let me = |cookie: String| {
+        let bare = bare.clone();
+        let url = app.url("/api/me");
+        async move {
+            bare.post(url)
+                .header("accept", "application/json")
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(me(pair.clone()).await.contains("\"admin\""));
+    // The same value under the plain name is not accepted over https.
+    let plain = pair.replace("__Host-dial_session=", "dial_session=");
+    assert_eq!(me(plain).await, "null");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_error_has_its_own_status() {
+    let app = spawn_with_admin().await;
+    let status = |endpoint: &'static str,
+                  form: Vec<(&'static str, &'static str)>,
+                  client: reqwest::Client| {
+        let url = app.url(&format!("/api/{endpoint}"));
+        async move {
+            client
+                .post(url)
+                .header("accept", "application/json")
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Already set up: a conflict, not a failure.
+    let again = vec![
+        ("username", "second"),
+        ("password", ADMIN_PASSWORD),
+        ("password_confirm", ADMIN_PASSWORD),
+    ];
+    assert_eq!(status("setup", again, app.client.clone()).await, 409);
+    assert_eq!(
+        status("numbers/get", vec![("id", "nope")], app.client.clone()).await,
+        404
+    );
+    assert_eq!(
+        status(
+            "numbers/list",
+            vec![("page", "4294967295")],
+            app.client.clone()
+        )
+        .await,
+        422
+    );
+    assert_eq!(
+        status(
+            "calls/list",
+            vec![("date", "9223372036854775807-03-01")],
+            app.client.clone()
+        )
+        .await,
+        422
+    );
+    assert_eq!(status("numbers/list", vec![], new_client()).await, 401);
+    let (owner, _) = app.owner_client().await;
+    assert_eq!(status("users/list", vec![], owner).await, 403);
+    assert_eq!(
+        status(
+            "login",
+            vec![("username", ADMIN), ("password", "wrong password")],
+            new_client()
+        )
+        .await,
+        422
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_urls_get_an_answer_not_a_dropped_connection() {
+    let app = spawn_with_admin().await;
+    for path in [
+        "/dashboard/phone-numbers?page=4294967295",
+        "/dashboard/calls?page=4294967295",
+        "/dashboard/calls?date=9223372036854775807-03-01",
+        "/dashboard/settings/admin/audit?page=4294967295",
+    ] {
+        let response = app.client.get(app.url(path)).send().await;
+        let response = response.unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(
+            response.status().is_success() || response.status().is_client_error(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    // After login, `next` never leads off the site, and a control character is no panic.
+    for next in [
+        "/\t/evil.example",
+        "//evil.example",
+        "/dashboard\r\nX: y",
+        "/%09/evil.example",
+    ] {
+        let client = new_client();
+        let response = client
+            .post(app.url("/api/login"))
+            .header("accept", "text/html")
+            .header("referer", app.url("/login"))
+            .form(&[
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{next:?}: {e}"));
+        assert!(response.status().is_redirection(), "{next:?}");
+        assert_eq!(response.headers()["location"], "/dashboard", "{next:?}");
+    }
+}

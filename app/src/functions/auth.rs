@@ -25,14 +25,67 @@ async fn start_session(me: &Me) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Only same-site paths are followed after login.
+/// Where to go after login: a page of Dial's dashboard, given as a same-origin path of
+/// printable ASCII (no control characters, spaces or backslashes, which browsers strip or
+/// turn into slashes: `/\t/evil.example` would leave the site). Anything else goes to
+/// /dashboard.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
-            n.to_string()
-        }
-        _ => "/dashboard".to_string(),
+    const HOME: &str = "/dashboard";
+    let Some(next) = next else {
+        return HOME.to_string();
+    };
+    let in_dashboard = next
+        .strip_prefix(HOME)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']));
+    let printable = next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if in_dashboard && printable && !next.contains("//") && next.len() <= 2048 {
+        next.to_string()
+    } else {
+        HOME.to_string()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+    use proptest::prelude::*;
+
+    #[test]
+    fn only_dashboard_paths_are_followed() {
+        for (next, to) in [
+            (Some("/dashboard/calls?page=2"), "/dashboard/calls?page=2"),
+            (Some("/dashboard"), "/dashboard"),
+            (Some("/\t/evil.example"), "/dashboard"),
+            (Some("/\u{9}/evil.example"), "/dashboard"),
+            (Some("//evil.example"), "/dashboard"),
+            (Some("/\\evil.example"), "/dashboard"),
+            (Some("/dashboard//evil.example"), "/dashboard"),
+            (Some("/dashboardx"), "/dashboard"),
+            (Some("https://evil.example/dashboard"), "/dashboard"),
+            (Some("/dashboard/\r\nSet-Cookie: x=1"), "/dashboard"),
+            (None, "/dashboard"),
+        ] {
+            assert_eq!(safe_next(next), to, "{next:?}");
+        }
+    }
+
+    proptest! {
+        /// Fuzz target: whatever `next` says, the redirect stays on a dashboard path that
+        /// is a valid header value.
+        #[test]
+        fn any_next_stays_in_the_dashboard(next in any::<String>()) {
+            let to = safe_next(Some(&next));
+            prop_assert!(to.starts_with("/dashboard"));
+            prop_assert!(!to.contains("//"));
+            prop_assert!(to.bytes().all(|b| b.is_ascii_graphic()));
+        }
+    }
+}
+
+/// Whether the first-run form must ask for the setup code from the server's log.
+#[server(prefix = "/api", endpoint = "setup/requirements")]
+pub async fn setup_needs_code() -> Result<bool, AppError> {
+    Ok(crate::server::auth::state()?.setup_code.is_some())
 }
 
 /// First run: creates the first admin and signs them in. Refused once any user exists.
@@ -41,9 +94,23 @@ pub async fn setup(
     username: String,
     password: String,
     password_confirm: String,
+    #[server(default)] setup_code: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server::{audit::Actor, auth, users};
     let state = auth::state()?;
+    if let Some(expected) = state.setup_code.as_deref() {
+        let given = setup_code.unwrap_or_default();
+        if !users::setup_code_matches(expected, &given) {
+            tracing::warn!(
+                ip = auth::client_ip_of_request().unwrap_or_default(),
+                "first-run setup refused: wrong setup code"
+            );
+            return Err(AppError::invalid(
+                "setup_code",
+                "Enter the setup code printed in Dial's log when it started (search the log for \u{201c}setup code\u{201d}).",
+            ));
+        }
+    }
     let actor = Actor {
         ip: auth::client_ip_of_request(),
         ..Actor::default()

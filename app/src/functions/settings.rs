@@ -35,7 +35,9 @@ pub async fn save_twilio_settings(
         public_url: public_url.unwrap_or_default(),
         auto_trunk: matches!(auto_trunk.as_deref(), Some("on" | "true" | "1")),
     };
-    twilio_settings::save(&state, &auth::actor(&me), input).await
+    let saved = twilio_settings::save(&state, &auth::actor(&me), input).await?;
+    twilio_settings::refresh_https(&state).await?;
+    Ok(saved)
 }
 
 #[server(prefix = "/api", endpoint = "settings/twilio/test")]

@@ -2,7 +2,7 @@
 
 use crate::{
     components::{action_outcome, field_error, Field},
-    functions::auth::{Login, Setup},
+    functions::auth::{setup_needs_code, Login, Setup},
 };
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
@@ -24,6 +24,7 @@ fn Brand() -> impl IntoView {
 pub fn SetupPage() -> impl IntoView {
     let setup = ServerAction::<Setup>::new();
     let value = setup.value();
+    let needs_code = Resource::new(|| (), |_| setup_needs_code());
     view! {
         <Title text="Set up"/>
         <main class="auth-page">
@@ -60,6 +61,20 @@ pub fn SetupPage() -> impl IntoView {
                         required=true
                         error=Signal::derive(field_error(value, "password_confirm"))
                     />
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            matches!(needs_code.await, Ok(true)).then(|| view! {
+                                <Field
+                                    label="Setup code"
+                                    name="setup_code"
+                                    autocomplete="off"
+                                    hint="Dial is reachable from other machines, so the first account needs the one-time code printed in its log at start (search the log for \u{201c}setup code\u{201d})."
+                                    required=true
+                                    error=Signal::derive(field_error(value, "setup_code"))
+                                />
+                            })
+                        })}
+                    </Suspense>
                     <button class="button button-primary button-block" type="submit" disabled=move || setup.pending().get()>
                         {move || if setup.pending().get() { "Creating account…" } else { "Create administrator" }}
                     </button>

@@ -31,6 +31,21 @@ pub async fn record(
     target: Option<&str>,
     detail: Option<&str>,
 ) -> Result<(), AppError> {
+    record_on(&db.pool, actor, action, target, detail).await
+}
+
+/// [`record`] on a given executor: a transaction, so the audit row commits (or not) with
+/// the change it records.
+pub async fn record_on<'e, E>(
+    executor: E,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), AppError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query(
         "INSERT INTO audit_log (at, actor_id, actor_name, action, target, detail, ip) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -42,7 +57,7 @@ pub async fn record(
     .bind(target.map(str::to_string))
     .bind(detail.map(str::to_string))
     .bind(actor.ip.clone())
-    .execute(&db.pool)
+    .execute(executor)
     .await?;
     Ok(())
 }
@@ -62,7 +77,7 @@ struct AuditRow {
 
 /// Newest first.
 pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
-    let page = page.max(1);
+    let (page, offset) = super::page_offset(Some(page), PER_PAGE)?;
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
         .fetch_one(&db.pool)
         .await?;
@@ -71,7 +86,7 @@ pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
          ORDER BY id DESC LIMIT $1 OFFSET $2",
     )
     .bind(i64::from(PER_PAGE))
-    .bind(i64::from((page - 1) * PER_PAGE))
+    .bind(offset)
     .fetch_all(&db.pool)
     .await?;
     Ok(Page {

@@ -25,27 +25,26 @@ use tower_sessions::Session;
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub Me);
 
-/// The client's address (the peer, or the first X-Forwarded-For hop behind a trusted proxy).
+/// The client's address: the peer, or behind trusted proxies the right-most
+/// X-Forwarded-For address no trusted proxy wrote ([`Config::client_address`]).
+///
+/// [`Config::client_address`]: super::config::Config::client_address
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub String);
 
 pub async fn client_ip(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let forwarded = if state.config.trust_proxy {
-        req.headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    } else {
-        None
-    };
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
-    if let Some(ip) = forwarded.or(peer) {
-        req.extensions_mut().insert(ClientIp(ip));
+        .map(|ConnectInfo(addr)| addr.ip());
+    if let Some(peer) = peer {
+        let ip = state.config.client_address(peer, forwarded.as_deref());
+        req.extensions_mut().insert(ClientIp(ip.to_string()));
     }
     next.run(req).await
 }
@@ -203,6 +202,40 @@ fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|host| host.eq_ignore_ascii_case(&origin_host))
+}
+
+/// Answers only requests that name an allowed host ([`Config::host_allowed`]); anything
+/// else is 400 before it reaches a handler. This is what stops DNS rebinding: a page on
+/// another site whose name points at Dial's address carries that name in `Host`, and
+/// could otherwise pass the same-origin check with a matching `Origin`.
+///
+/// [`Config::host_allowed`]: super::config::Config::host_allowed
+pub async fn refuse_unknown_host(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    match host {
+        Some(host) if state.config.host_allowed(&host) => next.run(req).await,
+        host => {
+            tracing::warn!(
+                host = host.as_deref().unwrap_or(""),
+                "refused a request for an unknown host"
+            );
+            (
+                StatusCode::BAD_REQUEST,
+                "Unknown host: Dial answers only to its public URL's host, localhost and IP \
+                 addresses. Add this name to DIAL_ALLOWED_HOSTS to serve it.",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Refuses state-changing requests that a browser marks as cross-site. Webhooks and the

@@ -289,6 +289,89 @@ pub async fn reconcile_now(state: &AppState, actor: &audit::Actor) -> Result<Rec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn transfer_targets_are_normalised_once() {
+        for typed in [
+            "+1 (415) 555-0142",
+            "tel:+14155550142",
+            " tel:+1 415 555 0142 ",
+        ] {
+            assert_eq!(
+                parse_transfer_target(typed).unwrap(),
+                "tel:+14155550142",
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            parse_transfer_target("sip:desk@pbx.example.com").unwrap(),
+            "sip:desk@pbx.example.com"
+        );
+        for bad in [
+            "sip:a b@host",
+            "sip:<x>@host",
+            "sip:@host",
+            "tel:12",
+            "",
+            "sip:x@host\r\nX: y",
+        ] {
+            assert!(parse_transfer_target(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// Fuzz target: any text is a transfer target in one of the two sent forms, or
+        /// refused; never a panic.
+        #[test]
+        fn transfer_target_parsing_is_total(text in any::<String>()) {
+            if let Ok(target) = parse_transfer_target(&text) {
+                prop_assert!(target.starts_with("tel:+") || target.starts_with("sip:"));
+                prop_assert!(target.bytes().all(|b| b.is_ascii_graphic()));
+            }
+        }
+    }
+
+    #[test]
+    fn only_well_formed_call_sids_reach_a_like_pattern() {
+        assert!(is_call_sid("CA0123456789abcdef0123456789abcdef"));
+        for bad in [
+            "CA%",
+            "CA0123456789abcdef0123456789abcde_",
+            "",
+            "CA0123456789abcdef0123456789abcdeé",
+        ] {
+            assert!(!is_call_sid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn days_are_real_calendar_days() {
+        assert_eq!(parse_day("1970-01-02"), Some(86_400));
+        assert_eq!(parse_day("2024-02-29"), Some(1_709_164_800));
+        assert_eq!(parse_day("2024-02-31"), None);
+        assert_eq!(parse_day("2023-02-29"), None);
+        assert_eq!(parse_day("9223372036854775807-03-01"), None);
+        assert_eq!(parse_day("2024-13-01"), None);
+        assert_eq!(parse_day("2024-01-01x"), None);
+        assert_eq!(parse_day(""), None);
+    }
+
+    proptest! {
+        /// Fuzz target: the `date` filter comes from the URL; no text makes it panic, and
+        /// what it accepts is midnight UTC of a day.
+        #[test]
+        fn day_parsing_is_total(text in any::<String>()) {
+            if let Some(t) = parse_day(&text) {
+                prop_assert_eq!(t.rem_euclid(86_400), 0);
+            }
+        }
+
+        #[test]
+        fn day_parsing_of_near_dates_is_total(y in any::<i64>(), m in any::<i64>(), d in any::<i64>()) {
+            let _ = parse_day(&format!("{y}-{m}-{d}"));
+        }
+    }
 
     #[test]
     fn sip_call_status_maps_forward_ranks() {
@@ -580,11 +663,10 @@ pub async fn list(
         count = count.bind(b.clone());
     }
     let total = count.fetch_one(&state.db.pool).await?;
-    let page = query.page.unwrap_or(1).max(1);
+    let (page, offset) = super::page_offset(query.page, PER_PAGE)?;
     let sql = format!(
         "SELECT {CALL_COLUMNS} FROM call_sessions c LEFT JOIN assistants a ON a.id = c.assistant_id \
-         WHERE {filter} ORDER BY c.created_at DESC, c.id LIMIT {PER_PAGE} OFFSET {}",
-        (page - 1) * PER_PAGE
+         WHERE {filter} ORDER BY c.created_at DESC, c.id LIMIT {PER_PAGE} OFFSET {offset}"
     );
     let mut rows = sqlx::query_as::<_, CallDbRow>(&sql);
     for b in &binds {
@@ -604,25 +686,18 @@ pub async fn list(
     })
 }
 
-/// Seconds since the epoch at 00:00 UTC of `YYYY-MM-DD`.
+/// `CA` and 32 hex digits: the form of every Twilio CallSid.
+fn is_call_sid(text: &str) -> bool {
+    text.len() == 34
+        && text.starts_with("CA")
+        && text.bytes().skip(2).all(|b| b.is_ascii_hexdigit())
+}
+
+/// Seconds since the epoch at 00:00 UTC of `YYYY-MM-DD`; `None` for anything that is not
+/// a real calendar day (2024-02-31, a year past chrono's range, trailing text).
 fn parse_day(text: &str) -> Option<i64> {
-    let mut parts = text.split('-');
-    let (y, m, d) = (
-        parts.next()?.parse::<i64>().ok()?,
-        parts.next()?.parse::<i64>().ok()?,
-        parts.next()?.parse::<i64>().ok()?,
-    );
-    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some((era * 146_097 + doe - 719_468) * 86_400)
+    let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
 }
 
 /// The call and its timeline: Dial's actions, LiveKit's events, Twilio's callbacks.
@@ -639,7 +714,10 @@ pub async fn detail(
     .fetch_all(&state.db.pool)
     .await?;
     // Twilio callbacks that arrived before the call was known, by CallSid.
-    if let Some(sid) = &call.twilio_call_sid {
+    // The CallSid came from a SIP header (`sip.twilio.callSid`): it goes into the LIKE
+    // pattern only when it is a well-formed CallSid (CA + 32 hex digits), which holds no
+    // wildcard (`%`, `_`) or quote.
+    if let Some(sid) = call.twilio_call_sid.as_ref().filter(|s| is_call_sid(s)) {
         let early: Vec<(String, String, String, i64)> = sqlx::query_as(
             "SELECT source, kind, detail, occurred_at FROM call_events WHERE call_id IS NULL AND source = 'twilio' AND detail LIKE $1",
         )
@@ -994,27 +1072,31 @@ pub async fn hang_up(
     get(state, me, id).await
 }
 
-/// Checks a transfer target: `tel:+E164` or `sip:user@host`.
+/// Parses a transfer target once, into the form sent to LiveKit: a phone number (bare, or
+/// `tel:`, as people type it: `+1 (415) 555-0100`) becomes `tel:+14155550100`; a
+/// `sip:user@host` URI is kept when it is printable ASCII without spaces, quotes or angle
+/// brackets (it ends up in a SIP header).
 pub fn parse_transfer_target(text: &str) -> Result<String, AppError> {
     let t = text.trim();
-    if let Some(number) = t.strip_prefix("tel:") {
-        if crate::phone::E164::parse(number, None).is_ok() {
+    if let Some(rest) = t.strip_prefix("sip:") {
+        let printable = t
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"<>\"'".contains(&b));
+        let ok = rest
+            .split_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && !host.is_empty());
+        if ok && printable && t.len() <= 256 {
             return Ok(t.to_string());
         }
-    } else if let Some(rest) = t.strip_prefix("sip:") {
-        let ok = rest.split_once('@').is_some_and(|(user, host)| {
-            !user.is_empty()
-                && !host.is_empty()
-                && !host.contains(char::is_whitespace)
-                && !user.contains(char::is_whitespace)
-        });
-        if ok && t.len() <= 256 {
-            return Ok(t.to_string());
+    } else {
+        let number = t.strip_prefix("tel:").unwrap_or(t);
+        if let Ok(number) = crate::phone::E164::parse(number, None) {
+            return Ok(format!("tel:{}", number.as_str()));
         }
     }
     Err(AppError::invalid(
         "transfer_to",
-        "Transfer to tel:+14155550100 (a phone number in international format) or sip:user@host.",
+        "Transfer to a phone number in international format (+1 415 555 0100, or tel:+14155550100) or to sip:user@host.",
     ))
 }
 

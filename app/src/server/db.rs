@@ -58,6 +58,8 @@ impl WriteTx<'_> {
 pub enum DbError {
     #[error("DATABASE_URL must start with sqlite:// or postgres:// (got {0:?})")]
     Scheme(String),
+    #[error("could not create or restrict the database file {path}: {err}")]
+    Files { path: String, err: std::io::Error },
     #[error("could not open the database: {0}")]
     Connect(sqlx::Error),
     #[error("could not apply migrations: {0}")]
@@ -76,7 +78,9 @@ impl Db {
                 url.split(':').next().unwrap_or("").to_string(),
             ));
         };
-        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let mut options = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .after_release(|conn, _meta| Box::pin(release_clean(conn)));
         options = match backend {
             Backend::Sqlite => options.max_connections(8).after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -84,9 +88,19 @@ impl Db {
                     Ok(())
                 })
             }),
-            Backend::Postgres => options.max_connections(16),
+            // No statement runs for more than 30 s, and a session left idle inside a
+            // transaction (a client that went away mid-way) is ended by the server after
+            // 60 s, whatever happens to the pool.
+            Backend::Postgres => options.max_connections(16).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "SET statement_timeout = '30s'; SET idle_in_transaction_session_timeout = '60s'",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            }),
         };
-        let pool = options.connect(url).await.map_err(DbError::Connect)?;
         let sqlite_path = match backend {
             Backend::Sqlite => url
                 .strip_prefix("sqlite://")
@@ -96,6 +110,14 @@ impl Db {
                 .map(std::path::PathBuf::from),
             Backend::Postgres => None,
         };
+        if let Some(path) = &sqlite_path {
+            // Sessions, password hashes and calls: readable by Dial's user only.
+            super::files::prepare_sqlite_file(path).map_err(|e| DbError::Files {
+                path: path.display().to_string(),
+                err: e,
+            })?;
+        }
+        let pool = options.connect(url).await.map_err(DbError::Connect)?;
         Ok(Db {
             pool,
             backend,
@@ -171,6 +193,39 @@ impl Db {
             .await
             .map(|_| ())
     }
+}
+
+/// Decides, as a connection goes back to the pool, whether it may be reused: only when it
+/// is outside any transaction.
+///
+/// A request future can be dropped at any await (the client hung up, a time-out fired).
+/// If it held a transaction, sqlx only *queues* the rollback (`Transaction::drop`), to run
+/// at the connection's next use; if it was dropped while `BEGIN IMMEDIATE` was being
+/// acknowledged, no `Transaction` exists at all and nothing is queued. Either way a
+/// connection that went back to the pool like that would keep SQLite's write lock (every
+/// other writer then fails with "database is locked", and the next `BEGIN` on it with
+/// "non-zero transaction depth") or PostgreSQL's row locks, until something reused it.
+///
+/// So each released connection is flushed here (`ping` runs whatever was queued, the
+/// rollback included: SQLite's worker and PostgreSQL's protocol are both in order), and one
+/// that is still in a transaction after that is closed rather than reused; closing it ends
+/// the transaction and frees its locks at once. On SQLite the flush is skipped for the usual
+/// clean connection (its depth is a shared counter); PostgreSQL's depth already reads 0 once
+/// a rollback is queued, so there every release is flushed (one round trip).
+async fn release_clean(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    let postgres = conn.backend_name().eq_ignore_ascii_case("postgresql");
+    if !postgres && !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!(
+            "a connection came back to the pool inside an abandoned transaction; closed it"
+        );
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// True when the error is a unique-constraint violation (both backends).

@@ -71,15 +71,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<(), KeyError> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(path).map_err(io(path))?;
-    file.write_all(contents.as_bytes()).map_err(io(path))
+    super::files::write_private_atomic(path, contents.as_bytes()).map_err(io(path))
 }
 
 /// Loads the keyring; generates the key file on first run when no key is configured.
@@ -104,7 +96,8 @@ pub fn load_keyring(config: &Config) -> Result<(Keyring, KeySource), KeyError> {
             let key = match std::fs::read_to_string(&path) {
                 Ok(text) => SecretString::from(text.trim().to_string()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    std::fs::create_dir_all(&config.data_dir).map_err(io(&config.data_dir))?;
+                    super::files::create_private_dir(&config.data_dir)
+                        .map_err(io(&config.data_dir))?;
                     let key = generate_key_hex();
                     write_private(&path, key.expose_secret())?;
                     tracing::warn!(

@@ -110,6 +110,23 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Fuzz target: any body with any Authorization is refused without a panic; any
+        /// body correctly signed is decoded or refused as not an event.
+        #[test]
+        fn any_body_is_decoded_or_refused(
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+            authorization in any::<String>(),
+        ) {
+            let forged = verify("mykey", "mysecret", Some(&authorization), &body);
+            prop_assert!(forged.is_err());
+            let signed = token("mykey", "mysecret", &body, 60);
+            let decoded = verify("mykey", "mysecret", Some(&signed), &body);
+            prop_assert!(matches!(decoded, Ok(_) | Err(Refused::BadBody(_))));
+        }
+    }
 
     /// The WIRE.md vector: key `mykey`, secret `mysecret`.
     const BODY: &str = r#"{"event":"participant_joined","room":{"sid":"RM_test","name":"call-1"},"participant":{"sid":"PA_test","identity":"sip_+15105550100","state":"ACTIVE","joinedAt":"1700000000","name":"Phone +15105550100","kind":"SIP","attributes":{"sip.callID":"SCL_test","sip.callStatus":"active","sip.phoneNumber":"+15105550100","sip.trunkID":"ST_test","sip.trunkPhoneNumber":"+15105550123"}},"id":"EV_test","createdAt":"1700000000"}"#;

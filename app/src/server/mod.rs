@@ -14,6 +14,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod fakes;
+pub mod files;
 pub mod keys;
 pub mod livekit;
 pub mod livekit_settings;
@@ -33,6 +34,23 @@ pub mod twilio_signature;
 pub mod twilio_webhooks;
 pub mod users;
 pub mod validate;
+
+/// The highest page number a list accepts: far past any real list, far below overflow.
+pub const MAX_PAGE: u32 = 1_000_000;
+
+/// The page asked for (1 when absent or 0) and the rows to skip before it. A page number
+/// comes from the URL, so anything past [`MAX_PAGE`] is refused by name rather than
+/// multiplied into an overflow.
+pub fn page_offset(page: Option<u32>, per_page: u32) -> Result<(u32, i64), crate::error::AppError> {
+    let page = page.unwrap_or(1).max(1);
+    if page > MAX_PAGE {
+        return Err(crate::error::AppError::invalid(
+            "page",
+            format!("There is no page {page}: pages go from 1 to {MAX_PAGE}."),
+        ));
+    }
+    Ok((page, i64::from(page - 1) * i64::from(per_page)))
+}
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {

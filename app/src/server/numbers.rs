@@ -170,7 +170,7 @@ pub async fn list(
     } else {
         "ASC"
     };
-    let page = query.page.unwrap_or(1).max(1);
+    let (page, offset) = super::page_offset(query.page, PER_PAGE)?;
     let filter = conditions.join(" AND ");
 
     let count_sql = format!("SELECT COUNT(*) FROM phone_numbers n WHERE {filter}");
@@ -188,8 +188,7 @@ pub async fn list(
         ", n.id".to_string()
     };
     let sql = format!(
-        "{SELECT} WHERE {filter} ORDER BY {column} {dir}{tie} LIMIT {PER_PAGE} OFFSET {}",
-        (page - 1) * PER_PAGE
+        "{SELECT} WHERE {filter} ORDER BY {column} {dir}{tie} LIMIT {PER_PAGE} OFFSET {offset}"
     );
     let mut rows = sqlx::query_as::<_, Row>(&sql);
     for b in &binds {
@@ -410,6 +409,14 @@ pub async fn buy(
         .await
         .map_err(|e| twilio_error(state, &client, &e))?;
     let (bought, adopted) = match existing {
+        // Adopting a number the account already has is an admin's act (Import, or Buy by
+        // an admin): an owner's Buy must not take over a number nobody gave them.
+        Some(_) if !me.is_admin() => {
+            return Err(AppError::conflict(format!(
+                "{} is already on the Twilio account, so there is nothing to buy. Ask an administrator to import it and allot it to you.",
+                number.formatted()
+            )))
+        }
         Some(n) => (n, true),
         None => {
             let buy = BuyNumber {

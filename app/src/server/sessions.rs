@@ -1,6 +1,10 @@
 //! A tower-sessions store over the same database as everything else (SQLite or
 //! PostgreSQL). The signed-in user's id is copied into its own column so that
 //! disabling a user or resetting a password ends that user's sessions at once.
+//!
+//! Rows are keyed by the SHA-256 of the session id, never the id itself: the cookie is the
+//! only place the id exists, so a copy of the database (a backup, a stolen file) holds
+//! nothing that signs anyone in.
 
 use super::db::Db;
 use async_trait::async_trait;
@@ -26,6 +30,12 @@ impl DbSessionStore {
     pub fn new(db: Db) -> Self {
         DbSessionStore { db }
     }
+}
+
+/// The key a session is stored under: the hex SHA-256 of the id the cookie carries.
+fn stored_id(id: &Id) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(id.to_string().as_bytes()))
 }
 
 fn backend(err: impl std::fmt::Display) -> session_store::Error {
@@ -57,7 +67,7 @@ impl SessionStore for DbSessionStore {
             let result = sqlx::query(
                 "INSERT INTO sessions (id, user_id, data, expiry) VALUES ($1, $2, $3, $4)",
             )
-            .bind(record.id.to_string())
+            .bind(stored_id(&record.id))
             .bind(user_of(record))
             .bind(data)
             .bind(record.expiry_date.unix_timestamp())
@@ -78,7 +88,7 @@ impl SessionStore for DbSessionStore {
              ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
              expiry = excluded.expiry",
         )
-        .bind(record.id.to_string())
+        .bind(stored_id(&record.id))
         .bind(user_of(record))
         .bind(data)
         .bind(record.expiry_date.unix_timestamp())
@@ -91,7 +101,7 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let row: Option<(String, i64)> =
             sqlx::query_as("SELECT data, expiry FROM sessions WHERE id = $1 AND expiry > $2")
-                .bind(id.to_string())
+                .bind(stored_id(id))
                 .bind(OffsetDateTime::now_utc().unix_timestamp())
                 .fetch_optional(&self.db.pool)
                 .await
@@ -108,7 +118,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.to_string())
+            .bind(stored_id(id))
             .execute(&self.db.pool)
             .await
             .map_err(backend)?;

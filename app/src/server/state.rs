@@ -22,6 +22,16 @@ pub struct AppState {
     pub call_changes: tokio::sync::broadcast::Sender<CallChange>,
     /// The LiveKit webhook writer's queue, started by the first webhook.
     pub(crate) ingest: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<super::call_ingest::Job>>>,
+    /// Becomes true when the process starts shutting down: streams end, work stops taking
+    /// new jobs.
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The one-time code the first-run form asks for when Dial listens beyond loopback
+    /// and has no users yet (printed in the log at start).
+    pub setup_code: Option<Arc<str>>,
+    /// Whether the effective public URL is https (kept by `twilio_settings::refresh_https`).
+    pub public_https: Arc<AtomicBool>,
+    /// Requests being handled now (counted by the router), for the shutdown log.
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// "This call changed" (and whose it is, so each viewer hears only about calls it may see).
@@ -33,6 +43,7 @@ pub struct CallChange {
 
 impl AppState {
     pub fn new(db: Db, keyring: Keyring, config: Config, leptos_options: LeptosOptions) -> Self {
+        let https = config.secure_cookies();
         let http = reqwest::Client::builder()
             .user_agent(concat!("dial/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -41,13 +52,24 @@ impl AppState {
             db,
             keyring: Arc::new(keyring),
             config: Arc::new(config),
+            public_https: Arc::new(AtomicBool::new(https)),
             http,
             leptos_options,
             has_users: Arc::new(AtomicBool::new(false)),
             sandbox: None,
             call_changes: tokio::sync::broadcast::channel(1024).0,
             ingest: Arc::default(),
+            setup_code: None,
+            shutdown: Arc::new(tokio::sync::watch::channel(false).0),
+            in_flight: Arc::default(),
         }
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn shutting_down(&self) {
+        let mut watch = self.shutdown.subscribe();
+        // An error means the sender is gone, which is a shutdown too.
+        let _ = watch.wait_for(|down| *down).await;
     }
 
     /// Whether any user exists (cached once true).

@@ -105,6 +105,19 @@ fn pick_secret(
     }
 }
 
+/// Re-reads whether the effective public URL (environment, else the Twilio page) is https,
+/// which makes cookies `Secure` (`__Host-` prefixed) and turns HSTS on.
+pub async fn refresh_https(state: &AppState) -> Result<bool, AppError> {
+    let https = load(state)
+        .await?
+        .public_url
+        .is_some_and(|(url, _)| url.starts_with("https://"));
+    state
+        .public_https
+        .store(https, std::sync::atomic::Ordering::Relaxed);
+    Ok(https)
+}
+
 pub async fn load(state: &AppState) -> Result<TwilioSettings, AppError> {
     let row = stored(state).await?;
     let env = &state.config.twilio;

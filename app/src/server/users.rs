@@ -11,12 +11,16 @@ use crate::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-/// Failed logins per user name within the window before further attempts are refused.
+/// Sign-in attempts per user name from one address before each further one waits.
 pub const MAX_FAILURES_PER_USER: i64 = 5;
-/// Failed logins per client address within the window.
+/// Sign-in attempts from one address (any user names) before each further one waits.
 pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
-/// The throttling window, in seconds.
+/// Failures older than this (with no wait pending) are forgotten, in seconds.
 pub const WINDOW_SECS: i64 = 15 * 60;
+/// The first wait once the free attempts are used; each further failure doubles it.
+pub const FIRST_WAIT_SECS: i64 = 30;
+/// The longest wait.
+pub const MAX_WAIT_SECS: i64 = 15 * 60;
 
 type UserTuple = (String, String, String, i64, i64, Option<i64>);
 
@@ -256,43 +260,175 @@ pub async fn set_disabled(
     }
 }
 
-/// Seconds until another attempt is allowed, if the `limit`-th most recent failure
-/// within the window (and after the last success, for user names) is recent.
-async fn locked_for(
-    db: &Db,
-    column: &str,
-    key: &str,
-    limit: i64,
-    since_success: bool,
-) -> Result<Option<u64>, AppError> {
-    let window_start = now() - WINDOW_SECS;
-    let last_success: i64 = if since_success {
-        sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT MAX(id) FROM audit_log WHERE action = 'login.succeeded' AND target = $1",
-        )
-        .bind(key)
-        .fetch_one(&db.pool)
-        .await?
-        .unwrap_or(0)
-    } else {
-        0
-    };
-    // `column` is one of two constants chosen below, never input.
-    let sql = format!(
-        "SELECT at FROM audit_log WHERE action = 'login.failed' AND {column} = $1 AND at > $2 AND id > $3 \
-         ORDER BY id DESC LIMIT 1 OFFSET $4"
-    );
-    let nth: Option<i64> = sqlx::query_scalar(&sql)
-        .bind(key)
-        .bind(window_start)
-        .bind(last_success)
-        .bind(limit - 1)
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(nth.map(|at| (at + WINDOW_SECS - now()).max(1) as u64))
+/// The wait after the `failures`-th claimed attempt on a key whose free attempts are
+/// `limit`: none before the limit, then 30 s, 60 s, 2 min, … up to 15 min.
+fn wait_after(failures: i64, limit: i64) -> i64 {
+    if failures < limit {
+        return 0;
+    }
+    let doublings = (failures - limit).min(16) as u32;
+    FIRST_WAIT_SECS
+        .saturating_mul(1_i64 << doublings)
+        .min(MAX_WAIT_SECS)
 }
 
-/// Checks the password; every attempt, refused or not, goes to the audit log.
+/// The throttle keys of one attempt, with their free attempts: the user name from this
+/// address (so nobody elsewhere can lock a user out by typing wrong passwords), and the
+/// address alone (one address guessing many names).
+fn throttle_keys(name: &str, ip: Option<&str>) -> Vec<(String, i64)> {
+    let ip = ip.unwrap_or("unknown");
+    vec![
+        (format!("user:{name}|ip:{ip}"), MAX_FAILURES_PER_USER),
+        (format!("ip:{ip}"), MAX_FAILURES_PER_ADDRESS),
+    ]
+}
+
+/// Claims an attempt before any password is hashed, in one write transaction: refused
+/// (with the seconds to wait) while any key waits, otherwise counted as a failure on
+/// every key at once, so concurrent attempts cannot outrun the limit (a success gives it
+/// back). A refusal adds to the key's `refused` count; only the first refusal of a streak
+/// is written to the audit log, so a flood cannot grow the log.
+async fn claim_attempt(
+    db: &Db,
+    anonymous: &Actor,
+    name: &str,
+    keys: &[(String, i64)],
+) -> Result<Option<u64>, AppError> {
+    let mut tx = db.begin_write().await?;
+    let at = now();
+    // SQLite's write transaction already excludes every other claim; PostgreSQL locks the
+    // rows (made first if new), always in the same order (user name, then address).
+    let lock = match db.backend {
+        super::db::Backend::Postgres => " FOR UPDATE",
+        super::db::Backend::Sqlite => "",
+    };
+    let mut rows = Vec::with_capacity(keys.len());
+    for (key, limit) in keys {
+        sqlx::query(
+            "INSERT INTO login_throttle (key, failures, next_allowed_at, refused, updated_at) \
+             VALUES ($1, 0, 0, 0, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(at)
+        .execute(&mut *tx.tx)
+        .await?;
+        let row: Option<(i64, i64, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT failures, next_allowed_at, refused, updated_at FROM login_throttle WHERE key = $1{lock}"
+        ))
+        .bind(key)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        rows.push((key, *limit, row.unwrap_or((0, 0, 0, 0))));
+    }
+    let wait = rows
+        .iter()
+        .map(|(_, _, (_, next, _, _))| next - at)
+        .max()
+        .unwrap_or(0);
+    if wait > 0 {
+        let mut first_refusal = false;
+        for (key, _, (_, next, refused, _)) in &rows {
+            if *next > at {
+                first_refusal |= *refused == 0;
+                sqlx::query(
+                    "UPDATE login_throttle SET refused = refused + 1, updated_at = $2 WHERE key = $1",
+                )
+                .bind(*key)
+                .bind(at)
+                .execute(&mut *tx.tx)
+                .await?;
+            }
+        }
+        if first_refusal {
+            audit::record_on(
+                &mut *tx.tx,
+                anonymous,
+                "login.throttled",
+                Some(name),
+                Some("further attempts are refused and counted, not logged one by one"),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        return Ok(Some(wait as u64));
+    }
+    for (key, limit, (failures, next, refused, updated)) in rows {
+        let stale = updated < at - WINDOW_SECS && next <= at;
+        let failures = if stale { 0 } else { failures } + 1;
+        let detail =
+            (refused > 0).then(|| format!("{refused} attempt(s) were refused while waiting"));
+        if let Some(detail) = detail {
+            audit::record_on(
+                &mut *tx.tx,
+                anonymous,
+                "login.throttle_ended",
+                Some(name),
+                Some(&detail),
+            )
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO login_throttle (key, failures, next_allowed_at, refused, updated_at) \
+             VALUES ($1, $2, $3, 0, $4) ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, \
+             next_allowed_at = excluded.next_allowed_at, refused = 0, updated_at = excluded.updated_at",
+        )
+        .bind(key)
+        .bind(failures)
+        .bind(at + wait_after(failures, limit))
+        .bind(at)
+        .execute(&mut *tx.tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(None)
+}
+
+/// After a successful sign-in: the user name starts afresh from this address, and the
+/// address gets back the attempt it was charged.
+async fn release_attempt(db: &Db, keys: &[(String, i64)]) -> Result<(), AppError> {
+    let mut tx = db.begin_write().await?;
+    if let Some((pair, _)) = keys.first() {
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+            .bind(pair)
+            .execute(&mut *tx.tx)
+            .await?;
+    }
+    for (key, limit) in keys.iter().skip(1) {
+        let failures: Option<i64> =
+            sqlx::query_scalar("SELECT failures FROM login_throttle WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+        if let Some(failures) = failures {
+            let failures = (failures - 1).max(0);
+            sqlx::query(
+                "UPDATE login_throttle SET failures = $2, next_allowed_at = $3 WHERE key = $1",
+            )
+            .bind(key)
+            .bind(failures)
+            .bind(now() + wait_after(failures, *limit))
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Forgets throttle rows untouched for a day.
+pub async fn prune_login_throttle(db: &Db) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM login_throttle WHERE updated_at < $1 AND next_allowed_at < $2")
+            .bind(now() - 86_400)
+            .bind(now())
+            .execute(&db.pool)
+            .await?;
+    Ok(done.rows_affected())
+}
+
+/// Checks the password. Attempts are throttled per user name and address and per address
+/// ([`claim_attempt`]), and at most as many passwords are hashed at once as there are
+/// cores (argon2 takes 19 MiB each): past that the answer is an immediate 429.
 pub async fn login(
     db: &Db,
     ip: Option<String>,
@@ -308,13 +444,16 @@ pub async fn login(
     if name.is_empty() {
         return Err(AppError::invalid("username", "Enter your username."));
     }
-    let by_user = locked_for(db, "target", &name, MAX_FAILURES_PER_USER, true).await?;
-    let by_ip = match &ip {
-        Some(ip) => locked_for(db, "ip", ip, MAX_FAILURES_PER_ADDRESS, false).await?,
-        None => None,
+    if name.len() > 256 {
+        return Err(AppError::invalid("username", "Wrong username or password."));
+    }
+    let Some(permit) = password::try_permit() else {
+        return Err(AppError::TooManyAttempts {
+            retry_after_secs: 1,
+        });
     };
-    if let Some(wait) = by_user.max(by_ip) {
-        audit::record(db, &anonymous, "login.throttled", Some(&name), None).await?;
+    let keys = throttle_keys(&name, ip.as_deref());
+    if let Some(wait) = claim_attempt(db, &anonymous, &name, &keys).await? {
         return Err(AppError::TooManyAttempts {
             retry_after_secs: wait,
         });
@@ -326,9 +465,10 @@ pub async fn login(
             .fetch_optional(&db.pool)
             .await?;
     let stored = row.as_ref().map(|(_, hash, _, _)| hash.clone());
-    let ok = password::verify(password, stored).await;
+    let ok = password::verify_with(permit, password, stored).await;
     match row {
         Some((id, _, role, disabled)) if ok && disabled == 0 => {
+            release_attempt(db, &keys).await?;
             sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
                 .bind(now())
                 .bind(&id)
@@ -371,6 +511,48 @@ pub async fn login(
             Err(AppError::invalid("password", "Wrong username or password."))
         }
     }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_after_the_free_attempts_and_stop_at_fifteen_minutes() {
+        let waits: Vec<i64> = (1..=12).map(|n| wait_after(n, 5)).collect();
+        assert_eq!(waits, [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]);
+        assert_eq!(wait_after(i64::MAX, 5), MAX_WAIT_SECS);
+    }
+}
+
+/// A one-time first-run code: 12 characters from an alphabet without look-alikes.
+pub fn new_setup_code() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..12)
+        .map(|i| {
+            let c = ALPHABET[rng.gen_range(0..ALPHABET.len())] as char;
+            if i > 0 && i % 4 == 0 {
+                format!("-{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Whether `given` is the setup code (spaces, dashes and case ignored; constant time).
+pub fn setup_code_matches(expected: &str, given: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let norm = |s: &str| -> Vec<u8> {
+        s.bytes()
+            .filter(|b| b.is_ascii_alphanumeric())
+            .map(|b| b.to_ascii_uppercase())
+            .collect()
+    };
+    let (a, b) = (norm(expected), norm(given));
+    a.len() == b.len() && bool::from(a.ct_eq(&b))
 }
 
 /// `dial create-admin`: creates an admin from the command line (first run or later).
