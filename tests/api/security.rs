@@ -321,8 +321,10 @@ async fn over_https_the_session_cookie_is_a_secure_host_cookie_with_hsts() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    // Reached by the public URL's name (through its TLS proxy).
     let setup = bare
         .post(app.url("/api/setup"))
+        .header("host", "dial.example.com")
         .header("accept", "application/json")
         .form(&[
             ("username", ADMIN),
@@ -350,6 +352,7 @@ async fn over_https_the_session_cookie_is_a_secure_host_cookie_with_hsts() {
         let url = app.url("/api/me");
         async move {
             bare.post(url)
+                .header("host", "dial.example.com")
                 .header("accept", "application/json")
                 .header("cookie", cookie)
                 .send()
@@ -364,6 +367,12 @@ async fn over_https_the_session_cookie_is_a_secure_host_cookie_with_hsts() {
     // The same value under the plain name is not accepted over https.
     let plain = pair.replace("__Host-dial_session=", "dial_session=");
     assert_eq!(me(plain).await, "null");
+    // The same server browsed by its address (the public URL only carries webhooks) keeps
+    // a plain cookie, so the admin can sign in there.
+    let local = new_client();
+    app.login(&local, ADMIN, ADMIN_PASSWORD).await.unwrap();
+    let me: Option<dial_app::model::Me> = app.call(&local, "me", &[]).await.unwrap();
+    assert!(me.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,6 +454,37 @@ async fn hostile_urls_get_an_answer_not_a_dropped_connection() {
             response.status()
         );
     }
+    // A caller's SIP From user is whatever the caller sent: the calls pages still render.
+    let now = dial_app::server::now();
+    for (i, from) in [
+        "+1٤١٥٥٥٥٠١٠٠",
+        "+é",
+        "+\u{202e}1415",
+        "<script>alert(1)</script>",
+    ]
+    .iter()
+    .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO call_sessions (id, direction, from_number, to_number, status, status_rank, \
+             twilio_call_sid, created_at, updated_at) VALUES ($1, 'inbound', $2, '+14155550100', 'ringing', 1, $3, $4, $4)",
+        )
+        .bind(format!("hostile-{i}"))
+        .bind(*from)
+        .bind("CA%_'\"")
+        .bind(now)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    }
+    let (status, _, page) = app.get_page(&app.client, "/dashboard/calls").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("٤١٥") && !page.contains("<script>alert(1)"));
+    let (status, _, detail) = app
+        .get_page(&app.client, "/dashboard/calls/hostile-0")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+
     // After login, `next` never leads off the site, and a control character is no panic.
     for next in [
         "/\t/evil.example",

@@ -820,11 +820,19 @@ impl DialOut {
                     Err(_) => None,
                 };
                 if let Some(status @ (CallStatus::Ringing | CallStatus::Answered)) = status {
-                    if let Ok(mut tx) = state.db.begin_write().await {
-                        let moved = advance(&mut tx, &id, status, now(), None, now()).await;
-                        if moved.is_ok() && tx.commit().await.is_ok() {
-                            notify_by_id(state, &id).await;
-                        }
+                    // This loop is dropped the moment the dial returns (the select! below),
+                    // whatever it is awaiting: its write runs in a task of its own, so a
+                    // transaction is never abandoned half-way.
+                    let (state, id) = (state.clone(), id.clone());
+                    let write = tokio::spawn(async move {
+                        let mut tx = state.db.begin_write().await?;
+                        advance(&mut tx, &id, status, now(), None, now()).await?;
+                        tx.commit().await?;
+                        notify_by_id(&state, &id).await;
+                        Ok::<(), AppError>(())
+                    });
+                    if let Ok(Err(e)) = write.await {
+                        tracing::warn!(error = %e, "could not record a call's live status");
                     }
                 }
             }

@@ -44,6 +44,20 @@ pub struct WriteTx<'c> {
     _lane: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
+/// A `WriteTx` is used like the transaction it holds: `&mut *tx` is its connection.
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
 impl WriteTx<'_> {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
@@ -198,24 +212,22 @@ impl Db {
 /// Decides, as a connection goes back to the pool, whether it may be reused: only when it
 /// is outside any transaction.
 ///
-/// A request future can be dropped at any await (the client hung up, a time-out fired).
-/// If it held a transaction, sqlx only *queues* the rollback (`Transaction::drop`), to run
-/// at the connection's next use; if it was dropped while `BEGIN IMMEDIATE` was being
-/// acknowledged, no `Transaction` exists at all and nothing is queued. Either way a
-/// connection that went back to the pool like that would keep SQLite's write lock (every
-/// other writer then fails with "database is locked", and the next `BEGIN` on it with
-/// "non-zero transaction depth") or PostgreSQL's row locks, until something reused it.
+/// A future can be dropped at any await (a client hung up, a time-out fired, a `select!`
+/// took the other branch). If it held a transaction, sqlx queues the rollback
+/// (`Transaction::drop`) and its release ping runs it. But on SQLite, a future dropped
+/// while `BEGIN IMMEDIATE` was being acknowledged leaves no `Transaction` at all, so
+/// nothing is queued: the connection would go back to the pool inside a transaction that
+/// holds the database's write lock, and every other writer would fail with "database is
+/// locked" (the next `BEGIN` on it with "non-zero transaction depth") until a restart.
 ///
-/// So each released connection is flushed here (`ping` runs whatever was queued, the
-/// rollback included: SQLite's worker and PostgreSQL's protocol are both in order), and one
-/// that is still in a transaction after that is closed rather than reused; closing it ends
-/// the transaction and frees its locks at once. On SQLite the flush is skipped for the usual
-/// clean connection (its depth is a shared counter); PostgreSQL's depth already reads 0 once
-/// a rollback is queued, so there every release is flushed (one round trip).
+/// So a released connection that says it is in a transaction is flushed here (`ping` runs
+/// whatever was queued; SQLite's worker takes commands in order), and if it still is, it is
+/// closed rather than reused: closing ends the transaction and frees its lock at once.
+/// (PostgreSQL's `begin` cleans up after itself when dropped, and its depth reads 0 once a
+/// rollback is queued, so there the check costs nothing.)
 async fn release_clean(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
     use sqlx::Connection;
-    let postgres = conn.backend_name().eq_ignore_ascii_case("postgresql");
-    if !postgres && !conn.is_in_transaction() {
+    if !conn.is_in_transaction() {
         return Ok(true);
     }
     conn.ping().await?;
