@@ -13,7 +13,7 @@ use dial_app::server::{
     twilio_settings,
 };
 use leptos::prelude::LeptosOptions;
-use std::{future::IntoFuture, net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 use tower_sessions::ExpiredDeletion;
 
@@ -124,51 +124,83 @@ impl Application {
     /// [`SHUTDOWN_DEADLINE`] to finish, and whatever is still running then is cut short
     /// and logged. Provisioning runs need nothing here: a run whose heartbeat stops is
     /// resumed by the next process (its lease).
+    ///
+    /// Connections are served by hyper directly (not `axum::serve`, which sets no timer)
+    /// so that a client has [`HEADER_READ_TIMEOUT`] to send its request head: a
+    /// connection that trickles headers (slowloris) is closed instead of held forever.
     pub async fn run(self) -> std::io::Result<()> {
-        let state = self.state.clone();
-        let (began, shutdown_began) = tokio::sync::oneshot::channel::<()>();
-        let signal = {
-            let state = state.clone();
-            async move {
-                shutdown_signal().await;
-                tracing::info!(
-                    in_flight = state.in_flight.load(std::sync::atomic::Ordering::Relaxed),
-                    deadline_secs = SHUTDOWN_DEADLINE.as_secs(),
-                    "shutting down: no new connections; streams closed; waiting for requests in flight"
-                );
-                state.shutdown.send_replace(true);
-                let _ = began.send(());
-            }
+        use hyper_util::{
+            rt::{TokioExecutor, TokioIo, TokioTimer},
+            server::{conn::auto::Builder, graceful::GracefulShutdown},
+            service::TowerToHyperService,
         };
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .into_future();
-        let deadline = async {
-            if shutdown_began.await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep(SHUTDOWN_DEADLINE).await;
-        };
-        tokio::select! {
-            served = server => {
-                tracing::info!("shut down: every request finished");
-                served
-            }
-            () = deadline => {
-                tracing::warn!(
-                    cut_short = state.in_flight.load(std::sync::atomic::Ordering::Relaxed),
-                    "shut down at the deadline: requests still running were cut short \
-                     (provisioning runs resume in the next process)"
-                );
-                Ok(())
-            }
+        let Application {
+            listener,
+            state,
+            router,
+        } = self;
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        let signal = shutdown_signal();
+        tokio::pin!(signal);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a moment, go on.
+                        tracing::warn!(error = %e, "could not accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut signal => break,
+            };
+            let service = tower::ServiceExt::map_request(
+                router.clone(),
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                },
+            );
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+            });
         }
+        drop(listener);
+        tracing::info!(
+            in_flight = state.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+            deadline_secs = SHUTDOWN_DEADLINE.as_secs(),
+            "shutting down: no new connections; streams closed; waiting for requests in flight"
+        );
+        state.shutdown.send_replace(true);
+        match tokio::time::timeout(SHUTDOWN_DEADLINE, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("shut down: every request finished"),
+            Err(_) => tracing::warn!(
+                cut_short = state.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+                "shut down at the deadline: requests still running were cut short \
+                 (provisioning runs resume in the next process)"
+            ),
+        }
+        Ok(())
     }
 }
+
+/// How long a client may take to send a request's head (method, path, headers).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long requests in flight may take to finish once shutdown begins.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);

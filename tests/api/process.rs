@@ -286,3 +286,43 @@ async fn beyond_loopback_the_first_admin_needs_the_setup_code_from_the_log() {
         created.text().await.unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dial = Dial::start("127.0.0.1").await;
+    let address = dial.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Half a request head, then silence (slowloris).
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was still open after 20 s");
+    let after = started.elapsed();
+    assert!(
+        after >= Duration::from_secs(5)
+            && after <= dial_app_header_timeout() + Duration::from_secs(5),
+        "closed after {after:?}"
+    );
+    // The server still answers everyone else.
+    assert!(reqwest::get(format!("{}/healthz", dial.base))
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+}
+
+fn dial_app_header_timeout() -> Duration {
+    dial::startup::HEADER_READ_TIMEOUT
+}
