@@ -8,7 +8,7 @@ use dial_app::server::{
     db::Db,
     keys, users,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 #[derive(Parser, Debug)]
@@ -49,13 +49,13 @@ pub struct SandboxArgs {
     pub twilio_account_sid: String,
     /// Auth token the fake Twilio accepts.
     #[arg(long, default_value = dial_app::server::sandbox::DEFAULT_TWILIO_AUTH_TOKEN)]
-    pub twilio_auth_token: String,
+    pub twilio_auth_token: SecretArg,
     /// API key the fake LiveKit accepts.
     #[arg(long, default_value = dial_app::server::sandbox::DEFAULT_LIVEKIT_API_KEY)]
     pub livekit_api_key: String,
     /// API secret the fake LiveKit accepts.
     #[arg(long, default_value = dial_app::server::sandbox::DEFAULT_LIVEKIT_API_SECRET)]
-    pub livekit_api_secret: String,
+    pub livekit_api_secret: SecretArg,
     /// Post the fake LiveKit's webhooks to this URL.
     #[arg(long)]
     pub livekit_webhook_url: Option<String>,
@@ -73,7 +73,7 @@ pub struct StoreArgs {
     /// Key for secrets at rest: 32 bytes as 64 hex digits or base64. Default: generated into
     /// <data dir>/encryption.key on first run (set it explicitly in production).
     #[arg(long, env = "DIAL_ENCRYPTION_KEY", hide_env_values = true)]
-    pub encryption_key: Option<String>,
+    pub encryption_key: Option<SecretArg>,
     /// Previous encryption keys still accepted for reading, comma-separated.
     #[arg(
         long,
@@ -81,7 +81,7 @@ pub struct StoreArgs {
         hide_env_values = true,
         value_delimiter = ','
     )]
-    pub encryption_old_keys: Vec<String>,
+    pub encryption_old_keys: Vec<SecretArg>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -103,7 +103,7 @@ pub struct ServeArgs {
     pub twilio_account_sid: Option<String>,
     /// Twilio Auth Token (overrides the saved value).
     #[arg(long, env = "DIAL_TWILIO_AUTH_TOKEN", hide_env_values = true)]
-    pub twilio_auth_token: Option<String>,
+    pub twilio_auth_token: Option<SecretArg>,
     /// Elastic SIP trunk termination domain, e.g. abc123.pstn.twilio.com.
     #[arg(long, env = "DIAL_TWILIO_SIP_ADDRESS")]
     pub twilio_sip_address: Option<String>,
@@ -112,7 +112,7 @@ pub struct ServeArgs {
     pub twilio_sip_username: Option<String>,
     /// SIP credential password for the trunk.
     #[arg(long, env = "DIAL_TWILIO_SIP_PASSWORD", hide_env_values = true)]
-    pub twilio_sip_password: Option<String>,
+    pub twilio_sip_password: Option<SecretArg>,
     /// Twilio REST API base URL.
     #[arg(
         long,
@@ -138,7 +138,7 @@ pub struct ServeArgs {
     pub livekit_api_key: Option<String>,
     /// LiveKit API secret.
     #[arg(long, env = "DIAL_LIVEKIT_API_SECRET", hide_env_values = true)]
-    pub livekit_api_secret: Option<String>,
+    pub livekit_api_secret: Option<SecretArg>,
     /// LiveKit project SIP URI host, e.g. abcd1234.sip.livekit.cloud.
     #[arg(long, env = "DIAL_LIVEKIT_SIP_URI")]
     pub livekit_sip_uri: Option<String>,
@@ -197,15 +197,39 @@ pub struct RotateKeyArgs {
     pub store: StoreArgs,
     /// The new key (64 hex digits or base64). Default: a newly generated key.
     #[arg(long, env = "DIAL_NEW_ENCRYPTION_KEY", hide_env_values = true)]
-    pub new_key: Option<String>,
+    pub new_key: Option<SecretArg>,
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.trim().is_empty())
 }
 
-fn secret(v: Option<String>) -> Option<SecretString> {
-    non_empty(v).map(SecretString::from)
+/// A secret given as a flag or in the environment. Its `Debug` prints nothing of it, so
+/// the argument structs can derive `Debug` without leaking.
+#[derive(Clone)]
+pub struct SecretArg(SecretString);
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(SecretArg(SecretString::from(text.to_string())))
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl SecretArg {
+    fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+fn secret(v: Option<SecretArg>) -> Option<SecretString> {
+    v.filter(|s| !s.expose().trim().is_empty()).map(|s| s.0)
 }
 
 impl StoreArgs {
@@ -216,8 +240,8 @@ impl StoreArgs {
         config.old_encryption_keys = self
             .encryption_old_keys
             .iter()
-            .filter(|k| !k.trim().is_empty())
-            .map(|k| SecretString::from(k.trim().to_string()))
+            .filter(|k| !k.expose().trim().is_empty())
+            .map(|k| SecretString::from(k.expose().trim().to_string()))
             .collect();
         config
     }
@@ -290,9 +314,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             use dial_app::server::sandbox::{Sandbox, SandboxCredentials};
             let credentials = SandboxCredentials {
                 twilio_account_sid: args.twilio_account_sid,
-                twilio_auth_token: args.twilio_auth_token,
+                twilio_auth_token: args.twilio_auth_token.expose().to_string(),
                 livekit_api_key: args.livekit_api_key,
-                livekit_api_secret: args.livekit_api_secret,
+                livekit_api_secret: args.livekit_api_secret.expose().to_string(),
             };
             let sandbox = Sandbox::start(
                 credentials,
@@ -370,7 +394,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 rotation.rewritten, rotation.new_key_id
             );
             if config.encryption_key.is_some() {
-                use secrecy::ExposeSecret;
                 println!(
                     "Set DIAL_ENCRYPTION_KEY={} and restart Dial. Until every instance runs with it, \
                      keep the old key in DIAL_ENCRYPTION_OLD_KEYS.",
@@ -384,5 +407,74 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No `Debug` of the command line holds a secret given as a flag.
+    #[test]
+    fn debug_output_of_the_arguments_names_no_secret() {
+        let secrets = [
+            "k3y-0123456789abcdef",
+            "t0ken-0123456789abcdef",
+            "s1p-pass-0123456789",
+            "lk-s3cret-0123456789",
+            "0ld-k3y-0123456789",
+        ];
+        let cli = Cli::try_parse_from([
+            "dial",
+            "serve",
+            "--encryption-key",
+            secrets[0],
+            "--twilio-auth-token",
+            secrets[1],
+            "--twilio-sip-password",
+            secrets[2],
+            "--livekit-api-secret",
+            secrets[3],
+            "--encryption-old-keys",
+            secrets[4],
+        ])
+        .expect("arguments parse");
+        let shown = format!("{cli:?}");
+        for secret in secrets {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        let Command::Serve(args) = cli.command else {
+            panic!("serve");
+        };
+        let config = args.config();
+        assert_eq!(
+            config
+                .twilio
+                .auth_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_string()),
+            Some(secrets[1].to_string())
+        );
+        let sandbox = Cli::try_parse_from([
+            "dial",
+            "sandbox",
+            "--twilio-auth-token",
+            secrets[1],
+            "--livekit-api-secret",
+            secrets[3],
+        ])
+        .expect("sandbox arguments parse");
+        let shown = format!("{sandbox:?}");
+        assert!(
+            !shown.contains(secrets[1]) && !shown.contains(secrets[3]),
+            "{shown}"
+        );
+        let credentials = dial_app::server::sandbox::SandboxCredentials::default();
+        let shown = format!("{credentials:?}");
+        assert!(
+            !shown.contains(&credentials.twilio_auth_token)
+                && !shown.contains(&credentials.livekit_api_secret),
+            "{shown}"
+        );
     }
 }

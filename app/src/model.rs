@@ -588,3 +588,29 @@ pub struct DayCount {
     pub weekday: String,
     pub calls: u64,
 }
+
+/// A secret typed into a form (a password, a token) on its way to a server function. The
+/// `#[server]` macro derives `Debug` on its argument struct: this type's `Debug` prints
+/// nothing of the value, so a logged request never shows it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the server code that hashes or encrypts it.
+    pub fn expose(self) -> String {
+        self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}

@@ -92,8 +92,8 @@ pub async fn setup_needs_code() -> Result<bool, AppError> {
 #[server(prefix = "/api", endpoint = "setup")]
 pub async fn setup(
     username: String,
-    password: String,
-    password_confirm: String,
+    password: crate::model::Secret,
+    password_confirm: crate::model::Secret,
     #[server(default)] setup_code: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server::{audit::Actor, auth, users};
@@ -119,8 +119,8 @@ pub async fn setup(
         &state.db,
         &actor,
         &username,
-        secrecy::SecretString::from(password),
-        &password_confirm,
+        secrecy::SecretString::from(password.expose()),
+        &password_confirm.expose(),
     )
     .await?;
     state
@@ -134,7 +134,7 @@ pub async fn setup(
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(
     username: String,
-    password: String,
+    password: crate::model::Secret,
     next: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server::{auth, users};
@@ -143,7 +143,7 @@ pub async fn login(
         &state.db,
         auth::client_ip_of_request(),
         &username,
-        secrecy::SecretString::from(password),
+        secrecy::SecretString::from(password.expose()),
     )
     .await?;
     start_session(&me).await?;

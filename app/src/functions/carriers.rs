@@ -26,7 +26,7 @@ fn input(
     sip_address: String,
     transport: Option<String>,
     auth_username: Option<String>,
-    auth_password: Option<String>,
+    auth_password: Option<crate::model::Secret>,
     destination_country: Option<String>,
     inbound_addresses: Option<String>,
 ) -> crate::server::carriers::CarrierInput {
@@ -36,7 +36,7 @@ fn input(
         sip_address,
         transport: transport.unwrap_or_default(),
         auth_username: auth_username.unwrap_or_default(),
-        auth_password: secrecy::SecretString::from(auth_password.unwrap_or_default()),
+        auth_password: secrecy::SecretString::from(auth_password.unwrap_or_default().expose()),
         destination_country: destination_country.unwrap_or_default(),
         inbound_addresses: inbound_addresses.unwrap_or_default(),
     }
@@ -49,7 +49,7 @@ pub async fn create_carrier(
     sip_address: String,
     transport: Option<String>,
     auth_username: Option<String>,
-    auth_password: Option<String>,
+    auth_password: Option<crate::model::Secret>,
     destination_country: Option<String>,
     inbound_addresses: Option<String>,
 ) -> Result<String, AppError> {
@@ -76,7 +76,7 @@ pub async fn update_carrier(
     sip_address: String,
     transport: Option<String>,
     auth_username: Option<String>,
-    auth_password: Option<String>,
+    auth_password: Option<crate::model::Secret>,
     destination_country: Option<String>,
     inbound_addresses: Option<String>,
 ) -> Result<(), AppError> {

@@ -15,10 +15,10 @@ pub async fn twilio_settings() -> Result<TwilioSettingsView, AppError> {
 #[server(prefix = "/api", endpoint = "settings/twilio/save")]
 pub async fn save_twilio_settings(
     account_sid: Option<String>,
-    auth_token: Option<String>,
+    auth_token: Option<crate::model::Secret>,
     sip_address: Option<String>,
     sip_username: Option<String>,
-    sip_password: Option<String>,
+    sip_password: Option<crate::model::Secret>,
     public_url: Option<String>,
     auto_trunk: Option<String>,
 ) -> Result<TwilioSettingsView, AppError> {
@@ -28,10 +28,10 @@ pub async fn save_twilio_settings(
     let state = auth::state()?;
     let input = twilio_settings::TwilioSettingsInput {
         account_sid: account_sid.unwrap_or_default(),
-        auth_token: SecretString::from(auth_token.unwrap_or_default()),
+        auth_token: SecretString::from(auth_token.unwrap_or_default().expose()),
         sip_address: sip_address.unwrap_or_default(),
         sip_username: sip_username.unwrap_or_default(),
-        sip_password: SecretString::from(sip_password.unwrap_or_default()),
+        sip_password: SecretString::from(sip_password.unwrap_or_default().expose()),
         public_url: public_url.unwrap_or_default(),
         auto_trunk: matches!(auto_trunk.as_deref(), Some("on" | "true" | "1")),
     };

@@ -11,7 +11,7 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
 #[server(prefix = "/api", endpoint = "users/create")]
 pub async fn create_user(
     username: String,
-    password: String,
+    password: crate::model::Secret,
     role: String,
 ) -> Result<UserRow, AppError> {
     use crate::server::{auth, users};
@@ -21,14 +21,17 @@ pub async fn create_user(
         &state.db,
         &auth::actor(&me),
         &username,
-        secrecy::SecretString::from(password),
+        secrecy::SecretString::from(password.expose()),
         &role,
     )
     .await
 }
 
 #[server(prefix = "/api", endpoint = "users/reset-password")]
-pub async fn reset_password(user_id: String, password: String) -> Result<(), AppError> {
+pub async fn reset_password(
+    user_id: String,
+    password: crate::model::Secret,
+) -> Result<(), AppError> {
     use crate::server::{auth, users};
     let me = auth::require_admin()?;
     let state = auth::state()?;
@@ -36,7 +39,7 @@ pub async fn reset_password(user_id: String, password: String) -> Result<(), App
         &state.db,
         &auth::actor(&me),
         &user_id,
-        secrecy::SecretString::from(password),
+        secrecy::SecretString::from(password.expose()),
     )
     .await
 }
@@ -47,4 +50,82 @@ pub async fn set_user_disabled(user_id: String, disabled: bool) -> Result<(), Ap
     let me = auth::require_admin()?;
     let state = auth::state()?;
     users::set_disabled(&state.db, &auth::actor(&me), &user_id, disabled).await
+}
+
+#[cfg(test)]
+mod tests {
+    /// The argument structs `#[server]` generates (and derives `Debug` on) print no secret.
+    #[test]
+    fn server_function_arguments_never_show_a_secret() {
+        use crate::functions::{
+            auth::{Login, Setup},
+            carriers::CreateCarrier,
+            settings::SaveTwilioSettings,
+            users::{CreateUser, ResetPassword},
+        };
+        let secret = || crate::model::Secret::from("hunter2-super-secret".to_string());
+        let shown = [
+            format!(
+                "{:?}",
+                Login {
+                    username: "a".into(),
+                    password: secret(),
+                    next: None
+                }
+            ),
+            format!(
+                "{:?}",
+                Setup {
+                    username: "a".into(),
+                    password: secret(),
+                    password_confirm: secret(),
+                    setup_code: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                CreateUser {
+                    username: "a".into(),
+                    password: secret(),
+                    role: "owner".into()
+                }
+            ),
+            format!(
+                "{:?}",
+                ResetPassword {
+                    user_id: "u".into(),
+                    password: secret()
+                }
+            ),
+            format!(
+                "{:?}",
+                SaveTwilioSettings {
+                    account_sid: None,
+                    auth_token: Some(secret()),
+                    sip_address: None,
+                    sip_username: None,
+                    sip_password: Some(secret()),
+                    public_url: None,
+                    auto_trunk: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                CreateCarrier {
+                    name: "c".into(),
+                    kind: "sip".into(),
+                    sip_address: "h".into(),
+                    transport: None,
+                    auth_username: None,
+                    auth_password: Some(secret()),
+                    destination_country: None,
+                    inbound_addresses: None,
+                }
+            ),
+        ];
+        for text in shown {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("[redacted]"), "{text}");
+        }
+    }
 }

@@ -5,13 +5,25 @@
 use super::fakes::{livekit::FakeLiveKit, twilio::FakeTwilio};
 use std::net::SocketAddr;
 
-/// The credentials the fakes accept (flags of `dial sandbox`, defaults here).
-#[derive(Debug, Clone)]
+/// The credentials the fakes accept (flags of `dial sandbox`, defaults here). `Debug`
+/// names the SID and key but not the token or secret.
+#[derive(Clone)]
 pub struct SandboxCredentials {
     pub twilio_account_sid: String,
     pub twilio_auth_token: String,
     pub livekit_api_key: String,
     pub livekit_api_secret: String,
+}
+
+impl std::fmt::Debug for SandboxCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxCredentials")
+            .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("twilio_auth_token", &"[redacted]")
+            .field("livekit_api_key", &self.livekit_api_key)
+            .field("livekit_api_secret", &"[redacted]")
+            .finish()
+    }
 }
 
 pub const DEFAULT_TWILIO_ACCOUNT_SID: &str = "ACd1a1d1a1d1a1d1a1d1a1d1a1d1a1d1a1";
