@@ -7,10 +7,12 @@
 //! - `Permissions-Policy`: no camera, microphone, geolocation, payment or USB.
 //! - `Cache-Control: no-store` on everything but the static site (`/pkg/`, icons): pages
 //!   and server-function answers hold signed-in data.
-//! - When the effective public URL is https (from the environment or the Twilio page):
-//!   `Strict-Transport-Security`, and the session cookie becomes `__Host-dial_session`
-//!   with `Secure` (the browser then refuses it over http or from a sub-domain). The
-//!   request side maps the prefixed name back, so the session layer sees one name.
+//! - When the effective public URL is https (from the environment or the Twilio page) and a
+//!   request reached Dial by that URL's host: `Strict-Transport-Security`, and the session
+//!   cookie becomes `__Host-dial_session` with `Secure` (the browser then refuses it over
+//!   http or from a sub-domain). The same Dial browsed on `http://127.0.0.1` while an https
+//!   tunnel carries the webhooks keeps a plain cookie there, so the admin stays signed in.
+//!   The request side maps the prefixed name back, so the session layer sees one name.
 
 use axum::{
     body::Body,
@@ -20,7 +22,6 @@ use axum::{
     response::Response,
 };
 use dial_app::server::state::AppState;
-use std::sync::atomic::Ordering;
 
 /// The session cookie's name as the session layer knows it.
 pub const SESSION_COOKIE: &str = "dial_session";
@@ -35,7 +36,16 @@ fn is_static(path: &str) -> bool {
 }
 
 pub async fn harden(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
-    let https = state.public_https.load(Ordering::Relaxed);
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let https = state
+        .https_host
+        .read()
+        .map(|h| dial_app::server::config::is_https_host(h.as_deref(), host))
+        .unwrap_or(false);
     if https {
         rename_request_cookie(&mut req);
     }

@@ -28,7 +28,9 @@ pub fn build(state: AppState) -> Router {
         .with_name(crate::headers::SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(state.config.secure_cookies())
+        // `Secure` (and the `__Host-` name) is added per request by `headers::harden`, for
+        // requests that reached Dial by its https public URL.
+        .with_secure(false)
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             state.config.session_idle.as_secs() as i64,
         )));

@@ -27,6 +27,12 @@ async function signIn(page: Page, who: { username: string; password: string }) {
 }
 
 test('first run creates the administrator, once', async ({ page, javaScriptEnabled }) => {
+  // The pages' Content-Security-Policy (a nonce per render, no inline script otherwise)
+  // must not block anything the app needs: hydration below proves the scripts ran.
+  const blocked: string[] = [];
+  page.on('console', (message) => {
+    if (message.text().includes('Content Security Policy')) blocked.push(message.text());
+  });
   await page.goto('/dashboard/calls');
   await expect(page).toHaveURL(/\/setup$/);
   await expectHydratedIfJs(page, javaScriptEnabled);
@@ -49,6 +55,7 @@ test('first run creates the administrator, once', async ({ page, javaScriptEnabl
   // The first-run page is gone for good.
   await page.goto('/setup');
   await expect(page).toHaveURL(/\/dashboard$/);
+  expect(blocked).toEqual([]);
 });
 
 test('sign-in refuses a wrong password and the sidebar reaches every section', async ({ page }) => {

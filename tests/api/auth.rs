@@ -298,9 +298,11 @@ async fn sessions_end_after_their_absolute_lifetime() {
     spawn.config.session_absolute = std::time::Duration::from_secs(1);
     let app = spawn.start().await;
     app.setup_admin().await;
+    let me: Option<Me> = app.call(&app.client, "me", &[]).await.unwrap();
+    assert!(me.is_some(), "signed in right after first-run setup");
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let me: Option<Me> = app.call(&app.client, "me", &[]).await.unwrap();
-    assert!(me.is_none());
+    assert!(me.is_none(), "the session ended at its absolute lifetime");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,4 +334,9 @@ async fn health_check_reports_the_database() {
     let app = spawn_app().await;
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    // The database goes away: load balancers are told at once.
+    app.state.db.pool.close().await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.text().await.unwrap(), "database unreachable");
 }

@@ -119,13 +119,6 @@ impl Config {
             .chain(self.allowed_hosts.iter())
             .any(|allowed| host_name(allowed).eq_ignore_ascii_case(name))
     }
-
-    /// Cookies get the Secure flag when Dial is served over https.
-    pub fn secure_cookies(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"))
-    }
 }
 
 impl Config {
@@ -168,6 +161,19 @@ impl Config {
         }
         client
     }
+}
+
+/// The host of `url` when it is an https URL.
+pub fn https_host(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    (url.scheme() == "https")
+        .then(|| url.host_str().map(str::to_ascii_lowercase))
+        .flatten()
+}
+
+/// Whether a request that named `host` reached Dial by the https public URL's host.
+pub fn is_https_host(https_host: Option<&str>, host: &str) -> bool {
+    https_host.is_some_and(|h| h.eq_ignore_ascii_case(host_name(host)))
 }
 
 /// The name part of a `Host` value: `example.com:3000` → `example.com`, `[::1]:3000` → `::1`.

@@ -176,7 +176,7 @@ pub async fn rotate(
     };
     let new_ring = Keyring::new(&new_bytes, &[]);
 
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let mut rewritten = 0;
     for (table, id_col, col) in ENCRYPTED_COLUMNS {
         // Table and column names are the constants above, never input.

@@ -52,6 +52,14 @@ pub fn page_offset(page: Option<u32>, per_page: u32) -> Result<(u32, i64), crate
     Ok((page, i64::from(page - 1) * i64::from(per_page)))
 }
 
+/// For a write whose failure must not stop its caller (a heartbeat, an audit row of a
+/// step already taken): a failure is logged with its cause, never dropped silently.
+pub fn logged<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, what, "a database write failed");
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
     std::time::SystemTime::now()

@@ -297,7 +297,7 @@ async fn insert_run(
     } else {
         ASSIGN_STEPS
     };
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO provisioning_runs (id, phone_number_id, kind, assistant_id, previous_assistant_id, \
          status, actor_id, actor_name, started_at, heartbeat_at, started_ms) \
@@ -721,25 +721,28 @@ async fn drive(state: AppState, run_id: String) {
         let period = (beat_state.config.provisioning_lease / 3).max(Duration::from_millis(300));
         loop {
             tokio::time::sleep(period).await;
-            let _ = sqlx::query(
-                "UPDATE provisioning_runs SET heartbeat_at = $1 WHERE id = $2 \
+            super::logged(
+                sqlx::query(
+                    "UPDATE provisioning_runs SET heartbeat_at = $1 WHERE id = $2 \
                  AND status IN ('running', 'rolling_back')",
-            )
-            .bind(now())
-            .bind(&beat_id)
-            .execute(&beat_state.db.pool)
-            .await;
+                )
+                .bind(now())
+                .bind(&beat_id)
+                .execute(&beat_state.db.pool)
+                .await,
+                "the run's heartbeat",
+            );
         }
     });
     if let Err(e) = drive_inner(&state, &run_id).await {
         tracing::error!(run = %run_id, error = %e, "provisioning run stopped");
-        let _ = sqlx::query(
+        super::logged(sqlx::query(
             "UPDATE provisioning_runs SET status = 'failed', error = $1 WHERE id = $2 AND status IN ('running', 'rolling_back')",
         )
         .bind(e.to_string())
         .bind(&run_id)
         .execute(&state.db.pool)
-        .await;
+        .await, "marking a stopped run failed");
     }
     heartbeat.abort();
 }
@@ -855,21 +858,24 @@ where
                 db_message(&e);
                 position
             })?;
-            let _ = audit::record(
-                &ctx.state.db,
-                &ctx.actor,
-                "provisioning.step",
-                Some(&e164),
-                Some(&format!(
-                    "run {} step {position} {name}: {} — {}",
-                    ctx.run.id, outcome.action, outcome.detail
-                )),
-            )
-            .await;
+            super::logged(
+                audit::record(
+                    &ctx.state.db,
+                    &ctx.actor,
+                    "provisioning.step",
+                    Some(&e164),
+                    Some(&format!(
+                        "run {} step {position} {name}: {} — {}",
+                        ctx.run.id, outcome.action, outcome.detail
+                    )),
+                )
+                .await,
+                "the audit row of a step",
+            );
             Ok(outcome.provider_id)
         }
         Err(message) => {
-            let _ = sqlx::query(
+            super::logged(sqlx::query(
                 "UPDATE provisioning_steps SET status = 'failed', error = $1, finished_at = $2 \
                  WHERE run_id = $3 AND position = $4",
             )
@@ -878,18 +884,21 @@ where
             .bind(&ctx.run.id)
             .bind(position)
             .execute(db)
-            .await;
-            let _ = audit::record(
-                &ctx.state.db,
-                &ctx.actor,
-                "provisioning.step_failed",
-                Some(&e164),
-                Some(&format!(
-                    "run {} step {position} {name}: {message}",
-                    ctx.run.id
-                )),
-            )
-            .await;
+            .await, "marking a step failed");
+            super::logged(
+                audit::record(
+                    &ctx.state.db,
+                    &ctx.actor,
+                    "provisioning.step_failed",
+                    Some(&e164),
+                    Some(&format!(
+                        "run {} step {position} {name}: {message}",
+                        ctx.run.id
+                    )),
+                )
+                .await,
+                "the audit row of a failed step",
+            );
             Err(position)
         }
     }
@@ -920,14 +929,17 @@ async fn finish(ctx: &Ctx, result: Result<(), i64>) -> Result<(), AppError> {
     let db = &ctx.state.db.pool;
     match result {
         Ok(()) => {
-            let _ = audit::record(
-                &ctx.state.db,
-                &ctx.actor,
-                "provisioning.run_done",
-                Some(&ctx.number.e164),
-                Some(&format!("run {} ({})", ctx.run.id, ctx.run.kind)),
-            )
-            .await;
+            super::logged(
+                audit::record(
+                    &ctx.state.db,
+                    &ctx.actor,
+                    "provisioning.run_done",
+                    Some(&ctx.number.e164),
+                    Some(&format!("run {} ({})", ctx.run.id, ctx.run.kind)),
+                )
+                .await,
+                "the audit row of a finished run",
+            );
             Ok(())
         }
         Err(_) => {
@@ -1912,8 +1924,12 @@ async fn record_assignment(ctx: &Ctx) -> Result<Outcome, String> {
     let rule = provider_id_of(ctx, "dispatch_rule").await?;
     let t = now();
     let wall = ctx.started.elapsed().as_millis() as i64;
-    let db = &ctx.state.db.pool;
-    let mut tx = db.begin().await.map_err(|e| db_message(&e))?;
+    let mut tx = ctx
+        .state
+        .db
+        .begin_write()
+        .await
+        .map_err(|e| db_message(&e))?;
     sqlx::query(
         "UPDATE phone_numbers SET assistant_id = $1, twilio_trunk_sid = $2, inbound_trunk_id = $3, \
          outbound_trunk_id = $4, dispatch_rule_id = $5, assignment_status = 'active', updated_at = $6 WHERE id = $7",
@@ -2069,8 +2085,7 @@ async fn record_unassignment(ctx: &Ctx) -> Result<Outcome, String> {
     let mut tx = ctx
         .state
         .db
-        .pool
-        .begin()
+        .begin_write()
         .await
         .map_err(|e| db_message(&e))?;
     sqlx::query(
@@ -2168,7 +2183,7 @@ async fn backward(ctx: &Ctx) -> Result<(), AppError> {
         "unassigned"
     };
     let t = now();
-    let mut tx = ctx.state.db.pool.begin().await?;
+    let mut tx = ctx.state.db.begin_write().await?;
     sqlx::query("UPDATE phone_numbers SET assignment_status = $1, updated_at = $2 WHERE id = $3")
         .bind(status)
         .bind(t)

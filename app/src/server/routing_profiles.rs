@@ -231,7 +231,7 @@ pub async fn update(
 
 /// Deletes a profile; numbers that used it are unlinked in the same transaction.
 pub async fn delete(state: &AppState, actor: &Actor, id: &str) -> Result<u64, AppError> {
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let name: Option<String> =
         sqlx::query_scalar("SELECT name FROM routing_profiles WHERE id = $1")
             .bind(id)

@@ -28,8 +28,10 @@ pub struct AppState {
     /// The one-time code the first-run form asks for when Dial listens beyond loopback
     /// and has no users yet (printed in the log at start).
     pub setup_code: Option<Arc<str>>,
-    /// Whether the effective public URL is https (kept by `twilio_settings::refresh_https`).
-    pub public_https: Arc<AtomicBool>,
+    /// The host of the effective public URL when it is https (kept by
+    /// `twilio_settings::refresh_https`): requests that reach Dial by that name get
+    /// `Secure` cookies and HSTS.
+    pub https_host: Arc<std::sync::RwLock<Option<String>>>,
     /// Requests being handled now (counted by the router), for the shutdown log.
     pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -43,7 +45,10 @@ pub struct CallChange {
 
 impl AppState {
     pub fn new(db: Db, keyring: Keyring, config: Config, leptos_options: LeptosOptions) -> Self {
-        let https = config.secure_cookies();
+        let https = config
+            .public_url
+            .as_deref()
+            .and_then(super::config::https_host);
         let http = reqwest::Client::builder()
             .user_agent(concat!("dial/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -52,7 +57,7 @@ impl AppState {
             db,
             keyring: Arc::new(keyring),
             config: Arc::new(config),
-            public_https: Arc::new(AtomicBool::new(https)),
+            https_host: Arc::new(std::sync::RwLock::new(https)),
             http,
             leptos_options,
             has_users: Arc::new(AtomicBool::new(false)),

@@ -105,17 +105,17 @@ fn pick_secret(
     }
 }
 
-/// Re-reads whether the effective public URL (environment, else the Twilio page) is https,
-/// which makes cookies `Secure` (`__Host-` prefixed) and turns HSTS on.
-pub async fn refresh_https(state: &AppState) -> Result<bool, AppError> {
-    let https = load(state)
+/// Re-reads the effective public URL (environment, else the Twilio page): when it is https,
+/// requests that reach Dial by its host get `Secure` (`__Host-`) cookies and HSTS.
+pub async fn refresh_https(state: &AppState) -> Result<Option<String>, AppError> {
+    let host = load(state)
         .await?
         .public_url
-        .is_some_and(|(url, _)| url.starts_with("https://"));
-    state
-        .public_https
-        .store(https, std::sync::atomic::Ordering::Relaxed);
-    Ok(https)
+        .and_then(|(url, _)| super::config::https_host(&url));
+    if let Ok(mut current) = state.https_host.write() {
+        current.clone_from(&host);
+    }
+    Ok(host)
 }
 
 pub async fn load(state: &AppState) -> Result<TwilioSettings, AppError> {

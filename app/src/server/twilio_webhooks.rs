@@ -382,6 +382,18 @@ async fn voice(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Fuzz target: whatever the caller's number and host, the TwiML has exactly one
+        /// Response, Dial and Sip element and no markup from the input.
+        #[test]
+        fn twiml_never_carries_markup_from_its_input(to in any::<String>(), host in any::<String>()) {
+            let twiml = twiml_dial(&to, &host);
+            prop_assert_eq!(twiml.matches('<').count(), 7);
+            prop_assert_eq!(twiml.matches("<Sip>").count(), 1);
+        }
+    }
 
     #[test]
     fn twiml_escapes_the_sip_uri() {

@@ -108,7 +108,7 @@ pub async fn create_first_admin(
     validate::new_password("password", password.expose_secret(), Some(confirm)).map_err(one)?;
     let hash = password::hash(password).await?;
 
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let marker = sqlx::query(
         "INSERT INTO app_state (key, value, updated_at) VALUES ('first_admin', $1, $2)",
     )
@@ -121,7 +121,7 @@ pub async fn create_first_admin(
         Err(e) if is_unique_violation(&e) => return Err(already()),
         Err(e) => return Err(e.into()),
     }
-    let id = insert(&mut tx, &username, &hash, Role::Admin).await?;
+    let id = insert(&mut tx.tx, &username, &hash, Role::Admin).await?;
     tx.commit().await?;
     let actor = Actor {
         user_id: Some(id.clone()),
@@ -172,8 +172,8 @@ pub async fn create(
         return Err(AppError::Invalid { errors });
     };
     let hash = password::hash(password).await?;
-    let mut tx = db.pool.begin().await?;
-    let id = insert(&mut tx, &username, &hash, role).await?;
+    let mut tx = db.begin_write().await?;
+    let id = insert(&mut tx.tx, &username, &hash, role).await?;
     tx.commit().await?;
     audit::record(
         db,
@@ -513,18 +513,6 @@ pub async fn login(
     }
 }
 
-#[cfg(test)]
-mod throttle_tests {
-    use super::*;
-
-    #[test]
-    fn waits_double_after_the_free_attempts_and_stop_at_fifteen_minutes() {
-        let waits: Vec<i64> = (1..=12).map(|n| wait_after(n, 5)).collect();
-        assert_eq!(waits, [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]);
-        assert_eq!(wait_after(i64::MAX, 5), MAX_WAIT_SECS);
-    }
-}
-
 /// A one-time first-run code: 12 characters from an alphabet without look-alikes.
 pub fn new_setup_code() -> String {
     use rand::Rng;
@@ -564,12 +552,28 @@ pub async fn create_admin_cli(
     let actor = Actor::system("dial create-admin");
     let user = create(db, &actor, username, password, "admin").await?;
     // Mark first-run as done so the setup page never appears again.
-    let _ = sqlx::query(
-        "INSERT INTO app_state (key, value, updated_at) VALUES ('first_admin', $1, $2)",
-    )
-    .bind(&user.username)
-    .bind(now())
-    .execute(&db.pool)
-    .await;
+    super::logged(
+        sqlx::query(
+            "INSERT INTO app_state (key, value, updated_at) VALUES ('first_admin', $1, $2) \
+         ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&user.username)
+        .bind(now())
+        .execute(&db.pool)
+        .await,
+        "marking first run done",
+    );
     Ok(user)
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_after_the_free_attempts_and_stop_at_fifteen_minutes() {
+        let waits: Vec<i64> = (1..=12).map(|n| wait_after(n, 5)).collect();
+        assert_eq!(waits, [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]);
+        assert_eq!(wait_after(i64::MAX, 5), MAX_WAIT_SECS);
+    }
 }

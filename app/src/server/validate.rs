@@ -202,6 +202,29 @@ pub fn e164(field: &str, input: &str) -> Result<String, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    type Validator = fn(&str, &str) -> Result<String, FieldError>;
+
+    proptest! {
+        /// Fuzz target: every validator of typed-in text (SIP hosts and credentials, SIDs,
+        /// tokens, URLs, numbers, user names) decides any input without a panic, and what
+        /// it accepts has no control character.
+        #[test]
+        fn validators_are_total(input in any::<String>()) {
+            let names: [Validator; 6] =
+                [username, account_sid, sip_host, sip_username, public_url, e164];
+            for check in names {
+                if let Ok(value) = check("f", &input) {
+                    prop_assert!(!value.chars().any(char::is_control), "{:?}", value);
+                }
+            }
+            // Secrets may hold any character; they only have to be decided.
+            let _ = auth_token("f", &input);
+            let _ = sip_password("f", &input);
+            let _ = new_password("f", &input, Some(&input));
+        }
+    }
 
     #[test]
     fn account_sid_needs_ac_and_32_hex() {
