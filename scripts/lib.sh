@@ -32,6 +32,15 @@ ensure_chromium() {
   fi
 }
 
+# The release build's wasm-opt: binaryen 132 from npm, pinned in scripts/wasm-opt (its own
+# install, not the test tooling's).
+ensure_wasm_opt() {
+  if [ ! -x "$ROOT/scripts/wasm-opt/node_modules/.bin/wasm-opt" ]; then
+    log "Installing wasm-opt (binaryen 132 from npm)"
+    (cd "$ROOT/scripts/wasm-opt" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 ensure_node_modules() {
   if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
     log "Installing the end-to-end test packages"

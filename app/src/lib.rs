@@ -6,6 +6,7 @@
 pub mod app;
 pub mod components;
 pub mod error;
+pub mod escape;
 pub mod functions;
 pub mod model;
 pub mod pages;

@@ -425,19 +425,108 @@ pub struct RouteCheck {
 
 // -- Calls --------------------------------------------------------------------------------
 
+/// Where a call is, in the only order it may move: dialing → ringing → answered → ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallStatus {
+    Dialing,
+    Ringing,
+    Answered,
+    Ended,
+}
+
+impl CallStatus {
+    pub const ALL: [CallStatus; 4] = [
+        CallStatus::Dialing,
+        CallStatus::Ringing,
+        CallStatus::Answered,
+        CallStatus::Ended,
+    ];
+
+    /// The stored (and JSON) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Dialing => "dialing",
+            CallStatus::Ringing => "ringing",
+            CallStatus::Answered => "answered",
+            CallStatus::Ended => "ended",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CallStatus> {
+        CallStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// For people.
+    pub fn label(self) -> &'static str {
+        match self {
+            CallStatus::Dialing => "Dialing",
+            CallStatus::Ringing => "Ringing",
+            CallStatus::Answered => "Answered",
+            CallStatus::Ended => "Ended",
+        }
+    }
+
+    /// Its place in the order (stored as `status_rank`, so the state only moves forward).
+    pub fn rank(self) -> i64 {
+        self as i64
+    }
+
+    /// From a SIP participant's `sip.callStatus` attribute.
+    pub fn from_sip(status: &str) -> Option<CallStatus> {
+        match status {
+            "dialing" => Some(CallStatus::Dialing),
+            "ringing" => Some(CallStatus::Ringing),
+            "automation" | "active" => Some(CallStatus::Answered),
+            "hangup" => Some(CallStatus::Ended),
+            _ => None,
+        }
+    }
+}
+
+/// Which way a call goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Direction> {
+        match text {
+            "inbound" => Some(Direction::Inbound),
+            "outbound" => Some(Direction::Outbound),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::Inbound => "Inbound",
+            Direction::Outbound => "Outbound",
+        }
+    }
+}
+
 /// A call as the calls table shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallRow {
     pub id: String,
-    /// inbound or outbound.
-    pub direction: String,
+    pub direction: Direction,
     pub from: String,
     pub to: String,
     pub number_id: Option<String>,
     pub assistant_id: Option<String>,
     pub assistant: Option<String>,
-    /// dialing, ringing, answered, ended.
-    pub status: String,
+    pub status: CallStatus,
     /// completed, busy, no_answer, declined, unreachable, trunk_auth_failed, failed, or
     /// None while the call is on (or ended without a known reason).
     pub outcome: Option<String>,
@@ -453,7 +542,7 @@ pub struct CallRow {
 
 impl CallRow {
     pub fn is_live(&self) -> bool {
-        self.status != "ended"
+        self.status != CallStatus::Ended
     }
 
     /// Seconds from answer to end (or to now while on).
@@ -476,7 +565,7 @@ impl CallRow {
             Some("trunk_auth_failed") => format!("Trunk authentication failed{code}"),
             Some("failed") => format!("Failed{code}"),
             Some(other) => other.to_string(),
-            None if self.status != "ended" => "—".to_string(),
+            None if self.is_live() => "—".to_string(),
             None if self.answered_at.is_some() => "Completed".to_string(),
             None => "Ended before answer".to_string(),
         }

@@ -4,7 +4,7 @@
 use crate::{helpers::*, provisioning::*};
 use dial_app::{
     error::AppError,
-    model::{CallDetail, CallRow, TransferResult},
+    model::{CallDetail, CallRow, CallStatus, Direction, TransferResult},
     server::fakes::livekit::{CallOutcome, CallTiming, TransferOutcome},
 };
 use std::time::Duration;
@@ -36,7 +36,7 @@ async fn wait_until(app: &TestApp, id: &str, done: impl Fn(&CallRow) -> bool) ->
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "{id} stayed {} ({:?})",
+            "{id} stayed {:?} ({:?})",
             call.status,
             call.outcome
         );
@@ -44,7 +44,7 @@ async fn wait_until(app: &TestApp, id: &str, done: impl Fn(&CallRow) -> bool) ->
     }
 }
 
-async fn wait_for_status(app: &TestApp, id: &str, status: &str) -> CallRow {
+async fn wait_for_status(app: &TestApp, id: &str, status: CallStatus) -> CallRow {
     wait_until(app, id, |c| c.status == status).await
 }
 
@@ -85,11 +85,11 @@ async fn an_answered_call_dispatches_the_agent_passes_dtmf_and_can_be_hung_up() 
     .await
     .expect("place");
     // The page gets the call at once, then follows it: dialing, ringing, answered.
-    assert_eq!(placed.status, "dialing");
-    wait_for_status(&app, &placed.id, "ringing").await;
-    let call = wait_for_status(&app, &placed.id, "answered").await;
+    assert_eq!(placed.status, CallStatus::Dialing);
+    wait_for_status(&app, &placed.id, CallStatus::Ringing).await;
+    let call = wait_for_status(&app, &placed.id, CallStatus::Answered).await;
     let call = wait_until(&app, &call.id, |c| c.sip_call_id.is_some()).await;
-    assert_eq!(call.direction, "outbound");
+    assert_eq!(call.direction, Direction::Outbound);
     assert_eq!(
         (call.from.as_str(), call.to.as_str()),
         ("+14155550133", "+14155550100")
@@ -122,7 +122,7 @@ async fn an_answered_call_dispatches_the_agent_passes_dtmf_and_can_be_hung_up() 
         .call(&app.client, "calls/hangup", &[("id", &call.id)])
         .await
         .unwrap();
-    assert_eq!(ended.status, "ended");
+    assert_eq!(ended.status, CallStatus::Ended);
     assert_eq!(ended.outcome_words(), "Completed");
     assert!(livekit
         .participants(&room)
@@ -176,8 +176,8 @@ async fn failed_calls_say_why_with_the_sip_status() {
         )
         .await
         .expect("a failed call is still a call");
-        let call = wait_for_status(&app, &placed.id, "ended").await;
-        assert_eq!(call.status, "ended", "{to}");
+        let call = wait_for_status(&app, &placed.id, CallStatus::Ended).await;
+        assert_eq!(call.status, CallStatus::Ended, "{to}");
         assert_eq!(call.outcome_words(), words, "{to}");
         assert!(call.answered_at.is_none());
     }
@@ -197,7 +197,7 @@ async fn transfers_succeed_or_fail_with_the_reason() {
     )
     .await
     .unwrap();
-    let call = wait_for_status(&app, &placed.id, "answered").await;
+    let call = wait_for_status(&app, &placed.id, CallStatus::Answered).await;
     let call = wait_until(&app, &call.id, |c| c.sip_call_id.is_some()).await;
 
     let bad = app
@@ -251,7 +251,7 @@ async fn transfers_succeed_or_fail_with_the_reason() {
             && kinds.contains(&"transfer.succeeded".to_string())
     );
     // The transferred caller leaves the room: the session ends from its webhook.
-    wait_for_status(&app, &call.id, "ended").await;
+    wait_for_status(&app, &call.id, CallStatus::Ended).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use crate::{
 };
 use dial_app::{
     error::AppError,
-    model::{CallDetail, CallRow, CallStats, NumberRow},
+    model::{CallDetail, CallRow, CallStats, CallStatus, NumberRow},
     server::fakes::livekit::CallOutcome,
 };
 use reqwest::StatusCode;
@@ -66,7 +66,7 @@ async fn assigned_number(app: &TestApp, owner_id: &str, e164: &str, assistant: &
 }
 
 /// Waits until the call reaches `status` (placing goes on in the background).
-async fn settled(app: &TestApp, client: &reqwest::Client, id: &str, status: &str) -> CallRow {
+async fn settled(app: &TestApp, client: &reqwest::Client, id: &str, status: CallStatus) -> CallRow {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let detail: CallDetail = app
@@ -78,7 +78,7 @@ async fn settled(app: &TestApp, client: &reqwest::Client, id: &str, status: &str
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "{id} stayed {}",
+            "{id} stayed {:?}",
             detail.call.status
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -148,7 +148,7 @@ async fn a_call_its_controls_and_its_timeline_render_and_work_without_javascript
         dialing.contains("data-testid=\"call-controls\""),
         "controls while dialing"
     );
-    let call = settled(&app, &app.client, &id, "answered").await;
+    let call = settled(&app, &app.client, &id, CallStatus::Answered).await;
     let sip_call_id = call.sip_call_id.clone().expect("LiveKit's call id");
 
     let (status, _, page) = app.get_page(&app.client, &landed).await;
@@ -235,7 +235,7 @@ async fn the_overview_counts_today_by_outcome_and_owners_see_only_their_calls() 
     let (_, _, overview) = app.get_page(&app.client, "/dashboard").await;
     assert!(overview.contains("No calls yet"), "nothing to count yet");
 
-    let place = |client: &reqwest::Client, number: &str, to: &str, status: &'static str| {
+    let place = |client: &reqwest::Client, number: &str, to: &str, status: CallStatus| {
         let client = client.clone();
         let (number, to) = (number.to_string(), to.to_string());
         let app = &app;
@@ -256,7 +256,7 @@ async fn the_overview_counts_today_by_outcome_and_owners_see_only_their_calls() 
             settled(app, &client, &placed.id, status).await
         }
     };
-    let answered = place(&app.client, &number, "+14155550100", "answered").await;
+    let answered = place(&app.client, &number, "+14155550100", CallStatus::Answered).await;
     let _: CallRow = app
         .call(&app.client, "calls/hangup", &[("id", &answered.id)])
         .await
@@ -271,13 +271,13 @@ async fn the_overview_counts_today_by_outcome_and_owners_see_only_their_calls() 
         "+14155550103",
         "+14155550104",
     ] {
-        assert!(place(&app.client, &number, to, "ended")
+        assert!(place(&app.client, &number, to, CallStatus::Ended)
             .await
             .answered_at
             .is_none());
     }
-    let live = place(&app.client, &number, "+14155550105", "answered").await;
-    let owners_call = place(&owner, &owners_number, "+14155550106", "answered").await;
+    let live = place(&app.client, &number, "+14155550105", CallStatus::Answered).await;
+    let owners_call = place(&owner, &owners_number, "+14155550106", CallStatus::Answered).await;
 
     let all = stats(&app, &app.client).await;
     assert_eq!(all.today, 7, "{all:?}");

@@ -509,3 +509,97 @@ async fn hostile_urls_get_an_answer_not_a_dropped_connection() {
         assert_eq!(response.headers()["location"], "/dashboard", "{next:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_client_is_the_last_address_it_wrote() {
+    let mut spawn = Spawn::new().await;
+    spawn.config.trust_proxy = true;
+    spawn.config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    let app = spawn.start().await;
+    app.setup_admin().await;
+    // The client wrote a fake first hop; the proxy (loopback here) appended the real one.
+    let response = new_client()
+        .post(app.url("/api/login"))
+        .header("accept", "application/json")
+        .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+        .form(&[("username", ADMIN), ("password", "wrong password!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let ip: Option<String> = sqlx::query_scalar(
+        "SELECT ip FROM audit_log WHERE action = 'login.failed' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(ip.as_deref(), Some("203.0.113.9"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_calls_stream_ends_with_the_session() {
+    let app = spawn_with_admin().await;
+    let mut stream = app
+        .client
+        .get(app.url("/events/calls"))
+        .send()
+        .await
+        .unwrap();
+    assert!(stream.status().is_success());
+    let change = |id: &str| {
+        let _ = app
+            .state
+            .call_changes
+            .send(dial_app::server::state::CallChange {
+                call_id: id.to_string(),
+                owner_id: None,
+            });
+    };
+    change("before");
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut seen = String::new();
+        while !seen.contains("data: before") {
+            let chunk = stream.chunk().await.unwrap().expect("stream open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(first.is_ok(), "a signed-in viewer hears about changes");
+    // Signed out (in another tab): the next change ends the stream instead of reaching it.
+    app.call::<()>(&app.client, "logout", &[]).await.unwrap();
+    change("after");
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut seen = String::new();
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        seen
+    })
+    .await
+    .expect("the stream ended");
+    assert!(!ended.contains("data: after"), "{ended}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_have_statement_and_idle_transaction_time_outs() {
+    let app = spawn_app().await;
+    if app.state.db.backend != dial_app::server::db::Backend::Postgres {
+        // SQLite has no server-side statements to time out; its writers are bounded by
+        // busy_timeout (5 s), checked in db.rs.
+        let pragma: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(pragma, 5000);
+        return;
+    }
+    let statement: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let idle: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!((statement.as_str(), idle.as_str()), ("30s", "1min"));
+}

@@ -105,10 +105,12 @@ pub async fn setup(
                 ip = auth::client_ip_of_request().unwrap_or_default(),
                 "first-run setup refused: wrong setup code"
             );
-            return Err(AppError::invalid(
-                "setup_code",
-                "Enter the setup code printed in Dial's log when it started (search the log for \u{201c}setup code\u{201d}).",
-            ));
+            let message = if given.trim().is_empty() {
+                "Enter the setup code printed in Dial's log when it started (search the log for \u{201c}setup code\u{201d})."
+            } else {
+                "That is not the setup code in Dial's log. Copy it from the log line that says \u{201c}setup code\u{201d} (it changes at every start)."
+            };
+            return Err(AppError::invalid("setup_code", message));
         }
     }
     let actor = Actor {

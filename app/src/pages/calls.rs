@@ -20,7 +20,9 @@ use crate::{
         },
         numbers::list_numbers,
     },
-    model::{AssistantOption, CallDetail, CallEventView, CallRow, TransferResult},
+    model::{
+        AssistantOption, CallDetail, CallEventView, CallRow, CallStatus, Direction, TransferResult,
+    },
     phone::format_e164,
 };
 use leptos::{form::ActionForm, prelude::*};
@@ -108,33 +110,30 @@ fn clock(epoch: i64) -> String {
 }
 
 /// The call's status as a badge; calls that are on are highlighted.
-pub fn call_status_badge(status: &str) -> impl IntoView {
-    let (class, label) = match status {
-        "dialing" => ("badge badge-live", "Dialing"),
-        "ringing" => ("badge badge-live", "Ringing"),
-        "answered" => ("badge badge-live badge-ok", "Answered"),
-        "ended" => ("badge badge-muted", "Ended"),
-        _ => ("badge", "Unknown"),
+pub fn call_status_badge(status: CallStatus) -> impl IntoView {
+    let class = match status {
+        CallStatus::Dialing | CallStatus::Ringing => "badge badge-live",
+        CallStatus::Answered => "badge badge-live badge-ok",
+        CallStatus::Ended => "badge badge-muted",
     };
-    view! { <span class=class data-status=status.to_string()>{label}</span> }
+    view! { <span class=class data-status=status.as_str()>{status.label()}</span> }
 }
 
-fn direction_badge(direction: &str) -> impl IntoView {
-    let (arrow, label) = if direction == "inbound" {
-        ("↙", "Inbound")
-    } else {
-        ("↗", "Outbound")
+fn direction_badge(direction: Direction) -> impl IntoView {
+    let arrow = match direction {
+        Direction::Inbound => "↙",
+        Direction::Outbound => "↗",
     };
     view! {
-        <span class=format!("badge badge-direction badge-{direction}")>
-            <span aria-hidden="true">{arrow}</span>{label}
+        <span class=format!("badge badge-direction badge-{}", direction.as_str())>
+            <span aria-hidden="true">{arrow}</span>{direction.label()}
         </span>
     }
 }
 
 /// The call's heading: the other party.
 fn call_title(call: &CallRow) -> String {
-    if call.direction == "inbound" {
+    if call.direction == Direction::Inbound {
         format!("Call from {}", format_e164(&call.from))
     } else {
         format!("Call to {}", format_e164(&call.to))
@@ -396,11 +395,11 @@ pub fn CallsPage() -> impl IntoView {
                                             view! {
                                                 <tr data-call=c.id.clone() class:call-live=c.is_live()>
                                                     <td class="nowrap"><a href=href>{crate::model::format_time(c.created_at)}</a></td>
-                                                    <td>{direction_badge(&c.direction)}</td>
+                                                    <td>{direction_badge(c.direction)}</td>
                                                     <td class="nowrap">{format_e164(&c.from)}</td>
                                                     <td class="nowrap">{format_e164(&c.to)}</td>
                                                     <td>{c.assistant.clone().unwrap_or_else(|| "—".into())}</td>
-                                                    <td>{call_status_badge(&c.status)}</td>
+                                                    <td>{call_status_badge(c.status)}</td>
                                                     <td class="nowrap">{duration}</td>
                                                     <td>{c.outcome_words()}</td>
                                                 </tr>
@@ -630,7 +629,7 @@ fn CallSummary(detail: CallDetail) -> impl IntoView {
     let call = detail.call;
     let transfer = last_transfer(&detail.timeline);
     let now = now_secs();
-    let our_number = if call.direction == "inbound" {
+    let our_number = if call.direction == Direction::Inbound {
         call.to.clone()
     } else {
         call.from.clone()
@@ -652,12 +651,12 @@ fn CallSummary(detail: CallDetail) -> impl IntoView {
     let time = |t: Option<i64>| t.map(time_with_seconds).unwrap_or_else(|| "—".into());
     let (title, header_badge, facts_badge) = (
         call_title(&call),
-        call_status_badge(&call.status),
-        call_status_badge(&call.status),
+        call_status_badge(call.status),
+        call_status_badge(call.status),
     );
     let subtitle = format!(
         "{} call · started {}",
-        if call.direction == "inbound" {
+        if call.direction == Direction::Inbound {
             "Inbound"
         } else {
             "Outbound"
@@ -677,7 +676,7 @@ fn CallSummary(detail: CallDetail) -> impl IntoView {
         </PageHeader>
         <section class="card" aria-label="Call facts">
             <dl class="facts" data-testid="call-facts">
-                <dt>"Direction"</dt><dd>{direction_badge(&call.direction)}</dd>
+                <dt>"Direction"</dt><dd>{direction_badge(call.direction)}</dd>
                 <dt>"From"</dt><dd>{format_e164(&call.from)}</dd>
                 <dt>"To"</dt><dd>{format_e164(&call.to)}</dd>
                 <dt>"Number"</dt><dd>{number}</dd>

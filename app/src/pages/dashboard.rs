@@ -131,13 +131,6 @@ fn CallSummary(stats: CallStats) -> impl IntoView {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The 7-day bar chart as inline SVG, drawn on the server: one bar per day, labelled with
 /// its weekday, the count on hover (`<title>`) and for screen readers.
 pub fn week_chart(days: &[DayCount]) -> String {
@@ -165,7 +158,10 @@ pub fn week_chart(days: &[DayCount]) -> String {
         let x = i as u64 * SLOT + (SLOT - BAR) / 2;
         let center = i as u64 * SLOT + SLOT / 2;
         let plural = if d.calls == 1 { "call" } else { "calls" };
-        let (weekday, date) = (escape(&d.weekday), escape(&d.date));
+        let (weekday, date) = (
+            crate::escape::markup(&d.weekday),
+            crate::escape::markup(&d.date),
+        );
         svg.push_str(&format!(
             "<g class=\"chart-day\" data-date=\"{date}\"><title>{weekday} {date}: {n} {plural}</title>\
              <rect class=\"chart-hit\" x=\"{slot_x}\" y=\"0\" width=\"{SLOT}\" height=\"{base}\"/>\

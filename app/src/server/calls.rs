@@ -17,40 +17,7 @@ use livekit_protocol as proto;
 use serde_json::json;
 use std::{collections::BTreeMap, time::Duration};
 
-/// A session's status and its rank (the state only moves to a higher rank).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CallStatus {
-    Dialing,
-    Ringing,
-    Answered,
-    Ended,
-}
-
-impl CallStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallStatus::Dialing => "dialing",
-            CallStatus::Ringing => "ringing",
-            CallStatus::Answered => "answered",
-            CallStatus::Ended => "ended",
-        }
-    }
-
-    pub fn rank(self) -> i64 {
-        self as i64
-    }
-
-    /// From a SIP participant's `sip.callStatus` attribute.
-    pub fn from_sip(status: &str) -> Option<CallStatus> {
-        match status {
-            "dialing" => Some(CallStatus::Dialing),
-            "ringing" => Some(CallStatus::Ringing),
-            "automation" | "active" => Some(CallStatus::Answered),
-            "hangup" => Some(CallStatus::Ended),
-            _ => None,
-        }
-    }
-}
+pub use crate::model::{CallStatus, Direction};
 
 /// Tells the pages following calls that this one changed.
 fn notify(state: &AppState, call_id: &str, owner_id: Option<String>) {
@@ -567,15 +534,24 @@ struct CallDbRow {
 
 impl From<CallDbRow> for crate::model::CallRow {
     fn from(r: CallDbRow) -> Self {
+        // The columns are CHECK-constrained to these names; anything else is a bug, logged.
+        let direction = Direction::parse(&r.direction).unwrap_or_else(|| {
+            tracing::error!(call = %r.id, direction = %r.direction, "a call with an unknown direction");
+            Direction::Inbound
+        });
+        let status = CallStatus::parse(&r.status).unwrap_or_else(|| {
+            tracing::error!(call = %r.id, status = %r.status, "a call with an unknown status");
+            CallStatus::Ended
+        });
         crate::model::CallRow {
             id: r.id,
-            direction: r.direction,
+            direction,
             from: r.from_number,
             to: r.to_number,
             number_id: r.phone_number_id,
             assistant_id: r.assistant_id,
             assistant: r.assistant,
-            status: r.status,
+            status,
             outcome: r.outcome,
             sip_status_code: r.sip_status_code,
             end_reason: r.end_reason,

@@ -64,14 +64,13 @@ pub fn verify(
         .decode(claims.sha256.as_bytes())
         .map_err(|_| Refused::WrongHash)?;
     let actual = Sha256::digest(body);
-    if claimed.len() != actual.len() || !constant_time_eq(&claimed, &actual) {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        claimed.as_slice(),
+        actual.as_slice(),
+    )) {
         return Err(Refused::WrongHash);
     }
     serde_json::from_slice(body).map_err(|e| Refused::BadBody(e.to_string()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -263,13 +263,6 @@ async fn load_carrier(state: &AppState, id: &str) -> Result<Carrier, String> {
     })
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn db_message(e: &sqlx::Error) -> String {
     tracing::error!(error = %e, "database error during provisioning");
     "Dial could not write to its database (see the server log).".into()
@@ -311,7 +304,7 @@ async fn insert_run(
     .bind(actor.user_id.clone())
     .bind(actor.username.clone())
     .bind(t)
-    .bind(now_ms())
+    .bind(super::now_ms())
     .execute(&mut *tx)
     .await;
     if let Err(e) = inserted {

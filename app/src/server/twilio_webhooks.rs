@@ -266,22 +266,6 @@ impl Decision {
     }
 }
 
-/// Escapes text for XML content and attribute values.
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 const XML_DECLARATION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 
 /// TwiML that sends the call to LiveKit's SIP endpoint for the dialled number.
@@ -289,7 +273,7 @@ fn twiml_dial(to: &str, sip_host: &str) -> String {
     let uri = format!("sip:{to}@{sip_host}");
     format!(
         "{XML_DECLARATION}<Response><Dial><Sip>{}</Sip></Dial></Response>",
-        xml_escape(&uri)
+        crate::escape::markup(&uri)
     )
 }
 

@@ -330,9 +330,7 @@ fn new_sid(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
-fn now() -> i64 {
-    crate::server::now()
-}
+use crate::server::now;
 
 fn rfc2822(epoch: i64) -> String {
     chrono::DateTime::from_timestamp(epoch, 0)
