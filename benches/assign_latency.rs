@@ -90,7 +90,7 @@ async fn main() {
             .expect("assign");
         let wall = started.elapsed();
         let view = provisioning::get_run(&state, &me, &run).await.expect("run");
-        assert_eq!(view.status, "done", "{view:?}");
+        assert_eq!(view.status, dial_app::model::RunStatus::Done, "{view:?}");
         let requests =
             sandbox.twilio.faults.requests().len() + sandbox.livekit.faults.requests().len();
         let round_trips = wall.as_millis() / LATENCY.as_millis();

@@ -334,6 +334,108 @@ pub struct Assistant {
     pub updated_at: i64,
 }
 
+/// Declares a stored, serialised name set as an enum: `as_str`, `parse`, and `TryFrom<String>`
+/// (so database rows are typed as they are read).
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored (and JSON) name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                $name::parse(&text).ok_or_else(|| format!(concat!("not a ", stringify!($name), ": {:?}"), text))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// What a provisioning run does to a number.
+    RunKind {
+        Assign => "assign",
+        Unassign => "unassign",
+    }
+}
+
+named_enum! {
+    /// Where a provisioning run is.
+    RunStatus {
+        Running => "running",
+        Failed => "failed",
+        Done => "done",
+        RollingBack => "rolling_back",
+        RolledBack => "rolled_back",
+    }
+}
+
+named_enum! {
+    /// Where one step of a run is.
+    StepStatus {
+        Waiting => "waiting",
+        Running => "running",
+        Done => "done",
+        Failed => "failed",
+        Skipped => "skipped",
+        RolledBack => "rolled_back",
+    }
+}
+
+named_enum! {
+    /// What a step did at its provider.
+    StepAction {
+        Created => "created",
+        Adopted => "adopted",
+        Updated => "updated",
+        Deleted => "deleted",
+        Checked => "checked",
+        /// Nothing was needed (already gone, nothing to delete).
+        Nothing => "none",
+    }
+}
+
+impl RunStatus {
+    /// Running, rolling back, or failed and waiting for Retry or Roll back.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Running | RunStatus::Failed | RunStatus::RollingBack
+        )
+    }
+
+    /// A worker is on it now.
+    pub fn is_moving(self) -> bool {
+        matches!(self, RunStatus::Running | RunStatus::RollingBack)
+    }
+}
+
 // -- Provisioning -------------------------------------------------------------------------
 
 /// One provisioning run (assign or unassign a number), with its steps.
@@ -342,13 +444,11 @@ pub struct RunView {
     pub id: String,
     pub number_id: String,
     pub e164: String,
-    /// "assign" or "unassign".
-    pub kind: String,
+    pub kind: RunKind,
     pub assistant_id: Option<String>,
     pub assistant: Option<String>,
     pub previous_assistant: Option<String>,
-    /// running, failed, done, rolling_back, rolled_back.
-    pub status: String,
+    pub status: RunStatus,
     pub error: Option<String>,
     pub actor: Option<String>,
     pub started_at: i64,
@@ -359,7 +459,7 @@ pub struct RunView {
 
 impl RunView {
     pub fn is_open(&self) -> bool {
-        matches!(self.status.as_str(), "running" | "failed" | "rolling_back")
+        self.status.is_open()
     }
 
     /// The step that failed, with its 1-based number.
@@ -367,7 +467,7 @@ impl RunView {
         self.steps
             .iter()
             .enumerate()
-            .find(|(_, s)| s.status == "failed")
+            .find(|(_, s)| s.status == StepStatus::Failed)
             .map(|(i, s)| (i + 1, s))
     }
 }
@@ -378,10 +478,8 @@ pub struct StepView {
     pub name: String,
     /// What the step does, in words.
     pub title: String,
-    /// waiting, running, done, failed, skipped, rolled_back.
-    pub status: String,
-    /// created, adopted, updated, deleted, checked, none.
-    pub action: Option<String>,
+    pub status: StepStatus,
+    pub action: Option<StepAction>,
     pub provider_id: Option<String>,
     pub detail: Option<String>,
     pub error: Option<String>,

@@ -5,7 +5,7 @@
 use crate::helpers::*;
 use dial_app::{
     error::AppError,
-    model::{NumberRow, Page, RouteCheck, Routing},
+    model::{NumberRow, Page, RouteCheck, Routing, RunStatus, StepAction, StepStatus},
     server::{
         fakes::{
             faults::Fault,
@@ -120,7 +120,7 @@ fn statuses(r: &Routing) -> Vec<(String, String)> {
         .map(|run| {
             run.steps
                 .iter()
-                .map(|s| (s.name.clone(), s.status.clone()))
+                .map(|s| (s.name.clone(), s.status.as_str().to_string()))
                 .collect()
         })
         .unwrap_or_default()
@@ -187,9 +187,9 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
         .expect("assign");
     let r = routing(&app, &app.client, &number.id).await;
     let run = r.current.clone().expect("a run");
-    assert_eq!(run.status, "done", "{:?}", run);
+    assert_eq!(run.status, RunStatus::Done, "{:?}", run);
     assert!(
-        run.steps.iter().all(|s| s.status == "done"),
+        run.steps.iter().all(|s| s.status == StepStatus::Done),
         "{:?}",
         statuses(&r)
     );
@@ -258,7 +258,7 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
         .await
         .expect("assign again");
     let again = routing(&app, &app.client, &number.id).await;
-    assert_eq!(again.current.as_ref().unwrap().status, "done");
+    assert_eq!(again.current.as_ref().unwrap().status, RunStatus::Done);
     assert!(
         again
             .current
@@ -267,7 +267,7 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
             .steps
             .iter()
             .skip(1)
-            .all(|s| s.action.as_deref() != Some("created") || s.name == "record"),
+            .all(|s| s.action != Some(StepAction::Created) || s.name == "record"),
         "{:?}",
         again.current
     );
@@ -287,7 +287,7 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
     let after = routing(&app, &app.client, &number.id).await;
     assert_eq!(
         after.current.as_ref().unwrap().status,
-        "done",
+        RunStatus::Done,
         "{:?}",
         after.current
     );
@@ -353,7 +353,7 @@ async fn reassigning_replaces_the_rule_in_place_and_two_numbers_do_not_clash() {
     assign(&app, &app.client, &one.id, &support).await.unwrap();
     let after = routing(&app, &app.client, &one.id).await;
     let run = after.current.clone().unwrap();
-    assert_eq!(run.status, "done");
+    assert_eq!(run.status, RunStatus::Done);
     assert_eq!(run.previous_assistant.as_deref(), Some("Sales"));
     assert_eq!(
         after.dispatch_rule_id, before.dispatch_rule_id,
@@ -365,7 +365,7 @@ async fn reassigning_replaces_the_rule_in_place_and_two_numbers_do_not_clash() {
         .iter()
         .find(|s| s.name == "dispatch_rule")
         .unwrap();
-    assert_eq!(rule_step.action.as_deref(), Some("updated"));
+    assert_eq!(rule_step.action, Some(StepAction::Updated));
     let c = call_in(&livekit, &one.e164).unwrap();
     assert_eq!(c.agents[0].0, "support-agent");
     assert!(c.room.starts_with("support-"));
@@ -400,7 +400,7 @@ async fn a_foreign_trunk_claiming_the_number_stops_the_precheck_and_is_named() {
         .unwrap();
     let r = routing(&app, &app.client, &number.id).await;
     let run = r.current.unwrap();
-    assert_eq!(run.status, "failed");
+    assert_eq!(run.status, RunStatus::Failed);
     let (n, step) = run.failed_step().unwrap();
     assert_eq!(n, 1);
     let error = step.error.clone().unwrap();
@@ -425,7 +425,7 @@ async fn a_foreign_trunk_claiming_the_number_stops_the_precheck_and_is_named() {
         .await
         .unwrap();
     let r = routing(&app, &app.client, &number.id).await;
-    assert_eq!(r.current.as_ref().unwrap().status, "rolled_back");
+    assert_eq!(r.current.as_ref().unwrap().status, RunStatus::RolledBack);
     assert_eq!(r.number.assignment_status, "unassigned");
     assert_eq!(
         livekit.inbound_trunks().len(),
@@ -484,7 +484,7 @@ async fn fault_then(retry: bool, hang: bool) {
             .unwrap();
         let r = routing(&app, &app.client, &number.id).await;
         let run = r.current.clone().unwrap();
-        assert_eq!(run.status, "failed", "{route}: {:?}", statuses(&r));
+        assert_eq!(run.status, RunStatus::Failed, "{route}: {:?}", statuses(&r));
         assert_eq!(r.number.assignment_status, "failed");
         let (_, failed) = run.failed_step().unwrap();
         assert!(
@@ -502,7 +502,7 @@ async fn fault_then(retry: bool, hang: bool) {
             let r = routing(&app, &app.client, &number.id).await;
             assert_eq!(
                 r.current.as_ref().unwrap().status,
-                "done",
+                RunStatus::Done,
                 "{route}: {:?}",
                 statuses(&r)
             );
@@ -523,7 +523,7 @@ async fn fault_then(retry: bool, hang: bool) {
             let r = routing(&app, &app.client, &number.id).await;
             assert_eq!(
                 r.current.as_ref().unwrap().status,
-                "rolled_back",
+                RunStatus::RolledBack,
                 "{route}: {:?}",
                 statuses(&r)
             );
@@ -638,7 +638,7 @@ async fn owners_assign_only_their_numbers_to_their_assistants() {
 
     assign(&app, &owner, &mine.id, &my_assistant).await.unwrap();
     let r = routing(&app, &owner, &mine.id).await;
-    assert_eq!(r.current.as_ref().unwrap().status, "done");
+    assert_eq!(r.current.as_ref().unwrap().status, RunStatus::Done);
     assert_eq!(
         r.assistants.len(),
         1,
@@ -693,11 +693,11 @@ async fn a_carrier_number_skips_twilio_and_gets_the_carriers_outbound_trunk() {
         .unwrap();
     let r = routing(&app, &app.client, &number.id).await;
     let run = r.current.unwrap();
-    assert_eq!(run.status, "done", "{:?}", run.steps);
+    assert_eq!(run.status, RunStatus::Done, "{:?}", run.steps);
     let skipped: Vec<&str> = run
         .steps
         .iter()
-        .filter(|s| s.status == "skipped")
+        .filter(|s| s.status == StepStatus::Skipped)
         .map(|s| s.name.as_str())
         .collect();
     assert_eq!(skipped, ["twilio_trunk", "twilio_attach"]);
@@ -786,7 +786,7 @@ async fn editing_an_assistant_updates_its_rules_and_deleting_it_can_unassign_its
         .expect("update");
     let r = routing(&app, &app.client, &number.id).await;
     assert_eq!(r.dispatch_rule_id, rule_before);
-    assert_eq!(r.current.as_ref().unwrap().status, "done");
+    assert_eq!(r.current.as_ref().unwrap().status, RunStatus::Done);
     let routed = call_in(&livekit, &number.e164).unwrap();
     assert_eq!(
         routed.agents,
@@ -928,7 +928,7 @@ async fn against_a_real_livekit_the_route_test_checks_the_trunk_and_rule() {
     let r = routing(&app, &app.client, &number.id).await;
     assert_eq!(
         r.current.as_ref().unwrap().status,
-        "done",
+        RunStatus::Done,
         "{:?}",
         statuses(&r)
     );

@@ -10,7 +10,10 @@ use crate::{
     functions::provisioning::{
         get_number_routing, AssignNumber, RetryRun, RollBackRun, TestInboundRoute, UnassignNumber,
     },
-    model::{format_time, RouteCheck, Routing, RunView, StepView},
+    model::{
+        format_time, RouteCheck, Routing, RunKind, RunStatus, RunView, StepAction, StepStatus,
+        StepView,
+    },
 };
 use leptos::{form::ActionForm, prelude::*};
 
@@ -76,55 +79,68 @@ impl AssignmentActions {
     }
 }
 
-fn step_icon(status: &str) -> AnyView {
+fn step_icon(status: StepStatus) -> AnyView {
     match status {
-        "done" => {
+        StepStatus::Done => {
             view! { <span class="step-icon step-done" aria-hidden="true">{icons::check()}</span> }
                 .into_any()
         }
-        "failed" => {
+        StepStatus::Failed => {
             view! { <span class="step-icon step-failed" aria-hidden="true">"!"</span> }.into_any()
         }
-        "running" => {
+        StepStatus::Running => {
             view! { <span class="step-icon step-running" aria-hidden="true"></span> }.into_any()
         }
-        "rolled_back" => {
+        StepStatus::RolledBack => {
             view! { <span class="step-icon step-rolled" aria-hidden="true">"↺"</span> }.into_any()
         }
-        "skipped" => {
+        StepStatus::Skipped => {
             view! { <span class="step-icon step-skipped" aria-hidden="true">"–"</span> }.into_any()
         }
-        _ => view! { <span class="step-icon step-waiting" aria-hidden="true"></span> }.into_any(),
+        StepStatus::Waiting => {
+            view! { <span class="step-icon step-waiting" aria-hidden="true"></span> }.into_any()
+        }
     }
 }
 
-fn status_words(status: &str) -> &'static str {
+fn status_words(status: StepStatus) -> &'static str {
     match status {
-        "done" => "done",
-        "failed" => "failed",
-        "running" => "running",
-        "rolled_back" => "rolled back",
-        "skipped" => "skipped",
-        _ => "waiting",
+        StepStatus::Done => "done",
+        StepStatus::Failed => "failed",
+        StepStatus::Running => "running",
+        StepStatus::RolledBack => "rolled back",
+        StepStatus::Skipped => "skipped",
+        StepStatus::Waiting => "waiting",
+    }
+}
+
+/// What a step did, as its badge says it; nothing for a step that changed nothing.
+fn action_words(action: StepAction) -> Option<&'static str> {
+    match action {
+        StepAction::Created => Some("created"),
+        StepAction::Adopted => Some("adopted"),
+        StepAction::Updated => Some("updated"),
+        StepAction::Deleted => Some("deleted"),
+        StepAction::Checked | StepAction::Nothing => None,
     }
 }
 
 fn run_title(run: &RunView) -> String {
-    match (run.kind.as_str(), &run.assistant, &run.previous_assistant) {
-        ("unassign", _, _) => "Unassign".to_string(),
-        (_, Some(a), Some(p)) if a != p => format!("Reassign from {p} to {a}"),
-        (_, Some(a), _) => format!("Assign to {a}"),
-        _ => "Assign".to_string(),
+    match (run.kind, &run.assistant, &run.previous_assistant) {
+        (RunKind::Unassign, _, _) => "Unassign".to_string(),
+        (RunKind::Assign, Some(a), Some(p)) if a != p => format!("Reassign from {p} to {a}"),
+        (RunKind::Assign, Some(a), _) => format!("Assign to {a}"),
+        (RunKind::Assign, None, _) => "Assign".to_string(),
     }
 }
 
-fn run_badge(status: &str) -> AnyView {
+fn run_badge(status: RunStatus) -> AnyView {
     let (class, label) = match status {
-        "done" => ("badge badge-ok", "Done"),
-        "failed" => ("badge badge-error", "Failed"),
-        "running" => ("badge", "Running"),
-        "rolling_back" => ("badge", "Rolling back"),
-        _ => ("badge badge-muted", "Rolled back"),
+        RunStatus::Done => ("badge badge-ok", "Done"),
+        RunStatus::Failed => ("badge badge-error", "Failed"),
+        RunStatus::Running => ("badge", "Running"),
+        RunStatus::RollingBack => ("badge", "Rolling back"),
+        RunStatus::RolledBack => ("badge badge-muted", "Rolled back"),
     };
     view! { <span class=class>{label}</span> }.into_any()
 }
@@ -134,12 +150,12 @@ fn Steps(steps: Vec<StepView>) -> impl IntoView {
     view! {
         <ol class="steps">
             {steps.into_iter().map(|s| {
-                let status = s.status.clone();
-                let words = status_words(&status);
-                let action = s.action.clone().filter(|a| a != "none" && a != "checked");
+                let status = s.status;
+                let words = status_words(status);
+                let action = s.action.and_then(action_words);
                 view! {
-                    <li class=format!("step step-{status}") data-step=s.name.clone()>
-                        {step_icon(&status)}
+                    <li class=format!("step step-{}", status.as_str()) data-step=s.name.clone()>
+                        {step_icon(status)}
                         <div class="step-body">
                             <div class="step-title">
                                 <span>{format!("{}. {}", s.position, s.title)}</span>
@@ -174,7 +190,7 @@ pub fn AssignmentSection(number_id: String, actions: AssignmentActions) -> impl 
             .get()
             .and_then(|r| r.ok())
             .and_then(|r| r.current)
-            .is_some_and(|run| matches!(run.status.as_str(), "running" | "rolling_back"));
+            .is_some_and(|run| run.status.is_moving());
         set_following.set(running || actions.pending());
     });
     Effect::new(move |_| {
@@ -223,7 +239,7 @@ fn RoutingView(
     let running = routing
         .current
         .as_ref()
-        .is_some_and(|r| matches!(r.status.as_str(), "running" | "rolling_back"));
+        .is_some_and(|r| r.status.is_moving());
     let assigned = number.assistant_id.is_some();
     let assistant_link = number.assistant_id.clone().map(|id| {
         let name = number.assistant.clone().unwrap_or_default();
@@ -329,7 +345,7 @@ fn RoutingView(
 
 #[component]
 fn CurrentRun(run: RunView, actions: AssignmentActions) -> impl IntoView {
-    let failed = run.status == "failed";
+    let failed = run.status == RunStatus::Failed;
     let heading = run_title(&run);
     let when = format!(
         "started {}{}{}",
@@ -348,7 +364,7 @@ fn CurrentRun(run: RunView, actions: AssignmentActions) -> impl IntoView {
             None => run.error.clone().unwrap_or_else(|| "The run failed.".into()),
         };
         let (retry_id, back_id) = (run.id.clone(), run.id.clone());
-        let can_roll_back = run.kind == "assign";
+        let can_roll_back = run.kind == RunKind::Assign;
         view! {
             <div class="banner banner-error run-failure" role="alert">
                 <span>{reason}</span>
@@ -372,10 +388,10 @@ fn CurrentRun(run: RunView, actions: AssignmentActions) -> impl IntoView {
         }
     });
     view! {
-        <div class="run" data-run-status=run.status.clone()>
+        <div class="run" data-run-status=run.status.as_str()>
             <div class="run-head">
                 <h3>{heading}</h3>
-                {run_badge(&run.status)}
+                {run_badge(run.status)}
             </div>
             <p class="muted small">{when}</p>
             <Steps steps=run.steps.clone()/>
@@ -418,7 +434,7 @@ fn History(runs: Vec<RunView>) -> impl IntoView {
                     <li>
                         <details>
                             <summary>
-                                {run_badge(&run.status)}" "{title}
+                                {run_badge(run.status)}" "{title}
                                 <span class="muted small">{format!(" · {when}{who}")}</span>
                             </summary>
                             <Steps steps/>
