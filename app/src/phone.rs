@@ -116,6 +116,46 @@ impl E164 {
     }
 }
 
+/// Where a call is transferred to, parsed once into the form sent to LiveKit (SIP REFER):
+/// a phone number, however it is typed (`+1 (415) 555-0100`, `tel:+14155550100`), becomes
+/// `tel:+14155550100`; a `sip:user@host` URI is kept when it is printable ASCII without
+/// spaces, quotes or angle brackets (it ends up in a SIP header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferTarget(String);
+
+impl TransferTarget {
+    pub fn parse(text: &str) -> Result<TransferTarget, String> {
+        let t = text.trim();
+        if let Some(rest) = t.strip_prefix("sip:") {
+            let printable = t
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"<>\"'".contains(&b));
+            let has_parts = rest
+                .split_once('@')
+                .is_some_and(|(user, host)| !user.is_empty() && !host.is_empty());
+            if has_parts && printable && t.len() <= 256 {
+                return Ok(TransferTarget(t.to_string()));
+            }
+        } else {
+            let number = t.strip_prefix("tel:").unwrap_or(t);
+            if let Ok(number) = E164::parse(number, None) {
+                return Ok(TransferTarget(format!("tel:{}", number.as_str())));
+            }
+        }
+        Err("Transfer to a phone number in international format (+1 415 555 0100, or tel:+14155550100) or to sip:user@host.".into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TransferTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Formats a stored E.164 string for display (unchanged when it is not E.164).
 ///
 /// Total: the text may come from outside (a caller's SIP From user reaches Dial as

@@ -538,3 +538,45 @@ async fn the_table_filters_sorts_and_pages_on_the_server() {
         "the page renders the first row server-side"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_audit_row_cannot_be_written_is_not_made() {
+    let (app, _fake) = app_with_twilio().await;
+    let number = buy(&app, &app.client, "+14155550110", "Before")
+        .await
+        .unwrap();
+    // The audit log refuses the next entry.
+    let (break_sql, mend_sql) = match app.state.db.backend {
+        Backend::Sqlite => (
+            "CREATE TRIGGER audit_refused BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            "DROP TRIGGER audit_refused",
+        ),
+        Backend::Postgres => (
+            "ALTER TABLE audit_log ADD CONSTRAINT audit_refused CHECK (action IS NULL) NOT VALID",
+            "ALTER TABLE audit_log DROP CONSTRAINT audit_refused",
+        ),
+    };
+    sqlx::query(break_sql)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let err = app
+        .call::<NumberRow>(
+            &app.client,
+            "numbers/label",
+            &[("id", &number.id), ("label", "After")],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, AppError::Internal);
+    sqlx::query(mend_sql)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    // No change without its record.
+    let unchanged: NumberRow = app
+        .call(&app.client, "numbers/get", &[("id", &number.id)])
+        .await
+        .unwrap();
+    assert_eq!(unchanged.label, "Before");
+}

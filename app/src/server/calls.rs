@@ -12,7 +12,7 @@
 //!   gone ("closed by reconcile").
 
 use super::{audit, db::WriteTx, livekit_settings, new_id, now, state::AppState};
-use crate::error::AppError;
+use crate::{error::AppError, phone::TransferTarget};
 use livekit_protocol as proto;
 use serde_json::json;
 use std::{collections::BTreeMap, time::Duration};
@@ -266,13 +266,15 @@ mod tests {
             " tel:+1 415 555 0142 ",
         ] {
             assert_eq!(
-                parse_transfer_target(typed).unwrap(),
+                parse_transfer_target(typed).unwrap().as_str(),
                 "tel:+14155550142",
                 "{typed}"
             );
         }
         assert_eq!(
-            parse_transfer_target("sip:desk@pbx.example.com").unwrap(),
+            parse_transfer_target("sip:desk@pbx.example.com")
+                .unwrap()
+                .as_str(),
             "sip:desk@pbx.example.com"
         );
         for bad in [
@@ -293,6 +295,7 @@ mod tests {
         #[test]
         fn transfer_target_parsing_is_total(text in any::<String>()) {
             if let Ok(target) = parse_transfer_target(&text) {
+                let target = target.as_str();
                 prop_assert!(target.starts_with("tel:+") || target.starts_with("sip:"));
                 prop_assert!(target.bytes().all(|b| b.is_ascii_graphic()));
             }
@@ -1056,32 +1059,9 @@ pub async fn hang_up(
     get(state, me, id).await
 }
 
-/// Parses a transfer target once, into the form sent to LiveKit: a phone number (bare, or
-/// `tel:`, as people type it: `+1 (415) 555-0100`) becomes `tel:+14155550100`; a
-/// `sip:user@host` URI is kept when it is printable ASCII without spaces, quotes or angle
-/// brackets (it ends up in a SIP header).
-pub fn parse_transfer_target(text: &str) -> Result<String, AppError> {
-    let t = text.trim();
-    if let Some(rest) = t.strip_prefix("sip:") {
-        let printable = t
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"<>\"'".contains(&b));
-        let ok = rest
-            .split_once('@')
-            .is_some_and(|(user, host)| !user.is_empty() && !host.is_empty());
-        if ok && printable && t.len() <= 256 {
-            return Ok(t.to_string());
-        }
-    } else {
-        let number = t.strip_prefix("tel:").unwrap_or(t);
-        if let Ok(number) = crate::phone::E164::parse(number, None) {
-            return Ok(format!("tel:{}", number.as_str()));
-        }
-    }
-    Err(AppError::invalid(
-        "transfer_to",
-        "Transfer to a phone number in international format (+1 415 555 0100, or tel:+14155550100) or to sip:user@host.",
-    ))
+/// Parses a transfer target (see [`TransferTarget`]), naming the field when it is wrong.
+pub fn parse_transfer_target(text: &str) -> Result<TransferTarget, AppError> {
+    TransferTarget::parse(text).map_err(|message| AppError::invalid("transfer_to", message))
 }
 
 /// Transfers the call (SIP REFER). Succeeded or failed, with LiveKit's reason and SIP status.
@@ -1093,6 +1073,7 @@ pub async fn transfer(
     target: &str,
 ) -> Result<crate::model::TransferResult, AppError> {
     let target = parse_transfer_target(target)?;
+    let target = target.as_str();
     let (call, room, identity) = live_call(state, me, id).await?;
     let lk = livekit_settings::client(state)?;
     dial_event(
@@ -1111,7 +1092,7 @@ pub async fn transfer(
     )
     .await?;
     let result = match lk
-        .transfer_sip_participant(&room, &identity, &target, false, None)
+        .transfer_sip_participant(&room, &identity, target, false, None)
         .await
     {
         Ok(()) => {

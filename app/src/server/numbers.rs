@@ -645,14 +645,16 @@ pub async fn set_label(
             .await
             .map_err(|e| twilio_error(state, &client, &e))?;
     }
+    // The change and its audit row commit together.
+    let mut tx = state.db.begin_write().await?;
     sqlx::query("UPDATE phone_numbers SET label = $1, updated_at = $2 WHERE id = $3")
         .bind(&label)
         .bind(now())
         .bind(id)
-        .execute(&state.db.pool)
+        .execute(&mut *tx)
         .await?;
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "number.labelled",
         Some(&number.e164),
@@ -662,6 +664,7 @@ pub async fn set_label(
         )),
     )
     .await?;
+    tx.commit().await?;
     get(state, me, id).await
 }
 
@@ -678,20 +681,22 @@ pub async fn allot(
     }
     let number = get(state, me, id).await?;
     let owner = check_owner(state, owner_id).await?;
+    let mut tx = state.db.begin_write().await?;
     sqlx::query("UPDATE phone_numbers SET owner_id = $1, updated_at = $2 WHERE id = $3")
         .bind(owner_id)
         .bind(now())
         .bind(id)
-        .execute(&state.db.pool)
+        .execute(&mut *tx)
         .await?;
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "number.allotted",
         Some(&number.e164),
         Some(&format!("to {owner}")),
     )
     .await?;
+    tx.commit().await?;
     get(state, me, id).await
 }
 
@@ -714,19 +719,22 @@ pub async fn release(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Resu
             Err(e) => return Err(twilio_error(state, &client, &e)),
         }
     }
+    let mut tx = state.db.begin_write().await?;
     sqlx::query("UPDATE phone_numbers SET released_at = $1, assignment_status = 'released', updated_at = $1 WHERE id = $2")
         .bind(now())
         .bind(id)
-        .execute(&state.db.pool)
+        .execute(&mut *tx)
         .await?;
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "number.released",
         Some(&number.e164),
         number.twilio_sid.as_deref(),
     )
-    .await
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Users a number can be allotted to.

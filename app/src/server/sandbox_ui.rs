@@ -5,11 +5,11 @@ use super::{
     fakes::livekit::CallOutcome,
     sandbox::Sandbox,
     state::AppState,
-    validate,
 };
 use crate::{
     error::{AppError, FieldError},
     model::{SandboxCallRow, SandboxView},
+    phone::E164,
 };
 
 /// Twilio's signalling address the simulated carrier calls come from.
@@ -76,10 +76,14 @@ pub async fn inbound_call(
     from: &str,
 ) -> Result<String, AppError> {
     let mut errors = Vec::new();
-    let to = validate::e164("to", to).map_err(|e| errors.push(e)).ok();
-    let from = validate::e164("from", from)
-        .map_err(|e| errors.push(e))
-        .ok();
+    let mut number = |field: &str, text: &str| {
+        E164::parse(text, None)
+            .map(String::from)
+            .map_err(|message| errors.push(FieldError::new(field, message)))
+            .ok()
+    };
+    let to = number("to", to);
+    let from = number("from", from);
     let (Some(to), Some(from)) = (to, from) else {
         return Err(AppError::Invalid { errors });
     };
@@ -138,8 +142,9 @@ pub async fn set_outcome(
     })?;
     match number.map(str::trim).filter(|n| !n.is_empty()) {
         Some(n) => {
-            let n =
-                validate::e164("number", n).map_err(|e| AppError::Invalid { errors: vec![e] })?;
+            let n = String::from(
+                E164::parse(n, None).map_err(|message| AppError::invalid("number", message))?,
+            );
             sandbox.livekit.set_outcome(&n, parsed);
             audit::record(
                 &state.db,

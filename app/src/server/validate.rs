@@ -180,25 +180,6 @@ pub fn public_url(field: &str, input: &str) -> Result<String, FieldError> {
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
-/// A phone number in E.164: `+` and 8 to 15 digits; spaces, dashes, dots and brackets
-/// are dropped.
-pub fn e164(field: &str, input: &str) -> Result<String, FieldError> {
-    let cleaned: String = input
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
-        .collect();
-    let digits = cleaned.strip_prefix('+').unwrap_or("");
-    if cleaned.starts_with('+')
-        && (8..=15).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0')
-    {
-        Ok(cleaned)
-    } else {
-        Err(err(field, "Enter the number in international format, starting with + and the country code, e.g. +1 415 555 0100."))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,8 +193,8 @@ mod tests {
         /// it accepts has no control character.
         #[test]
         fn validators_are_total(input in any::<String>()) {
-            let names: [Validator; 6] =
-                [username, account_sid, sip_host, sip_username, public_url, e164];
+            let names: [Validator; 5] =
+                [username, account_sid, sip_host, sip_username, public_url];
             for check in names {
                 if let Ok(value) = check("f", &input) {
                     prop_assert!(!value.chars().any(char::is_control), "{:?}", value);
@@ -297,14 +278,6 @@ mod tests {
                 .field,
             "password_confirm"
         );
-    }
-
-    #[test]
-    fn e164_numbers() {
-        assert_eq!(e164("f", "+1 (415) 555-0100").unwrap(), "+14155550100");
-        assert!(e164("f", "4155550100").is_err());
-        assert!(e164("f", "+1415").is_err());
-        assert!(e164("f", "+1415555010a").is_err());
     }
 
     #[test]
