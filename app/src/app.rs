@@ -1,16 +1,20 @@
 //! The HTML shell and the route table.
 
 use crate::pages::{
-    admin::{AuditPage, LiveKitPage, SandboxPage, TwilioPage, UsersPage},
     api_keys::ApiKeysPage,
     assistants::{AssistantPage, AssistantsPage},
+    audit::AuditPage,
     auth::{LoginPage, SetupPage},
     calls::{CallPage, CallsPage},
     carriers::CarriersPage,
     dashboard::{DashboardLayout, NotFound, OverviewPage},
+    livekit_settings::LiveKitPage,
     numbers::{BuyNumberPage, ImportNumbersPage, NumberPage, PhoneNumbersPage},
     routing::RoutingProfilesPage,
+    sandbox::SandboxPage,
     settings::{SettingsIndex, SettingsLayout},
+    twilio_settings::TwilioPage,
+    users::UsersPage,
 };
 use crate::{components::SiteResource, functions::site::get_site_info};
 use leptos::prelude::*;

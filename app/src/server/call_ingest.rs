@@ -157,7 +157,7 @@ impl Incoming {
 }
 
 /// An event waiting for the writer, and where its outcome goes.
-pub struct Job {
+struct Job {
     event: Incoming,
     reply: oneshot::Sender<Result<Applied, AppError>>,
 }
@@ -170,12 +170,15 @@ pub async fn apply(state: &AppState, event: &proto::WebhookEvent) -> Result<Appl
         event: Incoming::new(event, now()),
         reply,
     };
-    let queue = state
-        .ingest
-        .get_or_init(|| spawn_writer(state.db.clone(), state.call_changes.clone()));
+    let IngestQueue(queue) =
+        state.handle(|| IngestQueue(spawn_writer(state.db.clone(), state.call_changes.clone())));
     queue.send(job).await.map_err(|_| writer_stopped())?;
     outcome.await.map_err(|_| writer_stopped())?
 }
+
+/// The writer's queue, kept in the application state ([`AppState::handle`]).
+#[derive(Clone)]
+struct IngestQueue(mpsc::Sender<Job>);
 
 fn writer_stopped() -> AppError {
     tracing::error!("the LiveKit webhook writer has stopped");

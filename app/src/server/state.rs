@@ -20,8 +20,9 @@ pub struct AppState {
     pub sandbox: Option<Sandbox>,
     /// Every change to a call session, for the pages following calls live.
     pub call_changes: tokio::sync::broadcast::Sender<CallChange>,
-    /// The LiveKit webhook writer's queue, started by the first webhook.
-    pub(crate) ingest: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<super::call_ingest::Job>>>,
+    /// Handles that features start on first use (the LiveKit webhook writer's queue, …),
+    /// one per type: the state holds them without knowing what they are.
+    handles: Arc<std::sync::Mutex<http::Extensions>>,
     /// Becomes true when the process starts shutting down: streams end, work stops taking
     /// new jobs.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
@@ -63,10 +64,26 @@ impl AppState {
             has_users: Arc::new(AtomicBool::new(false)),
             sandbox: None,
             call_changes: tokio::sync::broadcast::channel(1024).0,
-            ingest: Arc::default(),
+            handles: Arc::default(),
             setup_code: None,
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
             in_flight: Arc::default(),
+        }
+    }
+
+    /// The handle of type `T`, made by `start` the first time it is asked for.
+    pub fn handle<T: Clone + Send + Sync + 'static>(&self, start: impl FnOnce() -> T) -> T {
+        let mut handles = self
+            .handles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match handles.get::<T>() {
+            Some(handle) => handle.clone(),
+            None => {
+                let handle = start();
+                handles.insert(handle.clone());
+                handle
+            }
         }
     }
 

@@ -1,0 +1,347 @@
+//! The JSON API under `/api/v1`, for other systems, authenticated with API keys.
+//!
+//! Every request but the OpenAPI document carries `Authorization: Bearer dial_…`, a key
+//! a user created under Settings → API keys; the request then acts as that user, with
+//! that user's rights ([`ApiUser`]). Every error is JSON with a stable code
+//! ([`ApiError`]). Browser sessions are not accepted here (these routes are exempt from
+//! the cross-site check because they never read the session cookie).
+//!
+//! [`ENDPOINTS`] is the one list of routes: the router and the OpenAPI document
+//! (`GET /api/v1/openapi.json`) are both built from it, so adding a route is adding one
+//! entry (and its schemas to [`SCHEMAS`]).
+
+use axum::{
+    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, OriginalUri, Request},
+    http::{header, request::Parts, HeaderValue, Method, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{any, on, MethodFilter, MethodRouter},
+    Json, Router,
+};
+use dial_app::{
+    error::AppError,
+    model::{Me, Role},
+    server::{api_keys, state::AppState},
+};
+use serde_json::{json, Value};
+
+/// Where these routes are mounted (`src/router.rs`).
+pub const BASE: &str = "/api/v1";
+
+// -- Errors
+
+/// An error as the JSON API answers it: the status for the kind of error, and
+/// `{"error": {"code", "message", "fields"?}}` (`fields` only for invalid input).
+#[derive(Debug)]
+pub struct ApiError {
+    pub error: AppError,
+    status: Option<StatusCode>,
+}
+
+impl ApiError {
+    /// The error with the status other than its kind's usual one.
+    pub fn with_status(error: AppError, status: StatusCode) -> ApiError {
+        ApiError {
+            error,
+            status: Some(status),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status.unwrap_or_else(|| status_of(&self.error))
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        ApiError {
+            error,
+            status: None,
+        }
+    }
+}
+
+/// The HTTP status for each kind of error (one mapping, [`AppError::http_status`]).
+pub fn status_of(error: &AppError) -> StatusCode {
+    StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The error codes a client may see (`AppError::code()`), for the OpenAPI document.
+const ERROR_CODES: &[&str] = &[
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "invalid",
+    "conflict",
+    "too_many_attempts",
+    "upstream",
+    "internal",
+    "request",
+];
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self.error {
+            // The session wording of `AppError`'s message does not fit a program.
+            AppError::Unauthorized => "A valid API key is required: send \
+                 \"Authorization: Bearer dial_…\" with a key from Settings → API keys in Dial."
+                .to_string(),
+            other => other.to_string(),
+        };
+        let mut body = json!({ "error": { "code": self.error.code(), "message": message } });
+        if let AppError::Invalid { errors } = &self.error {
+            body["error"]["fields"] = errors
+                .iter()
+                .map(|e| json!({ "field": e.field, "message": e.message }))
+                .collect();
+        }
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match &self.error {
+            AppError::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"dial\""),
+                );
+            }
+            AppError::TooManyAttempts { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+// -- Extractors
+
+/// The user an API key acts as. Missing, malformed, unknown or revoked keys, and keys of
+/// disabled users, are refused with 401.
+#[derive(Debug, Clone)]
+pub struct ApiUser(pub Me);
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or(AppError::Unauthorized)?;
+        let me = api_keys::authenticate(state, token).await?;
+        Ok(ApiUser(me))
+    }
+}
+
+/// A JSON request body whose problems are answered as [`ApiError`]s: a body that does
+/// not fit the schema is 422 `invalid` (field `body`), anything else malformed is 400
+/// `request`, and a body that is not declared as JSON is 415.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(AppError::invalid("body", e.body_text()).into())
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::with_status(
+                AppError::Request {
+                    message: "send the body as JSON, with Content-Type: application/json"
+                        .to_string(),
+                },
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            )),
+            Err(other) => Err(AppError::Request {
+                message: other.body_text(),
+            }
+            .into()),
+        }
+    }
+}
+
+// -- Routes
+
+/// One route of the API: the router and the OpenAPI document are built from these.
+pub struct Endpoint {
+    pub method: Method,
+    /// Below [`BASE`], with `{name}` path parameters (the syntax axum and OpenAPI share).
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Whether the route needs an API key.
+    pub auth: bool,
+    /// Query parameters (all optional strings), with what each does.
+    pub query: &'static [(&'static str, &'static str)],
+    /// The JSON body's schema, if the route takes one.
+    pub request: Option<Schema>,
+    /// The schema of the success answer (200).
+    pub response: Schema,
+    /// The handler, for the given method.
+    pub route: fn(MethodFilter) -> MethodRouter<AppState>,
+}
+
+impl Endpoint {
+    /// The path as clients see it (with [`BASE`]).
+    pub fn full_path(&self) -> String {
+        format!("{BASE}{}", self.path)
+    }
+}
+
+/// Every route under `/api/v1`.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        method: Method::GET,
+        path: "/me",
+        summary: "The user the API key acts as",
+        auth: true,
+        query: &[],
+        request: None,
+        response: || schema_ref("Me"),
+        route: |m| on(m, me),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/openapi.json",
+        summary: "This document",
+        auth: false,
+        query: &[],
+        request: None,
+        response: || json!({ "type": "object" }),
+        route: |m| on(m, openapi),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/calls",
+        summary: "Place an outbound call from one of your numbers",
+        auth: true,
+        query: &[],
+        request: Some(|| schema_ref("PlaceCall")),
+        response: || schema_ref("Call"),
+        route: |m| on(m, place_call),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/calls",
+        summary: "Your calls, newest first, 50 per page",
+        auth: true,
+        query: &[
+            ("assistant", "An assistant's id"),
+            ("number", "A phone number's id"),
+            ("direction", "inbound or outbound"),
+            ("status", "live, dialing, ringing, answered or ended"),
+            ("date", "YYYY-MM-DD (UTC): calls started that day"),
+            ("page", "Page number, from 1"),
+        ],
+        request: None,
+        response: || schema_ref("CallPage"),
+        route: |m| on(m, list_calls),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/calls/{id}",
+        summary: "One call and its timeline",
+        auth: true,
+        query: &[],
+        request: None,
+        response: || schema_ref("CallDetail"),
+        route: |m| on(m, get_call),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/calls/{id}/transfer",
+        summary: "Transfer a live call to tel:+… or sip:… (SIP REFER)",
+        auth: true,
+        query: &[],
+        request: Some(|| schema_ref("Transfer")),
+        response: || schema_ref("TransferResult"),
+        route: |m| on(m, transfer_call),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/calls/{id}/hangup",
+        summary: "Hang up a live call",
+        auth: true,
+        query: &[],
+        request: None,
+        response: || schema_ref("Call"),
+        route: |m| on(m, hang_up_call),
+    },
+];
+
+/// The named schemas of the document (`#/components/schemas/<name>`).
+/// A JSON Schema, built when the document is.
+pub type Schema = fn() -> Value;
+
+pub const SCHEMAS: &[(&str, Schema)] = &[
+    ("Error", error_schema),
+    ("Me", me_schema),
+    ("PlaceCall", place_call_schema),
+    ("Call", call_schema),
+    ("CallPage", call_page_schema),
+    ("CallEvent", call_event_schema),
+    ("CallDetail", call_detail_schema),
+    ("Transfer", transfer_schema),
+    ("TransferResult", transfer_result_schema),
+];
+
+/// The routes under `/api/v1`; anything else there is a JSON 404 (or 405 for a known
+/// path with another method).
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for endpoint in ENDPOINTS {
+        let filter = MethodFilter::try_from(endpoint.method.clone()).unwrap_or_else(|e| {
+            panic!(
+                "API route {} {}: {e}",
+                endpoint.method,
+                endpoint.full_path()
+            )
+        });
+        router = router.route(endpoint.path, (endpoint.route)(filter));
+    }
+    // Explicit catch-all routes rather than a fallback: the server-function route
+    // `/api/{*fn_name}` would otherwise match first and answer in its own way.
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .route("/", any(no_route))
+        .route("/{*rest}", any(no_route))
+}
+
+async fn no_route(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    AppError::not_found(format!("The API route {method} {}", uri.path())).into()
+}
+
+async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::with_status(
+        AppError::Request {
+            message: format!("{} does not accept {method}", uri.path()),
+        },
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+}
+
+async fn me(ApiUser(me): ApiUser) -> Json<Value> {
+    Json(json!({ "id": me.id, "username": me.username, "role": me.role.as_str() }))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+mod calls;
+mod openapi;
+#[cfg(test)]
+mod tests;
+
+use calls::*;
+pub use openapi::*;

@@ -1,0 +1,158 @@
+//! The OpenAPI 3.1 document of the JSON API, built from [`super::ENDPOINTS`] and
+//! [`super::SCHEMAS`], and the schemas every route shares.
+
+use super::*;
+
+pub(super) fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+pub(super) fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": { "type": "string", "enum": ERROR_CODES },
+                    "message": { "type": "string", "description": "For people: what went wrong and how to fix it." },
+                    "fields": {
+                        "type": "array",
+                        "description": "Only for `invalid`: each field that is wrong, with its fix.",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "message"],
+                            "properties": {
+                                "field": { "type": "string" },
+                                "message": { "type": "string" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+pub(super) fn me_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "username", "role"],
+        "properties": {
+            "id": { "type": "string" },
+            "username": { "type": "string" },
+            "role": { "type": "string", "enum": [Role::Admin.as_str(), Role::Owner.as_str()] }
+        }
+    })
+}
+
+/// The OpenAPI 3.1 document of [`ENDPOINTS`].
+pub fn openapi_document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for endpoint in ENDPOINTS {
+        let mut responses = serde_json::Map::new();
+        responses.insert(
+            "200".into(),
+            json!({
+                "description": "Success",
+                "content": { "application/json": { "schema": (endpoint.response)() } }
+            }),
+        );
+        if endpoint.auth {
+            responses.insert(
+                "401".into(),
+                json!({ "$ref": "#/components/responses/Unauthorized" }),
+            );
+        }
+        responses.insert(
+            "default".into(),
+            json!({ "$ref": "#/components/responses/Error" }),
+        );
+        let mut operation = json!({
+            "summary": endpoint.summary,
+            "operationId": operation_id(endpoint),
+            "responses": responses,
+        });
+        if !endpoint.auth {
+            operation["security"] = json!([]);
+        }
+        if let Some(request) = endpoint.request {
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": { "application/json": { "schema": request() } }
+            });
+        }
+        let parameters: Vec<Value> = path_parameters(endpoint.path)
+            .map(|name| {
+                json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
+            })
+            .chain(endpoint.query.iter().map(|(name, description)| {
+                json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
+            }))
+            .collect();
+        if !parameters.is_empty() {
+            operation["parameters"] = Value::Array(parameters);
+        }
+        let item = paths
+            .entry(endpoint.full_path())
+            .or_insert_with(|| json!({}));
+        item[endpoint.method.as_str().to_ascii_lowercase()] = operation;
+    }
+    let schemas: serde_json::Map<String, Value> = SCHEMAS
+        .iter()
+        .map(|(name, schema)| (name.to_string(), schema()))
+        .collect();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Dial API",
+            "version": "1",
+            "description": "Place and control calls through Dial. Authenticate with an API key \
+                from Settings → API keys: `Authorization: Bearer dial_…`. A key acts as the \
+                user who created it, with that user's rights."
+        },
+        "paths": paths,
+        "security": [{ "apiKey": [] }],
+        "components": {
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A Dial API key (`dial_` and 40 letters and digits)."
+                }
+            },
+            "schemas": schemas,
+            "responses": {
+                "Unauthorized": {
+                    "description": "The API key is missing, unknown or revoked, or its user is disabled.",
+                    "content": { "application/json": { "schema": schema_ref("Error") } }
+                },
+                "Error": {
+                    "description": "An error, with a stable code.",
+                    "content": { "application/json": { "schema": schema_ref("Error") } }
+                }
+            }
+        }
+    })
+}
+
+pub(super) fn operation_id(endpoint: &Endpoint) -> String {
+    let words: Vec<String> = endpoint
+        .path
+        .split(['/', '.', '-', '{', '}'])
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    format!(
+        "{}_{}",
+        endpoint.method.as_str().to_ascii_lowercase(),
+        words.join("_")
+    )
+}
+
+pub(super) fn path_parameters(path: &'static str) -> impl Iterator<Item = &'static str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}

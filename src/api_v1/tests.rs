@@ -1,0 +1,85 @@
+use super::*;
+
+#[test]
+fn every_endpoint_is_documented_once_with_its_parameters() {
+    let doc = openapi_document();
+    for endpoint in ENDPOINTS {
+        let op = &doc["paths"][endpoint.full_path()][endpoint.method.as_str().to_ascii_lowercase()];
+        assert_eq!(op["summary"], endpoint.summary);
+        assert_eq!(op.get("security").is_none(), endpoint.auth);
+    }
+    assert_eq!(
+        path_parameters("/calls/{id}/transfer").collect::<Vec<_>>(),
+        ["id"]
+    );
+    assert_eq!(
+        operation_id(&ENDPOINTS[0]),
+        "get_me",
+        "operation ids are stable"
+    );
+}
+
+async fn json_body(content_type: Option<&str>, body: &str) -> Result<Vec<u32>, StatusCode> {
+    let mut request = Request::builder().method(Method::POST).uri("/");
+    if let Some(ct) = content_type {
+        request = request.header(header::CONTENT_TYPE, ct);
+    }
+    let request = request
+        .body(axum::body::Body::from(body.to_string()))
+        .expect("a request");
+    ApiJson::<Vec<u32>>::from_request(request, &())
+        .await
+        .map(|ApiJson(v)| v)
+        .map_err(|e| e.status())
+}
+
+#[tokio::test]
+async fn json_bodies_are_refused_as_api_errors() {
+    let json = Some("application/json");
+    assert_eq!(json_body(json, "[1, 2]").await, Ok(vec![1, 2]));
+    assert_eq!(
+        json_body(json, "{}").await,
+        Err(StatusCode::UNPROCESSABLE_ENTITY)
+    );
+    assert_eq!(json_body(json, "[1,").await, Err(StatusCode::BAD_REQUEST));
+    assert_eq!(
+        json_body(None, "[1]").await,
+        Err(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+    );
+}
+
+#[test]
+fn errors_have_their_status_and_every_code_is_documented() {
+    let cases = [
+        (AppError::Unauthorized, 401),
+        (AppError::Forbidden, 403),
+        (AppError::not_found("x"), 404),
+        (AppError::invalid("f", "m"), 422),
+        (AppError::conflict("c"), 409),
+        (
+            AppError::TooManyAttempts {
+                retry_after_secs: 3,
+            },
+            429,
+        ),
+        (
+            AppError::Upstream {
+                provider: "Twilio".into(),
+                code: None,
+                message: "m".into(),
+            },
+            502,
+        ),
+        (AppError::Internal, 500),
+        (
+            AppError::Request {
+                message: "m".into(),
+            },
+            400,
+        ),
+    ];
+    for (error, status) in cases {
+        assert_eq!(status_of(&error).as_u16(), status, "{error:?}");
+        assert!(ERROR_CODES.contains(&error.code()), "{}", error.code());
+    }
+}
