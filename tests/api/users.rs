@@ -250,3 +250,26 @@ async fn owners_get_a_403_page_for_admin_pages() {
         assert_eq!(status, StatusCode::OK, "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_users_page_never_offers_to_disable_ones_own_account() {
+    let app = spawn_with_admin().await;
+    app.owner_client().await;
+    let (status, _, page) = app
+        .get_page(&app.client, "/dashboard/settings/admin/users")
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let row = |name: &str| -> String {
+        let start = page
+            .find(&format!("data-user=\"{name}\""))
+            .unwrap_or_else(|| panic!("no row for {name}"));
+        let end = page[start..]
+            .find("</tr>")
+            .map_or(page.len(), |e| start + e);
+        page[start..end].to_string()
+    };
+    let mine = row(ADMIN);
+    assert!(!mine.contains("Disable"), "{mine}");
+    assert!(mine.contains("This is you"), "{mine}");
+    assert!(row(OWNER).contains(&format!("Disable {OWNER}")));
+}

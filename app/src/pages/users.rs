@@ -2,7 +2,8 @@
 
 use crate::{
     components::{
-        action_outcome, field_error, successes, AdminOnly, ErrorBanner, Field, Loading, PageHeader,
+        action_outcome, field_error, successes, use_me, AdminOnly, ErrorBanner, Field, Loading,
+        PageHeader,
     },
     functions::users::{list_users, CreateUser, ResetPassword, SetUserDisabled},
     model::format_time,
@@ -35,6 +36,7 @@ fn UsersAdmin() -> impl IntoView {
         }
     });
     let value = create.value();
+    let me = use_me();
     view! {
         <PageHeader title="Users" subtitle="Administrators manage everything; assistant owners manage their own numbers, assistants and calls."/>
         <section class="card" aria-labelledby="new-user">
@@ -66,6 +68,11 @@ fn UsersAdmin() -> impl IntoView {
             {action_outcome(toggle.value(), "Saved.")}
             <Suspense fallback=|| view! { <Loading/> }>
                 {move || Suspend::new(async move {
+                    // One's own account is never offered "Disable…" (the server refuses it too).
+                    let my_id = match me {
+                        Some(m) => m.0.await.ok().flatten().map(|u| u.id),
+                        None => None,
+                    };
                     match users.await {
                         Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
                         Ok(list) => view! {
@@ -92,7 +99,10 @@ fn UsersAdmin() -> impl IntoView {
                                     } else {
                                         view! { <span class="badge badge-ok">"Active"</span> }.into_any()
                                     };
-                                    let toggle_form = if disabled {
+                                    let is_me = my_id.as_deref() == Some(u.id.as_str());
+                                    let toggle_form = if is_me {
+                                        view! { <span class="small muted">"This is you"</span> }.into_any()
+                                    } else if disabled {
                                         view! {
                                             <ActionForm action=toggle>
                                                 <input type="hidden" name="user_id" value=id2/>

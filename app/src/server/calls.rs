@@ -1099,7 +1099,9 @@ pub async fn transfer(
             dial_event(state, id, "transfer.succeeded", json!({ "to": target })).await?;
             crate::model::TransferResult {
                 ok: true,
-                message: format!("Transferred to {target}."),
+                message: format!(
+                    "Transferred to {target}. The call was handed over: the caller is connected there now, and Dial's part of the call has ended."
+                ),
                 sip_status_code: None,
             }
         }

@@ -90,7 +90,10 @@ fn last_transfer(timeline: &[CallEventView]) -> Option<(bool, String)> {
     };
     let to = get("to").unwrap_or_default();
     if event.kind == "transfer.succeeded" {
-        Some((true, format!("Transferred to {to}")))
+        Some((
+            true,
+            format!("Transferred to {to}: the call was handed over and Dial's part of it ended."),
+        ))
     } else {
         let status = get("sip_status")
             .map(|s| format!(" (SIP {s})"))
