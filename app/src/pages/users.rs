@@ -68,12 +68,15 @@ fn UsersAdmin() -> impl IntoView {
             {action_outcome(toggle.value(), "Saved.")}
             <Suspense fallback=|| view! { <Loading/> }>
                 {move || Suspend::new(async move {
+                    // The list first: what is read before the first await is what the
+                    // Suspense follows (a new user refetches it).
+                    let list = users.await;
                     // One's own account is never offered "Disable…" (the server refuses it too).
                     let my_id = match me {
                         Some(m) => m.0.await.ok().flatten().map(|u| u.id),
                         None => None,
                     };
-                    match users.await {
+                    match list {
                         Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
                         Ok(list) => view! {
                             <div class="table-wrap">
