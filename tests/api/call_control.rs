@@ -176,7 +176,12 @@ async fn failed_calls_say_why_with_the_sip_status() {
         )
         .await
         .expect("a failed call is still a call");
-        let call = wait_for_status(&app, &placed.id, CallStatus::Ended).await;
+        // LiveKit's webhook may end the session a moment before the dial's failure (with
+        // its SIP status) is recorded: wait for the outcome, not only the end.
+        let call = wait_until(&app, &placed.id, |c| {
+            c.status == CallStatus::Ended && c.outcome.is_some()
+        })
+        .await;
         assert_eq!(call.status, CallStatus::Ended, "{to}");
         assert_eq!(call.outcome_words(), words, "{to}");
         assert!(call.answered_at.is_none());
