@@ -13,7 +13,7 @@ use dial::startup::Application;
 use dial_app::{
     model::{Me, Role},
     server::{
-        audit::Actor, config::Config, numbers, provisioning, sandbox::DEFAULT_TWILIO_ACCOUNT_SID,
+        assignment, audit::Actor, config::Config, numbers, sandbox::DEFAULT_TWILIO_ACCOUNT_SID,
     },
 };
 use std::time::{Duration, Instant};
@@ -85,11 +85,11 @@ async fn main() {
         sandbox.twilio.faults.clear_requests();
         sandbox.livekit.faults.clear_requests();
         let started = Instant::now();
-        let run = provisioning::assign(&state, &me, &actor, id, "bench")
+        let run = assignment::assign(&state, &me, &actor, id, "bench")
             .await
             .expect("assign");
         let wall = started.elapsed();
-        let view = provisioning::get_run(&state, &me, &run).await.expect("run");
+        let view = assignment::get_run(&state, &me, &run).await.expect("run");
         assert_eq!(view.status, dial_app::model::RunStatus::Done, "{view:?}");
         let requests =
             sandbox.twilio.faults.requests().len() + sandbox.livekit.faults.requests().len();

@@ -10,7 +10,8 @@
 //! and checks that every event was recorded and every call ended.
 
 use dial::startup::Application;
-use dial_app::server::{config::Config, fakes::livekit::sign_webhook};
+use dial_app::server::config::Config;
+use dial_fakes::livekit::sign_webhook;
 use secrecy::SecretString;
 use std::{
     sync::Arc,
@@ -215,7 +216,7 @@ async fn writer_alone(backend: &str, database_url: String, dir: &std::path::Path
                 .map(|kind| {
                     let body = event(kind, i);
                     let token = sign_webhook(KEY, SECRET, &body);
-                    dial_app::server::livekit_webhooks::verify(KEY, SECRET, Some(&token), &body)
+                    dial_app::server::livekit::webhooks::verify(KEY, SECRET, Some(&token), &body)
                         .expect("verified")
                 })
                 .collect()
@@ -232,7 +233,7 @@ async fn writer_alone(backend: &str, database_url: String, dir: &std::path::Path
                 let next = queue.lock().ok().and_then(|mut q| q.pop());
                 let Some(call) = next else { break };
                 for event in call {
-                    dial_app::server::call_ingest::apply(&state, &event)
+                    dial_app::server::calls::ingest::apply(&state, &event)
                         .await
                         .expect("applied");
                 }

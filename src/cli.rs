@@ -173,10 +173,12 @@ pub struct ServeArgs {
 }
 
 fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
-    let text = text.trim();
-    text.parse::<ipnet::IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("{text:?} is not an IP address or CIDR range (e.g. 10.0.0.0/8)"))
+    dial_sip::parse_address(text).ok_or_else(|| {
+        format!(
+            "{:?} is not an IP address or CIDR range (e.g. 10.0.0.0/8)",
+            text.trim()
+        )
+    })
 }
 
 #[derive(Args, Debug)]

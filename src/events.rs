@@ -12,7 +12,7 @@ use axum::{
     },
     Extension,
 };
-use dial_app::server::{auth::CurrentUser, sessions::DbSessionStore, state::AppState, users};
+use dial_app::server::{auth::sessions::DbSessionStore, auth::CurrentUser, state::AppState, users};
 use std::{convert::Infallible, time::Duration};
 use tokio::sync::broadcast::error::RecvError;
 use tower_sessions::{Session, SessionStore};

@@ -12,7 +12,7 @@ use axum::{
 };
 use dial_app::{
     app::{shell, App},
-    server::{auth, livekit_webhooks, sessions::DbSessionStore, state::AppState, twilio_webhooks},
+    server::{auth, auth::sessions::DbSessionStore, livekit, state::AppState, twilio},
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
@@ -40,7 +40,7 @@ pub fn build(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", crate::api_v1::routes())
-        .merge(twilio_webhooks::routes())
+        .merge(twilio::webhooks::routes())
         .route("/api/{*fn_name}", post(server_fn_handler))
         .leptos_routes_with_context(
             &state,
@@ -77,7 +77,7 @@ pub fn build(state: AppState) -> Router {
         ))
         // LiveKit's webhooks carry no cookie and come in thousands a second: they skip the
         // session and user layers above (they are verified by their own signature).
-        .merge(livekit_webhooks::routes())
+        .merge(livekit::webhooks::routes())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -4,13 +4,13 @@
 use crate::router;
 use anyhow::Context;
 use dial_app::server::{
+    auth::sessions::DbSessionStore,
     config::{Config, LiveKitEnv, TwilioEnv},
     db::Db,
     keys,
     sandbox::{Sandbox, SandboxCredentials, SANDBOX_SIP_URI},
-    sessions::DbSessionStore,
     state::AppState,
-    twilio_settings,
+    twilio,
 };
 use leptos::prelude::LeptosOptions;
 use std::{net::SocketAddr, time::Duration};
@@ -53,7 +53,7 @@ impl Application {
             .build();
         let mut state = AppState::new(db.clone(), keyring, config, leptos_options);
         if let Some(sandbox) = sandbox {
-            twilio_settings::seed_sandbox(&state, &sandbox.credentials, address.port())
+            twilio::settings::seed_sandbox(&state, &sandbox.credentials, address.port())
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!("could not fill in the sandbox's Twilio settings: {e}")
@@ -62,7 +62,7 @@ impl Application {
         }
 
         // The public URL may come from the Twilio page rather than the environment.
-        if let Err(e) = twilio_settings::refresh_https(&state).await {
+        if let Err(e) = twilio::settings::refresh_https(&state).await {
             tracing::warn!(error = %e, "could not read the public URL from the settings");
         }
 
@@ -79,7 +79,7 @@ impl Application {
         }
 
         // Provisioning runs a crash or restart interrupted are resumed from the database.
-        dial_app::server::provisioning::spawn_resumer(state.clone());
+        dial_app::server::assignment::spawn_resumer(state.clone());
         // Calls whose last webhooks were lost are closed against LiveKit's rooms.
         dial_app::server::calls::spawn_reconciler(state.clone());
 

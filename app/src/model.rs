@@ -378,6 +378,20 @@ macro_rules! named_enum {
 }
 
 named_enum! {
+    /// One step of a provisioning run (the same names in an assign and an unassign run:
+    /// each names the object the step creates or removes).
+    StepName {
+        Precheck => "precheck",
+        TwilioTrunk => "twilio_trunk",
+        TwilioAttach => "twilio_attach",
+        InboundTrunk => "inbound_trunk",
+        OutboundTrunk => "outbound_trunk",
+        DispatchRule => "dispatch_rule",
+        Record => "record",
+    }
+}
+
+named_enum! {
     /// What a provisioning run does to a number.
     RunKind {
         Assign => "assign",
@@ -475,7 +489,7 @@ impl RunView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepView {
     pub position: i64,
-    pub name: String,
+    pub name: StepName,
     /// What the step does, in words.
     pub title: String,
     pub status: StepStatus,

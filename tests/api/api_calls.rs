@@ -1,6 +1,6 @@
 //! The JSON API's call routes, with an API key, against the sandbox's LiveKit.
 
-use crate::{helpers::*, provisioning::*};
+use crate::{assignment::*, helpers::*};
 use dial_app::model::CreatedKey;
 use serde_json::{json, Value};
 

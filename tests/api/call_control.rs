@@ -1,12 +1,12 @@
 //! Outbound calls, transfer and hang-up against the sandbox's LiveKit: answered, busy, no
 //! answer, declined; DTMF passed through; transfer success and failure; role checks.
 
-use crate::{helpers::*, provisioning::*};
+use crate::{assignment::*, helpers::*};
 use dial_app::{
     error::AppError,
     model::{CallDetail, CallRow, CallStatus, Direction, TransferResult},
-    server::fakes::livekit::{CallOutcome, CallTiming, TransferOutcome},
 };
+use dial_fakes::livekit::{CallOutcome, CallTiming, TransferOutcome};
 use std::time::Duration;
 
 async fn place(

@@ -4,14 +4,14 @@
 //! see their own calls only. Against the sandbox's Twilio and LiveKit.
 
 use crate::{
+    assignment::{assign, fakes, insert_assistant, provisioning_app, twilio_number, user_id},
     helpers::*,
-    provisioning::{assign, fakes, insert_assistant, provisioning_app, twilio_number, user_id},
 };
 use dial_app::{
     error::AppError,
     model::{CallDetail, CallRow, CallStats, CallStatus, NumberRow},
-    server::fakes::livekit::CallOutcome,
 };
+use dial_fakes::livekit::CallOutcome;
 use reqwest::StatusCode;
 
 /// Posts a form the way a browser without JavaScript does; returns the redirect's path.

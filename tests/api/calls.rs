@@ -1,8 +1,9 @@
 //! Call tracking from LiveKit's webhooks: verified, recorded once, forward-only, linked to
 //! the number and assistant, and kept true by reconcile when webhooks are lost.
 
-use crate::{helpers::*, provisioning::*};
-use dial_app::server::{calls, fakes::livekit::sign_webhook};
+use crate::{assignment::*, helpers::*};
+use dial_app::server::calls;
+use dial_fakes::livekit::sign_webhook;
 use serde_json::{json, Value};
 use std::{net::IpAddr, time::Duration};
 

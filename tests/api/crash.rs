@@ -3,10 +3,8 @@
 //! leaving exactly one of each provider object and no orphans.
 
 use crate::helpers::*;
-use dial_app::server::{
-    db::Db,
-    fakes::{livekit::FakeLiveKit, twilio::FakeTwilio},
-};
+use dial_app::server::db::Db;
+use dial_fakes::{livekit::FakeLiveKit, twilio::FakeTwilio};
 use std::{
     net::SocketAddr,
     process::{Child, Command, Stdio},

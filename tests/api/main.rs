@@ -6,6 +6,7 @@ mod helpers;
 
 mod api_calls;
 mod api_keys;
+mod assignment;
 mod assistants;
 mod auth;
 mod call_control;
@@ -15,7 +16,6 @@ mod carriers;
 mod crash;
 mod numbers;
 mod process;
-mod provisioning;
 mod robustness;
 mod routing;
 mod sandbox;

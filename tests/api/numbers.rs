@@ -2,11 +2,9 @@ use crate::helpers::*;
 use dial_app::{
     error::AppError,
     model::{AvailableRow, ImportCandidate, NumberRow, Page},
-    server::{
-        db::Backend,
-        fakes::{faults::Fault, twilio::FakeTwilio},
-    },
+    server::db::Backend,
 };
+use dial_fakes::{faults::Fault, twilio::FakeTwilio};
 use std::net::SocketAddr;
 
 const SID: &str = "AC0123456789abcdef0123456789abcdef";

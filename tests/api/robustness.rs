@@ -2,7 +2,7 @@
 //! a time-out — must never leave the database locked or a connection half-open for the
 //! next request.
 
-use crate::{helpers::*, provisioning::*};
+use crate::{assignment::*, helpers::*};
 use dial_app::{
     model::{AvailableRow, CallRow, NumberRow, Page},
     server::sandbox::DEFAULT_TWILIO_ACCOUNT_SID as SID,

@@ -2,8 +2,8 @@ use crate::helpers::*;
 use dial_app::{
     error::AppError,
     model::{ConnectionTest, LiveKitSettingsView, Source, TwilioSettingsView},
-    server::fakes::twilio::FakeTwilio,
 };
+use dial_fakes::twilio::FakeTwilio;
 use std::{net::SocketAddr, time::Duration};
 
 const SID: &str = "AC0123456789abcdef0123456789abcdef";

@@ -3,13 +3,13 @@
 //! voice answer for numbers off the trunk, and numbers bought or imported getting Dial's
 //! status callback URL.
 
+use crate::assignment::{fakes, insert_assistant, provisioning_app, twilio_number, user_id};
 use crate::helpers::*;
-use crate::provisioning::{fakes, insert_assistant, provisioning_app, twilio_number, user_id};
 use dial_app::{
     model::{AvailableRow, NumberRow},
     server::{
         sandbox::{DEFAULT_TWILIO_ACCOUNT_SID as SID, DEFAULT_TWILIO_AUTH_TOKEN as TOKEN},
-        twilio_settings, twilio_signature,
+        twilio,
     },
 };
 use reqwest::{header, StatusCode};
@@ -23,7 +23,7 @@ const VOICE: &str = "/webhooks/twilio/voice";
 type Event = (String, Option<String>, String, String, String, i64);
 
 async fn public_url(app: &TestApp) -> String {
-    twilio_settings::load(&app.state)
+    twilio::settings::load(&app.state)
         .await
         .expect("settings")
         .public_url
@@ -74,7 +74,7 @@ async fn post_signed(
 ) -> (StatusCode, Option<String>, String) {
     let params = pairs(params);
     let url = format!("{}{path}", public_url(app).await);
-    let signature = twilio_signature::sign(TOKEN, &url, &params);
+    let signature = twilio::signature::sign(TOKEN, &url, &params);
     post(app, path, &params, Some(&signature)).await
 }
 
@@ -199,16 +199,16 @@ async fn unsigned_forged_or_foreign_webhooks_are_refused_and_write_nothing() {
     assert_eq!(unsigned, StatusCode::FORBIDDEN);
     assert!(body.contains("invalid signature"), "{body}");
 
-    let wrong_token = twilio_signature::sign("0".repeat(32).as_str(), &status_url, &params);
+    let wrong_token = twilio::signature::sign("0".repeat(32).as_str(), &status_url, &params);
     let (wrong, _, body) = post(&app, STATUS, &params, Some(&wrong_token)).await;
     assert_eq!(wrong, StatusCode::FORBIDDEN);
     assert!(body.contains("invalid signature"), "{body}");
 
     // Signed for another path, or for a different query string, than the one requested.
-    let for_voice = twilio_signature::sign(TOKEN, &format!("{base}{VOICE}"), &params);
+    let for_voice = twilio::signature::sign(TOKEN, &format!("{base}{VOICE}"), &params);
     let (other_path, _, _) = post(&app, STATUS, &params, Some(&for_voice)).await;
     assert_eq!(other_path, StatusCode::FORBIDDEN);
-    let with_query = twilio_signature::sign(TOKEN, &format!("{status_url}?attempt=1"), &params);
+    let with_query = twilio::signature::sign(TOKEN, &format!("{status_url}?attempt=1"), &params);
     let (other_query, _, _) = post(&app, STATUS, &params, Some(&with_query)).await;
     assert_eq!(other_query, StatusCode::FORBIDDEN);
     let (other_query, _, _) = post(
@@ -234,12 +234,12 @@ async fn unsigned_forged_or_foreign_webhooks_are_refused_and_write_nothing() {
         .unwrap();
 
     // Signed for the host Dial listens on rather than its public URL.
-    let for_listen = twilio_signature::sign(TOKEN, &app.url(STATUS), &params);
+    let for_listen = twilio::signature::sign(TOKEN, &app.url(STATUS), &params);
     let (listen, _, _) = post(&app, STATUS, &params, Some(&for_listen)).await;
     assert_eq!(listen, StatusCode::FORBIDDEN);
 
     // Tampered after signing.
-    let signature = twilio_signature::sign(TOKEN, &status_url, &params);
+    let signature = twilio::signature::sign(TOKEN, &status_url, &params);
     let mut tampered = params.clone();
     tampered.push(("CallDuration".into(), "9999".into()));
     let (changed, _, _) = post(&app, STATUS, &tampered, Some(&signature)).await;
@@ -264,7 +264,7 @@ async fn unsigned_forged_or_foreign_webhooks_are_refused_and_write_nothing() {
     // Too large to be Twilio.
     let mut huge = params.clone();
     huge.push(("Padding".into(), "x".repeat(70 * 1024)));
-    let signature = twilio_signature::sign(TOKEN, &status_url, &huge);
+    let signature = twilio::signature::sign(TOKEN, &status_url, &huge);
     let (too_large, _, _) = post(&app, STATUS, &huge, Some(&signature)).await;
     assert!(too_large.is_client_error(), "{too_large}");
 
@@ -273,7 +273,7 @@ async fn unsigned_forged_or_foreign_webhooks_are_refused_and_write_nothing() {
         .execute(&app.state.db.pool)
         .await
         .unwrap();
-    let signature = twilio_signature::sign(TOKEN, &status_url, &params);
+    let signature = twilio::signature::sign(TOKEN, &status_url, &params);
     let (unconfigured, _, _) = post(&app, STATUS, &params, Some(&signature)).await;
     assert_eq!(unconfigured, StatusCode::FORBIDDEN);
     assert!(captured_logs().contains("DIAL_PUBLIC_URL"));

@@ -1,10 +1,8 @@
-use dial_app::server::{
-    fakes::livekit::{
-        CallOutcome, CallTiming, FakeLiveKit, InboundRejected, TransferOutcome, WebhookKnobs,
-    },
-    livekit::{
-        proto, CallOptions, InboundTrunkSpec, LiveKitClient, LiveKitError, OutboundTrunkSpec,
-    },
+use dial_app::server::livekit::{
+    proto, CallOptions, InboundTrunkSpec, LiveKitClient, LiveKitError, OutboundTrunkSpec,
+};
+use dial_fakes::livekit::{
+    CallOutcome, CallTiming, FakeLiveKit, InboundRejected, TransferOutcome, WebhookKnobs,
 };
 use livekit_api::services::sip::CreateSIPDispatchRuleOptions;
 use proto::sip_dispatch_rule::Rule;
@@ -884,7 +882,7 @@ mod webhooks {
 
 #[tokio::test]
 async fn faults_can_be_injected_per_route_and_requests_are_logged() {
-    use dial_app::server::fakes::faults::Fault;
+    use dial_fakes::faults::Fault;
     let (fake, url) = fake().await;
     let lk = client(&url, SECRET);
     fake.faults.inject(Fault::respond(

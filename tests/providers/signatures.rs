@@ -14,15 +14,14 @@ fn the_wire_vector_is_what_the_fake_signs_and_what_dial_checks() {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     const VECTOR: &str = "549kReMKUvH4oKpRY493vXHMzf76u4gFTPQ7kbQtlS0=";
     // The fake's webhook token carries the documented body hash in its sha256 claim.
-    let token =
-        dial_app::server::fakes::livekit::sign_webhook("mykey", "mysecret", BODY.as_bytes());
+    let token = dial_fakes::livekit::sign_webhook("mykey", "mysecret", BODY.as_bytes());
     let payload = token.split('.').nth(1).expect("a JWT payload");
     let claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).unwrap();
     assert_eq!(claims["sha256"], VECTOR);
     assert_eq!(claims["iss"], "mykey");
     // Dial's receiver accepts exactly that body under that token, and nothing else.
-    use dial_app::server::livekit_webhooks::{verify, Refused};
+    use dial_app::server::livekit::webhooks::{verify, Refused};
     let event = verify("mykey", "mysecret", Some(&token), BODY.as_bytes()).expect("verified");
     assert_eq!(event.id, "EV_test");
     assert!(matches!(
@@ -42,8 +41,7 @@ fn the_wire_vector_is_what_the_fake_signs_and_what_dial_checks() {
 
 #[test]
 fn a_webhook_signed_like_the_fake_verifies_and_a_forged_one_does_not() {
-    let token =
-        dial_app::server::fakes::livekit::sign_webhook("mykey", "mysecret", BODY.as_bytes());
+    let token = dial_fakes::livekit::sign_webhook("mykey", "mysecret", BODY.as_bytes());
     let receiver = WebhookReceiver::new(TokenVerifier::with_api_key("mykey", "mysecret"));
     let event = receiver.receive(BODY, &token).unwrap();
     assert_eq!(event.event, "participant_joined");

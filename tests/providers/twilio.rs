@@ -1,10 +1,8 @@
-use dial_app::server::{
-    fakes::{faults::Fault, twilio::FakeTwilio},
-    twilio::{
-        BuyNumber, NewOriginationUrl, NumberSearch, NumberType, RetryPolicy, TrunkParams,
-        TwilioClient, TwilioError, UpdateNumber,
-    },
+use dial_app::server::twilio::{
+    BuyNumber, NewOriginationUrl, NumberSearch, NumberType, RetryPolicy, TrunkParams, TwilioClient,
+    TwilioError, UpdateNumber,
 };
+use dial_fakes::{faults::Fault, twilio::FakeTwilio};
 use secrecy::SecretString;
 use serde_json::json;
 use std::{net::SocketAddr, time::Duration};
@@ -581,7 +579,7 @@ async fn a_silent_twilio_is_a_time_out() {
 
 #[tokio::test]
 async fn the_fakes_rules_match_twilios_openapi_specs() {
-    use dial_app::server::fakes::twilio::{Kind, OPERATIONS};
+    use dial_fakes::twilio::{Kind, OPERATIONS};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/twilio");
     let load = |name: &str| -> serde_json::Value {
         let path = dir.join(name);

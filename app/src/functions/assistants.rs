@@ -72,7 +72,7 @@ pub async fn update_assistant(
     room_prefix: Option<String>,
     description: Option<String>,
 ) -> Result<Assistant, AppError> {
-    use crate::server::provisioning;
+    use crate::server::assignment;
     use crate::server::{assistants, auth};
     let me = auth::require_user()?;
     let state = auth::state()?;
@@ -90,7 +90,7 @@ pub async fn update_assistant(
         )
     };
     if after.numbers > 0 && routed(&before) != routed(&after) {
-        provisioning::refresh_assistant(&state, &me, &actor, &id).await?;
+        assignment::refresh_assistant(&state, &me, &actor, &id).await?;
     }
     Ok(after)
 }
@@ -99,7 +99,7 @@ pub async fn update_assistant(
 /// unassigned first (each as a provisioning run); a failure keeps the assistant.
 #[server(prefix = "/api", endpoint = "assistants/delete")]
 pub async fn delete_assistant(id: String, unassign: Option<String>) -> Result<(), AppError> {
-    use crate::server::{assistants, auth, provisioning};
+    use crate::server::{assignment, assistants, auth};
     let me = auth::require_user()?;
     let state = auth::state()?;
     let actor = auth::actor(&me);
@@ -108,7 +108,7 @@ pub async fn delete_assistant(id: String, unassign: Option<String>) -> Result<()
         .is_some_and(|v| v == "on" || v == "true")
     {
         assistants::get(&state, &me, &id).await?;
-        provisioning::unassign_all(&state, &me, &actor, &id).await?;
+        assignment::unassign_all(&state, &me, &actor, &id).await?;
     }
     assistants::delete(&state, &me, &actor, &id).await?;
     leptos_axum::redirect("/dashboard/assistants");

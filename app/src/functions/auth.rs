@@ -10,8 +10,9 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 #[cfg(feature = "ssr")]
 async fn start_session(me: &Me) -> Result<(), AppError> {
     use crate::server::{
-        auth, now,
-        sessions::{AUTH_AT, USER_ID},
+        auth,
+        auth::sessions::{AUTH_AT, USER_ID},
+        now,
     };
     let session = auth::session()?;
     let internal = |e: tower_sessions::session::Error| {

@@ -4,13 +4,13 @@
 //! URLs are stable across builds and readable in logs.
 
 pub mod api_keys;
+pub mod assignment;
 pub mod assistants;
 pub mod audit;
 pub mod auth;
 pub mod calls;
 pub mod carriers;
 pub mod numbers;
-pub mod provisioning;
 pub mod routing;
 pub mod sandbox;
 pub mod settings;

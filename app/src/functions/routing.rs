@@ -6,9 +6,9 @@ use leptos::prelude::*;
 
 #[server(prefix = "/api", endpoint = "routing-profiles/list")]
 pub async fn routing_profiles() -> Result<Vec<RoutingProfile>, AppError> {
-    use crate::server::{auth, routing_profiles};
+    use crate::server::{auth, routing};
     auth::require_admin()?;
-    routing_profiles::list(&auth::state()?).await
+    routing::list(&auth::state()?).await
 }
 
 #[cfg(feature = "ssr")]
@@ -19,8 +19,8 @@ fn input(
     outbound_provider: Option<String>,
     outbound_trunk_ref: Option<String>,
     inbound_trunk_ref: Option<String>,
-) -> crate::server::routing_profiles::ProfileInput {
-    crate::server::routing_profiles::ProfileInput {
+) -> crate::server::routing::ProfileInput {
+    crate::server::routing::ProfileInput {
         name,
         plan_code: plan_code.unwrap_or_default(),
         country: country.unwrap_or_default(),
@@ -39,7 +39,7 @@ pub async fn create_routing_profile(
     outbound_trunk_ref: Option<String>,
     inbound_trunk_ref: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::server::{auth, routing_profiles};
+    use crate::server::{auth, routing};
     let me = auth::require_admin()?;
     let profile = input(
         name,
@@ -49,7 +49,7 @@ pub async fn create_routing_profile(
         outbound_trunk_ref,
         inbound_trunk_ref,
     );
-    routing_profiles::create(&auth::state()?, &auth::actor(&me), &profile).await
+    routing::create(&auth::state()?, &auth::actor(&me), &profile).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -63,7 +63,7 @@ pub async fn update_routing_profile(
     outbound_trunk_ref: Option<String>,
     inbound_trunk_ref: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{auth, routing_profiles};
+    use crate::server::{auth, routing};
     let me = auth::require_admin()?;
     let profile = input(
         name,
@@ -73,25 +73,25 @@ pub async fn update_routing_profile(
         outbound_trunk_ref,
         inbound_trunk_ref,
     );
-    routing_profiles::update(&auth::state()?, &auth::actor(&me), &id, &profile).await
+    routing::update(&auth::state()?, &auth::actor(&me), &id, &profile).await
 }
 
 /// Deletes a profile and unlinks its numbers; returns how many were unlinked.
 #[server(prefix = "/api", endpoint = "routing-profiles/delete")]
 pub async fn delete_routing_profile(id: String) -> Result<u64, AppError> {
-    use crate::server::{auth, routing_profiles};
+    use crate::server::{auth, routing};
     let me = auth::require_admin()?;
-    routing_profiles::delete(&auth::state()?, &auth::actor(&me), &id).await
+    routing::delete(&auth::state()?, &auth::actor(&me), &id).await
 }
 
 /// A number's routing profile and compliance state (for anyone who may see the number).
 #[server(prefix = "/api", endpoint = "numbers/metadata")]
 pub async fn get_number_metadata(id: String) -> Result<NumberMetadata, AppError> {
-    use crate::server::{auth, numbers, routing_profiles};
+    use crate::server::{auth, numbers, routing};
     let me = auth::require_user()?;
     let state = auth::state()?;
     numbers::get(&state, &me, &id).await?;
-    routing_profiles::metadata(&state, &id).await
+    routing::metadata(&state, &id).await
 }
 
 #[server(prefix = "/api", endpoint = "numbers/metadata/save")]
@@ -100,11 +100,11 @@ pub async fn set_number_metadata(
     routing_profile_id: Option<String>,
     compliance: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{auth, numbers, routing_profiles};
+    use crate::server::{auth, numbers, routing};
     let me = auth::require_admin()?;
     let state = auth::state()?;
     let number = numbers::get(&state, &me, &id).await?;
-    routing_profiles::set_number_metadata(
+    routing::set_number_metadata(
         &state,
         &auth::actor(&me),
         &id,

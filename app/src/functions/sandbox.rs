@@ -25,14 +25,14 @@ fn sandbox() -> Result<
 pub async fn sandbox_status() -> Result<Option<SandboxView>, AppError> {
     crate::server::auth::require_admin()?;
     let state = crate::server::auth::state()?;
-    Ok(state.sandbox.as_ref().map(crate::server::sandbox_ui::view))
+    Ok(state.sandbox.as_ref().map(crate::server::sandbox::ui::view))
 }
 
 #[server(prefix = "/api", endpoint = "sandbox/inbound-call")]
 pub async fn sandbox_inbound_call(to: String, from: String) -> Result<String, AppError> {
     let me = crate::server::auth::require_admin()?;
     let (state, sandbox) = sandbox()?;
-    crate::server::sandbox_ui::inbound_call(
+    crate::server::sandbox::ui::inbound_call(
         &state,
         &sandbox,
         &crate::server::auth::actor(&me),
@@ -46,7 +46,7 @@ pub async fn sandbox_inbound_call(to: String, from: String) -> Result<String, Ap
 pub async fn sandbox_set_outcome(number: Option<String>, outcome: String) -> Result<(), AppError> {
     let me = crate::server::auth::require_admin()?;
     let (state, sandbox) = sandbox()?;
-    crate::server::sandbox_ui::set_outcome(
+    crate::server::sandbox::ui::set_outcome(
         &state,
         &sandbox,
         &crate::server::auth::actor(&me),

@@ -6,9 +6,9 @@ use leptos::prelude::*;
 
 #[server(prefix = "/api", endpoint = "settings/twilio")]
 pub async fn twilio_settings() -> Result<TwilioSettingsView, AppError> {
-    use crate::server::{auth, twilio_settings};
+    use crate::server::{auth, twilio};
     auth::require_admin()?;
-    twilio_settings::view(&auth::state()?).await
+    twilio::settings::view(&auth::state()?).await
 }
 
 /// Empty secret fields keep the stored secret; fields set in the environment are ignored.
@@ -22,11 +22,11 @@ pub async fn save_twilio_settings(
     public_url: Option<String>,
     auto_trunk: Option<String>,
 ) -> Result<TwilioSettingsView, AppError> {
-    use crate::server::{auth, twilio_settings};
+    use crate::server::{auth, twilio};
     use secrecy::SecretString;
     let me = auth::require_admin()?;
     let state = auth::state()?;
-    let input = twilio_settings::TwilioSettingsInput {
+    let input = twilio::settings::TwilioSettingsInput {
         account_sid: account_sid.unwrap_or_default(),
         auth_token: SecretString::from(auth_token.unwrap_or_default().expose()),
         sip_address: sip_address.unwrap_or_default(),
@@ -35,22 +35,22 @@ pub async fn save_twilio_settings(
         public_url: public_url.unwrap_or_default(),
         auto_trunk: matches!(auto_trunk.as_deref(), Some("on" | "true" | "1")),
     };
-    let saved = twilio_settings::save(&state, &auth::actor(&me), input).await?;
-    twilio_settings::refresh_https(&state).await?;
+    let saved = twilio::settings::save(&state, &auth::actor(&me), input).await?;
+    twilio::settings::refresh_https(&state).await?;
     Ok(saved)
 }
 
 #[server(prefix = "/api", endpoint = "settings/twilio/test")]
 pub async fn test_twilio_connection() -> Result<ConnectionTest, AppError> {
-    use crate::server::{auth, twilio_settings};
+    use crate::server::{auth, twilio};
     let me = auth::require_admin()?;
     let state = auth::state()?;
-    twilio_settings::test_connection(&state, &auth::actor(&me)).await
+    twilio::settings::test_connection(&state, &auth::actor(&me)).await
 }
 
 #[server(prefix = "/api", endpoint = "settings/livekit")]
 pub async fn livekit_settings() -> Result<LiveKitSettingsView, AppError> {
-    use crate::server::{auth, livekit_settings};
+    use crate::server::{auth, livekit};
     auth::require_admin()?;
-    Ok(livekit_settings::view(&auth::state()?))
+    Ok(livekit::settings::view(&auth::state()?))
 }

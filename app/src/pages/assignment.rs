@@ -7,7 +7,7 @@
 use crate::{
     components::{action_outcome, icons, ErrorBanner, Loading},
     error::AppError,
-    functions::provisioning::{
+    functions::assignment::{
         get_number_routing, AssignNumber, RetryRun, RollBackRun, TestInboundRoute, UnassignNumber,
     },
     model::{
@@ -154,7 +154,7 @@ fn Steps(steps: Vec<StepView>) -> impl IntoView {
                 let words = status_words(status);
                 let action = s.action.and_then(action_words);
                 view! {
-                    <li class=format!("step step-{}", status.as_str()) data-step=s.name.clone()>
+                    <li class=format!("step step-{}", status.as_str()) data-step=s.name.as_str()>
                         {step_icon(status)}
                         <div class="step-body">
                             <div class="step-title">

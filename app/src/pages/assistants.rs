@@ -8,12 +8,12 @@ use crate::{
     },
     error::AppError,
     functions::{
+        assignment::{assignable_numbers, AssignNumber},
         assistants::{
             assistant_numbers, get_assistant, list_assistants, CreateAssistant, DeleteAssistant,
             UpdateAssistant,
         },
         numbers::owner_options,
-        provisioning::{assignable_numbers, AssignNumber},
     },
     model::{format_time, Assistant, AssistantOption, Me, NumberRow},
     pages::numbers::status_badge,

@@ -3,7 +3,7 @@
 //! and delete their own assistants (others' are "not found"); admins see and change all.
 //!
 //! Giving numbers to an assistant is the provisioning engine's job
-//! (`crate::server::provisioning`); here an assistant that still answers numbers cannot
+//! (`crate::server::assignment`); here an assistant that still answers numbers cannot
 //! be deleted.
 
 use super::{

@@ -8,7 +8,7 @@ use super::{
     db::is_unique_violation,
     new_id, now,
     numbers::country_of,
-    routing_profiles::is_iso_country,
+    routing::is_iso_country,
     state::AppState,
     validate,
 };

@@ -3,35 +3,24 @@
 //! server functions in `crate::functions`.
 
 pub mod api_keys;
+pub mod assignment;
 pub mod assistants;
 pub mod audit;
 pub mod auth;
-pub mod call_ingest;
-pub mod call_stats;
 pub mod calls;
 pub mod carriers;
 pub mod config;
 pub mod crypto;
 pub mod db;
-pub mod fakes;
 pub mod files;
 pub mod keys;
 pub mod livekit;
-pub mod livekit_settings;
-pub mod livekit_webhooks;
 pub mod numbers;
-pub mod password;
-pub mod provisioning;
-pub mod routing_profiles;
+pub mod routing;
 pub mod sandbox;
-pub mod sandbox_ui;
-pub mod sessions;
-pub mod sip_rules;
 pub mod state;
+pub mod stats;
 pub mod twilio;
-pub mod twilio_settings;
-pub mod twilio_signature;
-pub mod twilio_webhooks;
 pub mod users;
 pub mod validate;
 

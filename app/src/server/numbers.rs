@@ -11,11 +11,11 @@ use super::{
     db::is_unique_violation,
     new_id, now,
     state::AppState,
+    twilio,
     twilio::{
         BuyNumber, IncomingNumber, NumberSearch, NumberType, TwilioClient, TwilioError,
         UpdateNumber,
     },
-    twilio_settings, twilio_webhooks,
 };
 use crate::{
     error::{AppError, FieldError},
@@ -233,7 +233,7 @@ async fn live_by_e164(state: &AppState, e164: &str) -> Result<Option<(String, St
 }
 
 fn twilio_error(state: &AppState, client: &TwilioClient, err: &TwilioError) -> AppError {
-    twilio_settings::describe(err, client.account_sid(), &state.config.twilio_api_base)
+    twilio::settings::describe(err, client.account_sid(), &state.config.twilio_api_base)
 }
 
 fn label_of(field: &str, label: &str) -> Result<String, AppError> {
@@ -303,7 +303,7 @@ pub async fn search(
     let (Some(kind), true) = (kind, errors.is_empty()) else {
         return Err(AppError::Invalid { errors });
     };
-    let client = twilio_settings::client(state).await?;
+    let client = twilio::settings::client(state).await?;
     let search = NumberSearch {
         area_code: area,
         contains: (!contains.is_empty()).then(|| contains.to_string()),
@@ -402,8 +402,8 @@ pub async fn buy(
             number.formatted()
         )));
     }
-    let client = twilio_settings::client(state).await?;
-    let status_callback = twilio_webhooks::status_callback_url(state).await?;
+    let client = twilio::settings::client(state).await?;
+    let status_callback = twilio::webhooks::status_callback_url(state).await?;
     let existing = client
         .find_incoming_number(number.as_str())
         .await
@@ -497,7 +497,7 @@ pub async fn buy(
 
 /// The account's numbers Dial does not manage yet.
 pub async fn import_candidates(state: &AppState) -> Result<Vec<ImportCandidate>, AppError> {
-    let client = twilio_settings::client(state).await?;
+    let client = twilio::settings::client(state).await?;
     let numbers = client
         .list_incoming_numbers()
         .await
@@ -562,8 +562,8 @@ fn is_default_name(friendly_name: &str, e164: &str) -> bool {
 /// skipped, so importing twice changes nothing. Imported numbers have no owner until an
 /// admin allots them. Returns how many were added.
 pub async fn import(state: &AppState, actor: &Actor, sid: Option<&str>) -> Result<u32, AppError> {
-    let client = twilio_settings::client(state).await?;
-    let status_callback = twilio_webhooks::status_callback_url(state).await?;
+    let client = twilio::settings::client(state).await?;
+    let status_callback = twilio::webhooks::status_callback_url(state).await?;
     let numbers = client
         .list_incoming_numbers()
         .await
@@ -631,7 +631,7 @@ pub async fn set_label(
     let number = get(state, me, id).await?;
     let label = label_of("label", label)?;
     if let Some(sid) = &number.twilio_sid {
-        let client = twilio_settings::client(state).await?;
+        let client = twilio::settings::client(state).await?;
         let update = UpdateNumber {
             friendly_name: Some(if label.is_empty() {
                 number.e164.clone()
@@ -711,7 +711,7 @@ pub async fn release(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Resu
         )));
     }
     if let Some(sid) = &number.twilio_sid {
-        let client = twilio_settings::client(state).await?;
+        let client = twilio::settings::client(state).await?;
         match client.release_number(sid).await {
             Ok(()) => {}
             // Already gone from the account: nothing left to release there.

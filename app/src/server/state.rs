@@ -30,7 +30,7 @@ pub struct AppState {
     /// and has no users yet (printed in the log at start).
     pub setup_code: Option<Arc<str>>,
     /// The host of the effective public URL when it is https (kept by
-    /// `twilio_settings::refresh_https`): requests that reach Dial by that name get
+    /// `twilio::settings::refresh_https`): requests that reach Dial by that name get
     /// `Secure` cookies and HSTS.
     pub https_host: Arc<std::sync::RwLock<Option<String>>>,
     /// Requests being handled now (counted by the router), for the shutdown log.

@@ -2,8 +2,9 @@
 
 use super::{
     audit::{self, Actor},
+    auth,
     db::{is_unique_violation, Db},
-    new_id, now, password, sessions, validate,
+    new_id, now, validate,
 };
 use crate::{
     error::AppError,
@@ -106,7 +107,7 @@ pub async fn create_first_admin(
     }
     let username = validate::username("username", username).map_err(one)?;
     validate::new_password("password", password.expose_secret(), Some(confirm)).map_err(one)?;
-    let hash = password::hash(password).await?;
+    let hash = auth::password::hash(password).await?;
 
     let mut tx = db.begin_write().await?;
     let marker = sqlx::query(
@@ -171,7 +172,7 @@ pub async fn create(
     let (Some(username), Some(role), true) = (username, role, errors.is_empty()) else {
         return Err(AppError::Invalid { errors });
     };
-    let hash = password::hash(password).await?;
+    let hash = auth::password::hash(password).await?;
     let mut tx = db.begin_write().await?;
     let id = insert(&mut tx.tx, &username, &hash, role).await?;
     tx.commit().await?;
@@ -210,14 +211,14 @@ pub async fn reset_password(
 ) -> Result<(), AppError> {
     let username = username_of(db, user_id).await?;
     validate::new_password("password", password.expose_secret(), None).map_err(one)?;
-    let hash = password::hash(password).await?;
+    let hash = auth::password::hash(password).await?;
     sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(hash)
         .bind(now())
         .bind(user_id)
         .execute(&db.pool)
         .await?;
-    let ended = sessions::end_sessions_of(db, user_id).await?;
+    let ended = auth::sessions::end_sessions_of(db, user_id).await?;
     audit::record(
         db,
         actor,
@@ -246,7 +247,7 @@ pub async fn set_disabled(
         .execute(&db.pool)
         .await?;
     if disabled {
-        let ended = sessions::end_sessions_of(db, user_id).await?;
+        let ended = auth::sessions::end_sessions_of(db, user_id).await?;
         audit::record(
             db,
             actor,
@@ -447,7 +448,7 @@ pub async fn login(
     if name.len() > 256 {
         return Err(AppError::invalid("username", "Wrong username or password."));
     }
-    let Some(permit) = password::try_permit() else {
+    let Some(permit) = auth::password::try_permit() else {
         return Err(AppError::TooManyAttempts {
             retry_after_secs: 1,
         });
@@ -465,7 +466,7 @@ pub async fn login(
             .fetch_optional(&db.pool)
             .await?;
     let stored = row.as_ref().map(|(_, hash, _, _)| hash.clone());
-    let ok = password::verify_with(permit, password, stored).await;
+    let ok = auth::password::verify_with(permit, password, stored).await;
     match row {
         Some((id, _, role, disabled)) if ok && disabled == 0 => {
             release_attempt(db, &keys).await?;

@@ -1,0 +1,139 @@
+//! A tower-sessions store over the same database as everything else (SQLite or
+//! PostgreSQL). The signed-in user's id is copied into its own column so that
+//! disabling a user or resetting a password ends that user's sessions at once.
+//!
+//! Rows are keyed by the SHA-256 of the session id, never the id itself: the cookie is the
+//! only place the id exists, so a copy of the database (a backup, a stolen file) holds
+//! nothing that signs anyone in.
+
+use crate::server::db::Db;
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use tower_sessions::{
+    session::{Id, Record},
+    session_store::{self, ExpiredDeletion},
+    SessionStore,
+};
+
+/// Session keys.
+pub const USER_ID: &str = "user_id";
+pub const AUTH_AT: &str = "auth_at";
+/// When the session last pushed its idle expiry forward.
+pub const SEEN_AT: &str = "seen_at";
+
+#[derive(Clone, Debug)]
+pub struct DbSessionStore {
+    db: Db,
+}
+
+impl DbSessionStore {
+    pub fn new(db: Db) -> Self {
+        DbSessionStore { db }
+    }
+}
+
+/// The key a session is stored under: the hex SHA-256 of the id the cookie carries.
+fn stored_id(id: &Id) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(id.to_string().as_bytes()))
+}
+
+fn backend(err: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(err.to_string())
+}
+
+fn user_of(record: &Record) -> Option<String> {
+    record
+        .data
+        .get(USER_ID)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+/// Ends every session of one user.
+pub async fn end_sessions_of(db: &Db, user_id: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        loop {
+            let data = serde_json::to_string(&record.data).map_err(backend)?;
+            let result = sqlx::query(
+                "INSERT INTO sessions (id, user_id, data, expiry) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(stored_id(&record.id))
+            .bind(user_of(record))
+            .bind(data)
+            .bind(record.expiry_date.unix_timestamp())
+            .execute(&self.db.pool)
+            .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) if crate::server::db::is_unique_violation(&e) => record.id = Id::default(),
+                Err(e) => return Err(backend(e)),
+            }
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let data = serde_json::to_string(&record.data).map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, data, expiry) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
+             expiry = excluded.expiry",
+        )
+        .bind(stored_id(&record.id))
+        .bind(user_of(record))
+        .bind(data)
+        .bind(record.expiry_date.unix_timestamp())
+        .execute(&self.db.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT data, expiry FROM sessions WHERE id = $1 AND expiry > $2")
+                .bind(stored_id(id))
+                .bind(OffsetDateTime::now_utc().unix_timestamp())
+                .fetch_optional(&self.db.pool)
+                .await
+                .map_err(backend)?;
+        let Some((data, expiry)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Record {
+            id: *id,
+            data: serde_json::from_str(&data).map_err(backend)?,
+            expiry_date: OffsetDateTime::from_unix_timestamp(expiry).map_err(backend)?,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(stored_id(id))
+            .execute(&self.db.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for DbSessionStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE expiry <= $1")
+            .bind(OffsetDateTime::now_utc().unix_timestamp())
+            .execute(&self.db.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! Controlling a live call: hang up, transfer, and refresh from LiveKit.
+
+use super::*;
+
+pub(super) async fn live_call(
+    state: &AppState,
+    me: &crate::model::Me,
+    id: &str,
+) -> Result<(crate::model::CallRow, String, String), AppError> {
+    let call = get(state, me, id).await?;
+    if !call.is_live() {
+        return Err(AppError::conflict("The call has ended."));
+    }
+    let identity: Option<String> =
+        sqlx::query_scalar("SELECT participant_identity FROM call_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&state.db.pool)
+            .await?;
+    match (call.room.clone(), identity) {
+        (Some(room), Some(identity)) => Ok((call, room, identity)),
+        _ => Err(AppError::conflict("The call has not reached LiveKit yet.")),
+    }
+}
+
+/// Hangs the call up (removes its SIP participant).
+pub async fn hang_up(
+    state: &AppState,
+    me: &crate::model::Me,
+    actor: &audit::Actor,
+    id: &str,
+) -> Result<crate::model::CallRow, AppError> {
+    let (call, room, identity) = live_call(state, me, id).await?;
+    let lk = livekit::settings::client(state)?;
+    match lk.remove_participant(&room, &identity).await {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    let t = now();
+    let reason = format!(
+        "hung up by {}",
+        actor.username.clone().unwrap_or_else(|| "Dial".into())
+    );
+    let mut tx = state.db.begin_write().await?;
+    advance(&mut tx, id, CallStatus::Ended, t, Some(&reason), t).await?;
+    tx.commit().await?;
+    dial_event(state, id, "call.hangup", json!({ "by": actor.username })).await?;
+    audit::record(
+        &state.db,
+        actor,
+        "call.hangup",
+        Some(&call.to),
+        Some(&format!("call {id}")),
+    )
+    .await?;
+    get(state, me, id).await
+}
+
+/// Parses a transfer target (see [`TransferTarget`]), naming the field when it is wrong.
+pub fn parse_transfer_target(text: &str) -> Result<TransferTarget, AppError> {
+    TransferTarget::parse(text).map_err(|message| AppError::invalid("transfer_to", message))
+}
+
+/// Transfers the call (SIP REFER). Succeeded or failed, with LiveKit's reason and SIP status.
+pub async fn transfer(
+    state: &AppState,
+    me: &crate::model::Me,
+    actor: &audit::Actor,
+    id: &str,
+    target: &str,
+) -> Result<crate::model::TransferResult, AppError> {
+    let target = parse_transfer_target(target)?;
+    let target = target.as_str();
+    let (call, room, identity) = live_call(state, me, id).await?;
+    let lk = livekit::settings::client(state)?;
+    dial_event(
+        state,
+        id,
+        "transfer.started",
+        json!({ "to": target, "by": actor.username }),
+    )
+    .await?;
+    audit::record(
+        &state.db,
+        actor,
+        "call.transfer",
+        Some(&call.to),
+        Some(&format!("call {id} to {target}")),
+    )
+    .await?;
+    let result = match lk
+        .transfer_sip_participant(&room, &identity, target, false, None)
+        .await
+    {
+        Ok(()) => {
+            dial_event(state, id, "transfer.succeeded", json!({ "to": target })).await?;
+            crate::model::TransferResult {
+                ok: true,
+                message: format!(
+                    "Transferred to {target}. The call was handed over: the caller is connected there now, and Dial's part of the call has ended."
+                ),
+                sip_status_code: None,
+            }
+        }
+        Err(e) => {
+            let status = e.sip_status().map(i64::from);
+            dial_event(
+                state,
+                id,
+                "transfer.failed",
+                json!({ "to": target, "error": e.to_string(), "sip_status": status }),
+            )
+            .await?;
+            crate::model::TransferResult {
+                ok: false,
+                message: format!("The transfer to {target} failed: {e}"),
+                sip_status_code: status,
+            }
+        }
+    };
+    Ok(result)
+}
+
+/// Asks LiveKit for the call's participant and moves the session to its `sip.callStatus`.
+pub async fn refresh(
+    state: &AppState,
+    me: &crate::model::Me,
+    id: &str,
+) -> Result<crate::model::CallRow, AppError> {
+    let call = get(state, me, id).await?;
+    if !call.is_live() {
+        return Ok(call);
+    }
+    let Ok((_, room, identity)) = live_call(state, me, id).await else {
+        return Ok(call);
+    };
+    let lk = livekit::settings::client(state)?;
+    let status = match lk.get_participant(&room, &identity).await {
+        Ok(p) => sip_facts(&p).and_then(|f| f.status),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(status) = status {
+        let mut tx = state.db.begin_write().await?;
+        advance(&mut tx, id, status, now(), None, now()).await?;
+        tx.commit().await?;
+    }
+    get(state, me, id).await
+}

@@ -1,0 +1,1255 @@
+//! LiveKit webhook ingestion with group commit.
+//!
+//! Every verified webhook becomes a [`Job`] on one queue per process. A single writer task
+//! takes whatever is waiting (up to [`MAX_BATCH`] events) and folds it into the call
+//! sessions in **one** transaction of a handful of statements, however many events it
+//! holds:
+//!
+//! 1. which event ids were recorded before (a duplicate changes nothing);
+//! 2. the sessions the events concern, by `sip.callID`, and calls Dial placed that LiveKit
+//!    has not named yet (by room and participant identity);
+//! 3. the numbers of new sessions (direction, number, assistant, owner);
+//! 4. one upsert of every session touched, whose `DO UPDATE` only moves the state forward
+//!    (`status_rank`), fills in what is missing and sets each timestamp once;
+//! 5. one insert of the events, each linked to its session.
+//!
+//! Each request is answered after the commit, so a 200 still means "recorded". Requests
+//! that are waiting together are concurrent, so any order among them is a true order; the
+//! batch takes them in queue order. If a batch fails as a whole, each of its events is
+//! applied alone, so one bad event (or a race with another instance on PostgreSQL) costs
+//! only itself. SQLite has one writer, and this is what lets it take thousands of events a
+//! second: the cost of a transaction is paid once per batch, not once per event.
+
+use crate::error::AppError;
+use crate::server::{
+    calls::{disconnect_reason, sip_facts, CallStatus, SipFacts},
+    db::{is_unique_violation, Backend, Db, WriteTx},
+    new_ordered_id, now,
+    state::{AppState, CallChange},
+};
+use livekit_protocol as proto;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::pool::PoolConnection;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::OnceLock,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// The most events one transaction takes (20 parameters each in the session upsert keeps a
+/// batch well inside SQLite's and PostgreSQL's limits).
+const MAX_BATCH: usize = 256;
+
+/// How many requests may wait for the writer before new ones wait to be queued.
+const QUEUE: usize = 4096;
+
+/// What an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Recorded, and folded into this call session (if it concerns one).
+    Recorded { call_id: Option<String> },
+    /// Seen before: nothing changed.
+    Duplicate,
+}
+
+/// One verified event, reduced to what it means for the call sessions.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    event_id: String,
+    kind: String,
+    room: String,
+    detail: String,
+    occurred: i64,
+    received: i64,
+    effect: Effect,
+}
+
+#[derive(Debug, Clone)]
+enum Effect {
+    /// A SIP participant's event: its session is created or moved forward.
+    Sip(SipEvent),
+    /// Everyone left the room: every open call in it has ended.
+    RoomFinished,
+    /// Recorded on no call.
+    None,
+}
+
+#[derive(Debug, Clone)]
+struct SipEvent {
+    facts: SipFacts,
+    identity: String,
+    sid: String,
+    status: Option<CallStatus>,
+    end_reason: Option<String>,
+}
+
+impl Incoming {
+    pub fn new(event: &proto::WebhookEvent, received: i64) -> Incoming {
+        let occurred = if event.created_at > 0 {
+            event.created_at
+        } else {
+            received
+        };
+        let room = event
+            .room
+            .as_ref()
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        let participant = event.participant.as_ref();
+        let mut detail = json!({ "room": room });
+        if let Some(p) = participant {
+            detail["identity"] = json!(p.identity);
+            if let Some(s) = p.attributes.get("sip.callStatus") {
+                detail["sip_call_status"] = json!(s);
+            }
+            if p.disconnect_reason != 0 {
+                detail["disconnect_reason"] = json!(disconnect_reason(p));
+            }
+        }
+        let event_id = if event.id.is_empty() {
+            format!("livekit:{}:{}:{}", event.event, room, occurred)
+        } else {
+            event.id.clone()
+        };
+        let sip = participant.and_then(|p| Some((p, sip_facts(p)?)));
+        let effect = match sip {
+            Some((p, facts)) => {
+                let status = match event.event.as_str() {
+                    "participant_left" | "participant_connection_aborted" => {
+                        Some(CallStatus::Ended)
+                    }
+                    "participant_joined"
+                    | "participant_updated"
+                    | "participant_attributes_changed" => {
+                        facts.status.or(Some(CallStatus::Answered))
+                    }
+                    _ => None,
+                };
+                let end_reason = (status == Some(CallStatus::Ended)).then(|| {
+                    if p.disconnect_reason != 0 {
+                        disconnect_reason(p)
+                    } else {
+                        event.event.clone()
+                    }
+                });
+                Effect::Sip(SipEvent {
+                    facts,
+                    identity: p.identity.clone(),
+                    sid: p.sid.clone(),
+                    status,
+                    end_reason,
+                })
+            }
+            None if event.event == "room_finished" && !room.is_empty() => Effect::RoomFinished,
+            None => Effect::None,
+        };
+        Incoming {
+            event_id,
+            kind: event.event.clone(),
+            room,
+            detail: detail.to_string(),
+            occurred,
+            received,
+            effect,
+        }
+    }
+}
+
+/// An event waiting for the writer, and where its outcome goes.
+struct Job {
+    event: Incoming,
+    reply: oneshot::Sender<Result<Applied, AppError>>,
+}
+
+/// Folds one verified LiveKit webhook into the call sessions, exactly once; returns after
+/// it is committed.
+pub async fn apply(state: &AppState, event: &proto::WebhookEvent) -> Result<Applied, AppError> {
+    let (reply, outcome) = oneshot::channel();
+    let job = Job {
+        event: Incoming::new(event, now()),
+        reply,
+    };
+    let IngestQueue(queue) =
+        state.handle(|| IngestQueue(spawn_writer(state.db.clone(), state.call_changes.clone())));
+    queue.send(job).await.map_err(|_| writer_stopped())?;
+    outcome.await.map_err(|_| writer_stopped())?
+}
+
+/// The writer's queue, kept in the application state ([`AppState::handle`]).
+#[derive(Clone)]
+struct IngestQueue(mpsc::Sender<Job>);
+
+fn writer_stopped() -> AppError {
+    tracing::error!("the LiveKit webhook writer has stopped");
+    AppError::Internal
+}
+
+/// Starts the writer; it stops when the last sender (the application state) is dropped.
+///
+/// On SQLite the writer runs on a thread of its own: its transaction is a chain of round
+/// trips to the connection's thread, and on the server's runtime each step would wait
+/// behind every request in progress; the whole ingest waits on that chain.
+fn spawn_writer(db: Db, changes: broadcast::Sender<CallChange>) -> mpsc::Sender<Job> {
+    let (queue, waiting) = mpsc::channel::<Job>(QUEUE);
+    let backend = db.backend;
+    let writer = Writer {
+        db,
+        changes,
+        conn: None,
+        sqlite: None,
+    };
+    match backend {
+        Backend::Sqlite => {
+            let started = std::thread::Builder::new()
+                .name("dial-webhooks".into())
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime.block_on(writer.run(waiting)),
+                        Err(e) => tracing::error!(error = %e, "could not start the webhook writer"),
+                    }
+                });
+            if let Err(e) = started {
+                tracing::error!(error = %e, "could not start the webhook writer's thread");
+            }
+        }
+        // PostgreSQL connections belong to the runtime that opened them.
+        Backend::Postgres => {
+            tokio::spawn(writer.run(waiting));
+        }
+    }
+    queue
+}
+
+/// The one writer: it keeps a connection of its own (a warm page cache, no pool checks per
+/// batch) and gives it back when it fails.
+struct Writer {
+    db: Db,
+    changes: broadcast::Sender<CallChange>,
+    /// PostgreSQL: a connection from the pool, kept.
+    conn: Option<PoolConnection<sqlx::Any>>,
+    /// SQLite: a connection of the writer's own, outside the pool (see [`sqlite_batch`]).
+    sqlite: Option<rusqlite::Connection>,
+}
+
+impl Writer {
+    async fn run(mut self, mut waiting: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        while waiting.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+            self.write(std::mem::take(&mut jobs)).await;
+        }
+    }
+
+    /// Applies a batch in one transaction, or (if that fails) each event alone, and answers
+    /// every request.
+    async fn write(&mut self, jobs: Vec<Job>) {
+        if jobs.len() > 1 {
+            let events: Vec<&Incoming> = jobs.iter().map(|j| &j.event).collect();
+            match self.apply(&events).await {
+                Ok(batch) => {
+                    announce(&self.changes, batch.changed);
+                    for (job, applied) in jobs.into_iter().zip(batch.applied) {
+                        let _ = job.reply.send(Ok(applied));
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(error = ?e, events = jobs.len(), "a webhook batch failed; applying its events one by one");
+                }
+            }
+        }
+        for job in jobs {
+            let outcome = self.apply_alone(&job.event).await;
+            // A request that gave up waiting is not an error: its event is recorded.
+            let _ = job.reply.send(outcome);
+        }
+    }
+
+    /// One event in a transaction of its own. A session created meanwhile by another
+    /// writer (another instance, on PostgreSQL) is found on a retry.
+    async fn apply_alone(&mut self, event: &Incoming) -> Result<Applied, AppError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.apply(&[event]).await {
+                Ok(mut batch) => {
+                    announce(&self.changes, batch.changed);
+                    return batch.applied.pop().ok_or(AppError::Internal);
+                }
+                Err(Failure::Duplicate) => return Ok(Applied::Duplicate),
+                Err(Failure::Conflict) if attempt < 4 => continue,
+                Err(Failure::Conflict) => {
+                    return Err(AppError::conflict(
+                        "the call's session kept changing meanwhile",
+                    ))
+                }
+                Err(Failure::Db(e)) => return Err(e.into()),
+                Err(Failure::Sqlite(e)) => {
+                    tracing::error!(error = %e, "database error");
+                    return Err(AppError::Internal);
+                }
+            }
+        }
+    }
+
+    async fn apply(&mut self, events: &[&Incoming]) -> Result<Batch, Failure> {
+        if self.db.backend == Backend::Sqlite {
+            let _lane = self.db.lane().await;
+            let conn = match &mut self.sqlite {
+                Some(conn) => conn,
+                None => self.sqlite.insert(open_sqlite(&self.db)?),
+            };
+            let applied = sqlite_batch(conn, events);
+            if let Err(Failure::Sqlite(_)) = applied {
+                self.sqlite = None;
+            }
+            return applied;
+        }
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.db.pool.acquire().await?),
+        };
+        let applied = postgres_batch(&self.db, conn, events).await;
+        if let Err(Failure::Db(_)) = applied {
+            // The connection may be what failed: the next batch takes another.
+            self.conn = None;
+        }
+        applied
+    }
+}
+
+/// Tells the pages following calls what changed. No receiver (nobody watching) is fine.
+fn announce(changes: &broadcast::Sender<CallChange>, changed: Vec<CallChange>) {
+    if changes.receiver_count() == 0 {
+        return;
+    }
+    for change in changed {
+        let _ = changes.send(change);
+    }
+}
+
+/// Why a batch was not applied (its transaction is rolled back).
+#[derive(Debug)]
+enum Failure {
+    /// An event id was recorded meanwhile (by another instance).
+    Duplicate,
+    /// A session's `sip.callID` was taken meanwhile.
+    Conflict,
+    Db(sqlx::Error),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::Sqlite(e)
+    }
+}
+
+struct Batch {
+    /// One per event, in order.
+    applied: Vec<Applied>,
+    changed: Vec<CallChange>,
+}
+
+/// The session one call's events in a batch fold into.
+struct Session<'a> {
+    sip_call_id: &'a str,
+    /// The batch's events for this call, in order.
+    events: Vec<(&'a Incoming, &'a SipEvent)>,
+    /// Whether the session is stored already (or a placed call was adopted).
+    stored: bool,
+}
+
+fn sip(event: &Incoming) -> Option<&SipEvent> {
+    match &event.effect {
+        Effect::Sip(s) => Some(s),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The statements. Each takes its rows as one JSON array parameter, so its text (and its
+// prepared statement) is the same for a batch of one event or of 256, and the database
+// unpacks the rows in C rather than through thousands of bound parameters.
+
+/// The columns of a session row, with their PostgreSQL types.
+const SESSION_COLUMNS: [(&str, &str); 20] = [
+    ("id", "text"),
+    ("sip_call_id", "text"),
+    ("direction", "text"),
+    ("phone_number_id", "text"),
+    ("assistant_id", "text"),
+    ("owner_id", "text"),
+    ("from_number", "text"),
+    ("to_number", "text"),
+    ("room_name", "text"),
+    ("participant_identity", "text"),
+    ("participant_sid", "text"),
+    ("twilio_call_sid", "text"),
+    ("status", "text"),
+    ("status_rank", "integer"),
+    ("end_reason", "text"),
+    ("created_at", "bigint"),
+    ("ringing_at", "bigint"),
+    ("answered_at", "bigint"),
+    ("ended_at", "bigint"),
+    ("updated_at", "bigint"),
+];
+
+/// The columns of an event row, with their PostgreSQL types.
+const EVENT_COLUMNS: [(&str, &str); 6] = [
+    ("id", "text"),
+    ("call_id", "text"),
+    ("kind", "text"),
+    ("detail", "text"),
+    ("occurred_at", "bigint"),
+    ("received_at", "bigint"),
+];
+
+/// How a stored session takes a batch's row: what is stored wins, the status only moves
+/// forward, each timestamp is set once.
+const MERGE_SESSION: &str = "ON CONFLICT (sip_call_id) WHERE sip_call_id IS NOT NULL DO UPDATE SET \
+     room_name = COALESCE(call_sessions.room_name, excluded.room_name), \
+     participant_identity = COALESCE(call_sessions.participant_identity, excluded.participant_identity), \
+     participant_sid = COALESCE(call_sessions.participant_sid, excluded.participant_sid), \
+     twilio_call_sid = COALESCE(call_sessions.twilio_call_sid, excluded.twilio_call_sid), \
+     status = CASE WHEN excluded.status_rank > call_sessions.status_rank THEN excluded.status ELSE call_sessions.status END, \
+     status_rank = CASE WHEN excluded.status_rank > call_sessions.status_rank THEN excluded.status_rank ELSE call_sessions.status_rank END, \
+     end_reason = COALESCE(call_sessions.end_reason, excluded.end_reason), \
+     ringing_at = COALESCE(call_sessions.ringing_at, excluded.ringing_at), \
+     answered_at = COALESCE(call_sessions.answered_at, excluded.answered_at), \
+     ended_at = COALESCE(call_sessions.ended_at, excluded.ended_at), \
+     updated_at = excluded.updated_at \
+     RETURNING id, sip_call_id, owner_id";
+
+/// Closes every open call of a finished room ($1 when, $2 now, $3 the room).
+const CLOSE_ROOM: &str = "UPDATE call_sessions SET status = 'ended', status_rank = 3, \
+     ended_at = COALESCE(ended_at, $1), end_reason = COALESCE(end_reason, 'room_finished'), \
+     updated_at = $2 WHERE room_name = $3 AND status_rank < 3 RETURNING id, owner_id";
+
+/// Adopts a placed call ($1 the call id LiveKit gave, $2 the session).
+const NAME_PLACED: &str = "UPDATE call_sessions SET sip_call_id = $1 WHERE id = $2";
+
+fn names(columns: &[(&str, &str)]) -> String {
+    columns
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// PostgreSQL: the values of the JSON array of strings `$n`, as a subquery.
+fn json_strings(n: usize) -> String {
+    format!("(SELECT jsonb_array_elements_text(${n}::jsonb))")
+}
+
+/// PostgreSQL: the rows of the JSON array of objects `$1`, with these columns.
+fn json_rows(columns: &[(&str, &str)]) -> String {
+    format!(
+        "SELECT {} FROM jsonb_to_recordset($1::jsonb) AS r({})",
+        columns
+            .iter()
+            .map(|(c, _)| format!("r.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        columns
+            .iter()
+            .map(|(c, t)| format!("{c} {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// PostgreSQL's statements: each takes its rows as one JSON parameter, so its text (and
+/// its prepared statement) is the same for a batch of one event or of 256.
+struct Statements {
+    /// Events seen before, the sessions concerned (by call id, or placed calls by room)
+    /// and the numbers called: one read, rows tagged `event`, `session` or `number`.
+    lookup: String,
+    upsert_sessions: String,
+    insert_events: String,
+}
+
+impl Statements {
+    fn get() -> &'static Statements {
+        static STATEMENTS: OnceLock<Statements> = OnceLock::new();
+        STATEMENTS.get_or_init(|| Statements {
+            lookup: format!(
+                "SELECT 'event', id, NULL, NULL, NULL FROM call_events WHERE id IN {} \
+                 UNION ALL SELECT 'session', id, sip_call_id, room_name, participant_identity FROM call_sessions \
+                 WHERE sip_call_id IN {} OR (sip_call_id IS NULL AND room_name IN {}) \
+                 UNION ALL SELECT 'number', id, e164, assistant_id, owner_id FROM phone_numbers \
+                 WHERE released_at IS NULL AND e164 IN {}",
+                json_strings(1),
+                json_strings(2),
+                json_strings(3),
+                json_strings(4)
+            ),
+            upsert_sessions: format!(
+                "INSERT INTO call_sessions ({}) {} {MERGE_SESSION}",
+                names(&SESSION_COLUMNS),
+                json_rows(&SESSION_COLUMNS)
+            ),
+            insert_events: format!(
+                "INSERT INTO call_events ({}, source) SELECT *, 'livekit' FROM ({}) AS batch",
+                names(&EVENT_COLUMNS),
+                json_rows(&EVENT_COLUMNS)
+            ),
+        })
+    }
+}
+
+/// A JSON array of the values, as one parameter.
+fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    serde_json::Value::from(values.into_iter().collect::<Vec<_>>()).to_string()
+}
+
+/// PostgreSQL: the batch in one transaction of five statements, however many events it
+/// holds.
+async fn postgres_batch(
+    db: &Db,
+    conn: &mut sqlx::AnyConnection,
+    events: &[&Incoming],
+) -> Result<Batch, Failure> {
+    let sql = Statements::get();
+    let mut tx = db.begin_write_on(conn).await?;
+
+    // 1. One read: events recorded before, the sessions concerned, the numbers called.
+    let sips: Vec<&SipEvent> = events.iter().filter_map(|e| sip(e)).collect();
+    let rows: Vec<LookupRow> = sqlx::query_as(&sql.lookup)
+        .bind(json_list(events.iter().map(|e| e.event_id.as_str())))
+        .bind(json_list(sips.iter().map(|s| s.facts.call_id.as_str())))
+        .bind(json_list(
+            events
+                .iter()
+                .filter(|e| sip(e).is_some() && !e.room.is_empty())
+                .map(|e| e.room.as_str()),
+        ))
+        .bind(json_list(
+            sips.iter()
+                .map(|s| s.facts.trunk_phone_number.as_str())
+                .filter(|n| !n.is_empty()),
+        ))
+        .fetch_all(&mut *tx.tx)
+        .await?;
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut named: HashSet<&str> = HashSet::new();
+    let mut placed: Vec<(&str, &str, &str)> = Vec::new();
+    let mut ours: HashMap<&str, Number> = HashMap::new();
+    for (tag, id, a, b, c) in &rows {
+        match (tag.as_str(), a) {
+            ("event", _) => {
+                seen.insert(id);
+            }
+            ("session", Some(call)) => {
+                named.insert(call);
+            }
+            ("session", None) => {
+                placed.push((id, b.as_deref().unwrap_or(""), c.as_deref().unwrap_or("")))
+            }
+            ("number", Some(e164)) => {
+                ours.insert(
+                    e164,
+                    Number {
+                        id,
+                        assistant_id: b.as_deref(),
+                        owner_id: c.as_deref(),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    // Recorded before, or twice in this batch: changes nothing.
+    let fresh: Vec<bool> = events.iter().map(|e| seen.insert(&e.event_id)).collect();
+
+    // 2. The sessions the fresh SIP events concern, in order of first appearance.
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut by_call: HashMap<&str, usize> = HashMap::new();
+    for (e, _) in events.iter().zip(&fresh).filter(|(_, fresh)| **fresh) {
+        if let Some(s) = sip(e) {
+            let at = *by_call.entry(s.facts.call_id.as_str()).or_insert_with(|| {
+                sessions.push(Session {
+                    sip_call_id: &s.facts.call_id,
+                    events: Vec::new(),
+                    stored: named.contains(s.facts.call_id.as_str()),
+                });
+                sessions.len() - 1
+            });
+            sessions[at].events.push((e, s));
+        }
+    }
+    let mut changed = Vec::new();
+    let mut call_of: HashMap<&str, String> = HashMap::new();
+    if !sessions.is_empty() {
+        adopt_placed(&mut tx, &mut sessions, &placed).await?;
+        let rows: Vec<SessionRow> = sessions.iter().map(|s| fold(s, &ours)).collect();
+        let rows =
+            serde_json::to_string(&rows).map_err(|e| Failure::Db(sqlx::Error::Encode(e.into())))?;
+        let stored =
+            sqlx::query_as::<_, (String, Option<String>, Option<String>)>(&sql.upsert_sessions)
+                .bind(rows)
+                .fetch_all(&mut *tx.tx)
+                .await;
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) if is_unique_violation(&e) => return Err(Failure::Conflict),
+            Err(e) => return Err(e.into()),
+        };
+        for (id, sip_call_id, owner_id) in stored {
+            if let Some(s) = sessions
+                .iter()
+                .find(|s| Some(s.sip_call_id) == sip_call_id.as_deref())
+            {
+                call_of.insert(s.sip_call_id, id.clone());
+            }
+            changed.push(CallChange {
+                call_id: id,
+                owner_id,
+            });
+        }
+    }
+
+    // 3. Rooms that finished close every open call in them.
+    let mut room_call: HashMap<&str, Option<String>> = HashMap::new();
+    for (e, _) in events.iter().zip(&fresh).filter(|(_, fresh)| **fresh) {
+        if matches!(e.effect, Effect::RoomFinished) {
+            let closed: Vec<(String, Option<String>)> = sqlx::query_as(CLOSE_ROOM)
+                .bind(e.occurred)
+                .bind(e.received)
+                .bind(&e.room)
+                .fetch_all(&mut *tx.tx)
+                .await?;
+            let only = match closed.as_slice() {
+                [(id, _)] => Some(id.clone()),
+                _ => None,
+            };
+            room_call.insert(e.event_id.as_str(), only);
+            changed.extend(
+                closed
+                    .into_iter()
+                    .map(|(call_id, owner_id)| CallChange { call_id, owner_id }),
+            );
+        }
+    }
+
+    // 4. The events, each linked to its call.
+    let mut applied = Vec::with_capacity(events.len());
+    let mut rows = Vec::new();
+    for (e, fresh) in events.iter().zip(&fresh) {
+        if !fresh {
+            applied.push(Applied::Duplicate);
+            continue;
+        }
+        let call_id = match &e.effect {
+            Effect::Sip(s) => call_of.get(s.facts.call_id.as_str()).cloned(),
+            Effect::RoomFinished => room_call.get(e.event_id.as_str()).cloned().flatten(),
+            Effect::None => None,
+        };
+        rows.push(EventRow {
+            id: &e.event_id,
+            call_id: call_id.clone(),
+            kind: &e.kind,
+            detail: &e.detail,
+            occurred_at: e.occurred,
+            received_at: e.received,
+        });
+        applied.push(Applied::Recorded { call_id });
+    }
+    if !rows.is_empty() {
+        let rows =
+            serde_json::to_string(&rows).map_err(|e| Failure::Db(sqlx::Error::Encode(e.into())))?;
+        match sqlx::query(&sql.insert_events)
+            .bind(rows)
+            .execute(&mut *tx.tx)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(Failure::Duplicate),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tx.commit().await?;
+    Ok(Batch { applied, changed })
+}
+
+/// Opens the SQLite writer's own connection.
+fn open_sqlite(db: &Db) -> Result<rusqlite::Connection, Failure> {
+    let path = db.sqlite_path.as_ref().ok_or_else(|| {
+        Failure::Db(sqlx::Error::Configuration(
+            "webhooks need a SQLite file (sqlite://path), not an in-memory database".into(),
+        ))
+    })?;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch(crate::server::db::SQLITE_PRAGMAS)?;
+    Ok(conn)
+}
+
+fn is_sqlite_unique(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// SQLite: the batch in one `BEGIN IMMEDIATE` transaction on the writer's own connection,
+/// event by event with cached prepared statements. The writer already holds the
+/// process's writer lane. Through the pool each statement would be a round trip to the
+/// connection's thread (two thread wake-ups); here it is a function call, which is what
+/// makes thousands of events a second cheap.
+fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result<Batch, Failure> {
+    use rusqlite::{params, OptionalExtension};
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    static UPSERT: OnceLock<String> = OnceLock::new();
+    let upsert = UPSERT.get_or_init(|| {
+        format!(
+            "INSERT INTO call_sessions ({}) VALUES ({}) {MERGE_SESSION}",
+            names(&SESSION_COLUMNS),
+            (1..=SESSION_COLUMNS.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
+    let mut applied = Vec::with_capacity(events.len());
+    let mut changed = Vec::new();
+    let mut numbers: HashMap<String, Option<StoredNumber>> = HashMap::new();
+    for e in events {
+        // Recorded before, or earlier in this batch: changes nothing.
+        if tx
+            .prepare_cached("SELECT 1 FROM call_events WHERE id = $1")?
+            .exists([&e.event_id])?
+        {
+            applied.push(Applied::Duplicate);
+            continue;
+        }
+        let call_id = match &e.effect {
+            Effect::Sip(p) => {
+                let call = p.facts.call_id.as_str();
+                let mut stored = tx
+                    .prepare_cached("SELECT 1 FROM call_sessions WHERE sip_call_id = $1")?
+                    .exists([call])?;
+                if !stored {
+                    let placed: Option<String> = tx
+                        .prepare_cached(
+                            "SELECT id FROM call_sessions WHERE sip_call_id IS NULL \
+                             AND room_name = $1 AND participant_identity = $2 LIMIT 1",
+                        )?
+                        .query_row([&e.room, &p.identity], |r| r.get(0))
+                        .optional()?;
+                    if let Some(id) = placed {
+                        match tx.prepare_cached(NAME_PLACED)?.execute([call, &id]) {
+                            Ok(_) => stored = true,
+                            Err(e) if is_sqlite_unique(&e) => return Err(Failure::Conflict),
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                let trunk = p.facts.trunk_phone_number.as_str();
+                if !stored && !trunk.is_empty() && !numbers.contains_key(trunk) {
+                    let number = tx
+                        .prepare_cached(
+                            "SELECT id, assistant_id, owner_id FROM phone_numbers \
+                             WHERE e164 = $1 AND released_at IS NULL",
+                        )?
+                        .query_row([trunk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()?;
+                    numbers.insert(trunk.to_string(), number);
+                }
+                let number = numbers.get(trunk).and_then(|n| n.as_ref());
+                let ours: HashMap<&str, Number> = number
+                    .map(|(id, assistant_id, owner_id)| {
+                        (
+                            trunk,
+                            Number {
+                                id,
+                                assistant_id: assistant_id.as_deref(),
+                                owner_id: owner_id.as_deref(),
+                            },
+                        )
+                    })
+                    .into_iter()
+                    .collect();
+                let session = Session {
+                    sip_call_id: call,
+                    events: vec![(e, p)],
+                    stored,
+                };
+                let r = fold(&session, &ours);
+                let (id, owner_id): (String, Option<String>) =
+                    match tx.prepare_cached(upsert)?.query_row(
+                        params![
+                            r.id,
+                            r.sip_call_id,
+                            r.direction,
+                            r.phone_number_id,
+                            r.assistant_id,
+                            r.owner_id,
+                            r.from_number,
+                            r.to_number,
+                            r.room_name,
+                            r.participant_identity,
+                            r.participant_sid,
+                            r.twilio_call_sid,
+                            r.status,
+                            r.status_rank,
+                            r.end_reason,
+                            r.created_at,
+                            r.ringing_at,
+                            r.answered_at,
+                            r.ended_at,
+                            r.updated_at,
+                        ],
+                        |row| Ok((row.get(0)?, row.get(2)?)),
+                    ) {
+                        Ok(stored) => stored,
+                        Err(e) if is_sqlite_unique(&e) => return Err(Failure::Conflict),
+                        Err(e) => return Err(e.into()),
+                    };
+                changed.push(CallChange {
+                    call_id: id.clone(),
+                    owner_id,
+                });
+                Some(id)
+            }
+            Effect::RoomFinished => {
+                let mut close = tx.prepare_cached(CLOSE_ROOM)?;
+                let closed = close
+                    .query_map(params![e.occurred, e.received, e.room], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let only = match closed.as_slice() {
+                    [(id, _)] => Some(id.clone()),
+                    _ => None,
+                };
+                changed.extend(
+                    closed
+                        .into_iter()
+                        .map(|(call_id, owner_id)| CallChange { call_id, owner_id }),
+                );
+                only
+            }
+            Effect::None => None,
+        };
+        tx.prepare_cached(
+            "INSERT INTO call_events (id, call_id, source, kind, detail, occurred_at, received_at) \
+             VALUES ($1, $2, 'livekit', $3, $4, $5, $6)",
+        )?
+        .execute(params![
+            e.event_id,
+            call_id,
+            e.kind,
+            e.detail,
+            e.occurred,
+            e.received
+        ])?;
+        applied.push(Applied::Recorded { call_id });
+    }
+    tx.commit()?;
+    Ok(Batch { applied, changed })
+}
+
+/// A row of the PostgreSQL lookup: tag, id and three tagged values.
+type LookupRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A number's id, assistant and owner, as stored.
+type StoredNumber = (String, Option<String>, Option<String>);
+
+/// A number Dial has, as new sessions on it record it.
+struct Number<'a> {
+    id: &'a str,
+    assistant_id: Option<&'a str>,
+    owner_id: Option<&'a str>,
+}
+
+/// A call Dial placed is known by its room and participant identity before LiveKit names
+/// it (the participant's webhook can come before CreateSIPParticipant's answer): the first
+/// event of that call adopts it.
+async fn adopt_placed(
+    tx: &mut WriteTx<'_>,
+    sessions: &mut [Session<'_>],
+    placed: &[(&str, &str, &str)],
+) -> Result<(), Failure> {
+    let mut adopted: HashSet<&str> = HashSet::new();
+    for s in sessions.iter_mut().filter(|s| !s.stored) {
+        let found = s.events.iter().find_map(|(e, p)| {
+            placed
+                .iter()
+                .find(|(id, room, identity)| {
+                    *room == e.room && *identity == p.identity && !adopted.contains(id)
+                })
+                .map(|(id, _, _)| *id)
+        });
+        if let Some(id) = found {
+            adopted.insert(id);
+            let named = sqlx::query(NAME_PLACED)
+                .bind(s.sip_call_id)
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await;
+            match named {
+                Ok(_) => s.stored = true,
+                Err(e) if is_unique_violation(&e) => return Err(Failure::Conflict),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A session's columns as this batch's events leave them, before the forward-only merge
+/// with what is stored (names as in [`SESSION_COLUMNS`]).
+#[derive(Serialize)]
+struct SessionRow<'a> {
+    id: String,
+    sip_call_id: &'a str,
+    direction: &'static str,
+    phone_number_id: Option<&'a str>,
+    assistant_id: Option<&'a str>,
+    owner_id: Option<&'a str>,
+    from_number: &'a str,
+    to_number: &'a str,
+    room_name: Option<&'a str>,
+    participant_identity: Option<&'a str>,
+    participant_sid: Option<&'a str>,
+    twilio_call_sid: Option<&'a str>,
+    status: &'static str,
+    status_rank: i64,
+    end_reason: Option<&'a str>,
+    created_at: i64,
+    ringing_at: Option<i64>,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+    updated_at: i64,
+}
+
+/// An event's columns (names as in [`EVENT_COLUMNS`]).
+#[derive(Serialize)]
+struct EventRow<'a> {
+    id: &'a str,
+    call_id: Option<String>,
+    kind: &'a str,
+    detail: &'a str,
+    occurred_at: i64,
+    received_at: i64,
+}
+
+/// Folds one call's events in this batch, in order: the first value of each field wins
+/// (what is stored wins over all of them), the status is the furthest one, and each
+/// timestamp is the first event's that reached that status.
+fn fold<'a>(session: &Session<'a>, ours: &HashMap<&str, Number<'a>>) -> SessionRow<'a> {
+    let events = &session.events;
+    let facts = events.first().map(|(_, s)| &s.facts);
+    let trunk_number = facts.map(|f| f.trunk_phone_number.as_str()).unwrap_or("");
+    let number = ours.get(trunk_number);
+    let phone_number = facts.map(|f| f.phone_number.as_str()).unwrap_or("");
+    let (direction, from, to) = if facts.is_some_and(|f| f.inbound) {
+        ("inbound", phone_number, trunk_number)
+    } else {
+        ("outbound", trunk_number, phone_number)
+    };
+    let nonempty = |v: &'a str| Some(v).filter(|v| !v.is_empty());
+    let reached = |status: CallStatus| {
+        events
+            .iter()
+            .find(|(_, s)| s.status == Some(status))
+            .map(|(e, _)| e.occurred)
+    };
+    let status = events
+        .iter()
+        .filter_map(|(_, s)| s.status)
+        .max()
+        .unwrap_or(CallStatus::Dialing);
+    SessionRow {
+        // A fresh id: for a stored session the upsert keeps its own.
+        id: new_ordered_id(),
+        sip_call_id: session.sip_call_id,
+        direction,
+        phone_number_id: number.map(|n| n.id),
+        assistant_id: number.and_then(|n| n.assistant_id),
+        owner_id: number.and_then(|n| n.owner_id),
+        from_number: from,
+        to_number: to,
+        room_name: events.iter().find_map(|(e, _)| nonempty(&e.room)),
+        participant_identity: events.iter().find_map(|(_, s)| nonempty(&s.identity)),
+        participant_sid: events.iter().find_map(|(_, s)| nonempty(&s.sid)),
+        twilio_call_sid: events
+            .iter()
+            .find_map(|(_, s)| s.facts.twilio_call_sid.as_deref()),
+        status: status.as_str(),
+        status_rank: status.rank(),
+        end_reason: events.iter().find_map(|(_, s)| s.end_reason.as_deref()),
+        created_at: events.first().map(|(e, _)| e.occurred).unwrap_or_else(now),
+        ringing_at: reached(CallStatus::Ringing),
+        answered_at: reached(CallStatus::Answered),
+        ended_at: reached(CallStatus::Ended),
+        updated_at: events
+            .iter()
+            .map(|(e, _)| e.received)
+            .max()
+            .unwrap_or_else(now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn sip_event(kind: &str, id: &str, call: &str, status: &str, at: i64) -> proto::WebhookEvent {
+        serde_json::from_value(json!({
+            "event": kind,
+            "id": id,
+            "createdAt": at.to_string(),
+            "room": { "sid": "RM_1", "name": format!("call-{call}") },
+            "participant": {
+                "sid": format!("PA_{call}"),
+                "identity": format!("sip_{call}"),
+                "kind": "SIP",
+                "attributes": {
+                    "sip.callID": call,
+                    "sip.callStatus": status,
+                    "sip.phoneNumber": "+15105550100",
+                    "sip.trunkPhoneNumber": "+14155550100",
+                    "sip.ruleID": "SDR_1",
+                }
+            }
+        }))
+        .expect("a webhook event")
+    }
+
+    struct TempDb {
+        db: Db,
+        path: PathBuf,
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+            }
+        }
+    }
+
+    async fn temp_db() -> TempDb {
+        let path = std::env::temp_dir().join(format!("dial-ingest-{}.db", crate::server::new_id()));
+        let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .expect("open SQLite");
+        db.migrate().await.expect("migrate");
+        TempDb { db, path }
+    }
+
+    /// Queues the events as one batch and returns each one's outcome.
+    async fn deliver(db: &Db, events: &[proto::WebhookEvent]) -> Vec<Result<Applied, AppError>> {
+        let (changes, _) = broadcast::channel(64);
+        let mut jobs = Vec::new();
+        let mut outcomes = Vec::new();
+        for event in events {
+            let (reply, outcome) = oneshot::channel();
+            jobs.push(Job {
+                event: Incoming::new(event, 1_700_000_100),
+                reply,
+            });
+            outcomes.push(outcome);
+        }
+        let mut writer = Writer {
+            db: db.clone(),
+            changes,
+            conn: None,
+            sqlite: None,
+        };
+        writer.write(jobs).await;
+        let mut results = Vec::new();
+        for outcome in outcomes {
+            results.push(outcome.await.expect("every job is answered"));
+        }
+        results
+    }
+
+    type Stored = (String, Option<i64>, Option<i64>, Option<String>);
+
+    async fn stored(db: &Db, call: &str) -> Option<Stored> {
+        sqlx::query_as(
+            "SELECT status, answered_at, ended_at, end_reason FROM call_sessions WHERE sip_call_id = $1",
+        )
+        .bind(call)
+        .fetch_optional(&db.pool)
+        .await
+        .expect("query")
+    }
+
+    #[tokio::test]
+    async fn a_batch_folds_each_call_forward_once_whatever_the_order() {
+        let t = temp_db().await;
+        let results = deliver(
+            &t.db,
+            &[
+                sip_event("participant_left", "EV_2", "SCL_a", "hangup", 1_700_000_060),
+                sip_event(
+                    "participant_joined",
+                    "EV_1",
+                    "SCL_a",
+                    "active",
+                    1_700_000_000,
+                ),
+                sip_event(
+                    "participant_joined",
+                    "EV_3",
+                    "SCL_b",
+                    "ringing",
+                    1_700_000_010,
+                ),
+                sip_event(
+                    "participant_joined",
+                    "EV_1",
+                    "SCL_a",
+                    "active",
+                    1_700_000_000,
+                ),
+            ],
+        )
+        .await;
+        let call_a = match &results[0] {
+            Ok(Applied::Recorded { call_id: Some(id) }) => id.clone(),
+            other => panic!("the leave was not recorded on a call: {other:?}"),
+        };
+        assert_eq!(
+            results[1].as_ref().ok(),
+            Some(&Applied::Recorded {
+                call_id: Some(call_a.clone())
+            }),
+            "both events of one call land on one session"
+        );
+        assert_eq!(results[3].as_ref().ok(), Some(&Applied::Duplicate));
+        // Ended (the leave outranks the join), each timestamp from its own event.
+        assert_eq!(
+            stored(&t.db, "SCL_a").await,
+            Some((
+                "ended".into(),
+                Some(1_700_000_000),
+                Some(1_700_000_060),
+                Some("participant_left".into())
+            ))
+        );
+        assert_eq!(
+            stored(&t.db, "SCL_b").await.map(|s| s.0),
+            Some("ringing".into())
+        );
+        // A late join in a later batch never reopens the call.
+        let late = deliver(
+            &t.db,
+            &[
+                sip_event(
+                    "participant_updated",
+                    "EV_4",
+                    "SCL_a",
+                    "active",
+                    1_700_000_090,
+                ),
+                sip_event(
+                    "participant_joined",
+                    "EV_5",
+                    "SCL_b",
+                    "active",
+                    1_700_000_020,
+                ),
+            ],
+        )
+        .await;
+        assert!(late.iter().all(|r| r.is_ok()));
+        assert_eq!(
+            stored(&t.db, "SCL_a").await.map(|s| s.0),
+            Some("ended".into())
+        );
+        assert_eq!(
+            stored(&t.db, "SCL_b").await.map(|s| (s.0, s.1)),
+            Some(("answered".into(), Some(1_700_000_020)))
+        );
+        let (events, sessions): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM call_events), (SELECT COUNT(*) FROM call_sessions)",
+        )
+        .fetch_one(&t.db.pool)
+        .await
+        .expect("count");
+        assert_eq!((events, sessions), (5, 2));
+    }
+
+    #[tokio::test]
+    async fn an_event_that_fails_costs_only_itself() {
+        let t = temp_db().await;
+        sqlx::query(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON call_events WHEN NEW.id = 'EV_bad' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .execute(&t.db.pool)
+        .await
+        .expect("trigger");
+        let results = deliver(
+            &t.db,
+            &[
+                sip_event(
+                    "participant_joined",
+                    "EV_a",
+                    "SCL_a",
+                    "active",
+                    1_700_000_000,
+                ),
+                sip_event(
+                    "participant_joined",
+                    "EV_bad",
+                    "SCL_b",
+                    "active",
+                    1_700_000_000,
+                ),
+                sip_event(
+                    "participant_joined",
+                    "EV_c",
+                    "SCL_c",
+                    "active",
+                    1_700_000_000,
+                ),
+                sip_event(
+                    "participant_joined",
+                    "EV_a",
+                    "SCL_a",
+                    "active",
+                    1_700_000_000,
+                ),
+            ],
+        )
+        .await;
+        assert!(matches!(results[0], Ok(Applied::Recorded { .. })));
+        assert!(results[1].is_err(), "the refused event is an error");
+        assert!(matches!(results[2], Ok(Applied::Recorded { .. })));
+        assert_eq!(results[3].as_ref().ok(), Some(&Applied::Duplicate));
+        assert!(stored(&t.db, "SCL_a").await.is_some());
+        assert!(stored(&t.db, "SCL_c").await.is_some());
+        assert_eq!(
+            stored(&t.db, "SCL_b").await,
+            None,
+            "nothing of the refused event is kept"
+        );
+    }
+}

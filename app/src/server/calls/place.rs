@@ -1,0 +1,457 @@
+//! Placing a call: the request parsed once, the outbound dial through the number's
+//! trunk, and the numbers a user may call from.
+
+use super::*;
+
+/// What a user asks for when placing a call (parsed by [`CallRequest::parse`]).
+#[derive(Debug, Clone, Default)]
+pub struct CallInput {
+    pub number_id: String,
+    pub to: String,
+    pub assistant_id: Option<String>,
+    pub dtmf: Option<String>,
+    pub play_dialtone: bool,
+    pub wait_until_answered: bool,
+    pub ringing_timeout_secs: Option<String>,
+    pub max_duration_secs: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// A valid call request.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub number_id: String,
+    pub to: crate::phone::E164,
+    pub assistant_id: Option<String>,
+    pub dtmf: Option<String>,
+    pub play_dialtone: bool,
+    pub wait_until_answered: bool,
+    pub ringing_timeout: Option<Duration>,
+    pub max_duration: Option<Duration>,
+    pub display_name: Option<String>,
+}
+
+pub(super) fn seconds(
+    field: &str,
+    value: Option<&str>,
+    range: std::ops::RangeInclusive<u64>,
+    errors: &mut Vec<crate::error::FieldError>,
+) -> Option<Duration> {
+    let text = value.map(str::trim).filter(|v| !v.is_empty())?;
+    match text.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Some(Duration::from_secs(n)),
+        _ => {
+            errors.push(crate::error::FieldError::new(
+                field,
+                format!(
+                    "Enter a whole number of seconds from {} to {}.",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+impl CallRequest {
+    /// Checks every field; all problems are reported at once, each on its field.
+    pub fn parse(input: &CallInput) -> Result<CallRequest, AppError> {
+        let mut errors = Vec::new();
+        let to = match crate::phone::E164::parse(input.to.trim(), None) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(crate::error::FieldError::new(
+                    "to",
+                    "Enter the number to call in international format, e.g. +14155550100.",
+                ));
+                None
+            }
+        };
+        let dtmf = input
+            .dtmf
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string);
+        if let Some(d) = &dtmf {
+            if d.len() > 64
+                || !d
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'w'))
+            {
+                errors.push(crate::error::FieldError::new(
+                    "dtmf",
+                    "Digits to send may contain 0–9, * and #, and w for a half-second pause (at most 64).",
+                ));
+            }
+        }
+        let ringing = seconds(
+            "ringing_timeout",
+            input.ringing_timeout_secs.as_deref(),
+            1..=300,
+            &mut errors,
+        );
+        let max = seconds(
+            "max_duration",
+            input.max_duration_secs.as_deref(),
+            1..=86_400,
+            &mut errors,
+        );
+        let display_name = input
+            .display_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string);
+        if display_name
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 128)
+        {
+            errors.push(crate::error::FieldError::new(
+                "display_name",
+                "A caller display name is at most 128 characters.",
+            ));
+        }
+        if input.number_id.trim().is_empty() {
+            errors.push(crate::error::FieldError::new(
+                "number_id",
+                "Choose the number to call from.",
+            ));
+        }
+        match (to, errors.is_empty()) {
+            (Some(to), true) => Ok(CallRequest {
+                number_id: input.number_id.trim().to_string(),
+                to,
+                assistant_id: input.assistant_id.clone().filter(|a| !a.trim().is_empty()),
+                dtmf,
+                play_dialtone: input.play_dialtone,
+                wait_until_answered: input.wait_until_answered,
+                ringing_timeout: ringing,
+                max_duration: max,
+                display_name,
+            }),
+            _ => Err(AppError::Invalid { errors }),
+        }
+    }
+}
+
+/// The outcome of a failed call, from its SIP status.
+pub fn outcome_of_sip(status: u16) -> &'static str {
+    match status {
+        486 | 600 => "busy",
+        408 | 480 | 487 => "no_answer",
+        603 | 403 => "declined",
+        401 | 407 => "trunk_auth_failed",
+        404 | 410 | 484 | 485 | 488 | 502 | 503 | 604 => "unreachable",
+        _ => "failed",
+    }
+}
+
+pub(super) async fn dial_event(
+    state: &AppState,
+    call_id: &str,
+    kind: &str,
+    detail: serde_json::Value,
+) -> Result<(), AppError> {
+    let t = now();
+    sqlx::query(
+        "INSERT INTO call_events (id, call_id, source, kind, detail, occurred_at, received_at) VALUES ($1, $2, 'dial', $3, $4, $5, $5)",
+    )
+    .bind(new_id())
+    .bind(call_id)
+    .bind(kind)
+    .bind(detail.to_string())
+    .bind(t)
+    .execute(&state.db.pool)
+    .await?;
+    notify_by_id(state, call_id).await;
+    Ok(())
+}
+
+/// The LiveKit half of placing a call: room, agent, SIP participant, outcome.
+pub(super) struct DialOut {
+    state: AppState,
+    lk: crate::server::livekit::LiveKitClient,
+    id: String,
+    trunk: String,
+    room: String,
+    identity: String,
+    agent: String,
+    agent_metadata: String,
+    request: CallRequest,
+}
+
+impl DialOut {
+    async fn run(self) -> Result<(), AppError> {
+        let DialOut {
+            state,
+            lk,
+            id,
+            trunk,
+            room,
+            identity,
+            agent,
+            agent_metadata,
+            request,
+        } = self;
+        let state = &state;
+        let create = async {
+            lk.create_room(&room, "").await?;
+            lk.dispatch_agent(&room, &agent, &agent_metadata).await?;
+            lk.create_sip_participant(
+                &trunk,
+                request.to.as_str(),
+                &room,
+                crate::server::livekit::CallOptions {
+                    participant_identity: identity.clone(),
+                    participant_name: Some(format!("Phone {}", request.to.as_str())),
+                    display_name: request.display_name.clone(),
+                    dtmf: request.dtmf.clone(),
+                    play_dialtone: request.play_dialtone,
+                    wait_until_answered: request.wait_until_answered,
+                    ringing_timeout: request.ringing_timeout,
+                    max_call_duration: request.max_duration,
+                    ..Default::default()
+                },
+            )
+            .await
+        };
+        // While LiveKit dials (and, with "wait until answered", until the callee answers),
+        // follow the participant's sip.callStatus so the pages show "ringing".
+        let watch = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                let status = match lk.get_participant(&room, &identity).await {
+                    Ok(p) => sip_facts(&p).and_then(|f| f.status),
+                    Err(_) => None,
+                };
+                if let Some(status @ (CallStatus::Ringing | CallStatus::Answered)) = status {
+                    // This loop is dropped the moment the dial returns (the select! below),
+                    // whatever it is awaiting: its write runs in a task of its own, so a
+                    // transaction is never abandoned half-way.
+                    let (state, id) = (state.clone(), id.clone());
+                    let write = tokio::spawn(async move {
+                        let mut tx = state.db.begin_write().await?;
+                        advance(&mut tx, &id, status, now(), None, now()).await?;
+                        tx.commit().await?;
+                        notify_by_id(&state, &id).await;
+                        Ok::<(), AppError>(())
+                    });
+                    if let Ok(Err(e)) = write.await {
+                        tracing::warn!(error = %e, "could not record a call's live status");
+                    }
+                }
+            }
+        };
+        let result = tokio::select! {
+            result = create => result,
+            () = watch => unreachable_watch(),
+        };
+        let failed = |e: &crate::server::livekit::LiveKitError| e.to_string();
+        match result {
+            Ok(info) => {
+                // The participant's webhook may have arrived first and adopted the session.
+                sqlx::query("UPDATE call_sessions SET sip_call_id = COALESCE(sip_call_id, $1), participant_sid = COALESCE(participant_sid, $2) WHERE id = $3")
+                    .bind(&info.sip_call_id)
+                    .bind(Some(info.participant_id.clone()).filter(|p| !p.is_empty()))
+                    .bind(&id)
+                    .execute(&state.db.pool)
+                    .await?;
+                if request.wait_until_answered {
+                    let mut tx = state.db.begin_write().await?;
+                    advance(&mut tx, &id, CallStatus::Answered, now(), None, now()).await?;
+                    tx.commit().await?;
+                }
+                dial_event(
+                    state,
+                    &id,
+                    "call.created",
+                    json!({ "sip_call_id": info.sip_call_id }),
+                )
+                .await?;
+                Ok(())
+            }
+            Err(e) => {
+                let status = e.sip_status();
+                let outcome = status.map(outcome_of_sip).unwrap_or("failed");
+                let t = now();
+                let mut tx = state.db.begin_write().await?;
+                sqlx::query("UPDATE call_sessions SET outcome = COALESCE(outcome, $1), sip_status_code = COALESCE(sip_status_code, $2) WHERE id = $3")
+                    .bind(outcome)
+                    .bind(status.map(i64::from))
+                    .bind(&id)
+                    .execute(&mut *tx.tx)
+                    .await?;
+                advance(&mut tx, &id, CallStatus::Ended, t, Some(&failed(&e)), t).await?;
+                tx.commit().await?;
+                dial_event(
+                    state,
+                    &id,
+                    "call.failed",
+                    json!({ "error": failed(&e), "sip_status": status }),
+                )
+                .await?;
+                match status {
+                    // A call outcome (busy, no answer, ...): the call is the answer.
+                    Some(_) => Ok(()),
+                    // Not a call outcome but a failure to place it: say so.
+                    None => Err(e.into()),
+                }
+            }
+        }
+    }
+}
+
+/// The status watcher loops until the call's creation finishes.
+pub(super) fn unreachable_watch(
+) -> Result<crate::server::livekit::proto::SipParticipantInfo, crate::server::livekit::LiveKitError>
+{
+    Err(crate::server::livekit::LiveKitError::Network(
+        "the call watcher stopped".into(),
+    ))
+}
+
+/// Places an outbound call: a fresh room with the assistant's prefix, the assistant's
+/// agent dispatched into it (its metadata plus the call's), the number's outbound trunk
+/// (created on demand), and the SIP participant. The call is recorded first (dialing).
+/// With `wait` this returns once LiveKit answered (with "wait until answered": once the
+/// callee answered or the call failed); without, the dialing goes on in the background
+/// and the call's page follows it.
+pub async fn place(
+    state: &AppState,
+    me: &crate::model::Me,
+    actor: &audit::Actor,
+    request: CallRequest,
+    wait: bool,
+) -> Result<crate::model::CallRow, AppError> {
+    type NumberInfo = (String, Option<String>, Option<String>);
+    let number: Option<NumberInfo> = sqlx::query_as(
+        "SELECT e164, owner_id, assistant_id FROM phone_numbers WHERE id = $1 AND released_at IS NULL",
+    )
+    .bind(&request.number_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let (from, owner, number_assistant) = number
+        .filter(|(_, owner, _)| me.is_admin() || owner.as_deref() == Some(me.id.as_str()))
+        .ok_or_else(|| AppError::invalid("number_id", "Choose one of your numbers."))?;
+    let assistant_id = request
+        .assistant_id
+        .clone()
+        .or(number_assistant)
+        .ok_or_else(|| AppError::invalid("number_id", "This number has no assistant. Assign it to an assistant first, or choose the assistant for the call."))?;
+    type AssistantInfo = (String, String, String, String, String);
+    let assistant: Option<AssistantInfo> = sqlx::query_as(
+        "SELECT owner_id, name, agent_name, metadata, room_prefix FROM assistants WHERE id = $1",
+    )
+    .bind(&assistant_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let (assistant_owner, assistant_name, agent, metadata, prefix) = assistant
+        .filter(|(o, ..)| me.is_admin() || *o == me.id)
+        .ok_or_else(|| AppError::invalid("assistant_id", "Choose one of your assistants."))?;
+    if owner.as_deref().is_some_and(|o| o != assistant_owner) {
+        return Err(AppError::invalid(
+            "assistant_id",
+            "The number and the assistant belong to different owners.",
+        ));
+    }
+    let lk = livekit::settings::client(state)?;
+    let trunk = crate::server::assignment::ensure_outbound_trunk(state, &request.number_id).await?;
+
+    let id = new_id();
+    let room = format!("{prefix}{}", &id.replace('-', "")[..12]);
+    let identity = format!("sip_{}", request.to.as_str());
+    let t = now();
+    sqlx::query(
+        "INSERT INTO call_sessions (id, direction, phone_number_id, assistant_id, owner_id, from_number, to_number, \
+         room_name, participant_identity, status, status_rank, created_at, updated_at) \
+         VALUES ($1, 'outbound', $2, $3, $4, $5, $6, $7, $8, 'dialing', 0, $9, $9)",
+    )
+    .bind(&id)
+    .bind(&request.number_id)
+    .bind(&assistant_id)
+    .bind(owner.clone().unwrap_or(assistant_owner.clone()))
+    .bind(&from)
+    .bind(request.to.as_str())
+    .bind(&room)
+    .bind(&identity)
+    .bind(t)
+    .execute(&state.db.pool)
+    .await?;
+    dial_event(
+        state,
+        &id,
+        "call.requested",
+        json!({
+            "by": actor.username, "from": from, "to": request.to.as_str(), "assistant": assistant_name,
+            "dtmf": request.dtmf, "play_dialtone": request.play_dialtone,
+            "wait_until_answered": request.wait_until_answered,
+            "ringing_timeout_secs": request.ringing_timeout.map(|d| d.as_secs()),
+            "max_duration_secs": request.max_duration.map(|d| d.as_secs()),
+        }),
+    )
+    .await?;
+    audit::record(
+        &state.db,
+        actor,
+        "call.place",
+        Some(request.to.as_str()),
+        Some(&format!("call {id} from {from}")),
+    )
+    .await?;
+
+    // The agent gets the assistant's metadata and the call's.
+    let mut agent_metadata: serde_json::Value =
+        serde_json::from_str(&metadata).unwrap_or_else(|_| json!({}));
+    if let Some(obj) = agent_metadata.as_object_mut() {
+        obj.insert(
+            "dial".into(),
+            json!({ "call_id": id, "direction": "outbound", "to": request.to.as_str(), "from": from }),
+        );
+    }
+    let job = DialOut {
+        state: state.clone(),
+        lk,
+        id: id.clone(),
+        trunk,
+        room,
+        identity,
+        agent,
+        agent_metadata: agent_metadata.to_string(),
+        request,
+    };
+    if wait {
+        job.run().await?;
+    } else {
+        tokio::spawn(async move {
+            let id = job.id.clone();
+            if let Err(e) = job.run().await {
+                tracing::warn!(call = %id, error = %e, "an outbound call could not be placed");
+            }
+        });
+    }
+    get(state, me, &id).await
+}
+
+/// The numbers the user may call from, with the assistant that would take the call.
+pub async fn callable_numbers(
+    state: &AppState,
+    me: &crate::model::Me,
+) -> Result<Vec<crate::model::AssistantOption>, AppError> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT n.id, n.e164, a.name FROM phone_numbers n JOIN assistants a ON a.id = n.assistant_id \
+         WHERE n.released_at IS NULL AND (n.owner_id = $1 OR $2 = 1) ORDER BY n.e164 LIMIT 500",
+    )
+    .bind(&me.id)
+    .bind(i64::from(me.is_admin()))
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, e164, assistant)| crate::model::AssistantOption {
+            id,
+            name: format!("{} · {assistant}", crate::phone::format_e164(&e164)),
+        })
+        .collect())
+}

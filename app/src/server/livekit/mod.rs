@@ -1,0 +1,451 @@
+//! The LiveKit client: the `livekit-api` crate's SIP, Room and AgentDispatch services with
+//! the URL, key and secret from settings. Every LiveKit call Dial makes goes through this
+//! type; errors keep LiveKit's Twirp code and message (and the SIP status of a failed call).
+
+pub mod settings;
+pub mod webhooks;
+
+pub use livekit_protocol as proto;
+
+use livekit_api::services::{
+    agent_dispatch::AgentDispatchClient,
+    room::{CreateRoomOptions, RoomClient},
+    sip::{
+        CreateSIPDispatchRuleOptions, CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions,
+        CreateSIPParticipantOptions, ListSIPDispatchRuleFilter, ListSIPInboundTrunkFilter,
+        ListSIPOutboundTrunkFilter, SIPClient, TransferSIPParticipantOptions,
+    },
+    ServiceError, SipCallError, TwirpError,
+};
+use secrecy::{ExposeSecret, SecretString};
+use std::{collections::HashMap, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveKitError {
+    /// LiveKit answered with a Twirp error.
+    #[error("LiveKit {code}: {message}")]
+    Twirp {
+        code: String,
+        message: String,
+        meta: HashMap<String, String>,
+    },
+    /// A call failed with a SIP status (486 busy, 480 unavailable, 603 declined, ...).
+    #[error("the call failed with SIP {status} {reason} ({code})")]
+    Sip {
+        code: String,
+        status: u16,
+        reason: String,
+    },
+    #[error("could not reach LiveKit: {0}")]
+    Network(String),
+    #[error("LiveKit sent a response Dial could not read: {0}")]
+    Decode(String),
+    #[error("could not sign a LiveKit token: {0}")]
+    Token(String),
+}
+
+impl LiveKitError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            LiveKitError::Twirp { code, .. } | LiveKitError::Sip { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some("not_found")
+    }
+
+    pub fn sip_status(&self) -> Option<u16> {
+        match self {
+            LiveKitError::Sip { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// LiveKit's failure at the boundary: its own code, and its message without repeating
+/// "LiveKit" (the error's display already names the provider).
+impl From<LiveKitError> for crate::error::AppError {
+    fn from(e: LiveKitError) -> Self {
+        let message = match &e {
+            LiveKitError::Twirp { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        crate::error::AppError::Upstream {
+            provider: "LiveKit".into(),
+            code: e.code().map(str::to_string),
+            message,
+        }
+    }
+}
+
+impl From<ServiceError> for LiveKitError {
+    fn from(err: ServiceError) -> Self {
+        if let Some(sip) = SipCallError::from_error(&err) {
+            if let Some(status) = sip.sip_status_code() {
+                return LiveKitError::Sip {
+                    code: sip.code().to_string(),
+                    status: u16::try_from(status).unwrap_or(0),
+                    reason: sip.sip_status().unwrap_or_default().to_string(),
+                };
+            }
+        }
+        match err {
+            ServiceError::Twirp(TwirpError::Twirp(code)) => LiveKitError::Twirp {
+                code: code.code,
+                message: code.msg,
+                meta: code.meta,
+            },
+            ServiceError::Twirp(TwirpError::Request(e)) => {
+                let mut cause: &dyn std::error::Error = &e;
+                while let Some(next) = cause.source() {
+                    cause = next;
+                }
+                if e.is_timeout() {
+                    LiveKitError::Network("the request timed out".to_string())
+                } else {
+                    LiveKitError::Network(cause.to_string())
+                }
+            }
+            ServiceError::Twirp(TwirpError::Prost(e)) => LiveKitError::Decode(e.to_string()),
+            ServiceError::Twirp(TwirpError::Url(e)) => LiveKitError::Network(e.to_string()),
+            ServiceError::AccessToken(e) => LiveKitError::Token(e.to_string()),
+            ServiceError::Env(e) => LiveKitError::Token(e.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, LiveKitError>;
+
+/// An inbound trunk as Dial creates it.
+#[derive(Debug, Clone, Default)]
+pub struct InboundTrunkSpec {
+    pub name: String,
+    pub numbers: Vec<String>,
+    pub metadata: String,
+    pub allowed_addresses: Vec<String>,
+    pub allowed_numbers: Vec<String>,
+    pub auth_username: Option<String>,
+    pub auth_password: Option<SecretString>,
+}
+
+/// An outbound trunk as Dial creates it.
+#[derive(Debug, Clone)]
+pub struct OutboundTrunkSpec {
+    pub name: String,
+    pub address: String,
+    pub numbers: Vec<String>,
+    pub transport: proto::SipTransport,
+    pub metadata: String,
+    pub auth_username: String,
+    pub auth_password: SecretString,
+    pub destination_country: Option<String>,
+}
+
+/// Options of an outbound call (all of CreateSIPParticipant's that Dial uses).
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    pub participant_identity: String,
+    pub participant_name: Option<String>,
+    pub participant_metadata: Option<String>,
+    pub participant_attributes: HashMap<String, String>,
+    pub display_name: Option<String>,
+    pub dtmf: Option<String>,
+    pub play_dialtone: bool,
+    pub wait_until_answered: bool,
+    pub ringing_timeout: Option<Duration>,
+    pub max_call_duration: Option<Duration>,
+}
+
+pub struct LiveKitClient {
+    sip: SIPClient,
+    room: RoomClient,
+    dispatch: AgentDispatchClient,
+}
+
+impl LiveKitClient {
+    pub fn new(url: &str, api_key: &str, api_secret: &SecretString, timeout: Duration) -> Self {
+        let secret = api_secret.expose_secret();
+        LiveKitClient {
+            sip: SIPClient::with_api_key(url, api_key, secret).with_request_timeout(timeout),
+            room: RoomClient::with_api_key(url, api_key, secret).with_request_timeout(timeout),
+            dispatch: AgentDispatchClient::with_api_key(url, api_key, secret)
+                .with_request_timeout(timeout),
+        }
+    }
+
+    // -- Trunks ---------------------------------------------------------------------------
+
+    pub async fn create_inbound_trunk(
+        &self,
+        spec: InboundTrunkSpec,
+    ) -> Result<proto::SipInboundTrunkInfo> {
+        let options = CreateSIPInboundTrunkOptions {
+            metadata: Some(spec.metadata),
+            allowed_addresses: Some(spec.allowed_addresses),
+            allowed_numbers: Some(spec.allowed_numbers),
+            auth_username: spec.auth_username,
+            auth_password: spec.auth_password.map(|p| p.expose_secret().to_string()),
+            ..Default::default()
+        };
+        Ok(self
+            .sip
+            .create_sip_inbound_trunk(spec.name, spec.numbers, options)
+            .await?)
+    }
+
+    pub async fn list_inbound_trunks(&self) -> Result<Vec<proto::SipInboundTrunkInfo>> {
+        Ok(self
+            .sip
+            .list_sip_inbound_trunk(ListSIPInboundTrunkFilter::All)
+            .await?)
+    }
+
+    pub async fn get_inbound_trunk(&self, id: &str) -> Result<Option<proto::SipInboundTrunkInfo>> {
+        Ok(self
+            .list_inbound_trunks()
+            .await?
+            .into_iter()
+            .find(|t| t.sip_trunk_id == id))
+    }
+
+    pub async fn update_inbound_trunk(
+        &self,
+        id: &str,
+        update: proto::SipInboundTrunkUpdate,
+    ) -> Result<proto::SipInboundTrunkInfo> {
+        Ok(self
+            .sip
+            .update_sip_inbound_trunk(id.to_string(), update)
+            .await?)
+    }
+
+    pub async fn create_outbound_trunk(
+        &self,
+        spec: OutboundTrunkSpec,
+    ) -> Result<proto::SipOutboundTrunkInfo> {
+        let options = CreateSIPOutboundTrunkOptions {
+            transport: spec.transport,
+            metadata: spec.metadata,
+            auth_username: spec.auth_username,
+            auth_password: spec.auth_password.expose_secret().to_string(),
+            ..Default::default()
+        };
+        let created = self
+            .sip
+            .create_sip_outbound_trunk(spec.name, spec.address, spec.numbers, options)
+            .await?;
+        // The crate's create call does not carry the destination country; set it after.
+        match spec.destination_country.filter(|c| !c.is_empty()) {
+            Some(country) => {
+                let update = proto::SipOutboundTrunkUpdate {
+                    destination_country: Some(country),
+                    ..Default::default()
+                };
+                Ok(self
+                    .sip
+                    .update_sip_outbound_trunk(created.sip_trunk_id.clone(), update)
+                    .await?)
+            }
+            None => Ok(created),
+        }
+    }
+
+    pub async fn list_outbound_trunks(&self) -> Result<Vec<proto::SipOutboundTrunkInfo>> {
+        Ok(self
+            .sip
+            .list_sip_outbound_trunk(ListSIPOutboundTrunkFilter::All)
+            .await?)
+    }
+
+    pub async fn get_outbound_trunk(
+        &self,
+        id: &str,
+    ) -> Result<Option<proto::SipOutboundTrunkInfo>> {
+        Ok(self
+            .list_outbound_trunks()
+            .await?
+            .into_iter()
+            .find(|t| t.sip_trunk_id == id))
+    }
+
+    pub async fn update_outbound_trunk(
+        &self,
+        id: &str,
+        update: proto::SipOutboundTrunkUpdate,
+    ) -> Result<proto::SipOutboundTrunkInfo> {
+        Ok(self
+            .sip
+            .update_sip_outbound_trunk(id.to_string(), update)
+            .await?)
+    }
+
+    /// Deletes an inbound or outbound trunk. LiveKit answers success for unknown ids.
+    pub async fn delete_trunk(&self, id: &str) -> Result<()> {
+        self.sip.delete_sip_trunk(id).await?;
+        Ok(())
+    }
+
+    // -- Dispatch rules -------------------------------------------------------------------
+
+    pub async fn create_dispatch_rule(
+        &self,
+        rule: proto::sip_dispatch_rule::Rule,
+        options: CreateSIPDispatchRuleOptions,
+    ) -> Result<proto::SipDispatchRuleInfo> {
+        Ok(self.sip.create_sip_dispatch_rule(rule, options).await?)
+    }
+
+    pub async fn list_dispatch_rules(&self) -> Result<Vec<proto::SipDispatchRuleInfo>> {
+        Ok(self
+            .sip
+            .list_sip_dispatch_rule(ListSIPDispatchRuleFilter::All)
+            .await?)
+    }
+
+    pub async fn update_dispatch_rule(
+        &self,
+        id: &str,
+        update: proto::SipDispatchRuleUpdate,
+    ) -> Result<proto::SipDispatchRuleInfo> {
+        Ok(self
+            .sip
+            .update_sip_dispatch_rule(id.to_string(), update)
+            .await?)
+    }
+
+    /// Replaces a dispatch rule as a whole (rule, trunks, room configuration) in one call,
+    /// so calls never see a moment without a rule.
+    pub async fn replace_dispatch_rule(
+        &self,
+        id: &str,
+        rule: proto::SipDispatchRuleInfo,
+    ) -> Result<proto::SipDispatchRuleInfo> {
+        Ok(self
+            .sip
+            .update_sip_dispatch_rule_replace(id.to_string(), rule)
+            .await?)
+    }
+
+    /// Deletes a dispatch rule; an unknown id is LiveKit's not_found.
+    pub async fn delete_dispatch_rule(&self, id: &str) -> Result<()> {
+        self.sip.delete_sip_dispatch_rule(id).await?;
+        Ok(())
+    }
+
+    // -- Calls ----------------------------------------------------------------------------
+
+    pub async fn create_sip_participant(
+        &self,
+        trunk_id: &str,
+        call_to: &str,
+        room: &str,
+        call: CallOptions,
+    ) -> Result<proto::SipParticipantInfo> {
+        let options = CreateSIPParticipantOptions {
+            participant_identity: call.participant_identity,
+            participant_name: call.participant_name,
+            participant_metadata: call.participant_metadata,
+            participant_attributes: (!call.participant_attributes.is_empty())
+                .then_some(call.participant_attributes),
+            display_name: call.display_name,
+            dtmf: call.dtmf,
+            play_dialtone: Some(call.play_dialtone),
+            wait_until_answered: Some(call.wait_until_answered),
+            ringing_timeout: call.ringing_timeout,
+            max_call_duration: call.max_call_duration,
+            ..Default::default()
+        };
+        Ok(self
+            .sip
+            .create_sip_participant(
+                trunk_id.to_string(),
+                call_to.to_string(),
+                room.to_string(),
+                options,
+                None,
+            )
+            .await?)
+    }
+
+    pub async fn transfer_sip_participant(
+        &self,
+        room: &str,
+        identity: &str,
+        transfer_to: &str,
+        play_dialtone: bool,
+        ringing_timeout: Option<Duration>,
+    ) -> Result<()> {
+        let options = TransferSIPParticipantOptions {
+            play_dialtone: Some(play_dialtone),
+            ringing_timeout,
+            ..Default::default()
+        };
+        Ok(self
+            .sip
+            .transfer_sip_participant(
+                room.to_string(),
+                identity.to_string(),
+                transfer_to.to_string(),
+                options,
+            )
+            .await?)
+    }
+
+    // -- Rooms ----------------------------------------------------------------------------
+
+    pub async fn create_room(&self, name: &str, metadata: &str) -> Result<proto::Room> {
+        let options = CreateRoomOptions {
+            metadata: metadata.to_string(),
+            ..Default::default()
+        };
+        Ok(self.room.create_room(name, options).await?)
+    }
+
+    pub async fn list_rooms(&self, names: Vec<String>) -> Result<Vec<proto::Room>> {
+        Ok(self.room.list_rooms(names).await?)
+    }
+
+    pub async fn delete_room(&self, name: &str) -> Result<()> {
+        Ok(self.room.delete_room(name).await?)
+    }
+
+    pub async fn list_participants(&self, room: &str) -> Result<Vec<proto::ParticipantInfo>> {
+        Ok(self.room.list_participants(room).await?)
+    }
+
+    pub async fn get_participant(
+        &self,
+        room: &str,
+        identity: &str,
+    ) -> Result<proto::ParticipantInfo> {
+        Ok(self.room.get_participant(room, identity).await?)
+    }
+
+    /// Removes a participant; for a SIP participant this hangs the call up.
+    pub async fn remove_participant(&self, room: &str, identity: &str) -> Result<()> {
+        Ok(self.room.remove_participant(room, identity).await?)
+    }
+
+    // -- Agents ---------------------------------------------------------------------------
+
+    pub async fn dispatch_agent(
+        &self,
+        room: &str,
+        agent_name: &str,
+        metadata: &str,
+    ) -> Result<proto::AgentDispatch> {
+        let request = proto::CreateAgentDispatchRequest {
+            agent_name: agent_name.to_string(),
+            room: room.to_string(),
+            metadata: metadata.to_string(),
+            ..Default::default()
+        };
+        Ok(self.dispatch.create_dispatch(request).await?)
+    }
+
+    pub async fn list_dispatches(&self, room: &str) -> Result<Vec<proto::AgentDispatch>> {
+        Ok(self.dispatch.list_dispatch(room.to_string()).await?)
+    }
+}

@@ -1,0 +1,208 @@
+//! LiveKit's webhooks (`POST /webhooks/livekit`): the `Authorization` header holds a bare
+//! JWT signed with the API secret (`iss` = API key, one minute of leeway on `exp`) whose
+//! `sha256` claim is the base64 SHA-256 of the raw body (WIRE.md). A request that fails any
+//! check is answered 401 and nothing is written; a verified event is folded into its call
+//! session by [`crate::server::calls::ingest::apply`], which
+//! commits events in batches (group commit).
+
+use crate::server::{calls, state::AppState};
+use axum::{
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+    Router,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use livekit_api::access_token::TokenVerifier;
+use livekit_protocol as proto;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+/// Webhook bodies are small JSON documents.
+const MAX_BODY: usize = 256 * 1024;
+
+/// The route `/webhooks/livekit`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/livekit", post(receive))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// Why a webhook was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refused {
+    #[error("LiveKit is not configured on this Dial")]
+    NotConfigured,
+    #[error("no Authorization header")]
+    MissingToken,
+    #[error("the token is not valid: {0}")]
+    BadToken(String),
+    #[error("the body does not match the token's sha256 claim")]
+    WrongHash,
+    #[error("the body is not a LiveKit webhook event: {0}")]
+    BadBody(String),
+}
+
+/// Checks the token and the body hash, and decodes the event.
+pub fn verify(
+    api_key: &str,
+    api_secret: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> Result<proto::WebhookEvent, Refused> {
+    let token = authorization
+        .map(|v| v.trim())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v))
+        .filter(|v| !v.is_empty())
+        .ok_or(Refused::MissingToken)?;
+    let claims = TokenVerifier::with_api_key(api_key, api_secret)
+        .verify(token)
+        .map_err(|e| Refused::BadToken(e.to_string()))?;
+    let claimed = STANDARD
+        .decode(claims.sha256.as_bytes())
+        .map_err(|_| Refused::WrongHash)?;
+    let actual = Sha256::digest(body);
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        claimed.as_slice(),
+        actual.as_slice(),
+    )) {
+        return Err(Refused::WrongHash);
+    }
+    serde_json::from_slice(body).map_err(|e| Refused::BadBody(e.to_string()))
+}
+
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let lk = &state.config.livekit;
+    let (Some(key), Some(secret)) = (
+        lk.api_key.as_deref().filter(|k| !k.is_empty()),
+        lk.api_secret.as_ref(),
+    ) else {
+        tracing::warn!("a LiveKit webhook arrived, but LiveKit is not configured");
+        return (StatusCode::UNAUTHORIZED, Refused::NotConfigured.to_string()).into_response();
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let event = match verify(key, secret.expose_secret(), authorization, &body) {
+        Ok(event) => event,
+        Err(refused) => {
+            tracing::warn!(reason = %refused, "refused a LiveKit webhook");
+            let status = match refused {
+                Refused::BadBody(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return (status, refused.to_string()).into_response();
+        }
+    };
+    match calls::ingest::apply(&state, &event).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => {
+            tracing::error!(event = %event.id, error = %e, "could not record a LiveKit webhook");
+            // LiveKit retries a failed delivery.
+            (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Fuzz target: any body with any Authorization is refused without a panic; any
+        /// body correctly signed is decoded or refused as not an event.
+        #[test]
+        fn any_body_is_decoded_or_refused(
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+            authorization in any::<String>(),
+        ) {
+            let forged = verify("mykey", "mysecret", Some(&authorization), &body);
+            prop_assert!(forged.is_err());
+            let signed = token("mykey", "mysecret", &body, 60);
+            let decoded = verify("mykey", "mysecret", Some(&signed), &body);
+            prop_assert!(matches!(decoded, Ok(_) | Err(Refused::BadBody(_))));
+        }
+    }
+
+    /// The WIRE.md vector: key `mykey`, secret `mysecret`.
+    const BODY: &str = r#"{"event":"participant_joined","room":{"sid":"RM_test","name":"call-1"},"participant":{"sid":"PA_test","identity":"sip_+15105550100","state":"ACTIVE","joinedAt":"1700000000","name":"Phone +15105550100","kind":"SIP","attributes":{"sip.callID":"SCL_test","sip.callStatus":"active","sip.phoneNumber":"+15105550100","sip.trunkID":"ST_test","sip.trunkPhoneNumber":"+15105550123"}},"id":"EV_test","createdAt":"1700000000"}"#;
+
+    /// An HS256 JWT as LiveKit signs webhooks, with any expiry (also in the past).
+    fn token(key: &str, secret: &str, body: &[u8], ttl: i64) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use hmac::{Hmac, Mac};
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let claims = serde_json::json!({
+            "iss": key,
+            "exp": crate::server::now() + ttl,
+            "nbf": 0,
+            "sha256": STANDARD.encode(Sha256::digest(body)),
+        });
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{header}.{payload}").as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{header}.{payload}.{signature}")
+    }
+
+    #[test]
+    fn the_wire_vector_hashes_as_documented() {
+        assert_eq!(
+            STANDARD.encode(Sha256::digest(BODY.as_bytes())),
+            "549kReMKUvH4oKpRY493vXHMzf76u4gFTPQ7kbQtlS0="
+        );
+    }
+
+    #[test]
+    fn a_signed_event_is_accepted_and_decoded() {
+        let jwt = token("mykey", "mysecret", BODY.as_bytes(), 300);
+        let event = verify("mykey", "mysecret", Some(&jwt), BODY.as_bytes()).unwrap();
+        assert_eq!(event.event, "participant_joined");
+        assert_eq!(event.id, "EV_test");
+        assert_eq!(event.created_at, 1_700_000_000);
+        let p = event.participant.unwrap();
+        assert_eq!(p.kind, proto::participant_info::Kind::Sip as i32);
+        assert_eq!(p.attributes["sip.callID"], "SCL_test");
+        // The fake's signer produces the same thing.
+        let fake = dial_fakes::livekit::sign_webhook("mykey", "mysecret", BODY.as_bytes());
+        assert!(verify("mykey", "mysecret", Some(&fake), BODY.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn forged_expired_and_tampered_events_are_refused() {
+        let body = BODY.as_bytes();
+        // Wrong secret, wrong issuer.
+        let forged = token("mykey", "not-the-secret", body, 300);
+        assert!(matches!(
+            verify("mykey", "mysecret", Some(&forged), body),
+            Err(Refused::BadToken(_))
+        ));
+        let other_key = token("otherkey", "mysecret", body, 300);
+        assert!(matches!(
+            verify("mykey", "mysecret", Some(&other_key), body),
+            Err(Refused::BadToken(_))
+        ));
+        // Expired beyond the minute of leeway; within it is accepted.
+        let expired = token("mykey", "mysecret", body, -120);
+        assert!(matches!(
+            verify("mykey", "mysecret", Some(&expired), body),
+            Err(Refused::BadToken(_))
+        ));
+        let just_expired = token("mykey", "mysecret", body, -20);
+        assert!(verify("mykey", "mysecret", Some(&just_expired), body).is_ok());
+        // A body changed after signing (a replay with another body).
+        let jwt = token("mykey", "mysecret", body, 300);
+        let tampered = BODY.replace("SCL_test", "SCL_evil");
+        assert_eq!(
+            verify("mykey", "mysecret", Some(&jwt), tampered.as_bytes()),
+            Err(Refused::WrongHash)
+        );
+        assert_eq!(
+            verify("mykey", "mysecret", None, body),
+            Err(Refused::MissingToken)
+        );
+    }
+}

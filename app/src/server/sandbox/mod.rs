@@ -1,0 +1,92 @@
+//! Sandbox mode: both fakes in-process on loopback, Dial pointed at them, sandbox
+//! credentials filled in. Nothing in sandbox mode can reach a real provider: the provider
+//! base URLs are forced to the fakes whatever the environment says.
+
+pub mod ui;
+
+use dial_fakes::{livekit::FakeLiveKit, twilio::FakeTwilio};
+use std::net::SocketAddr;
+
+/// The credentials the fakes accept (flags of `dial sandbox`, defaults here). `Debug`
+/// names the SID and key but not the token or secret.
+#[derive(Clone)]
+pub struct SandboxCredentials {
+    pub twilio_account_sid: String,
+    pub twilio_auth_token: String,
+    pub livekit_api_key: String,
+    pub livekit_api_secret: String,
+}
+
+impl std::fmt::Debug for SandboxCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxCredentials")
+            .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("twilio_auth_token", &"[redacted]")
+            .field("livekit_api_key", &self.livekit_api_key)
+            .field("livekit_api_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+pub const DEFAULT_TWILIO_ACCOUNT_SID: &str = "ACd1a1d1a1d1a1d1a1d1a1d1a1d1a1d1a1";
+pub const DEFAULT_TWILIO_AUTH_TOKEN: &str = "5a4db0c5a4db0c5a4db0c5a4db0c5a4d";
+pub const DEFAULT_LIVEKIT_API_KEY: &str = "APIdialsandbox";
+pub const DEFAULT_LIVEKIT_API_SECRET: &str = "dial-sandbox-secret-not-for-production";
+/// Numbers on the sandbox's Twilio account from the start (bought "outside Dial").
+pub const SANDBOX_EXISTING_NUMBERS: &[&str] = &["+12125550120", "+12125550121"];
+/// What the sandbox tells Twilio's fake to use as LiveKit's SIP host (never dialled).
+pub const SANDBOX_SIP_URI: &str = "dial-sandbox.sip.livekit.cloud";
+
+impl Default for SandboxCredentials {
+    fn default() -> Self {
+        SandboxCredentials {
+            twilio_account_sid: DEFAULT_TWILIO_ACCOUNT_SID.into(),
+            twilio_auth_token: DEFAULT_TWILIO_AUTH_TOKEN.into(),
+            livekit_api_key: DEFAULT_LIVEKIT_API_KEY.into(),
+            livekit_api_secret: DEFAULT_LIVEKIT_API_SECRET.into(),
+        }
+    }
+}
+
+/// The running fakes.
+#[derive(Clone)]
+pub struct Sandbox {
+    pub twilio: FakeTwilio,
+    pub livekit: FakeLiveKit,
+    pub twilio_url: String,
+    pub livekit_url: String,
+    pub credentials: SandboxCredentials,
+}
+
+impl Sandbox {
+    /// Starts both fakes (port 0 picks free ports).
+    pub async fn start(
+        credentials: SandboxCredentials,
+        twilio_addr: SocketAddr,
+        livekit_addr: SocketAddr,
+    ) -> std::io::Result<Sandbox> {
+        let twilio = FakeTwilio::new();
+        twilio.add_account(
+            &credentials.twilio_account_sid,
+            &credentials.twilio_auth_token,
+            "Dial Sandbox",
+        );
+        // Numbers the sandbox account "already had" before Dial, to try "Import from Twilio".
+        for number in SANDBOX_EXISTING_NUMBERS {
+            twilio.give_number(&credentials.twilio_account_sid, number);
+        }
+        let twilio_bound = twilio.serve(twilio_addr).await?;
+        let livekit = FakeLiveKit::new(
+            &credentials.livekit_api_key,
+            &credentials.livekit_api_secret,
+        );
+        let livekit_bound = livekit.serve(livekit_addr).await?;
+        Ok(Sandbox {
+            twilio,
+            livekit,
+            twilio_url: format!("http://{twilio_bound}"),
+            livekit_url: format!("http://{livekit_bound}"),
+            credentials,
+        })
+    }
+}

@@ -1,0 +1,611 @@
+//! SIP calls: outbound calls placed by CreateSIPParticipant, inbound calls simulated from
+//! a carrier, their status sequences, transfers and hang-ups.
+
+use super::*;
+
+impl FakeLiveKit {
+    pub(super) fn set_status(
+        &self,
+        room: &str,
+        identity: &str,
+        status: &str,
+    ) -> Option<(proto::Room, proto::ParticipantInfo)> {
+        let mut w = self.world.lock().ok()?;
+        if let Some(call) = w
+            .calls
+            .iter_mut()
+            .find(|c| c.room == room && c.identity == identity)
+        {
+            call.status = status.to_string();
+        }
+        let r = w.rooms.get_mut(room)?;
+        let p = r.participants.iter_mut().find(|p| p.identity == identity)?;
+        p.attributes
+            .insert("sip.callStatus".into(), status.to_string());
+        if status == "active" {
+            p.state = participant_info::State::Active as i32;
+        }
+        Some((r.room.clone(), p.clone()))
+    }
+
+    /// Ends a SIP participant's call: status hangup, removed from the room, webhooks; the
+    /// room closes when no participant is left.
+    pub(super) fn end_call(&self, room: &str, identity: &str, aborted: bool) {
+        let removed = {
+            let Ok(mut w) = self.world.lock() else { return };
+            if let Some(call) = w
+                .calls
+                .iter_mut()
+                .find(|c| c.room == room && c.identity == identity && c.status != "hangup")
+            {
+                call.status = "hangup".into();
+            }
+            let Some(r) = w.rooms.get_mut(room) else {
+                return;
+            };
+            let Some(index) = r.participants.iter().position(|p| p.identity == identity) else {
+                return;
+            };
+            let mut p = r.participants.remove(index);
+            p.attributes
+                .insert("sip.callStatus".into(), "hangup".into());
+            p.state = participant_info::State::Disconnected as i32;
+            let empty = r.participants.is_empty();
+            let room_info = r.room.clone();
+            if empty {
+                w.rooms.remove(room);
+            }
+            Some((room_info, p, empty))
+        };
+        if let Some((room_info, p, empty)) = removed {
+            self.emit(
+                if aborted {
+                    "participant_connection_aborted"
+                } else {
+                    "participant_left"
+                },
+                &room_info,
+                Some(&p),
+            );
+            if empty {
+                self.emit("room_finished", &room_info, None);
+            }
+        }
+    }
+
+    // -- Inbound calls --------------------------------------------------------------------
+
+    /// "A call arrives for `to` from `from`" (from the carrier at `source`): runs LiveKit's
+    /// matching and, when it routes, creates the room, the SIP participant and the agent
+    /// dispatches, and sends the webhooks.
+    pub fn simulate_inbound(
+        &self,
+        to: &str,
+        from: &str,
+        source: IpAddr,
+        pin: Option<&str>,
+        twilio_call_sid: Option<&str>,
+    ) -> Result<InboundRouted, InboundRejected> {
+        let to_n = normalize_number(to);
+        let from_n = normalize_number(from);
+        let (room, participant, routed, created) = {
+            let mut w = self.world.lock().map_err(|_| InboundRejected::NoTrunk {
+                to: to_n.clone(),
+                from: from_n.clone(),
+            })?;
+            // Trunks that accept the call; a trunk naming the number beats a wildcard one.
+            let accepts = |t: &proto::SipInboundTrunkInfo| {
+                let number_ok = t.numbers.is_empty() || normalized_set(&t.numbers).contains(&to_n);
+                let address_ok = t.allowed_addresses.is_empty()
+                    || t.allowed_addresses
+                        .iter()
+                        .any(|a| dial_sip::address_contains(a, source));
+                let caller_ok = t.allowed_numbers.is_empty()
+                    || normalized_set(&t.allowed_numbers).contains(&from_n);
+                number_ok && address_ok && caller_ok
+            };
+            let candidates: Vec<&proto::SipInboundTrunkInfo> =
+                w.inbound.iter().filter(|t| accepts(t)).collect();
+            let specific: Vec<&proto::SipInboundTrunkInfo> = candidates
+                .iter()
+                .copied()
+                .filter(|t| !t.numbers.is_empty())
+                .collect();
+            let pool = if specific.is_empty() {
+                candidates
+            } else {
+                specific
+            };
+            let best: Vec<&proto::SipInboundTrunkInfo> =
+                if pool.iter().any(|t| !t.allowed_numbers.is_empty()) {
+                    pool.into_iter()
+                        .filter(|t| !t.allowed_numbers.is_empty())
+                        .collect()
+                } else {
+                    pool
+                };
+            let trunk = match best.as_slice() {
+                [] => {
+                    return Err(InboundRejected::NoTrunk {
+                        to: to_n,
+                        from: from_n,
+                    })
+                }
+                [one] => (*one).clone(),
+                many => {
+                    return Err(InboundRejected::SeveralTrunks {
+                        to: to_n,
+                        trunks: many.iter().map(|t| t.sip_trunk_id.clone()).collect(),
+                    })
+                }
+            };
+            // Rules for this trunk (a rule naming the trunk beats a rule for all trunks).
+            let rule_ok = |r: &proto::SipDispatchRuleInfo| {
+                (r.trunk_ids.is_empty() || r.trunk_ids.contains(&trunk.sip_trunk_id))
+                    && (r.inbound_numbers.is_empty()
+                        || normalized_set(&r.inbound_numbers).contains(&from_n))
+                    && (r.numbers.is_empty() || normalized_set(&r.numbers).contains(&to_n))
+            };
+            let mut rules: Vec<&proto::SipDispatchRuleInfo> =
+                w.rules.iter().filter(|r| rule_ok(r)).collect();
+            rules.sort_by_key(|r| r.trunk_ids.is_empty());
+            if rules.is_empty() {
+                return Err(InboundRejected::NoRule {
+                    trunk: trunk.sip_trunk_id,
+                });
+            }
+            let given_pin = pin.unwrap_or("");
+            let rule = rules
+                .iter()
+                .find(|r| {
+                    let p = rule_pin(r);
+                    p.is_empty() || p == given_pin
+                })
+                .map(|r| (*r).clone())
+                .ok_or(InboundRejected::WrongPin)?;
+            let suffix = || uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+            let room_name = match rule.rule.as_ref().and_then(|r| r.rule.as_ref()) {
+                Some(Rule::DispatchRuleDirect(d)) => d.room_name.clone(),
+                Some(Rule::DispatchRuleIndividual(i)) => {
+                    if i.no_randomness {
+                        format!("{}_{}", i.room_prefix, from_n)
+                    } else {
+                        format!("{}_{}_{}", i.room_prefix, from_n, suffix())
+                    }
+                }
+                Some(Rule::DispatchRuleCallee(c)) => {
+                    if c.randomize {
+                        format!("{}_{}_{}", c.room_prefix, to_n, suffix())
+                    } else {
+                        format!("{}_{}", c.room_prefix, to_n)
+                    }
+                }
+                None => {
+                    return Err(InboundRejected::NoRule {
+                        trunk: trunk.sip_trunk_id,
+                    })
+                }
+            };
+            let config = rule.room_config.clone().unwrap_or_default();
+            let (room, created) = self.ensure_room(&mut w, &room_name, &config.metadata);
+            let call_id = id("SCL_");
+            let identity = format!("sip_{from_n}");
+            let mut attributes: HashMap<String, String> = rule.attributes.clone();
+            attributes.insert("sip.callID".into(), call_id.clone());
+            attributes.insert("sip.callStatus".into(), "active".into());
+            attributes.insert(
+                "sip.phoneNumber".into(),
+                if rule.hide_phone_number {
+                    String::new()
+                } else {
+                    from_n.clone()
+                },
+            );
+            attributes.insert("sip.trunkID".into(), trunk.sip_trunk_id.clone());
+            attributes.insert("sip.ruleID".into(), rule.sip_dispatch_rule_id.clone());
+            attributes.insert("sip.trunkPhoneNumber".into(), to_n.clone());
+            attributes.insert("sip.hostname".into(), source.to_string());
+            if let Some(sid) = twilio_call_sid {
+                attributes.insert("sip.twilio.callSid".into(), sid.to_string());
+                attributes.insert("sip.twilio.accountSid".into(), String::new());
+            }
+            let participant = proto::ParticipantInfo {
+                sid: id("PA_"),
+                identity: identity.clone(),
+                name: format!("Phone {from_n}"),
+                state: participant_info::State::Active as i32,
+                joined_at: now_secs(),
+                joined_at_ms: now_secs() * 1000,
+                kind: participant_info::Kind::Sip as i32,
+                attributes,
+                ..Default::default()
+            };
+            let mut agents = Vec::new();
+            let r = w.rooms.entry(room_name.clone()).or_default();
+            r.participants.push(participant.clone());
+            for agent in &config.agents {
+                r.dispatches.push(proto::AgentDispatch {
+                    id: id("AD_"),
+                    agent_name: agent.agent_name.clone(),
+                    room: room_name.clone(),
+                    metadata: agent.metadata.clone(),
+                    ..Default::default()
+                });
+                agents.push((agent.agent_name.clone(), agent.metadata.clone()));
+            }
+            w.calls.push(FakeCall {
+                call_id: call_id.clone(),
+                direction: "inbound",
+                room: room_name.clone(),
+                identity: identity.clone(),
+                from: from_n.clone(),
+                to: to_n.clone(),
+                trunk_id: trunk.sip_trunk_id.clone(),
+                dtmf: String::new(),
+                display_name: None,
+                play_dialtone: false,
+                status: "active".into(),
+                transfers: Vec::new(),
+            });
+            let routed = InboundRouted {
+                call_id,
+                trunk_id: trunk.sip_trunk_id.clone(),
+                rule_id: rule.sip_dispatch_rule_id.clone(),
+                room: room_name,
+                participant_identity: identity,
+                participant_name: participant.name.clone(),
+                agents,
+            };
+            (room, participant, routed, created)
+        };
+        if created {
+            self.emit("room_started", &room, None);
+        }
+        self.emit("participant_joined", &room, Some(&participant));
+        Ok(routed)
+    }
+
+    /// Adds an inbound trunk without LiveKit's checks — a trunk created before LiveKit
+    /// enforced its conflict rules, which real projects can still hold.
+    pub fn insert_legacy_inbound_trunk(&self, mut trunk: proto::SipInboundTrunkInfo) -> String {
+        trunk.sip_trunk_id = id("ST_");
+        let trunk_id = trunk.sip_trunk_id.clone();
+        if let Ok(mut w) = self.world.lock() {
+            w.inbound.push(trunk);
+        }
+        trunk_id
+    }
+
+    /// The caller hangs up a call (inbound or outbound) from the phone side.
+    pub fn hang_up_from_phone(&self, room: &str, identity: &str) {
+        self.end_call(room, identity, false);
+    }
+
+    /// Starts an outbound call; resolves when it is dialing, or (with
+    /// `wait_until_answered`) when it is answered or fails.
+    pub(super) async fn create_sip_participant(
+        &self,
+        req: proto::CreateSipParticipantRequest,
+        claims: &Claims,
+    ) -> Result<proto::SipParticipantInfo, TwirpError> {
+        if !claims.sip.call {
+            return Err(TwirpError::new("unauthenticated", "permissions denied"));
+        }
+        if req.sip_call_to.is_empty() {
+            return Err(TwirpError::invalid("call-to number must be set"));
+        }
+        if req.sip_call_to.contains('@') {
+            return Err(TwirpError::invalid(
+                "call-to number must not contain '@' (a number or user part only)",
+            ));
+        }
+        if req.room_name.is_empty() {
+            return Err(TwirpError::invalid("room name must be set"));
+        }
+        if req
+            .display_name
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 128)
+        {
+            return Err(TwirpError::invalid(
+                "display name must be at most 128 characters",
+            ));
+        }
+        for c in req.dtmf.chars() {
+            if !(c.is_ascii_digit() || matches!(c, '*' | '#' | 'w' | 'A' | 'B' | 'C' | 'D')) {
+                return Err(TwirpError::invalid(format!("invalid DTMF character {c:?}")));
+            }
+        }
+        let to = normalize_number(&req.sip_call_to);
+        let (room, participant, outcome, timing, call_id, created) = {
+            let mut w = self.lock()?;
+            let trunk = w
+                .outbound
+                .iter()
+                .find(|t| t.sip_trunk_id == req.sip_trunk_id)
+                .cloned()
+                .ok_or_else(|| {
+                    TwirpError::not_found(format!(
+                        "requested sip trunk {:?} does not exist",
+                        req.sip_trunk_id
+                    ))
+                })?;
+            let outcome = w
+                .outcomes
+                .get(&to)
+                .copied()
+                .or(w.default_outcome)
+                .unwrap_or(CallOutcome::Answer);
+            let (room, created) = self.ensure_room(&mut w, &req.room_name, "");
+            let identity = if req.participant_identity.is_empty() {
+                format!("sip_{to}")
+            } else {
+                req.participant_identity.clone()
+            };
+            if w.rooms
+                .get(&req.room_name)
+                .is_some_and(|r| r.participants.iter().any(|p| p.identity == identity))
+            {
+                return Err(TwirpError::new(
+                    "already_exists",
+                    format!(
+                        "participant {identity:?} is already in room {:?}",
+                        req.room_name
+                    ),
+                ));
+            }
+            let call_id = id("SCL_");
+            let from = if req.sip_number.is_empty() {
+                trunk.numbers.first().cloned().unwrap_or_default()
+            } else {
+                req.sip_number.clone()
+            };
+            let mut attributes = req.participant_attributes.clone();
+            attributes.insert("sip.callID".into(), call_id.clone());
+            attributes.insert("sip.callStatus".into(), "dialing".into());
+            attributes.insert("sip.phoneNumber".into(), to.clone());
+            attributes.insert("sip.trunkID".into(), trunk.sip_trunk_id.clone());
+            attributes.insert("sip.trunkPhoneNumber".into(), normalize_number(&from));
+            attributes.insert("sip.hostname".into(), trunk.address.clone());
+            if trunk.address.ends_with("pstn.twilio.com") {
+                attributes.insert(
+                    "sip.twilio.callSid".into(),
+                    format!("CA{}", uuid::Uuid::new_v4().simple()),
+                );
+            }
+            let participant = proto::ParticipantInfo {
+                sid: id("PA_"),
+                identity: identity.clone(),
+                name: if req.participant_name.is_empty() {
+                    format!("Phone {to}")
+                } else {
+                    req.participant_name.clone()
+                },
+                metadata: req.participant_metadata.clone(),
+                state: participant_info::State::Joining as i32,
+                joined_at: now_secs(),
+                joined_at_ms: now_secs() * 1000,
+                kind: participant_info::Kind::Sip as i32,
+                attributes,
+                ..Default::default()
+            };
+            if let Some(r) = w.rooms.get_mut(&req.room_name) {
+                r.participants.push(participant.clone());
+            }
+            w.calls.push(FakeCall {
+                call_id: call_id.clone(),
+                direction: "outbound",
+                room: req.room_name.clone(),
+                identity,
+                from: normalize_number(&from),
+                to: to.clone(),
+                trunk_id: trunk.sip_trunk_id.clone(),
+                dtmf: req.dtmf.clone(),
+                display_name: req.display_name.clone(),
+                play_dialtone: req.play_dialtone,
+                status: "dialing".into(),
+                transfers: Vec::new(),
+            });
+            (room, participant, outcome, w.timing, call_id, created)
+        };
+        if created {
+            self.emit("room_started", &room, None);
+        }
+        self.emit("participant_joined", &room, Some(&participant));
+
+        let waiter = if req.wait_until_answered {
+            let (tx, rx) = oneshot::channel();
+            if let Ok(mut w) = self.world.lock() {
+                w.waiters.insert(call_id.clone(), tx);
+            }
+            Some(rx)
+        } else {
+            None
+        };
+        let ringing_timeout = pb_duration(&req.ringing_timeout).unwrap_or(Duration::from_secs(30));
+        let max_duration = pb_duration(&req.max_call_duration);
+        let fake = self.clone();
+        let (room_name, identity) = (req.room_name.clone(), participant.identity.clone());
+        let id_for_task = call_id.clone();
+        tokio::spawn(async move {
+            fake.progress_call(
+                &room_name,
+                &identity,
+                &id_for_task,
+                outcome,
+                timing,
+                ringing_timeout,
+                max_duration,
+            )
+            .await;
+        });
+        let info = proto::SipParticipantInfo {
+            participant_id: participant.sid.clone(),
+            participant_identity: participant.identity.clone(),
+            room_name: req.room_name.clone(),
+            sip_call_id: call_id,
+        };
+        match waiter {
+            None => Ok(info),
+            Some(rx) => match rx.await {
+                Ok(Ok(())) => Ok(info),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(TwirpError::new("internal", "the call ended unexpectedly")),
+            },
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn progress_call(
+        &self,
+        room: &str,
+        identity: &str,
+        call_id: &str,
+        outcome: CallOutcome,
+        timing: CallTiming,
+        ringing_timeout: Duration,
+        max_duration: Option<Duration>,
+    ) {
+        let finish = |result: Result<(), TwirpError>| {
+            if let Ok(mut w) = self.world.lock() {
+                if let Some(tx) = w.waiters.remove(call_id) {
+                    let _ = tx.send(result);
+                }
+            }
+        };
+        if outcome == CallOutcome::TrunkAuthFailure {
+            tokio::time::sleep(timing.ringing_after / 2).await;
+            finish(Err(TwirpError::sip(
+                "permission_denied",
+                407,
+                "Proxy Authentication Required",
+            )));
+            self.end_call(room, identity, true);
+            return;
+        }
+        tokio::time::sleep(timing.ringing_after).await;
+        if self.set_status(room, identity, "ringing").is_none() {
+            finish(Err(TwirpError::new(
+                "aborted",
+                "the call was removed while dialing",
+            )));
+            return;
+        }
+        let (wait, failure) = match outcome {
+            CallOutcome::Answer => (timing.answer_after, None),
+            CallOutcome::Busy => (
+                timing.answer_after / 2,
+                Some(TwirpError::sip("failed_precondition", 486, "Busy Here")),
+            ),
+            CallOutcome::Declined => (
+                timing.answer_after,
+                Some(TwirpError::sip("permission_denied", 603, "Decline")),
+            ),
+            CallOutcome::NoAnswer => (
+                ringing_timeout,
+                Some(TwirpError::sip(
+                    "deadline_exceeded",
+                    480,
+                    "Temporarily Unavailable",
+                )),
+            ),
+            CallOutcome::TrunkAuthFailure => (Duration::ZERO, None),
+        };
+        tokio::time::sleep(wait).await;
+        match failure {
+            Some(e) => {
+                finish(Err(e));
+                self.end_call(room, identity, true);
+            }
+            None => {
+                if self.set_status(room, identity, "active").is_none() {
+                    finish(Err(TwirpError::new(
+                        "aborted",
+                        "the call was removed while ringing",
+                    )));
+                    return;
+                }
+                finish(Ok(()));
+                if let Some(max) = max_duration.filter(|d| !d.is_zero()) {
+                    tokio::time::sleep(max).await;
+                    self.end_call(room, identity, false);
+                }
+            }
+        }
+    }
+
+    pub(super) async fn transfer(
+        &self,
+        req: proto::TransferSipParticipantRequest,
+        claims: &Claims,
+    ) -> Result<(), TwirpError> {
+        if !claims.sip.call {
+            return Err(TwirpError::new("unauthenticated", "permissions denied"));
+        }
+        let to = req.transfer_to.trim();
+        if !(to.starts_with("tel:") || to.starts_with("sip:")) {
+            return Err(TwirpError::invalid(format!(
+                "transfer destination must be a tel: or sip: URI, got {to:?}"
+            )));
+        }
+        let outcome = {
+            let w = self.lock()?;
+            let room = w.rooms.get(&req.room_name).ok_or_else(|| {
+                TwirpError::not_found(format!("room {:?} not found", req.room_name))
+            })?;
+            let p = room
+                .participants
+                .iter()
+                .find(|p| p.identity == req.participant_identity)
+                .ok_or_else(|| {
+                    TwirpError::not_found(format!(
+                        "participant {:?} not found",
+                        req.participant_identity
+                    ))
+                })?;
+            if p.kind != participant_info::Kind::Sip as i32 {
+                return Err(TwirpError::new(
+                    "failed_precondition",
+                    "participant is not a SIP participant",
+                ));
+            }
+            if p.attributes.get("sip.callStatus").map(String::as_str) != Some("active") {
+                return Err(TwirpError::new(
+                    "failed_precondition",
+                    "can only transfer an active call",
+                ));
+            }
+            w.transfers
+                .get(to)
+                .copied()
+                .unwrap_or(TransferOutcome::Succeed)
+        };
+        if let Ok(mut w) = self.world.lock() {
+            if let Some(c) = w
+                .calls
+                .iter_mut()
+                .find(|c| c.room == req.room_name && c.identity == req.participant_identity)
+            {
+                c.transfers.push(to.to_string());
+            }
+        }
+        let timing = self.lock()?.timing;
+        tokio::time::sleep(timing.answer_after).await;
+        match outcome {
+            TransferOutcome::Succeed => {
+                // The call leaves LiveKit once the REFER succeeds.
+                self.end_call(&req.room_name, &req.participant_identity, false);
+                Ok(())
+            }
+            TransferOutcome::Fail(status) => {
+                let (code, reason) = match status {
+                    486 => ("failed_precondition", "Busy Here"),
+                    603 => ("permission_denied", "Decline"),
+                    408 | 480 => ("deadline_exceeded", "Temporarily Unavailable"),
+                    _ => ("unavailable", "Service Unavailable"),
+                };
+                Err(TwirpError::sip(code, status, reason))
+            }
+        }
+    }
+}

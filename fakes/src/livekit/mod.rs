@@ -1,0 +1,389 @@
+//! A fake LiveKit server: Twirp `livekit.SIP`, `livekit.RoomService` and
+//! `livekit.AgentDispatchService` over protobuf (what the `livekit-api` crate sends) and
+//! JSON, with JWT verification and grants, LiveKit's validation and conflict rules and
+//! error codes, IDs in LiveKit's formats, simulated outbound and inbound calls, and
+//! webhooks signed as LiveKit signs them (with knobs to duplicate, delay, hold, reorder
+//! and drop them).
+//!
+//! Known differences from the real server: JSON responses use snake_case names but, like
+//! pbjson, omit fields that hold default values; rooms are never closed by an empty
+//! timeout, only when their last SIP participant leaves or when deleted.
+
+use crate::faults::{Faults, Recorded};
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+    Router,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+pub use dial_sip::normalize_number;
+use dial_sip::{check_inbound_conflict, check_rule_conflict, normalized_set, rule_pin};
+use livekit_api::access_token::{AccessToken, Claims, TokenVerifier};
+use livekit_protocol as proto;
+use prost::Message;
+use proto::{participant_info, sip_dispatch_rule::Rule};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::sync::{mpsc, oneshot};
+
+mod calls;
+mod rooms;
+mod sip;
+mod twirp;
+mod webhooks;
+
+pub use twirp::TwirpError;
+use twirp::*;
+pub use webhooks::sign_webhook;
+
+// ---------------------------------------------------------------------------------------
+// State
+
+/// How an outbound call to a number ends (set per callee by tests or the sandbox user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    Answer,
+    /// SIP 486 Busy Here.
+    Busy,
+    /// SIP 480 Temporarily Unavailable, after the ringing timeout.
+    NoAnswer,
+    /// SIP 603 Decline.
+    Declined,
+    /// The carrier refused the trunk's credentials (SIP 407), before ringing.
+    TrunkAuthFailure,
+}
+
+/// How a transfer to a destination ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferOutcome {
+    Succeed,
+    /// Fails with this SIP status (486, 603, 408, ...).
+    Fail(u16),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CallTiming {
+    pub ringing_after: Duration,
+    pub answer_after: Duration,
+}
+
+impl Default for CallTiming {
+    fn default() -> Self {
+        CallTiming {
+            ringing_after: Duration::from_millis(100),
+            answer_after: Duration::from_millis(300),
+        }
+    }
+}
+
+/// A call as the fake saw it (for assertions and the sandbox page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FakeCall {
+    pub call_id: String,
+    pub direction: &'static str,
+    pub room: String,
+    pub identity: String,
+    pub from: String,
+    pub to: String,
+    pub trunk_id: String,
+    pub dtmf: String,
+    pub display_name: Option<String>,
+    pub play_dialtone: bool,
+    pub status: String,
+    pub transfers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct RoomState {
+    room: proto::Room,
+    participants: Vec<proto::ParticipantInfo>,
+    dispatches: Vec<proto::AgentDispatch>,
+}
+
+#[derive(Default)]
+struct World {
+    inbound: Vec<proto::SipInboundTrunkInfo>,
+    outbound: Vec<proto::SipOutboundTrunkInfo>,
+    rules: Vec<proto::SipDispatchRuleInfo>,
+    rooms: BTreeMap<String, RoomState>,
+    outcomes: HashMap<String, CallOutcome>,
+    default_outcome: Option<CallOutcome>,
+    transfers: HashMap<String, TransferOutcome>,
+    calls: Vec<FakeCall>,
+    /// Waiters of `wait_until_answered` calls, by call id.
+    waiters: HashMap<String, oneshot::Sender<Result<(), TwirpError>>>,
+    timing: CallTiming,
+}
+
+/// Webhook delivery knobs.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookKnobs {
+    /// Send every Nth event twice.
+    pub duplicate_every: Option<u32>,
+    /// Drop every Nth event.
+    pub drop_every: Option<u32>,
+    /// Wait this long before each send.
+    pub delay: Option<Duration>,
+    /// Keep events until [`FakeLiveKit::release_webhooks`] (to reorder or inspect them).
+    pub hold: bool,
+}
+
+#[derive(Default)]
+struct Webhooks {
+    url: Option<String>,
+    knobs: WebhookKnobs,
+    counter: u32,
+    held: Vec<(String, Vec<u8>)>,
+    sent: Vec<proto::WebhookEvent>,
+}
+
+/// The result of a simulated inbound call that LiveKit routed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRouted {
+    pub call_id: String,
+    pub trunk_id: String,
+    pub rule_id: String,
+    pub room: String,
+    pub participant_identity: String,
+    pub participant_name: String,
+    /// (agent name, metadata) of each agent dispatched into the room.
+    pub agents: Vec<(String, String)>,
+}
+
+/// Why LiveKit refused a simulated inbound call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InboundRejected {
+    #[error(
+        "no inbound trunk accepts calls to {to} from {from} (LiveKit answers 404 to the carrier)"
+    )]
+    NoTrunk { to: String, from: String },
+    #[error("more than one inbound trunk matches calls to {to}: {trunks:?}")]
+    SeveralTrunks { to: String, trunks: Vec<String> },
+    #[error("inbound trunk {trunk} matched, but no dispatch rule accepts the call")]
+    NoRule { trunk: String },
+    #[error("the dispatch rule requires a PIN, and the caller gave a wrong one")]
+    WrongPin,
+}
+
+#[derive(Clone)]
+pub struct FakeLiveKit {
+    world: Arc<Mutex<World>>,
+    webhooks: Arc<Mutex<Webhooks>>,
+    sender: mpsc::UnboundedSender<(String, Vec<u8>)>,
+    api_key: String,
+    api_secret: String,
+    pub faults: Faults,
+}
+
+fn id(prefix: &str) -> String {
+    let u = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}{}", &u[..12])
+}
+
+fn now_secs() -> i64 {
+    crate::now()
+}
+
+fn pb_duration(d: &Option<pbjson_types::Duration>) -> Option<Duration> {
+    d.as_ref().and_then(|d| {
+        let secs = u64::try_from(d.seconds).ok()?;
+        Some(Duration::from_secs(secs) + Duration::from_nanos(u64::try_from(d.nanos).unwrap_or(0)))
+    })
+}
+
+impl FakeLiveKit {
+    pub fn new(api_key: &str, api_secret: &str) -> Self {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<(String, Vec<u8>)>();
+        let http = reqwest::Client::new();
+        let fake = FakeLiveKit {
+            world: Arc::new(Mutex::new(World::default())),
+            webhooks: Arc::new(Mutex::new(Webhooks::default())),
+            sender,
+            api_key: api_key.to_string(),
+            api_secret: api_secret.to_string(),
+            faults: Faults::default(),
+        };
+        // One sender task keeps each room's events in order, as LiveKit does.
+        let signer = (fake.api_key.clone(), fake.api_secret.clone());
+        tokio::spawn(async move {
+            while let Some((url, body)) = receiver.recv().await {
+                let token = sign_webhook(&signer.0, &signer.1, &body);
+                let result = http
+                    .post(&url)
+                    .header("content-type", "application/webhook+json")
+                    .header("authorization", token)
+                    .body(body)
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await;
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "fake LiveKit could not deliver a webhook");
+                }
+            }
+        });
+        fake
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    pub fn set_webhook_url(&self, url: Option<String>) {
+        if let Ok(mut w) = self.webhooks.lock() {
+            w.url = url;
+        }
+    }
+
+    pub fn set_webhook_knobs(&self, knobs: WebhookKnobs) {
+        if let Ok(mut w) = self.webhooks.lock() {
+            w.knobs = knobs;
+        }
+    }
+
+    /// Sends the held webhooks, in the order `order` gives (indexes into the held list);
+    /// `None` keeps their order.
+    pub fn release_webhooks(&self, order: Option<Vec<usize>>) {
+        let held = match self.webhooks.lock() {
+            Ok(mut w) => std::mem::take(&mut w.held),
+            Err(_) => return,
+        };
+        let order = order.unwrap_or_else(|| (0..held.len()).collect());
+        for i in order {
+            if let Some(item) = held.get(i) {
+                let _ = self.sender.send(item.clone());
+            }
+        }
+    }
+
+    /// Every webhook event generated so far (sent, held or dropped), oldest first.
+    pub fn webhook_events(&self) -> Vec<proto::WebhookEvent> {
+        self.webhooks
+            .lock()
+            .map(|w| w.sent.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_timing(&self, timing: CallTiming) {
+        if let Ok(mut w) = self.world.lock() {
+            w.timing = timing;
+        }
+    }
+
+    /// How calls to `number` end; `None` for the number resets it to the default.
+    pub fn set_outcome(&self, number: &str, outcome: CallOutcome) {
+        if let Ok(mut w) = self.world.lock() {
+            w.outcomes.insert(normalize_number(number), outcome);
+        }
+    }
+
+    /// How calls to numbers without their own outcome end (default: answered).
+    pub fn set_default_outcome(&self, outcome: CallOutcome) {
+        if let Ok(mut w) = self.world.lock() {
+            w.default_outcome = Some(outcome);
+        }
+    }
+
+    pub fn outcomes(&self) -> (CallOutcome, Vec<(String, CallOutcome)>) {
+        self.world
+            .lock()
+            .map(|w| {
+                let mut list: Vec<(String, CallOutcome)> =
+                    w.outcomes.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                list.sort_by(|a, b| a.0.cmp(&b.0));
+                (w.default_outcome.unwrap_or(CallOutcome::Answer), list)
+            })
+            .unwrap_or((CallOutcome::Answer, Vec::new()))
+    }
+
+    pub fn set_transfer_outcome(&self, destination: &str, outcome: TransferOutcome) {
+        if let Ok(mut w) = self.world.lock() {
+            w.transfers.insert(destination.to_string(), outcome);
+        }
+    }
+
+    pub fn calls(&self) -> Vec<FakeCall> {
+        self.world
+            .lock()
+            .map(|w| w.calls.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn inbound_trunks(&self) -> Vec<proto::SipInboundTrunkInfo> {
+        self.world
+            .lock()
+            .map(|w| w.inbound.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn outbound_trunks(&self) -> Vec<proto::SipOutboundTrunkInfo> {
+        self.world
+            .lock()
+            .map(|w| w.outbound.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn dispatch_rules(&self) -> Vec<proto::SipDispatchRuleInfo> {
+        self.world
+            .lock()
+            .map(|w| w.rules.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn rooms(&self) -> Vec<String> {
+        self.world
+            .lock()
+            .map(|w| w.rooms.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn participants(&self, room: &str) -> Vec<proto::ParticipantInfo> {
+        self.world
+            .lock()
+            .ok()
+            .and_then(|w| w.rooms.get(room).map(|r| r.participants.clone()))
+            .unwrap_or_default()
+    }
+
+    pub fn agent_dispatches(&self, room: &str) -> Vec<proto::AgentDispatch> {
+        self.world
+            .lock()
+            .ok()
+            .and_then(|w| w.rooms.get(room).map(|r| r.dispatches.clone()))
+            .unwrap_or_default()
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/twirp/{service}/{method}", post(handle))
+            .with_state(self.clone())
+    }
+
+    pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        let router = self.router();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "fake LiveKit stopped");
+            }
+        });
+        Ok(bound)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, World>, TwirpError> {
+        self.world
+            .lock()
+            .map_err(|_| TwirpError::new("internal", "state lock poisoned"))
+    }
+}

@@ -1,0 +1,201 @@
+//! LiveKit's SIP matching rules: number normalisation and the conflict checks LiveKit runs
+//! when a trunk or dispatch rule is created (livekit/protocol `sip/sip.go`), and the
+//! address lists trunks and proxies are written in. Dial's provisioning engine evaluates
+//! the rules locally before it creates anything and the LiveKit fake (`dial-fakes`)
+//! enforces them, so both agree by construction with what the real server refuses.
+
+use livekit_protocol as proto;
+use proto::sip_dispatch_rule::Rule;
+
+/// An existing LiveKit object that a new trunk or rule would clash with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub other_id: String,
+    pub other_name: String,
+    /// LiveKit's own wording of the refusal.
+    pub message: String,
+}
+
+/// LiveKit's normalisation: strings that look numeric lose spaces, `-`, `(`, `)` and gain
+/// a leading `+`; other strings stay as they are.
+pub fn normalize_number(s: &str) -> String {
+    let s = s.trim();
+    let numeric = !s.is_empty()
+        && s.strip_prefix('+')
+            .unwrap_or(s)
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | ' ' | '(' | ')'))
+        && s.chars().any(|c| c.is_ascii_digit());
+    if !numeric {
+        return s.to_string();
+    }
+    let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+    format!("+{digits}")
+}
+
+pub fn normalized_set(list: &[String]) -> Vec<String> {
+    list.iter().map(|n| normalize_number(n)).collect()
+}
+
+/// The conflict keys of an inbound trunk: (number bucket, allowed-number key).
+pub fn inbound_keys(t: &proto::SipInboundTrunkInfo) -> Vec<(String, String)> {
+    let buckets = if t.numbers.is_empty() {
+        vec![String::new()]
+    } else {
+        normalized_set(&t.numbers)
+    };
+    let keys = if t.allowed_numbers.is_empty() {
+        vec![String::new()]
+    } else {
+        normalized_set(&t.allowed_numbers)
+    };
+    buckets
+        .iter()
+        .flat_map(|b| keys.iter().map(move |k| (b.clone(), k.clone())))
+        .collect()
+}
+
+pub fn check_inbound_conflict(
+    new: &proto::SipInboundTrunkInfo,
+    existing: &[proto::SipInboundTrunkInfo],
+) -> Result<(), Conflict> {
+    let mine = inbound_keys(new);
+    for other in existing
+        .iter()
+        .filter(|o| o.sip_trunk_id != new.sip_trunk_id)
+    {
+        let theirs = inbound_keys(other);
+        let shared: Vec<&(String, String)> = mine.iter().filter(|k| theirs.contains(k)).collect();
+        if let Some((_, key)) = shared.first() {
+            let numbers: Vec<&str> = shared
+                .iter()
+                .map(|(b, _)| b.as_str())
+                .filter(|b| !b.is_empty())
+                .collect();
+            let tail = if key.is_empty() {
+                "without AllowedNumbers set".to_string()
+            } else {
+                format!("with the same AllowedNumbers [{key}]")
+            };
+            return Err(Conflict {
+                other_id: other.sip_trunk_id.clone(),
+                other_name: other.name.clone(),
+                message: format!(
+                    "Conflicting inbound SIP Trunks: {:?} and {:?}, using the same number(s) [{}] {tail}",
+                    new.sip_trunk_id,
+                    other.sip_trunk_id,
+                    numbers.join(" ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub fn rule_pin(rule: &proto::SipDispatchRuleInfo) -> String {
+    match rule.rule.as_ref().and_then(|r| r.rule.as_ref()) {
+        Some(Rule::DispatchRuleDirect(d)) => d.pin.clone(),
+        Some(Rule::DispatchRuleIndividual(i)) => i.pin.clone(),
+        Some(Rule::DispatchRuleCallee(c)) => c.pin.clone(),
+        None => String::new(),
+    }
+}
+
+fn or_empty(list: Vec<String>) -> Vec<String> {
+    if list.is_empty() {
+        vec![String::new()]
+    } else {
+        list
+    }
+}
+
+/// Conflict keys of a dispatch rule: (pin, trunk id, inbound number, number).
+pub fn rule_keys(rule: &proto::SipDispatchRuleInfo) -> Vec<(String, String, String, String)> {
+    let pin = rule_pin(rule);
+    let trunks = or_empty(rule.trunk_ids.clone());
+    let inbound = or_empty(normalized_set(&rule.inbound_numbers));
+    let numbers = or_empty(normalized_set(&rule.numbers));
+    let mut keys = Vec::new();
+    for t in &trunks {
+        for i in &inbound {
+            for n in &numbers {
+                keys.push((pin.clone(), t.clone(), i.clone(), n.clone()));
+            }
+        }
+    }
+    keys
+}
+
+pub fn check_rule_conflict(
+    new: &proto::SipDispatchRuleInfo,
+    existing: &[proto::SipDispatchRuleInfo],
+) -> Result<(), Conflict> {
+    let mine = rule_keys(new);
+    for other in existing
+        .iter()
+        .filter(|o| o.sip_dispatch_rule_id != new.sip_dispatch_rule_id)
+    {
+        if rule_keys(other).iter().any(|k| mine.contains(k)) {
+            return Err(Conflict {
+                other_id: other.sip_dispatch_rule_id.clone(),
+                other_name: other.name.clone(),
+                message: format!(
+                    "Dispatch rule for the same trunk, inbound number, number, and PIN combination already exists in dispatch rule {:?} {:?}",
+                    other.sip_dispatch_rule_id, other.name
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An address list entry: an IP address (a network of one) or a CIDR block. `None` for
+/// anything else; total over any text.
+pub fn parse_address(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
+/// Whether `ip` falls inside the list entry `entry` (an entry that does not parse holds
+/// nothing).
+pub fn address_contains(entry: &str, ip: std::net::IpAddr) -> bool {
+    parse_address(entry).is_some_and(|net| net.contains(&ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn numbers_normalise_like_livekit() {
+        assert_eq!(normalize_number("+1 (415) 555-0100"), "+14155550100");
+        assert_eq!(normalize_number("14155550100"), "+14155550100");
+        assert_eq!(normalize_number("alice"), "alice");
+        assert_eq!(normalize_number(""), "");
+    }
+
+    #[test]
+    fn addresses_are_ips_or_cidr_blocks() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("test address");
+        assert!(address_contains("54.172.60.0/30", ip("54.172.60.3")));
+        assert!(!address_contains("54.172.60.0/30", ip("54.172.60.4")));
+        assert!(address_contains("127.0.0.1", ip("127.0.0.1")));
+        assert!(address_contains("::1", ip("::1")));
+        assert!(!address_contains("10.0.0.0/8", ip("::1")));
+        assert!(parse_address("not an ip").is_none());
+        assert!(parse_address("10.0.0.0/33").is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_is_total(text in any::<String>()) {
+            let _ = parse_address(&text);
+            let _ = normalize_number(&text);
+        }
+    }
+}
