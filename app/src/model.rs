@@ -1,6 +1,7 @@
 //! Plain data shared by the server and the browser: what server functions return.
 //! Nothing here holds a secret; masked forms of secrets are built on the server.
 
+use crate::phone::E164;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,7 +203,7 @@ pub const CALL_OUTCOMES: &[(&str, &str)] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NumberRow {
     pub id: String,
-    pub e164: String,
+    pub e164: E164,
     pub label: String,
     pub country: String,
     pub voice: bool,
@@ -216,7 +217,7 @@ pub struct NumberRow {
     /// The assistant's name.
     pub assistant: Option<String>,
     pub routing_profile: Option<String>,
-    pub assignment_status: String,
+    pub assignment_status: AssignmentStatus,
     pub created_at: i64,
     pub released_at: Option<i64>,
 }
@@ -233,6 +234,7 @@ pub struct NumberQuery {
     pub sort: Option<String>,
     /// asc or desc.
     pub dir: Option<String>,
+    #[serde(default, with = "page_number")]
     pub page: Option<u32>,
 }
 
@@ -378,6 +380,22 @@ macro_rules! named_enum {
 }
 
 named_enum! {
+    /// Where a number stands with its assistant.
+    AssignmentStatus {
+        /// No assistant (or the last one was removed).
+        Unassigned => "unassigned",
+        /// A provisioning run is giving it to (or taking it from) an assistant.
+        Pending => "pending",
+        /// Calls to it reach its assistant.
+        Active => "active",
+        /// The last run failed; the number's page says which step and offers retry or roll back.
+        Failed => "failed",
+        /// Given back to Twilio or the carrier; kept for the call history.
+        Released => "released",
+    }
+}
+
+named_enum! {
     /// One step of a provisioning run (the same names in an assign and an unassign run:
     /// each names the object the step creates or removes).
     StepName {
@@ -457,7 +475,7 @@ impl RunStatus {
 pub struct RunView {
     pub id: String,
     pub number_id: String,
-    pub e164: String,
+    pub e164: E164,
     pub kind: RunKind,
     pub assistant_id: Option<String>,
     pub assistant: Option<String>,
@@ -684,6 +702,34 @@ impl CallRow {
     }
 }
 
+/// A page number from a form or a query string: a number, or text holding one (a
+/// server function's flattened input arrives as text). Anything else is no page.
+mod page_number {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Number(u32),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        Ok(match Option::<Text>::deserialize(d)? {
+            Some(Text::Number(n)) => Some(n),
+            Some(Text::Text(t)) => t.trim().parse().ok(),
+            None => None,
+        })
+    }
+
+    pub fn serialize<S: Serializer>(page: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        match page {
+            Some(n) => s.serialize_some(n),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 /// Filters and page of the calls table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallQuery {
@@ -695,7 +741,50 @@ pub struct CallQuery {
     pub status: Option<String>,
     /// YYYY-MM-DD (UTC): calls started that day.
     pub date: Option<String>,
+    #[serde(default, with = "page_number")]
     pub page: Option<u32>,
+}
+
+/// The place-a-call form as the browser sends it (checkboxes are "on" or absent);
+/// the server parses it once into a call request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallForm {
+    pub number_id: String,
+    pub to: String,
+    pub assistant_id: Option<String>,
+    pub dtmf: Option<String>,
+    pub play_dialtone: Option<String>,
+    pub wait_until_answered: Option<String>,
+    /// Seconds, as typed.
+    pub ringing_timeout: Option<String>,
+    /// Seconds, as typed.
+    pub max_duration: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// The carrier form as the browser sends it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarrierForm {
+    pub name: String,
+    pub kind: String,
+    pub sip_address: String,
+    pub transport: Option<String>,
+    pub auth_username: Option<String>,
+    pub auth_password: Option<Secret>,
+    pub destination_country: Option<String>,
+    /// One address or CIDR block per line.
+    pub inbound_addresses: Option<String>,
+}
+
+/// The routing profile form as the browser sends it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingProfileForm {
+    pub name: String,
+    pub plan_code: Option<String>,
+    pub country: Option<String>,
+    pub outbound_provider: Option<String>,
+    pub outbound_trunk_ref: Option<String>,
+    pub inbound_trunk_ref: Option<String>,
 }
 
 /// One entry of a call's timeline.

@@ -149,6 +149,61 @@ pub fn check_rule_conflict(
     Ok(())
 }
 
+/// A SIP host name as Twilio and LiveKit expect it for a trunk address: no `sip:`
+/// scheme, no user, port, path or parameters, at least two labels (e.g.
+/// `abc123.pstn.twilio.com`). Lower-cased, without a trailing dot. Parsed once, where the
+/// text comes in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SipHost(String);
+
+/// Why a text is not a [`SipHost`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SipHostError {
+    /// It starts with `sip:` or `sips:`.
+    Scheme,
+    /// It has a user, port, path or parameters.
+    NotJustAHost,
+    /// Empty labels, bad characters, too long, or a single label.
+    Invalid,
+}
+
+impl SipHost {
+    pub fn parse(text: &str) -> Result<SipHost, SipHostError> {
+        let host = text.trim().trim_end_matches('.').to_lowercase();
+        if host.starts_with("sip:") || host.starts_with("sips:") {
+            return Err(SipHostError::Scheme);
+        }
+        if host.contains(['@', ';', ':', '/']) {
+            return Err(SipHostError::NotJustAHost);
+        }
+        let labels: Vec<&str> = host.split('.').collect();
+        let valid = host.len() <= 253
+            && labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if valid {
+            Ok(SipHost(host))
+        } else {
+            Err(SipHostError::Invalid)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SipHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An address list entry: an IP address (a network of one) or a CIDR block. `None` for
 /// anything else; total over any text.
 pub fn parse_address(text: &str) -> Option<ipnet::IpNet> {
@@ -191,11 +246,37 @@ mod tests {
         assert!(parse_address("10.0.0.0/33").is_none());
     }
 
+    #[test]
+    fn sip_hosts_are_bare_host_names() {
+        assert_eq!(
+            SipHost::parse(" ABC123.pstn.twilio.com. ").map(|h| h.to_string()),
+            Ok("abc123.pstn.twilio.com".to_string())
+        );
+        assert_eq!(
+            SipHost::parse("sip:abc.pstn.twilio.com"),
+            Err(SipHostError::Scheme)
+        );
+        assert_eq!(
+            SipHost::parse("user@abc.example.com"),
+            Err(SipHostError::NotJustAHost)
+        );
+        assert_eq!(
+            SipHost::parse("abc.example.com:5060"),
+            Err(SipHostError::NotJustAHost)
+        );
+        assert_eq!(SipHost::parse("localhost"), Err(SipHostError::Invalid));
+        assert_eq!(SipHost::parse("-a.example.com"), Err(SipHostError::Invalid));
+    }
+
     proptest! {
         #[test]
         fn parsing_is_total(text in any::<String>()) {
             let _ = parse_address(&text);
             let _ = normalize_number(&text);
+            if let Ok(host) = SipHost::parse(&text) {
+                // A parsed host parses again to itself.
+                prop_assert_eq!(SipHost::parse(host.as_str()), Ok(host.clone()));
+            }
         }
     }
 }

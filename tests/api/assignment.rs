@@ -5,6 +5,7 @@
 use crate::helpers::*;
 use dial_app::{
     error::AppError,
+    model::AssignmentStatus,
     model::{NumberRow, Page, RouteCheck, Routing, RunStatus, StepAction, StepName, StepStatus},
     server::{
         livekit::{InboundTrunkSpec, LiveKitClient},
@@ -90,7 +91,7 @@ pub async fn number_by_e164(app: &TestApp, e164: &str) -> NumberRow {
         .expect("list");
     page.items
         .into_iter()
-        .find(|n| n.e164 == e164)
+        .find(|n| n.e164.as_str() == e164)
         .expect("number listed")
 }
 
@@ -178,7 +179,7 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
 
     // Before: LiveKit rejects the call the way it rejects an unrouted number.
     assert!(matches!(
-        call_in(&livekit, &number.e164),
+        call_in(&livekit, number.e164.as_str()),
         Err(InboundRejected::NoTrunk { .. })
     ));
 
@@ -193,7 +194,7 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
         "{:?}",
         statuses(&r)
     );
-    assert_eq!(r.number.assignment_status, "active");
+    assert_eq!(r.number.assignment_status, AssignmentStatus::Active);
     assert_eq!(r.number.assistant.as_deref(), Some("Reception"));
     assert!(run.wall_ms.is_some());
 
@@ -210,11 +211,11 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
         vec![format!("sip:{SANDBOX_SIP_URI}")]
     );
     assert_eq!(trunk.credential_lists.len(), 1);
-    assert!(attached(&twilio, &number.e164));
+    assert!(attached(&twilio, number.e164.as_str()));
     assert_eq!(r.twilio_trunk_sid.as_deref(), Some(trunk.sid.as_str()));
 
     // LiveKit: one inbound trunk, one outbound trunk, one rule — recorded on the number.
-    assert_eq!(livekit_objects(&livekit, &number.e164), (1, 1, 1));
+    assert_eq!(livekit_objects(&livekit, number.e164.as_str()), (1, 1, 1));
     let outbound = livekit.outbound_trunks();
     assert_eq!(outbound[0].address, "dial-sandbox.pstn.twilio.com");
     assert_eq!(outbound[0].auth_username, "dial");
@@ -225,7 +226,7 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
 
     // The proof: a call to the number lands in a room with the assistant's prefix, with a
     // SIP participant and the assistant's agent dispatched with its metadata.
-    let routed = call_in(&livekit, &number.e164).expect("routed");
+    let routed = call_in(&livekit, number.e164.as_str()).expect("routed");
     assert!(routed.room.starts_with("reception-"), "{}", routed.room);
     let participant = livekit
         .participants(&routed.room)
@@ -233,8 +234,11 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
         .find(|p| p.identity == routed.participant_identity)
         .expect("SIP participant");
     assert_eq!(
-        participant.attributes.get("sip.trunkPhoneNumber"),
-        Some(&number.e164)
+        participant
+            .attributes
+            .get("sip.trunkPhoneNumber")
+            .map(String::as_str),
+        Some(number.e164.as_str())
     );
     assert_eq!(routed.agents.len(), 1);
     assert_eq!(routed.agents[0].0, "reception-agent");
@@ -271,7 +275,7 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
         "{:?}",
         again.current
     );
-    assert_eq!(livekit_objects(&livekit, &number.e164), (1, 1, 1));
+    assert_eq!(livekit_objects(&livekit, number.e164.as_str()), (1, 1, 1));
     assert_eq!(twilio.trunks(SID).len(), 1);
     assert_eq!(again.history.len(), 1);
 
@@ -291,14 +295,14 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
         "{:?}",
         after.current
     );
-    assert_eq!(after.number.assignment_status, "unassigned");
+    assert_eq!(after.number.assignment_status, AssignmentStatus::Unassigned);
     assert!(after.number.assistant_id.is_none() && after.inbound_trunk_id.is_none());
-    assert_eq!(livekit_objects(&livekit, &number.e164), (0, 0, 0));
+    assert_eq!(livekit_objects(&livekit, number.e164.as_str()), (0, 0, 0));
     assert!(livekit.outbound_trunks().is_empty() && livekit.dispatch_rules().is_empty());
-    assert!(!attached(&twilio, &number.e164));
+    assert!(!attached(&twilio, number.e164.as_str()));
     assert_eq!(twilio.trunks(SID).len(), 1);
     assert!(matches!(
-        call_in(&livekit, &number.e164),
+        call_in(&livekit, number.e164.as_str()),
         Err(InboundRejected::NoTrunk { .. })
     ));
     let check: RouteCheck = app
@@ -339,10 +343,10 @@ async fn reassigning_replaces_the_rule_in_place_and_two_numbers_do_not_clash() {
 
     assign(&app, &app.client, &one.id, &sales).await.unwrap();
     assign(&app, &app.client, &two.id, &support).await.unwrap();
-    assert_eq!(livekit_objects(&livekit, &one.e164), (1, 1, 1));
-    assert_eq!(livekit_objects(&livekit, &two.e164), (1, 1, 1));
-    let a = call_in(&livekit, &one.e164).unwrap();
-    let b = call_in(&livekit, &two.e164).unwrap();
+    assert_eq!(livekit_objects(&livekit, one.e164.as_str()), (1, 1, 1));
+    assert_eq!(livekit_objects(&livekit, two.e164.as_str()), (1, 1, 1));
+    let a = call_in(&livekit, one.e164.as_str()).unwrap();
+    let b = call_in(&livekit, two.e164.as_str()).unwrap();
     assert_eq!(
         (a.agents[0].0.as_str(), b.agents[0].0.as_str()),
         ("sales-agent", "support-agent")
@@ -366,10 +370,10 @@ async fn reassigning_replaces_the_rule_in_place_and_two_numbers_do_not_clash() {
         .find(|s| s.name == StepName::DispatchRule)
         .unwrap();
     assert_eq!(rule_step.action, Some(StepAction::Updated));
-    let c = call_in(&livekit, &one.e164).unwrap();
+    let c = call_in(&livekit, one.e164.as_str()).unwrap();
     assert_eq!(c.agents[0].0, "support-agent");
     assert!(c.room.starts_with("support-"));
-    assert_eq!(livekit_objects(&livekit, &one.e164), (1, 1, 1));
+    assert_eq!(livekit_objects(&livekit, one.e164.as_str()), (1, 1, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,7 +393,7 @@ async fn a_foreign_trunk_claiming_the_number_stops_the_precheck_and_is_named() {
     let foreign = lk
         .create_inbound_trunk(InboundTrunkSpec {
             name: "Old PBX".into(),
-            numbers: vec![number.e164.clone()],
+            numbers: vec![number.e164.to_string()],
             ..Default::default()
         })
         .await
@@ -409,7 +413,7 @@ async fn a_foreign_trunk_claiming_the_number_stops_the_precheck_and_is_named() {
         "{error}"
     );
     assert!(error.contains("not made by Dial"), "{error}");
-    assert_eq!(r.number.assignment_status, "failed");
+    assert_eq!(r.number.assignment_status, AssignmentStatus::Failed);
     // Nothing was created anywhere.
     assert_eq!(livekit.inbound_trunks().len(), 1);
     assert!(livekit.outbound_trunks().is_empty() && livekit.dispatch_rules().is_empty());
@@ -426,7 +430,7 @@ async fn a_foreign_trunk_claiming_the_number_stops_the_precheck_and_is_named() {
         .unwrap();
     let r = routing(&app, &app.client, &number.id).await;
     assert_eq!(r.current.as_ref().unwrap().status, RunStatus::RolledBack);
-    assert_eq!(r.number.assignment_status, "unassigned");
+    assert_eq!(r.number.assignment_status, AssignmentStatus::Unassigned);
     assert_eq!(
         livekit.inbound_trunks().len(),
         1,
@@ -485,7 +489,7 @@ async fn fault_then(retry: bool, hang: bool) {
         let r = routing(&app, &app.client, &number.id).await;
         let run = r.current.clone().unwrap();
         assert_eq!(run.status, RunStatus::Failed, "{route}: {:?}", statuses(&r));
-        assert_eq!(r.number.assignment_status, "failed");
+        assert_eq!(r.number.assignment_status, AssignmentStatus::Failed);
         let (_, failed) = run.failed_step().unwrap();
         assert!(
             failed.error.clone().unwrap_or_default().len() > 10,
@@ -509,7 +513,7 @@ async fn fault_then(retry: bool, hang: bool) {
             assert_eq!(livekit_objects(&livekit, &e164), (1, 1, 1), "{route}");
             assert!(attached(&twilio, &e164), "{route}");
             assert_eq!(twilio.trunks(SID).len(), 1, "{route}");
-            assert_eq!(r.number.assignment_status, "active");
+            assert_eq!(r.number.assignment_status, AssignmentStatus::Active);
             assert!(call_in(&livekit, &e164).is_ok(), "{route}");
         } else {
             let _: () = app
@@ -529,7 +533,7 @@ async fn fault_then(retry: bool, hang: bool) {
             );
             assert_eq!(livekit_objects(&livekit, &e164), (0, 0, 0), "{route}");
             assert!(!attached(&twilio, &e164), "{route}");
-            assert_eq!(r.number.assignment_status, "unassigned");
+            assert_eq!(r.number.assignment_status, AssignmentStatus::Unassigned);
             // A trunk this run created is gone too; one that existed before stays.
             let after: Vec<String> = twilio.trunks(SID).into_iter().map(|t| t.sid).collect();
             let before: Vec<String> = trunks_before.into_iter().map(|t| t.sid).collect();
@@ -710,7 +714,7 @@ async fn a_carrier_number_skips_twilio_and_gets_the_carriers_outbound_trunk() {
     // Calls from the carrier's address route; from elsewhere they do not.
     assert!(livekit
         .simulate_inbound(
-            &number.e164,
+            number.e164.as_str(),
             CALLER,
             "192.0.2.10".parse().unwrap(),
             None,
@@ -718,7 +722,13 @@ async fn a_carrier_number_skips_twilio_and_gets_the_carriers_outbound_trunk() {
         )
         .is_ok());
     assert!(livekit
-        .simulate_inbound(&number.e164, CALLER, IpAddr::from(TWILIO_EDGE), None, None)
+        .simulate_inbound(
+            number.e164.as_str(),
+            CALLER,
+            IpAddr::from(TWILIO_EDGE),
+            None,
+            None
+        )
         .is_err());
 }
 
@@ -787,7 +797,7 @@ async fn editing_an_assistant_updates_its_rules_and_deleting_it_can_unassign_its
     let r = routing(&app, &app.client, &number.id).await;
     assert_eq!(r.dispatch_rule_id, rule_before);
     assert_eq!(r.current.as_ref().unwrap().status, RunStatus::Done);
-    let routed = call_in(&livekit, &number.e164).unwrap();
+    let routed = call_in(&livekit, number.e164.as_str()).unwrap();
     assert_eq!(
         routed.agents,
         vec![(
@@ -813,10 +823,10 @@ async fn editing_an_assistant_updates_its_rules_and_deleting_it_can_unassign_its
         .await
         .expect("unassign and delete");
     let r = routing(&app, &app.client, &number.id).await;
-    assert_eq!(r.number.assignment_status, "unassigned");
+    assert_eq!(r.number.assignment_status, AssignmentStatus::Unassigned);
     assert!(r.number.assistant_id.is_none());
-    assert_eq!(livekit_objects(&livekit, &number.e164), (0, 0, 0));
-    assert!(!attached(&twilio, &number.e164));
+    assert_eq!(livekit_objects(&livekit, number.e164.as_str()), (0, 0, 0));
+    assert!(!attached(&twilio, number.e164.as_str()));
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assistants")
         .fetch_one(&app.state.db.pool)
         .await

@@ -1,6 +1,7 @@
 use crate::helpers::*;
 use dial_app::{
     error::AppError,
+    model::AssignmentStatus,
     model::{Assistant, NumberRow},
 };
 use reqwest::StatusCode;
@@ -425,9 +426,9 @@ async fn an_assistant_that_answers_numbers_cannot_be_deleted() {
         .unwrap();
     assert_eq!(numbers.len(), 1);
     assert_eq!(numbers[0].id, number);
-    assert_eq!(numbers[0].e164, "+14155550100");
+    assert_eq!(numbers[0].e164.as_str(), "+14155550100");
     assert_eq!(numbers[0].assistant.as_deref(), Some("Front desk"));
-    assert_eq!(numbers[0].assignment_status, "active");
+    assert_eq!(numbers[0].assignment_status, AssignmentStatus::Active);
 
     let refused = app
         .call::<()>(&owner, "assistants/delete", &[("id", &front.id)])

@@ -114,7 +114,7 @@ async fn verified_webhooks_build_one_forward_only_session_per_call() {
         "desk-1",
         "SCL_1",
         caller,
-        &number.e164,
+        number.e164.as_str(),
         "active",
     );
     assert_eq!(hooks.post_signed_with("not-the-secret", &joined).await, 401);
@@ -151,7 +151,7 @@ async fn verified_webhooks_build_one_forward_only_session_per_call() {
         "desk-1",
         "SCL_1",
         caller,
-        &number.e164,
+        number.e164.as_str(),
         "hangup",
     );
     assert_eq!(hooks.post(&left).await, 200);
@@ -188,7 +188,7 @@ async fn an_inbound_call_through_livekit_is_tracked_with_its_assistant() {
 
     let routed = livekit
         .simulate_inbound(
-            &number.e164,
+            number.e164.as_str(),
             "+15105550123",
             IpAddr::from([54, 172, 60, 1]),
             None,
@@ -254,7 +254,7 @@ async fn concurrent_deliveries_and_duplicates_count_once() {
                 &room,
                 &call,
                 &caller,
-                &number.e164,
+                number.e164.as_str(),
                 status,
             );
             // Every event twice, side by side.
@@ -347,7 +347,7 @@ async fn lost_duplicated_and_shuffled_webhooks_end_in_the_true_state_after_recon
         if i < LIVE {
             let routed = livekit
                 .simulate_inbound(
-                    &number.e164,
+                    number.e164.as_str(),
                     &caller,
                     IpAddr::from([54, 172, 60, 1]),
                     None,
@@ -376,7 +376,7 @@ async fn lost_duplicated_and_shuffled_webhooks_end_in_the_true_state_after_recon
                 room,
                 call,
                 caller,
-                &number.e164,
+                number.e164.as_str(),
                 status,
             );
             if kind.starts_with("room_") {
@@ -524,7 +524,7 @@ async fn pages_hear_about_their_calls_as_they_change() {
         "desk-9",
         "SCL_live",
         "+15105550100",
-        &number.e164,
+        number.e164.as_str(),
         "active",
     );
     assert_eq!(hooks.post(&joined).await, 200);

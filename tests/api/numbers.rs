@@ -1,6 +1,7 @@
 use crate::helpers::*;
 use dial_app::{
     error::AppError,
+    model::AssignmentStatus,
     model::{AvailableRow, ImportCandidate, NumberRow, Page},
     server::db::Backend,
 };
@@ -83,11 +84,11 @@ async fn search_then_buy_records_the_number_for_its_buyer() {
     let number = buy(&app, &app.client, "+1 (415) 555-0100", "Front desk")
         .await
         .unwrap();
-    assert_eq!(number.e164, "+14155550100");
+    assert_eq!(number.e164.as_str(), "+14155550100");
     assert_eq!(number.label, "Front desk");
     assert_eq!(number.owner.as_deref(), Some(ADMIN));
     assert_eq!(number.country, "US");
-    assert_eq!(number.assignment_status, "unassigned");
+    assert_eq!(number.assignment_status, AssignmentStatus::Unassigned);
     let at_twilio = fake.numbers(SID);
     assert_eq!(at_twilio.len(), 1);
     assert_eq!(at_twilio[0].friendly_name, "Front desk");
@@ -242,7 +243,7 @@ async fn an_owner_cannot_take_over_a_number_the_account_already_has() {
     let adopted = buy(&app, &app.client, "+12125550104", "Adopted")
         .await
         .expect("an admin adopts it");
-    assert_eq!(adopted.e164, "+12125550104");
+    assert_eq!(adopted.e164.as_str(), "+12125550104");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -479,12 +480,12 @@ async fn the_table_filters_sorts_and_pages_on_the_server() {
     assert_eq!(added, 60);
     let first = list(&app, &app.client, &[]).await;
     assert_eq!((first.items.len(), first.total, first.pages()), (50, 60, 2));
-    assert_eq!(first.items[0].e164, "+12065550100");
+    assert_eq!(first.items[0].e164.as_str(), "+12065550100");
     let second = list(&app, &app.client, &[("page", "2")]).await;
     assert_eq!(second.items.len(), 10);
-    assert_eq!(second.items.last().unwrap().e164, "+16175550129");
+    assert_eq!(second.items.last().unwrap().e164.as_str(), "+16175550129");
     let desc = list(&app, &app.client, &[("sort", "number"), ("dir", "desc")]).await;
-    assert_eq!(desc.items[0].e164, "+16175550129");
+    assert_eq!(desc.items[0].e164.as_str(), "+16175550129");
     let boston = list(&app, &app.client, &[("q", "617 555")]).await;
     assert_eq!(boston.total, 30);
     let first_id = first.items[0].id.clone();

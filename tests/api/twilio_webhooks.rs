@@ -328,7 +328,10 @@ async fn the_voice_webhook_dials_livekit_for_assigned_numbers_and_rejects_the_re
     let (_, _, body) = post_signed(
         &app,
         VOICE,
-        &voice_call("CA22222222222222222222222222222222", &unassigned.e164),
+        &voice_call(
+            "CA22222222222222222222222222222222",
+            unassigned.e164.as_str(),
+        ),
     )
     .await;
     assert!(body.contains("<Reject"), "number without assistant: {body}");
@@ -389,10 +392,10 @@ async fn bought_and_imported_numbers_get_dials_status_callback() {
         .expect("buy");
 
     let at_twilio = twilio.numbers(SID);
-    for e164 in [&imported.e164, &bought.e164] {
+    for e164 in [imported.e164.as_str(), bought.e164.as_str()] {
         let number = at_twilio
             .iter()
-            .find(|n| &n.phone_number == e164)
+            .find(|n| n.phone_number == e164)
             .expect("number at Twilio");
         assert_eq!(
             number.status_callback.as_deref(),

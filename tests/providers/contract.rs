@@ -8,7 +8,7 @@
 
 use dial_app::server::{
     livekit::LiveKitClient,
-    twilio::{NumberSearch, NumberType, TwilioClient, TwilioError},
+    twilio::{AccountSid, NumberSearch, NumberType, TwilioClient, TwilioError},
 };
 use secrecy::SecretString;
 use std::time::Duration;
@@ -83,7 +83,8 @@ async fn contract_twilio() {
         reqwest::Client::new(),
         &std::env::var("DIAL_CONTRACT_TWILIO_API_BASE")
             .unwrap_or_else(|_| "https://api.twilio.com".into()),
-        &var("DIAL_CONTRACT_TWILIO_ACCOUNT_SID"),
+        AccountSid::parse(&var("DIAL_CONTRACT_TWILIO_ACCOUNT_SID"))
+            .expect("DIAL_CONTRACT_TWILIO_ACCOUNT_SID is AC and 32 hexadecimal digits"),
         SecretString::from(var("DIAL_CONTRACT_TWILIO_AUTH_TOKEN")),
         Duration::from_secs(15),
     )

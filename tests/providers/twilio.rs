@@ -1,6 +1,6 @@
 use dial_app::server::twilio::{
-    BuyNumber, NewOriginationUrl, NumberSearch, NumberType, RetryPolicy, TrunkParams, TwilioClient,
-    TwilioError, UpdateNumber,
+    AccountSid, BuyNumber, NewOriginationUrl, NumberSearch, NumberType, RetryPolicy, TrunkParams,
+    TwilioClient, TwilioError, UpdateNumber,
 };
 use dial_fakes::{faults::Fault, twilio::FakeTwilio};
 use secrecy::SecretString;
@@ -30,7 +30,7 @@ pub fn client(base: &str, token: &str) -> TwilioClient {
     TwilioClient::new(
         reqwest::Client::new(),
         base,
-        SID,
+        AccountSid::parse(SID).expect("the test SID is valid"),
         SecretString::from(token.to_string()),
         Duration::from_secs(5),
     )
@@ -559,7 +559,7 @@ async fn a_silent_twilio_is_a_time_out() {
     let c = TwilioClient::new(
         reqwest::Client::new(),
         &base,
-        SID,
+        AccountSid::parse(SID).expect("the test SID is valid"),
         SecretString::from(TOKEN.to_string()),
         Duration::from_millis(300),
     )

@@ -1,37 +1,15 @@
 //! Calls: the list and one call's timeline, placing a call, and transfer / hang-up.
 
-// A call has many options, each a form field of `place_call`; the attribute on the
-// function does not reach the client stub the `server` macro generates for the browser.
-#![allow(clippy::too_many_arguments)]
-
 use crate::{
     error::AppError,
-    model::{AssistantOption, CallDetail, CallRow, Page, TransferResult},
+    model::{AssistantOption, CallDetail, CallForm, CallQuery, CallRow, Page, TransferResult},
 };
 use leptos::prelude::*;
 
 #[server(prefix = "/api", endpoint = "calls/list")]
-pub async fn list_calls(
-    assistant: Option<String>,
-    number: Option<String>,
-    direction: Option<String>,
-    status: Option<String>,
-    date: Option<String>,
-    page: Option<u32>,
-) -> Result<Page<CallRow>, AppError> {
-    use crate::{
-        model::CallQuery,
-        server::{auth, calls},
-    };
+pub async fn list_calls(#[server(flatten)] query: CallQuery) -> Result<Page<CallRow>, AppError> {
+    use crate::server::{auth, calls};
     let me = auth::require_user()?;
-    let query = CallQuery {
-        assistant,
-        number,
-        direction,
-        status,
-        date,
-        page,
-    };
     calls::list(&auth::state()?, &me, &query).await
 }
 
@@ -52,30 +30,20 @@ pub async fn callable_numbers() -> Result<Vec<AssistantOption>, AppError> {
 
 /// Places a call; without JavaScript the form post lands on the call's page.
 #[server(prefix = "/api", endpoint = "calls/place")]
-pub async fn place_call(
-    number_id: String,
-    to: String,
-    assistant_id: Option<String>,
-    dtmf: Option<String>,
-    play_dialtone: Option<String>,
-    wait_until_answered: Option<String>,
-    ringing_timeout: Option<String>,
-    max_duration: Option<String>,
-    display_name: Option<String>,
-) -> Result<CallRow, AppError> {
+pub async fn place_call(#[server(flatten)] form: CallForm) -> Result<CallRow, AppError> {
     use crate::server::{auth, calls};
     let me = auth::require_user()?;
     let on = |v: &Option<String>| matches!(v.as_deref(), Some("on" | "true" | "1"));
     let input = calls::CallInput {
-        number_id,
-        to,
-        assistant_id,
-        dtmf,
-        play_dialtone: on(&play_dialtone),
-        wait_until_answered: on(&wait_until_answered),
-        ringing_timeout_secs: ringing_timeout,
-        max_duration_secs: max_duration,
-        display_name,
+        play_dialtone: on(&form.play_dialtone),
+        wait_until_answered: on(&form.wait_until_answered),
+        number_id: form.number_id,
+        to: form.to,
+        assistant_id: form.assistant_id,
+        dtmf: form.dtmf,
+        ringing_timeout_secs: form.ringing_timeout,
+        max_duration_secs: form.max_duration,
+        display_name: form.display_name,
     };
     let request = calls::CallRequest::parse(&input)?;
     // The call goes on in the background; its page follows it live.

@@ -1,7 +1,9 @@
-// Server functions take one argument per form field; the carrier form has nine.
-#![allow(clippy::too_many_arguments)]
+//! Carriers: SIP trunks from providers other than Twilio, and numbers bought from them.
 
-use crate::{error::AppError, model::CarrierView};
+use crate::{
+    error::AppError,
+    model::{CarrierForm, CarrierView},
+};
 use leptos::prelude::*;
 
 #[server(prefix = "/api", endpoint = "carriers/list")]
@@ -20,79 +22,34 @@ pub async fn carrier_options() -> Result<Vec<(String, String)>, AppError> {
 }
 
 #[cfg(feature = "ssr")]
-fn input(
-    name: String,
-    kind: String,
-    sip_address: String,
-    transport: Option<String>,
-    auth_username: Option<String>,
-    auth_password: Option<crate::model::Secret>,
-    destination_country: Option<String>,
-    inbound_addresses: Option<String>,
-) -> crate::server::carriers::CarrierInput {
+fn input(form: CarrierForm) -> crate::server::carriers::CarrierInput {
     crate::server::carriers::CarrierInput {
-        name,
-        kind,
-        sip_address,
-        transport: transport.unwrap_or_default(),
-        auth_username: auth_username.unwrap_or_default(),
-        auth_password: secrecy::SecretString::from(auth_password.unwrap_or_default().expose()),
-        destination_country: destination_country.unwrap_or_default(),
-        inbound_addresses: inbound_addresses.unwrap_or_default(),
+        name: form.name,
+        kind: form.kind,
+        sip_address: form.sip_address,
+        transport: form.transport.unwrap_or_default(),
+        auth_username: form.auth_username.unwrap_or_default(),
+        auth_password: secrecy::SecretString::from(form.auth_password.unwrap_or_default().expose()),
+        destination_country: form.destination_country.unwrap_or_default(),
+        inbound_addresses: form.inbound_addresses.unwrap_or_default(),
     }
 }
 
 #[server(prefix = "/api", endpoint = "carriers/create")]
-pub async fn create_carrier(
-    name: String,
-    kind: String,
-    sip_address: String,
-    transport: Option<String>,
-    auth_username: Option<String>,
-    auth_password: Option<crate::model::Secret>,
-    destination_country: Option<String>,
-    inbound_addresses: Option<String>,
-) -> Result<String, AppError> {
+pub async fn create_carrier(#[server(flatten)] form: CarrierForm) -> Result<String, AppError> {
     use crate::server::{auth, carriers};
     let me = auth::require_admin()?;
-    let carrier = input(
-        name,
-        kind,
-        sip_address,
-        transport,
-        auth_username,
-        auth_password,
-        destination_country,
-        inbound_addresses,
-    );
-    carriers::create(&auth::state()?, &auth::actor(&me), &carrier).await
+    carriers::create(&auth::state()?, &auth::actor(&me), &input(form)).await
 }
 
 #[server(prefix = "/api", endpoint = "carriers/update")]
 pub async fn update_carrier(
     id: String,
-    name: String,
-    kind: String,
-    sip_address: String,
-    transport: Option<String>,
-    auth_username: Option<String>,
-    auth_password: Option<crate::model::Secret>,
-    destination_country: Option<String>,
-    inbound_addresses: Option<String>,
+    #[server(flatten)] form: CarrierForm,
 ) -> Result<(), AppError> {
     use crate::server::{auth, carriers};
     let me = auth::require_admin()?;
-    let carrier = input(
-        name,
-        kind,
-        sip_address,
-        transport,
-        auth_username,
-        auth_password,
-        destination_country,
-        inbound_addresses,
-    );
-    carriers::update(&auth::state()?, &auth::actor(&me), &id, &carrier).await
+    carriers::update(&auth::state()?, &auth::actor(&me), &id, &input(form)).await
 }
 
 #[server(prefix = "/api", endpoint = "carriers/delete")]

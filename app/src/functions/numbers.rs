@@ -1,34 +1,15 @@
 use crate::{
     error::AppError,
-    model::{AvailableRow, ImportCandidate, NumberRow, OwnerOption, Page},
+    model::{AvailableRow, ImportCandidate, NumberQuery, NumberRow, OwnerOption, Page},
 };
 use leptos::prelude::*;
 
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/api", endpoint = "numbers/list")]
 pub async fn list_numbers(
-    q: Option<String>,
-    owner: Option<String>,
-    carrier: Option<String>,
-    assigned: Option<String>,
-    sort: Option<String>,
-    dir: Option<String>,
-    page: Option<u32>,
+    #[server(flatten)] query: NumberQuery,
 ) -> Result<Page<NumberRow>, AppError> {
-    use crate::{
-        model::NumberQuery,
-        server::{auth, numbers},
-    };
+    use crate::server::{auth, numbers};
     let me = auth::require_user()?;
-    let query = NumberQuery {
-        q,
-        owner,
-        carrier,
-        assigned,
-        sort,
-        dir,
-        page,
-    };
     numbers::list(&auth::state()?, &me, &query).await
 }
 

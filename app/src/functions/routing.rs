@@ -1,6 +1,6 @@
 use crate::{
     error::AppError,
-    model::{NumberMetadata, RoutingProfile},
+    model::{NumberMetadata, RoutingProfile, RoutingProfileForm},
 };
 use leptos::prelude::*;
 
@@ -12,68 +12,34 @@ pub async fn routing_profiles() -> Result<Vec<RoutingProfile>, AppError> {
 }
 
 #[cfg(feature = "ssr")]
-fn input(
-    name: String,
-    plan_code: Option<String>,
-    country: Option<String>,
-    outbound_provider: Option<String>,
-    outbound_trunk_ref: Option<String>,
-    inbound_trunk_ref: Option<String>,
-) -> crate::server::routing::ProfileInput {
+fn input(form: RoutingProfileForm) -> crate::server::routing::ProfileInput {
     crate::server::routing::ProfileInput {
-        name,
-        plan_code: plan_code.unwrap_or_default(),
-        country: country.unwrap_or_default(),
-        outbound_provider: outbound_provider.unwrap_or_default(),
-        outbound_trunk_ref: outbound_trunk_ref.unwrap_or_default(),
-        inbound_trunk_ref: inbound_trunk_ref.unwrap_or_default(),
+        name: form.name,
+        plan_code: form.plan_code.unwrap_or_default(),
+        country: form.country.unwrap_or_default(),
+        outbound_provider: form.outbound_provider.unwrap_or_default(),
+        outbound_trunk_ref: form.outbound_trunk_ref.unwrap_or_default(),
+        inbound_trunk_ref: form.inbound_trunk_ref.unwrap_or_default(),
     }
 }
 
 #[server(prefix = "/api", endpoint = "routing-profiles/create")]
 pub async fn create_routing_profile(
-    name: String,
-    plan_code: Option<String>,
-    country: Option<String>,
-    outbound_provider: Option<String>,
-    outbound_trunk_ref: Option<String>,
-    inbound_trunk_ref: Option<String>,
+    #[server(flatten)] form: RoutingProfileForm,
 ) -> Result<String, AppError> {
     use crate::server::{auth, routing};
     let me = auth::require_admin()?;
-    let profile = input(
-        name,
-        plan_code,
-        country,
-        outbound_provider,
-        outbound_trunk_ref,
-        inbound_trunk_ref,
-    );
-    routing::create(&auth::state()?, &auth::actor(&me), &profile).await
+    routing::create(&auth::state()?, &auth::actor(&me), &input(form)).await
 }
 
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/api", endpoint = "routing-profiles/update")]
 pub async fn update_routing_profile(
     id: String,
-    name: String,
-    plan_code: Option<String>,
-    country: Option<String>,
-    outbound_provider: Option<String>,
-    outbound_trunk_ref: Option<String>,
-    inbound_trunk_ref: Option<String>,
+    #[server(flatten)] form: RoutingProfileForm,
 ) -> Result<(), AppError> {
     use crate::server::{auth, routing};
     let me = auth::require_admin()?;
-    let profile = input(
-        name,
-        plan_code,
-        country,
-        outbound_provider,
-        outbound_trunk_ref,
-        inbound_trunk_ref,
-    );
-    routing::update(&auth::state()?, &auth::actor(&me), &id, &profile).await
+    routing::update(&auth::state()?, &auth::actor(&me), &id, &input(form)).await
 }
 
 /// Deletes a profile and unlinks its numbers; returns how many were unlinked.
@@ -108,7 +74,7 @@ pub async fn set_number_metadata(
         &state,
         &auth::actor(&me),
         &id,
-        &number.e164,
+        number.e164.as_str(),
         routing_profile_id.as_deref(),
         compliance.as_deref().unwrap_or(""),
     )

@@ -112,14 +112,13 @@ mod tests {
             format!(
                 "{:?}",
                 CreateCarrier {
-                    name: "c".into(),
-                    kind: "sip".into(),
-                    sip_address: "h".into(),
-                    transport: None,
-                    auth_username: None,
-                    auth_password: Some(secret()),
-                    destination_country: None,
-                    inbound_addresses: None,
+                    form: crate::model::CarrierForm {
+                        name: "c".into(),
+                        kind: "sip".into(),
+                        sip_address: "h".into(),
+                        auth_password: Some(secret()),
+                        ..Default::default()
+                    },
                 }
             ),
         ];

@@ -17,7 +17,6 @@ use crate::{
     },
     model::{format_time, Assistant, AssistantOption, Me, NumberRow},
     pages::numbers::status_badge,
-    phone::format_e164,
 };
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
@@ -367,10 +366,10 @@ fn numbers_table(list: Vec<NumberRow>) -> impl IntoView {
             </tr></thead>
             <tbody>
                 {list.into_iter().map(|n| view! {
-                    <tr data-number=n.e164.clone()>
-                        <td class="nowrap"><a href=format!("/dashboard/phone-numbers/{}", n.id)><strong>{format_e164(&n.e164)}</strong></a></td>
+                    <tr data-number=n.e164.to_string()>
+                        <td class="nowrap"><a href=format!("/dashboard/phone-numbers/{}", n.id)><strong>{n.e164.formatted()}</strong></a></td>
                         <td>{if n.label.is_empty() { "—".to_string() } else { n.label.clone() }}</td>
-                        <td>{status_badge(&n.assignment_status)}</td>
+                        <td>{status_badge(n.assignment_status)}</td>
                     </tr>
                 }).collect_view()}
             </tbody>

@@ -12,7 +12,10 @@ use crate::{
         BuyNumber, ImportNumbers, LabelNumber, ReleaseNumber,
     },
     functions::routing::{get_number_metadata, routing_profiles, SetNumberMetadata},
-    model::{format_time, NumberMetadata, NumberRow, OwnerOption, RoutingProfile},
+    model::{
+        format_time, AssignmentStatus, NumberMetadata, NumberQuery, NumberRow, OwnerOption,
+        RoutingProfile,
+    },
     pages::assignment::{AssignmentActions, AssignmentSection},
     phone::{format_e164, COUNTRIES},
 };
@@ -29,13 +32,13 @@ fn table_href(changes: &[(&str, String)]) -> String {
 }
 
 /// The assignment status of a number as a badge.
-pub fn status_badge(status: &str) -> impl IntoView {
+pub fn status_badge(status: AssignmentStatus) -> impl IntoView {
     let (class, label) = match status {
-        "active" => ("badge badge-ok", "Active"),
-        "pending" => ("badge", "Pending"),
-        "failed" => ("badge badge-error", "Failed"),
-        "released" => ("badge badge-muted", "Released"),
-        _ => ("badge badge-muted", "Unassigned"),
+        AssignmentStatus::Active => ("badge badge-ok", "Active"),
+        AssignmentStatus::Pending => ("badge", "Pending"),
+        AssignmentStatus::Failed => ("badge badge-error", "Failed"),
+        AssignmentStatus::Released => ("badge badge-muted", "Released"),
+        AssignmentStatus::Unassigned => ("badge badge-muted", "Unassigned"),
     };
     view! { <span class=class>{label}</span> }
 }
@@ -64,15 +67,15 @@ pub fn PhoneNumbersPage() -> impl IntoView {
     let numbers = Resource::new(
         move || (q(), owner(), carrier(), assigned(), sort(), dir(), page()),
         |(q, owner, carrier, assigned, sort, dir, page)| {
-            list_numbers(
+            list_numbers(NumberQuery {
                 q,
                 owner,
                 carrier,
                 assigned,
                 sort,
                 dir,
-                page.and_then(|p| p.parse().ok()),
-            )
+                page: page.and_then(|p| p.parse().ok()),
+            })
         },
     );
     let carrier_list = Resource::new(
@@ -184,8 +187,8 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                                     </tr></thead>
                                     <tbody>
                                         {p.items.into_iter().map(|n| view! {
-                                            <tr data-number=n.e164.clone()>
-                                                <td class="nowrap"><a href=format!("/dashboard/phone-numbers/{}", n.id)><strong>{format_e164(&n.e164)}</strong></a></td>
+                                            <tr data-number=n.e164.to_string()>
+                                                <td class="nowrap"><a href=format!("/dashboard/phone-numbers/{}", n.id)><strong>{n.e164.formatted()}</strong></a></td>
                                                 <td>{n.label.clone()}</td>
                                                 <td>{n.country.clone()}</td>
                                                 <td>{capabilities(n.voice, n.sms)}</td>
@@ -193,7 +196,7 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                                                 <td>{n.owner.clone().unwrap_or_else(|| "—".into())}</td>
                                                 <td>{n.assistant.clone().unwrap_or_else(|| "—".into())}</td>
                                                 <td>{n.routing_profile.clone().unwrap_or_else(|| "—".into())}</td>
-                                                <td>{status_badge(&n.assignment_status)}</td>
+                                                <td>{status_badge(n.assignment_status)}</td>
                                                 <td class="nowrap">{format_time(n.created_at)}</td>
                                             </tr>
                                         }).collect_view()}
@@ -532,7 +535,7 @@ fn NumberDetails(
     routing: RoutingData,
 ) -> impl IntoView {
     let me = use_context::<MeResource>();
-    let shown = format_e164(&number.e164);
+    let shown = number.e164.formatted();
     let label_value = label.value();
     let assigned = number.assistant_id.is_some();
     let (label_id, allot_id, release_id) =
@@ -546,13 +549,13 @@ fn NumberDetails(
         </PageHeader>
         <section class="card">
             <dl class="facts">
-                <dt>"Number"</dt><dd><code>{number.e164.clone()}</code></dd>
+                <dt>"Number"</dt><dd><code>{number.e164.to_string()}</code></dd>
                 <dt>"Country"</dt><dd>{number.country.clone()}</dd>
                 <dt>"Capabilities"</dt><dd>{capabilities(number.voice, number.sms)}</dd>
                 <dt>"Carrier"</dt><dd>{number.carrier.clone()}</dd>
                 <dt>"Twilio SID"</dt><dd>{number.twilio_sid.clone().map(|s| view! { <code>{s}</code> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</dd>
                 <dt>"Owner"</dt><dd data-testid="number-owner">{number.owner.clone().unwrap_or_else(|| "Not allotted".into())}</dd>
-                <dt>"Status"</dt><dd>{status_badge(&number.assignment_status)}</dd>
+                <dt>"Status"</dt><dd>{status_badge(number.assignment_status)}</dd>
                 <dt>"Added"</dt><dd>{format_time(number.created_at)}</dd>
             </dl>
         </section>

@@ -482,49 +482,6 @@ async fn refusal(state: &AppState, id: &str, name: &str) -> Result<AppError, App
     Ok(AppError::not_found(NOT_FOUND))
 }
 
-#[derive(sqlx::FromRow)]
-struct NumberLine {
-    id: String,
-    e164: String,
-    label: String,
-    country: String,
-    voice: i64,
-    sms: i64,
-    carrier: Option<String>,
-    twilio_sid: Option<String>,
-    owner_id: Option<String>,
-    owner: Option<String>,
-    assistant_id: Option<String>,
-    assistant: Option<String>,
-    routing_profile: Option<String>,
-    assignment_status: String,
-    created_at: i64,
-    released_at: Option<i64>,
-}
-
-impl From<NumberLine> for NumberRow {
-    fn from(r: NumberLine) -> Self {
-        NumberRow {
-            id: r.id,
-            e164: r.e164,
-            label: r.label,
-            country: r.country,
-            voice: r.voice != 0,
-            sms: r.sms != 0,
-            carrier: r.carrier.unwrap_or_else(|| "Twilio".into()),
-            twilio_sid: r.twilio_sid,
-            owner_id: r.owner_id,
-            owner: r.owner,
-            assistant_id: r.assistant_id,
-            assistant: r.assistant,
-            routing_profile: r.routing_profile,
-            assignment_status: r.assignment_status,
-            created_at: r.created_at,
-            released_at: r.released_at,
-        }
-    }
-}
-
 /// The live numbers an assistant the user may see answers, by number.
 pub async fn numbers_of(
     state: &AppState,
@@ -532,17 +489,10 @@ pub async fn numbers_of(
     assistant_id: &str,
 ) -> Result<Vec<NumberRow>, AppError> {
     let assistant = get(state, me, assistant_id).await?;
-    let rows: Vec<NumberLine> = sqlx::query_as(
-        "SELECT n.id, n.e164, n.label, n.country, n.voice, n.sms, c.name AS carrier, n.twilio_sid, \
-         n.owner_id, u.username AS owner, n.assistant_id, a.name AS assistant, r.name AS routing_profile, \
-         n.assignment_status, n.created_at, n.released_at \
-         FROM phone_numbers n \
-         JOIN assistants a ON a.id = n.assistant_id \
-         LEFT JOIN users u ON u.id = n.owner_id \
-         LEFT JOIN carriers c ON c.id = n.carrier_id \
-         LEFT JOIN routing_profiles r ON r.id = n.routing_profile_id \
-         WHERE n.assistant_id = $1 AND n.released_at IS NULL ORDER BY n.e164",
-    )
+    let rows: Vec<super::numbers::Row> = sqlx::query_as(&format!(
+        "{} WHERE n.assistant_id = $1 AND n.released_at IS NULL ORDER BY n.e164",
+        super::numbers::SELECT
+    ))
     .bind(&assistant.id)
     .fetch_all(&state.db.pool)
     .await?;

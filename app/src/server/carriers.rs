@@ -79,6 +79,7 @@ fn validate_input(input: &CarrierInput) -> Result<Valid, AppError> {
         ));
     }
     let sip_address = validate::sip_host("sip_address", &input.sip_address)
+        .map(|host| host.to_string())
         .map_err(|e| errors.push(e))
         .ok();
     let transport = if input.transport.is_empty() {

@@ -19,8 +19,11 @@ use super::{
 };
 use crate::{
     error::{AppError, FieldError},
-    model::{AvailableRow, ImportCandidate, Me, NumberQuery, NumberRow, OwnerOption, Page},
-    phone::{calling_code, format_e164, E164},
+    model::{
+        AssignmentStatus, AvailableRow, ImportCandidate, Me, NumberQuery, NumberRow, OwnerOption,
+        Page,
+    },
+    phone::{calling_code, E164},
 };
 
 pub const PER_PAGE: u32 = 50;
@@ -51,10 +54,12 @@ pub fn country_of(e164: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A number row as the numbers table and the assistant's numbers read it ([`SELECT`]).
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(crate) struct Row {
     id: String,
-    e164: String,
+    #[sqlx(try_from = "String")]
+    e164: E164,
     label: String,
     country: String,
     voice: i64,
@@ -66,7 +71,8 @@ struct Row {
     assistant_id: Option<String>,
     assistant: Option<String>,
     routing_profile: Option<String>,
-    assignment_status: String,
+    #[sqlx(try_from = "String")]
+    assignment_status: AssignmentStatus,
     created_at: i64,
     released_at: Option<i64>,
 }
@@ -94,7 +100,7 @@ impl From<Row> for NumberRow {
     }
 }
 
-const SELECT: &str = "SELECT n.id, n.e164, n.label, n.country, n.voice, n.sms, c.name AS carrier, n.twilio_sid, \
+pub(crate) const SELECT: &str = "SELECT n.id, n.e164, n.label, n.country, n.voice, n.sms, c.name AS carrier, n.twilio_sid, \
      n.owner_id, u.username AS owner, n.assistant_id, a.name AS assistant, r.name AS routing_profile, n.assignment_status, \
      n.created_at, n.released_at \
      FROM phone_numbers n \
@@ -328,35 +334,64 @@ pub async fn search(
         .collect())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn record(
-    state: &AppState,
-    owner: Option<&str>,
-    e164: &str,
-    label: &str,
-    country: &str,
+/// A number on the Twilio account as Dial records it.
+struct NewNumber<'a> {
+    owner: Option<&'a str>,
+    e164: &'a str,
+    label: &'a str,
+    country: &'a str,
     voice: bool,
     sms: bool,
-    sid: &str,
-) -> Result<String, sqlx::Error> {
+    sid: &'a str,
+}
+
+/// What the audit log says about a recorded number.
+struct Recorded<'a> {
+    actor: &'a Actor,
+    action: &'a str,
+    detail: String,
+}
+
+/// Records the number and its audit row in one transaction. `None` when a live number
+/// with that E.164 is already recorded (another request or instance got there first).
+async fn record(
+    state: &AppState,
+    number: &NewNumber<'_>,
+    audit_row: Recorded<'_>,
+) -> Result<Option<String>, AppError> {
     let id = new_id();
     let at = now();
-    sqlx::query(
+    let mut tx = state.db.begin_write().await?;
+    let inserted = sqlx::query(
         "INSERT INTO phone_numbers (id, e164, label, country, voice, sms, twilio_sid, owner_id, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
     )
     .bind(&id)
-    .bind(e164)
-    .bind(label)
-    .bind(country)
-    .bind(i64::from(voice))
-    .bind(i64::from(sms))
-    .bind(sid)
-    .bind(owner.map(str::to_string))
+    .bind(number.e164)
+    .bind(number.label)
+    .bind(number.country)
+    .bind(i64::from(number.voice))
+    .bind(i64::from(number.sms))
+    .bind(number.sid)
+    .bind(number.owner.map(str::to_string))
     .bind(at)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    audit::record_on(
+        &mut *tx,
+        audit_row.actor,
+        audit_row.action,
+        Some(number.e164),
+        Some(&audit_row.detail),
+    )
     .await?;
-    Ok(id)
+    tx.commit().await?;
+    Ok(Some(id))
 }
 
 async fn check_owner(state: &AppState, owner_id: &str) -> Result<String, AppError> {
@@ -441,29 +476,8 @@ pub async fn buy(
             }
         }
     };
-    let country = country_of(number.as_str());
-    let id = match record(
-        state,
-        Some(&owner),
-        number.as_str(),
-        &label,
-        &country,
-        bought.capabilities.voice,
-        bought.capabilities.sms,
-        &bought.sid,
-    )
-    .await
-    {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::error!(error = %e, number = %number, sid = %bought.sid, "Twilio sold a number that Dial could not record");
-            return Err(AppError::conflict(format!(
-                "Twilio sold this account {}, but Dial could not record it. Nothing is lost: buy it again or use \u{201c}Import from Twilio\u{201d}, and Dial will add it without buying it twice.",
-                number.formatted()
-            )));
-        }
-    };
-    // A number bought earlier (outside Dial, or not recorded) gets the callback now.
+    // A number bought earlier (outside Dial, or not recorded) gets the callback now,
+    // before it is recorded, so the audit row can say how that went.
     let callback_note = if adopted {
         set_status_callback(&client, &bought, status_callback.as_deref()).await
     } else {
@@ -480,18 +494,43 @@ pub async fn buy(
     if let Some(note) = callback_note {
         detail.push_str(&format!(" ({note})"));
     }
-    audit::record(
-        &state.db,
-        actor,
-        if adopted {
-            "number.recorded"
-        } else {
-            "number.bought"
+    let country = country_of(number.as_str());
+    let new = NewNumber {
+        owner: Some(&owner),
+        e164: number.as_str(),
+        label: &label,
+        country: &country,
+        voice: bought.capabilities.voice,
+        sms: bought.capabilities.sms,
+        sid: &bought.sid,
+    };
+    let action = if adopted {
+        "number.recorded"
+    } else {
+        "number.bought"
+    };
+    let recorded = record(
+        state,
+        &new,
+        Recorded {
+            actor,
+            action,
+            detail,
         },
-        Some(number.as_str()),
-        Some(&detail),
     )
-    .await?;
+    .await;
+    let id = match recorded {
+        Ok(Some(id)) => id,
+        Ok(None) | Err(_) => {
+            if let Err(e) = &recorded {
+                tracing::error!(error = %e, number = %number, sid = %bought.sid, "Twilio sold a number that Dial could not record");
+            }
+            return Err(AppError::conflict(format!(
+                "Twilio sold this account {}, but Dial could not record it. Nothing is lost: buy it again or use \u{201c}Import from Twilio\u{201d}, and Dial will add it without buying it twice.",
+                number.formatted()
+            )));
+        }
+    };
     get(state, me, &id).await
 }
 
@@ -585,36 +624,28 @@ pub async fn import(state: &AppState, actor: &Actor, sid: Option<&str>) -> Resul
         } else {
             n.friendly_name.clone()
         };
-        match record(
-            state,
-            None,
-            &n.phone_number,
-            &label,
-            &country_of(&n.phone_number),
-            n.capabilities.voice,
-            n.capabilities.sms,
-            &n.sid,
-        )
-        .await
-        {
-            Ok(_) => {
-                added += 1;
-                let detail =
-                    match set_status_callback(&client, &n, status_callback.as_deref()).await {
-                        Some(note) => format!("{} ({note})", n.sid),
-                        None => n.sid.clone(),
-                    };
-                audit::record(
-                    &state.db,
-                    actor,
-                    "number.imported",
-                    Some(&n.phone_number),
-                    Some(&detail),
-                )
-                .await?;
-            }
-            Err(e) if is_unique_violation(&e) => {}
-            Err(e) => return Err(e.into()),
+        let callback_note = set_status_callback(&client, &n, status_callback.as_deref()).await;
+        let detail = match callback_note {
+            Some(note) => format!("{} ({note})", n.sid),
+            None => n.sid.clone(),
+        };
+        let country = country_of(&n.phone_number);
+        let new = NewNumber {
+            owner: None,
+            e164: &n.phone_number,
+            label: &label,
+            country: &country,
+            voice: n.capabilities.voice,
+            sms: n.capabilities.sms,
+            sid: &n.sid,
+        };
+        let audit_row = Recorded {
+            actor,
+            action: "number.imported",
+            detail,
+        };
+        if record(state, &new, audit_row).await?.is_some() {
+            added += 1;
         }
     }
     Ok(added)
@@ -634,7 +665,7 @@ pub async fn set_label(
         let client = twilio::settings::client(state).await?;
         let update = UpdateNumber {
             friendly_name: Some(if label.is_empty() {
-                number.e164.clone()
+                number.e164.to_string()
             } else {
                 label.clone()
             }),
@@ -657,7 +688,7 @@ pub async fn set_label(
         &mut *tx,
         actor,
         "number.labelled",
-        Some(&number.e164),
+        Some(number.e164.as_str()),
         Some(&format!(
             "\u{201c}{}\u{201d} → \u{201c}{label}\u{201d}",
             number.label
@@ -692,7 +723,7 @@ pub async fn allot(
         &mut *tx,
         actor,
         "number.allotted",
-        Some(&number.e164),
+        Some(number.e164.as_str()),
         Some(&format!("to {owner}")),
     )
     .await?;
@@ -707,7 +738,7 @@ pub async fn release(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Resu
     if number.assistant_id.is_some() {
         return Err(AppError::conflict(format!(
             "{} is assigned to an assistant. Unassign it first, so its calls are not cut off, then release it.",
-            format_e164(&number.e164)
+            number.e164.formatted()
         )));
     }
     if let Some(sid) = &number.twilio_sid {
@@ -729,7 +760,7 @@ pub async fn release(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Resu
         &mut *tx,
         actor,
         "number.released",
-        Some(&number.e164),
+        Some(number.e164.as_str()),
         number.twilio_sid.as_deref(),
     )
     .await?;

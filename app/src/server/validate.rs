@@ -2,7 +2,8 @@
 //! a message that says what is wrong and how to fix it. Past these, code never
 //! re-checks a string.
 
-use crate::error::FieldError;
+use crate::{error::FieldError, server::twilio::AccountSid};
+use dial_sip::{SipHost, SipHostError};
 
 fn err(field: &str, message: impl Into<String>) -> FieldError {
     FieldError::new(field, message)
@@ -52,18 +53,13 @@ pub fn new_password(field: &str, password: &str, confirm: Option<&str>) -> Resul
 }
 
 /// Twilio Account SID: `AC` followed by 32 hexadecimal digits.
-pub fn account_sid(field: &str, input: &str) -> Result<String, FieldError> {
-    let sid = input.trim();
-    let ok =
-        sid.len() == 34 && sid.starts_with("AC") && sid[2..].chars().all(|c| c.is_ascii_hexdigit());
-    if ok {
-        Ok(sid.to_string())
-    } else {
-        Err(err(
+pub fn account_sid(field: &str, input: &str) -> Result<AccountSid, FieldError> {
+    AccountSid::parse(input).ok_or_else(|| {
+        err(
             field,
             "Account SID must be \"AC\" followed by 32 hexadecimal characters (0-9, a-f), as shown in the Twilio console.",
-        ))
-    }
+        )
+    })
 }
 
 /// Twilio Auth Token: 32 hexadecimal digits.
@@ -79,41 +75,19 @@ pub fn auth_token(field: &str, input: &str) -> Result<String, FieldError> {
     }
 }
 
-/// A SIP host name as Twilio and LiveKit expect it: no `sip:` scheme, no user, port or
-/// parameters, e.g. `abc123.pstn.twilio.com`.
-pub fn sip_host(field: &str, input: &str) -> Result<String, FieldError> {
-    let host = input.trim().trim_end_matches('.').to_lowercase();
-    let lower = host.as_str();
-    if lower.starts_with("sip:") || lower.starts_with("sips:") {
-        return Err(err(
+/// A SIP host name as Twilio and LiveKit expect it (see [`SipHost`]), with a message
+/// that says how to fix the field.
+pub fn sip_host(field: &str, input: &str) -> Result<SipHost, FieldError> {
+    SipHost::parse(input).map_err(|e| {
+        err(
             field,
-            "Enter the host name only, without \"sip:\" — for example abc123.pstn.twilio.com.",
-        ));
-    }
-    if lower.contains('@') || lower.contains(';') || lower.contains(':') || lower.contains('/') {
-        return Err(err(
-            field,
-            "Enter a host name only (no user, port, path or parameters) — for example abc123.pstn.twilio.com.",
-        ));
-    }
-    let labels: Vec<&str> = lower.split('.').collect();
-    let valid = lower.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    if valid {
-        Ok(host)
-    } else {
-        Err(err(
-            field,
-            "This is not a valid host name. Use letters, digits, dashes and dots — for example abc123.pstn.twilio.com.",
-        ))
-    }
+            match e {
+                SipHostError::Scheme => "Enter the host name only, without \"sip:\" — for example abc123.pstn.twilio.com.",
+                SipHostError::NotJustAHost => "Enter a host name only (no user, port, path or parameters) — for example abc123.pstn.twilio.com.",
+                SipHostError::Invalid => "This is not a valid host name. Use letters, digits, dashes and dots — for example abc123.pstn.twilio.com.",
+            },
+        )
+    })
 }
 
 /// The user name of the SIP credential Twilio uses on the trunk (≤ 32 characters).
@@ -193,8 +167,13 @@ mod tests {
         /// it accepts has no control character.
         #[test]
         fn validators_are_total(input in any::<String>()) {
-            let names: [Validator; 5] =
-                [username, account_sid, sip_host, sip_username, public_url];
+            let names: [Validator; 5] = [
+                username,
+                |f, text| account_sid(f, text).map(|sid| sid.to_string()),
+                |f, text| sip_host(f, text).map(|host| host.to_string()),
+                sip_username,
+                public_url,
+            ];
             for check in names {
                 if let Ok(value) = check("f", &input) {
                     prop_assert!(!value.chars().any(char::is_control), "{:?}", value);
@@ -210,7 +189,10 @@ mod tests {
     #[test]
     fn account_sid_needs_ac_and_32_hex() {
         let good = format!("AC{}", "a1".repeat(16));
-        assert_eq!(account_sid("f", &format!(" {good} ")).unwrap(), good);
+        assert_eq!(
+            account_sid("f", &format!(" {good} ")).unwrap().as_str(),
+            good
+        );
         assert!(account_sid("f", &format!("AB{}", "a1".repeat(16))).is_err());
         assert!(account_sid("f", &format!("AC{}", "g1".repeat(16))).is_err());
         assert!(account_sid("f", "AC123").is_err());
@@ -222,7 +204,7 @@ mod tests {
     #[test]
     fn sip_host_rejects_uris_and_accepts_host_names() {
         assert_eq!(
-            sip_host("f", "ABC123.pstn.twilio.com").unwrap(),
+            sip_host("f", "ABC123.pstn.twilio.com").unwrap().as_str(),
             "abc123.pstn.twilio.com"
         );
         assert!(sip_host("f", "sip:abc.pstn.twilio.com")

@@ -35,14 +35,14 @@ pub fn CallsPage() -> impl IntoView {
             )
         },
         |((assistant, number, direction, status, date, page), _, _, _)| {
-            list_calls(
+            list_calls(CallQuery {
                 assistant,
                 number,
                 direction,
                 status,
                 date,
-                page.and_then(|p| p.parse().ok()),
-            )
+                page: page.and_then(|p| p.parse().ok()),
+            })
         },
     );
     let assistants = Resource::new(
@@ -52,7 +52,7 @@ pub fn CallsPage() -> impl IntoView {
     let numbers = Resource::new(
         || (),
         |_| async move {
-            list_numbers(None, None, None, None, None, None, None)
+            list_numbers(NumberQuery::default())
                 .await
                 .map(|p| p.items)
                 .unwrap_or_default()
@@ -88,7 +88,7 @@ pub fn CallsPage() -> impl IntoView {
                         {move || Suspend::new(async move {
                             numbers.await.into_iter().map(|n| {
                                 let is = number().as_deref() == Some(n.id.as_str());
-                                view! { <option value=n.id selected=is>{format_e164(&n.e164)}</option> }
+                                view! { <option value=n.id selected=is>{n.e164.formatted()}</option> }
                             }).collect_view()
                         })}
                     </Suspense>

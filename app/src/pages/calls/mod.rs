@@ -21,7 +21,8 @@ use crate::{
         numbers::list_numbers,
     },
     model::{
-        AssistantOption, CallDetail, CallEventView, CallRow, CallStatus, Direction, TransferResult,
+        AssistantOption, CallDetail, CallEventView, CallQuery, CallRow, CallStatus, Direction,
+        NumberQuery, TransferResult,
     },
     phone::format_e164,
 };

@@ -214,7 +214,7 @@ where
                     &ctx.state.db,
                     &ctx.actor,
                     "provisioning.step",
-                    Some(&e164),
+                    Some(e164.as_str()),
                     Some(&format!(
                         "run {} step {position} {name}: {} — {}",
                         ctx.run.id, outcome.action, outcome.detail
@@ -242,7 +242,7 @@ where
                     &ctx.state.db,
                     &ctx.actor,
                     "provisioning.step_failed",
-                    Some(&e164),
+                    Some(e164.as_str()),
                     Some(&format!(
                         "run {} step {position} {name}: {message}",
                         ctx.run.id
@@ -285,7 +285,7 @@ pub(super) async fn finish(ctx: &Ctx, result: Result<(), StepFailed>) -> Result<
                     &ctx.state.db,
                     &ctx.actor,
                     "provisioning.run_done",
-                    Some(&ctx.number.e164),
+                    Some(ctx.number.e164.as_str()),
                     Some(&format!("run {} ({})", ctx.run.id, ctx.run.kind)),
                 )
                 .await,
@@ -320,7 +320,7 @@ pub(super) async fn finish(ctx: &Ctx, result: Result<(), StepFailed>) -> Result<
                 &ctx.state.db,
                 &ctx.actor,
                 "provisioning.run_failed",
-                Some(&ctx.number.e164),
+                Some(ctx.number.e164.as_str()),
                 Some(&format!("run {}: {message}", ctx.run.id)),
             )
             .await?;

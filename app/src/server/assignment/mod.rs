@@ -34,9 +34,10 @@ use super::{
 use crate::{
     error::AppError,
     model::{
-        AssistantOption, Me, RouteCheck, Routing, RunKind, RunStatus, RunView, StepAction,
-        StepName, StepStatus, StepView,
+        AssignmentStatus, AssistantOption, Me, RouteCheck, Routing, RunKind, RunStatus, RunView,
+        StepAction, StepName, StepStatus, StepView,
     },
+    phone::E164,
 };
 use dial_sip::{check_inbound_conflict, check_rule_conflict, normalize_number};
 use livekit_api::services::sip::CreateSIPDispatchRuleOptions;

@@ -45,7 +45,7 @@ pub async fn test_route(
         &state.db,
         actor,
         "provisioning.route_test",
-        Some(&number.e164),
+        Some(number.e164.as_str()),
         Some(if result.ok { "passed" } else { "failed" }),
     )
     .await?;
@@ -73,19 +73,24 @@ pub(super) async fn simulate(
         }
     };
     let fake = &sandbox.livekit;
-    let routed =
-        match fake.simulate_inbound(&number.e164, TEST_CALLER, source, None, Some("CAtestroute")) {
-            Ok(r) => r,
-            Err(rejected) => {
-                return Ok(RouteCheck {
-                    ok: false,
-                    simulated: true,
-                    summary: format!("LiveKit rejected the test call: {rejected}."),
-                    checks: vec![(false, rejected.to_string())],
-                    at: now(),
-                })
-            }
-        };
+    let routed = match fake.simulate_inbound(
+        number.e164.as_str(),
+        TEST_CALLER,
+        source,
+        None,
+        Some("CAtestroute"),
+    ) {
+        Ok(r) => r,
+        Err(rejected) => {
+            return Ok(RouteCheck {
+                ok: false,
+                simulated: true,
+                summary: format!("LiveKit rejected the test call: {rejected}."),
+                checks: vec![(false, rejected.to_string())],
+                at: now(),
+            })
+        }
+    };
     let participant = fake
         .participants(&routed.room)
         .into_iter()
@@ -156,7 +161,11 @@ pub(super) async fn inspect(
     let rules = rules.map_err(AppError::from)?;
     let trunk = find_inbound(number, &inbound);
     let mut checks = vec![(
-        trunk.is_some_and(|t| t.numbers.iter().any(|n| normalize_number(n) == number.e164)),
+        trunk.is_some_and(|t| {
+            t.numbers
+                .iter()
+                .any(|n| normalize_number(n) == number.e164.as_str())
+        }),
         format!("an inbound trunk takes calls to {}", number.e164),
     )];
     let rule = find_rule(number, trunk.map(|t| t.sip_trunk_id.as_str()), &rules);

@@ -75,7 +75,7 @@ pub(super) async fn insert_run(
         &state.db,
         actor,
         "provisioning.run_started",
-        Some(&number.e164),
+        Some(number.e164.as_str()),
         Some(&format!("run {id}: {detail}")),
     )
     .await?;
@@ -130,7 +130,7 @@ pub async fn unassign(
     number_id: &str,
 ) -> Result<String, AppError> {
     let number = number_for(state, me, number_id).await?;
-    if number.assistant_id.is_none() && number.assignment_status == "unassigned" {
+    if number.assistant_id.is_none() && number.assignment_status == AssignmentStatus::Unassigned {
         return Err(AppError::conflict(format!(
             "{} is not assigned to an assistant.",
             number.e164
@@ -271,12 +271,12 @@ pub async fn retry(state: &AppState, me: &Me, actor: &Actor, run_id: &str) -> Re
             "This run is not waiting for a retry (it is running, finished or rolled back).",
         ));
     }
-    let e164 = number_e164(state, &run.phone_number_id).await;
+    let e164 = number_e164(state, &run.phone_number_id).await?;
     audit::record(
         &state.db,
         actor,
         "provisioning.retry",
-        Some(&e164),
+        Some(e164.as_str()),
         Some(&format!("run {run_id}")),
     )
     .await?;
@@ -311,12 +311,12 @@ pub async fn roll_back(
             "Only a failed run can be rolled back (this one is running, finished or already rolled back).",
         ));
     }
-    let e164 = number_e164(state, &run.phone_number_id).await;
+    let e164 = number_e164(state, &run.phone_number_id).await?;
     audit::record(
         &state.db,
         actor,
         "provisioning.roll_back",
-        Some(&e164),
+        Some(e164.as_str()),
         Some(&format!("run {run_id}")),
     )
     .await?;
@@ -324,14 +324,17 @@ pub async fn roll_back(
     Ok(())
 }
 
-pub(super) async fn number_e164(state: &AppState, id: &str) -> String {
-    sqlx::query_scalar::<_, String>("SELECT e164 FROM phone_numbers WHERE id = $1")
+/// The number a run is about (released numbers included: their runs stay readable).
+pub(super) async fn number_e164(state: &AppState, id: &str) -> Result<E164, AppError> {
+    let text: Option<String> = sqlx::query_scalar("SELECT e164 FROM phone_numbers WHERE id = $1")
         .bind(id)
         .fetch_optional(&state.db.pool)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+        .await?;
+    let text = text.ok_or_else(|| AppError::not_found("Number"))?;
+    E164::try_from(text).map_err(|e| {
+        tracing::error!(error = %e, number = id, "a stored number is not E.164");
+        AppError::Internal
+    })
 }
 
 // ---------------------------------------------------------------------------------------

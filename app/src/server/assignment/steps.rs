@@ -85,7 +85,7 @@ pub(super) async fn precheck(ctx: &Ctx) -> Result<Outcome, StepError> {
         }
         let sid = ctx.number.twilio_sid.clone().unwrap_or_default();
         let found = client
-            .find_incoming_number(&ctx.number.e164)
+            .find_incoming_number(ctx.number.e164.as_str())
             .await
             .map_err(|e| StepError::twilio(&client, e))?;
         match found {
@@ -117,7 +117,7 @@ pub(super) async fn precheck(ctx: &Ctx) -> Result<Outcome, StepError> {
             .as_ref()
             .map(|t| t.sip_trunk_id.clone())
             .unwrap_or_else(|| "<new>".into()),
-        numbers: vec![ctx.number.e164.clone()],
+        numbers: vec![ctx.number.e164.to_string()],
         ..Default::default()
     };
     if let Err(conflict) = check_inbound_conflict(&proposed, &inbound) {
@@ -442,7 +442,7 @@ pub(super) async fn twilio_attach(
     let incoming = match cached {
         Some(found) => found,
         None => client
-            .find_incoming_number(&ctx.number.e164)
+            .find_incoming_number(ctx.number.e164.as_str())
             .await
             .map_err(tw_err)?,
     };
@@ -486,7 +486,7 @@ pub(super) async fn inbound_trunk(ctx: &Ctx) -> Result<Outcome, StepError> {
         let id = existing.sip_trunk_id.clone();
         let ours_this_run = created_by(&existing.metadata).as_deref() == Some(ctx.run.id.as_str());
         let wanted_meta = keep_creator(metadata(ctx, assistant, None), &existing.metadata);
-        let same = existing.numbers == [ctx.number.e164.clone()]
+        let same = existing.numbers == [ctx.number.e164.to_string()]
             && existing.allowed_addresses == addresses
             && parse_meta(&existing.metadata)["assistant_id"]
                 == parse_meta(&wanted_meta)["assistant_id"];
@@ -500,7 +500,7 @@ pub(super) async fn inbound_trunk(ctx: &Ctx) -> Result<Outcome, StepError> {
         }
         let update = proto::SipInboundTrunkUpdate {
             numbers: Some(proto::ListUpdate {
-                set: vec![ctx.number.e164.clone()],
+                set: vec![ctx.number.e164.to_string()],
                 ..Default::default()
             }),
             allowed_addresses: Some(proto::ListUpdate {
@@ -521,7 +521,7 @@ pub(super) async fn inbound_trunk(ctx: &Ctx) -> Result<Outcome, StepError> {
     let created = lk
         .create_inbound_trunk(InboundTrunkSpec {
             name: format!("Dial {}", ctx.number.e164),
-            numbers: vec![ctx.number.e164.clone()],
+            numbers: vec![ctx.number.e164.to_string()],
             metadata: metadata(ctx, assistant, Some(&ctx.run.id)),
             allowed_addresses: addresses,
             ..Default::default()
@@ -720,7 +720,7 @@ pub(super) async fn delete_outbound(ctx: &Ctx) -> Result<Outcome, StepError> {
     let lk = livekit(ctx)?;
     let recorded: Option<String> =
         sqlx::query_scalar("SELECT trunk_id FROM livekit_outbound_trunks WHERE e164 = $1")
-            .bind(&ctx.number.e164)
+            .bind(ctx.number.e164.as_str())
             .fetch_optional(&ctx.state.db.pool)
             .await?;
     let list = lk.list_outbound_trunks().await?;
@@ -733,7 +733,7 @@ pub(super) async fn delete_outbound(ctx: &Ctx) -> Result<Outcome, StepError> {
         lk.delete_trunk(id).await?;
     }
     sqlx::query("DELETE FROM livekit_outbound_trunks WHERE e164 = $1")
-        .bind(&ctx.number.e164)
+        .bind(ctx.number.e164.as_str())
         .execute(&ctx.state.db.pool)
         .await?;
     Ok(match found {
@@ -751,7 +751,7 @@ pub(super) async fn detach(ctx: &Ctx) -> Result<Outcome, StepError> {
     let client = twilio(ctx).await?;
     let tw_err = |e: crate::server::twilio::TwilioError| StepError::twilio(&client, e);
     let incoming = client
-        .find_incoming_number(&ctx.number.e164)
+        .find_incoming_number(ctx.number.e164.as_str())
         .await
         .map_err(tw_err)?;
     let Some(incoming) = incoming else {

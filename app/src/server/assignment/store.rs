@@ -8,13 +8,15 @@ use super::*;
 #[derive(sqlx::FromRow, Clone)]
 pub(super) struct NumberFull {
     pub(super) id: String,
-    pub(super) e164: String,
+    #[sqlx(try_from = "String")]
+    pub(super) e164: E164,
     pub(super) country: String,
     pub(super) carrier_id: Option<String>,
     pub(super) twilio_sid: Option<String>,
     pub(super) owner_id: Option<String>,
     pub(super) assistant_id: Option<String>,
-    pub(super) assignment_status: String,
+    #[sqlx(try_from = "String")]
+    pub(super) assignment_status: AssignmentStatus,
     pub(super) twilio_trunk_sid: Option<String>,
     pub(super) inbound_trunk_id: Option<String>,
     pub(super) outbound_trunk_id: Option<String>,

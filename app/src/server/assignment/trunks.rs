@@ -13,10 +13,10 @@ pub(super) async fn ensure_outbound(
 ) -> Result<(String, StepAction), StepError> {
     let recorded: Option<String> =
         sqlx::query_scalar("SELECT trunk_id FROM livekit_outbound_trunks WHERE e164 = $1")
-            .bind(&number.e164)
+            .bind(number.e164.as_str())
             .fetch_optional(&state.db.pool)
             .await?;
-    let wanted = normalize_number(&number.e164);
+    let wanted = normalize_number(number.e164.as_str());
     let found = recorded
         .as_deref()
         .and_then(|id| list.iter().find(|t| t.sip_trunk_id == id))
@@ -47,7 +47,7 @@ pub(super) async fn ensure_outbound(
         "INSERT INTO livekit_outbound_trunks (e164, phone_number_id, trunk_id, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (e164) DO UPDATE SET phone_number_id = excluded.phone_number_id, trunk_id = excluded.trunk_id",
     )
-    .bind(&number.e164)
+    .bind(number.e164.as_str())
     .bind(&number.id)
     .bind(&id)
     .bind(now())
@@ -82,7 +82,7 @@ pub(super) async fn outbound_spec(
             Ok(OutboundTrunkSpec {
                 name: format!("Dial {}", number.e164),
                 address: c.sip_address,
-                numbers: vec![number.e164.clone()],
+                numbers: vec![number.e164.to_string()],
                 transport,
                 metadata: meta.to_string(),
                 auth_username: c.auth_username.unwrap_or_default(),
@@ -104,7 +104,7 @@ pub(super) async fn outbound_spec(
             Ok(OutboundTrunkSpec {
                 name: format!("Dial {}", number.e164),
                 address,
-                numbers: vec![number.e164.clone()],
+                numbers: vec![number.e164.to_string()],
                 transport: proto::SipTransport::Auto,
                 metadata: meta.to_string(),
                 auth_username: username,

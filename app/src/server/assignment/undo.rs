@@ -33,7 +33,7 @@ pub(super) async fn backward(ctx: &Ctx) -> Result<(), AppError> {
                     &ctx.state.db,
                     &ctx.actor,
                     "provisioning.step_rolled_back",
-                    Some(&ctx.number.e164),
+                    Some(ctx.number.e164.as_str()),
                     Some(&format!(
                         "run {} step {} {}: {detail}",
                         ctx.run.id, s.position, s.name
@@ -58,7 +58,7 @@ pub(super) async fn backward(ctx: &Ctx) -> Result<(), AppError> {
                     &ctx.state.db,
                     &ctx.actor,
                     "provisioning.roll_back_failed",
-                    Some(&ctx.number.e164),
+                    Some(ctx.number.e164.as_str()),
                     Some(&format!("run {}: {message}", ctx.run.id)),
                 )
                 .await?;
@@ -92,7 +92,7 @@ pub(super) async fn backward(ctx: &Ctx) -> Result<(), AppError> {
         &ctx.state.db,
         &ctx.actor,
         "provisioning.rolled_back",
-        Some(&ctx.number.e164),
+        Some(ctx.number.e164.as_str()),
         Some(&format!("run {}", ctx.run.id)),
     )
     .await?;
@@ -185,7 +185,7 @@ pub(super) async fn undo(ctx: &Ctx, s: &StepRow, created: bool) -> Result<String
             let client = twilio(ctx).await?;
             let tw_err = |e: crate::server::twilio::TwilioError| StepError::twilio(&client, e);
             let incoming = client
-                .find_incoming_number(&ctx.number.e164)
+                .find_incoming_number(ctx.number.e164.as_str())
                 .await
                 .map_err(tw_err)?;
             match incoming {

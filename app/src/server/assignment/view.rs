@@ -23,7 +23,7 @@ pub(super) async fn run_view(state: &AppState, run: RunRow) -> Result<RunView, A
     };
     let assistant = name_of(run.assistant_id.clone()).await;
     let previous = name_of(run.previous_assistant_id.clone()).await;
-    let e164 = number_e164(state, &run.phone_number_id).await;
+    let e164 = number_e164(state, &run.phone_number_id).await?;
     Ok(RunView {
         steps: steps
             .into_iter()

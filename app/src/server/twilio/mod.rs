@@ -244,7 +244,7 @@ pub struct TwilioClient {
     http: reqwest::Client,
     api_base: String,
     trunking_base: String,
-    account_sid: String,
+    account_sid: AccountSid,
     auth_token: SecretString,
     timeout: Duration,
     retry: RetryPolicy,
@@ -268,11 +268,37 @@ fn form(pairs: &[(&str, Option<String>)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A Twilio Account SID: `AC` and 32 hexadecimal digits. Parsed once where the text
+/// comes in (a form, the environment, the database); it goes into every REST path, so
+/// nothing else may stand in for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccountSid(String);
+
+impl AccountSid {
+    pub fn parse(text: &str) -> Option<AccountSid> {
+        let sid = text.trim();
+        let ok = sid.len() == 34
+            && sid.starts_with("AC")
+            && sid[2..].chars().all(|c| c.is_ascii_hexdigit());
+        ok.then(|| AccountSid(sid.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for AccountSid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl TwilioClient {
     pub fn new(
         http: reqwest::Client,
         api_base: &str,
-        account_sid: &str,
+        account_sid: AccountSid,
         auth_token: SecretString,
         timeout: Duration,
     ) -> Self {
@@ -280,7 +306,7 @@ impl TwilioClient {
             http,
             api_base: api_base.trim_end_matches('/').to_string(),
             trunking_base: "https://trunking.twilio.com".to_string(),
-            account_sid: account_sid.to_string(),
+            account_sid,
             auth_token,
             timeout,
             retry: RetryPolicy::default(),
@@ -302,7 +328,7 @@ impl TwilioClient {
     }
 
     pub fn account_sid(&self) -> &str {
-        &self.account_sid
+        self.account_sid.as_str()
     }
 
     fn account_url(&self, rest: &str) -> String {
@@ -345,7 +371,10 @@ impl TwilioClient {
                 Method::Delete => self.http.delete(url),
             };
             let outcome = builder
-                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+                .basic_auth(
+                    self.account_sid.as_str(),
+                    Some(self.auth_token.expose_secret()),
+                )
                 .header("accept", "application/json")
                 .timeout(self.timeout)
                 .send()

@@ -8,7 +8,7 @@ use crate::server::{
     crypto::Binding,
     now,
     state::AppState,
-    twilio::{TwilioClient, TwilioError},
+    twilio::{AccountSid, TwilioClient, TwilioError},
     validate,
 };
 use crate::{
@@ -29,7 +29,7 @@ fn binding(column: &'static str) -> Binding<'static> {
 
 /// The values in force, with where each comes from.
 pub struct TwilioSettings {
-    pub account_sid: Option<(String, Source)>,
+    pub account_sid: Option<(AccountSid, Source)>,
     pub auth_token: Option<(SecretString, Source)>,
     pub sip_address: Option<(String, Source)>,
     pub sip_username: Option<(String, Source)>,
@@ -128,7 +128,18 @@ pub async fn load(state: &AppState) -> Result<TwilioSettings, AppError> {
         None => (None, None, None, None, None, None, None, false),
     };
     Ok(TwilioSettings {
-        account_sid: pick(env.account_sid.as_ref(), sid),
+        // Checked when saved (and at start-up for the environment); a value that does not
+        // parse is not an account Dial can use, so it counts as unset.
+        account_sid: pick(env.account_sid.as_ref(), sid).and_then(|(text, source)| {
+            let parsed = AccountSid::parse(&text);
+            if parsed.is_none() {
+                tracing::warn!(
+                    ?source,
+                    "the Twilio Account SID is not AC and 32 hexadecimal digits"
+                );
+            }
+            parsed.map(|sid| (sid, source))
+        }),
         auth_token: pick_secret(
             env.auth_token.as_ref(),
             decrypt(state, "auth_token", token)?,
@@ -196,7 +207,12 @@ pub async fn view(state: &AppState) -> Result<TwilioSettingsView, AppError> {
         None => (None, None, None),
     };
     Ok(TwilioSettingsView {
-        account_sid: plain(&settings.account_sid),
+        account_sid: plain(
+            &settings
+                .account_sid
+                .as_ref()
+                .map(|(sid, source)| (sid.to_string(), *source)),
+        ),
         auth_token: masked(&settings.auth_token),
         sip_address: plain(&settings.sip_address),
         sip_username: plain(&settings.sip_username),
@@ -250,7 +266,7 @@ pub async fn save(
         &mut errors,
         env.account_sid.is_some(),
         &input.account_sid,
-        validate::account_sid,
+        |field, text| validate::account_sid(field, text).map(|sid| sid.to_string()),
         "account_sid",
     );
     let token = check(
@@ -264,7 +280,7 @@ pub async fn save(
         &mut errors,
         env.sip_address.is_some(),
         &input.sip_address,
-        validate::sip_host,
+        |field, text| validate::sip_host(field, text).map(|host| host.to_string()),
         "sip_address",
     );
     let username = check(
@@ -414,7 +430,7 @@ pub async fn test_connection(state: &AppState, actor: &Actor) -> Result<Connecti
     let client = TwilioClient::new(
         state.http.clone(),
         &state.config.twilio_api_base,
-        &sid,
+        sid.clone(),
         token,
         state.config.twilio_timeout,
     )
@@ -433,7 +449,7 @@ pub async fn test_connection(state: &AppState, actor: &Actor) -> Result<Connecti
             None,
         ),
         Err(e) => {
-            let error = describe(&e, &sid, client.api_base());
+            let error = describe(&e, sid.as_str(), client.api_base());
             let message = error.to_string();
             (
                 ConnectionTest {
@@ -460,7 +476,7 @@ pub async fn test_connection(state: &AppState, actor: &Actor) -> Result<Connecti
         &state.db,
         actor,
         "twilio.connection_tested",
-        Some(&sid),
+        Some(sid.as_str()),
         Some(if result.ok {
             "success"
         } else {
@@ -485,7 +501,7 @@ pub async fn client(state: &AppState) -> Result<TwilioClient, AppError> {
     Ok(TwilioClient::new(
         state.http.clone(),
         &state.config.twilio_api_base,
-        &sid,
+        sid,
         token,
         state.config.twilio_timeout,
     )
