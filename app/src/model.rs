@@ -5,6 +5,7 @@ use crate::phone::E164;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -35,8 +36,9 @@ impl Role {
     }
 }
 
-/// The signed-in user as the pages see it.
+/// The signed-in user as the pages see it (and the user an API key acts as).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Me {
     pub id: String,
     pub username: String,
@@ -138,7 +140,9 @@ pub struct AuditEntry {
     pub ip: Option<String>,
 }
 
+/// One page of a list, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub page: u32,
@@ -342,6 +346,7 @@ macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -557,6 +562,7 @@ pub struct RouteCheck {
 
 /// Where a call is, in the only order it may move: dialing → ringing → answered → ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum CallStatus {
     Dialing,
@@ -616,6 +622,7 @@ impl CallStatus {
 
 /// Which way a call goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Inbound,
@@ -648,25 +655,37 @@ impl Direction {
 
 /// A call as the calls table shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", schema(as = Call))]
 pub struct CallRow {
     pub id: String,
     pub direction: Direction,
+    /// The caller: E.164, or what the caller's SIP From header held.
     pub from: String,
+    /// The callee, E.164.
     pub to: String,
+    /// The Dial number the call came in on or went out from.
     pub number_id: Option<String>,
     pub assistant_id: Option<String>,
+    /// The assistant's name.
     pub assistant: Option<String>,
     pub status: CallStatus,
     /// completed, busy, no_answer, declined, unreachable, trunk_auth_failed, failed, or
-    /// None while the call is on (or ended without a known reason).
+    /// null while the call is on (or ended without a known reason).
     pub outcome: Option<String>,
+    /// The SIP status that ended a failed call.
     pub sip_status_code: Option<i64>,
     pub end_reason: Option<String>,
+    /// LiveKit's `sip.callID`.
     pub sip_call_id: Option<String>,
     pub twilio_call_sid: Option<String>,
+    /// The LiveKit room.
     pub room: Option<String>,
+    /// Seconds since the Unix epoch.
     pub created_at: i64,
+    /// Seconds since the Unix epoch.
     pub answered_at: Option<i64>,
+    /// Seconds since the Unix epoch.
     pub ended_at: Option<i64>,
 }
 
@@ -789,16 +808,21 @@ pub struct RoutingProfileForm {
 
 /// One entry of a call's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", schema(as = CallEvent))]
 pub struct CallEventView {
     /// livekit, twilio or dial.
     pub source: String,
     pub kind: String,
+    /// JSON text.
     pub detail: String,
+    /// Seconds since the Unix epoch.
     pub at: i64,
 }
 
 /// A call with everything known about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CallDetail {
     pub call: CallRow,
     pub timeline: Vec<CallEventView>,
@@ -806,6 +830,7 @@ pub struct CallDetail {
 
 /// The result of a transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TransferResult {
     pub ok: bool,
     pub message: String,

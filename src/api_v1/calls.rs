@@ -2,126 +2,44 @@
 
 use super::*;
 
-// -- Calls
-
-pub(super) fn place_call_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["number_id", "to"],
-        "additionalProperties": false,
-        "properties": {
-            "number_id": { "type": "string", "description": "The number to call from (one of yours)." },
-            "to": { "type": "string", "description": "The number to call, E.164 (+14155550100)." },
-            "assistant_id": { "type": "string", "description": "The assistant whose agent takes the call; default: the number's." },
-            "dtmf": { "type": "string", "description": "Digits to send after connecting: 0-9, * and #, w for a half-second pause." },
-            "play_dialtone": { "type": "boolean", "default": false },
-            "wait_until_answered": { "type": "boolean", "default": false, "description": "Answer only once the callee answered or the call failed." },
-            "ringing_timeout": { "type": "integer", "minimum": 1, "maximum": 300, "description": "Seconds." },
-            "max_duration": { "type": "integer", "minimum": 1, "maximum": 86400, "description": "Seconds." },
-            "display_name": { "type": "string", "maxLength": 128, "description": "Caller display name." }
-        }
-    })
-}
-
-pub(super) fn call_schema() -> Value {
-    let text = json!({ "type": ["string", "null"] });
-    let time =
-        json!({ "type": ["integer", "null"], "description": "Seconds since the Unix epoch." });
-    json!({
-        "type": "object",
-        "required": ["id", "direction", "from", "to", "status", "created_at"],
-        "properties": {
-            "id": { "type": "string" },
-            "direction": { "type": "string", "enum": ["inbound", "outbound"] },
-            "from": { "type": "string" },
-            "to": { "type": "string" },
-            "number_id": text, "assistant_id": text, "assistant": text,
-            "status": { "type": "string", "enum": ["dialing", "ringing", "answered", "ended"] },
-            "outcome": { "type": ["string", "null"], "description": "busy, no_answer, declined, unreachable, trunk_auth_failed or failed; null for a call that is on or ended normally." },
-            "sip_status_code": { "type": ["integer", "null"] },
-            "end_reason": text, "sip_call_id": text, "twilio_call_sid": text, "room": text,
-            "created_at": { "type": "integer" }, "answered_at": time, "ended_at": time
-        }
-    })
-}
-
-pub(super) fn call_page_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["items", "page", "per_page", "total"],
-        "properties": {
-            "items": { "type": "array", "items": schema_ref("Call") },
-            "page": { "type": "integer" },
-            "per_page": { "type": "integer" },
-            "total": { "type": "integer" }
-        }
-    })
-}
-
-pub(super) fn call_event_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["source", "kind", "detail", "at"],
-        "properties": {
-            "source": { "type": "string", "enum": ["livekit", "twilio", "dial"] },
-            "kind": { "type": "string" },
-            "detail": { "type": "string", "description": "JSON text." },
-            "at": { "type": "integer" }
-        }
-    })
-}
-
-pub(super) fn call_detail_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["call", "timeline"],
-        "properties": {
-            "call": schema_ref("Call"),
-            "timeline": { "type": "array", "items": schema_ref("CallEvent") }
-        }
-    })
-}
-
-pub(super) fn transfer_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["to"],
-        "additionalProperties": false,
-        "properties": { "to": { "type": "string", "description": "tel:+14155550100 or sip:user@host" } }
-    })
-}
-
-pub(super) fn transfer_result_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["ok", "message"],
-        "properties": {
-            "ok": { "type": "boolean" },
-            "message": { "type": "string" },
-            "sip_status_code": { "type": ["integer", "null"] }
-        }
-    })
-}
-
-#[derive(Debug, serde::Deserialize)]
+/// What `POST /calls` takes. The bounds are the ones `CallRequest::parse` enforces.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PlaceCall)]
 pub(super) struct PlaceCallBody {
+    /// The number to call from (one of yours).
     number_id: String,
+    /// The number to call, E.164 (+14155550100).
     to: String,
+    /// The assistant whose agent takes the call; default: the number's.
     assistant_id: Option<String>,
+    /// Digits to send after connecting: 0-9, * and #, w for a half-second pause.
+    #[schema(max_length = 64)]
     dtmf: Option<String>,
     #[serde(default)]
+    #[schema(default = false)]
     play_dialtone: bool,
+    /// Answer only once the callee answered or the call failed.
     #[serde(default)]
+    #[schema(default = false)]
     wait_until_answered: bool,
+    /// Seconds.
+    #[schema(minimum = 1, maximum = 300)]
     ringing_timeout: Option<u64>,
+    /// Seconds.
+    #[schema(minimum = 1, maximum = 86400)]
     max_duration: Option<u64>,
+    /// Caller display name.
+    #[schema(max_length = 128)]
     display_name: Option<String>,
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// What `POST /calls/{id}/transfer` takes.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Transfer)]
 pub(super) struct TransferBody {
+    /// tel:+14155550100 or sip:user@host
     to: String,
 }
 

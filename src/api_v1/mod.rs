@@ -8,7 +8,8 @@
 //!
 //! [`ENDPOINTS`] is the one list of routes: the router and the OpenAPI document
 //! (`GET /api/v1/openapi.json`) are both built from it, so adding a route is adding one
-//! entry (and its schemas to [`SCHEMAS`]).
+//! entry. The document's schemas are derived from the Rust types the routes read and
+//! write (`utoipa::ToSchema`), so a field added to a type is documented with it.
 
 use axum::{
     extract::{rejection::JsonRejection, FromRequest, FromRequestParts, OriginalUri, Request},
@@ -18,11 +19,12 @@ use axum::{
     Json, Router,
 };
 use dial_app::{
-    error::AppError,
-    model::{Me, Role},
+    error::{AppError, FieldError},
+    model::{CallDetail, CallRow, Me, Page, TransferResult},
     server::{api_keys, state::AppState},
 };
 use serde_json::{json, Value};
+use utoipa::{PartialSchema, ToSchema};
 
 /// Where these routes are mounted (`src/router.rs`).
 pub const BASE: &str = "/api/v1";
@@ -65,18 +67,53 @@ pub fn status_of(error: &AppError) -> StatusCode {
     StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The error codes a client may see (`AppError::code()`), for the OpenAPI document.
-const ERROR_CODES: &[&str] = &[
-    "unauthorized",
-    "forbidden",
-    "not_found",
-    "invalid",
-    "conflict",
-    "too_many_attempts",
-    "upstream",
-    "internal",
-    "request",
-];
+/// The body of every error the API answers.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// For people: what went wrong and how to fix it.
+    pub message: String,
+    /// Only for `invalid`: each field that is wrong, with its fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldError>>,
+}
+
+/// The stable error codes a program may act on (one per kind of [`AppError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Invalid,
+    Conflict,
+    TooManyAttempts,
+    Upstream,
+    Internal,
+    Request,
+}
+
+impl ErrorCode {
+    pub fn of(error: &AppError) -> ErrorCode {
+        match error {
+            AppError::Unauthorized => ErrorCode::Unauthorized,
+            AppError::Forbidden => ErrorCode::Forbidden,
+            AppError::NotFound { .. } => ErrorCode::NotFound,
+            AppError::Invalid { .. } => ErrorCode::Invalid,
+            AppError::Conflict { .. } => ErrorCode::Conflict,
+            AppError::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
+            AppError::Upstream { .. } => ErrorCode::Upstream,
+            AppError::Internal => ErrorCode::Internal,
+            AppError::Request { .. } => ErrorCode::Request,
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -88,13 +125,16 @@ impl IntoResponse for ApiError {
                 .to_string(),
             other => other.to_string(),
         };
-        let mut body = json!({ "error": { "code": self.error.code(), "message": message } });
-        if let AppError::Invalid { errors } = &self.error {
-            body["error"]["fields"] = errors
-                .iter()
-                .map(|e| json!({ "field": e.field, "message": e.message }))
-                .collect();
-        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: ErrorCode::of(&self.error),
+                message,
+                fields: match &self.error {
+                    AppError::Invalid { errors } => Some(errors.clone()),
+                    _ => None,
+                },
+            },
+        };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match &self.error {
@@ -207,7 +247,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         auth: true,
         query: &[],
         request: None,
-        response: || schema_ref("Me"),
+        response: schema_of::<Me>,
         route: |m| on(m, me),
     },
     Endpoint {
@@ -226,8 +266,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Place an outbound call from one of your numbers",
         auth: true,
         query: &[],
-        request: Some(|| schema_ref("PlaceCall")),
-        response: || schema_ref("Call"),
+        request: Some(schema_of::<PlaceCallBody>),
+        response: schema_of::<CallRow>,
         route: |m| on(m, place_call),
     },
     Endpoint {
@@ -244,7 +284,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("page", "Page number, from 1"),
         ],
         request: None,
-        response: || schema_ref("CallPage"),
+        response: inline::<Page<CallRow>>,
         route: |m| on(m, list_calls),
     },
     Endpoint {
@@ -254,7 +294,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         auth: true,
         query: &[],
         request: None,
-        response: || schema_ref("CallDetail"),
+        response: schema_of::<CallDetail>,
         route: |m| on(m, get_call),
     },
     Endpoint {
@@ -263,8 +303,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Transfer a live call to tel:+… or sip:… (SIP REFER)",
         auth: true,
         query: &[],
-        request: Some(|| schema_ref("Transfer")),
-        response: || schema_ref("TransferResult"),
+        request: Some(schema_of::<TransferBody>),
+        response: schema_of::<TransferResult>,
         route: |m| on(m, transfer_call),
     },
     Endpoint {
@@ -274,26 +314,49 @@ pub const ENDPOINTS: &[Endpoint] = &[
         auth: true,
         query: &[],
         request: None,
-        response: || schema_ref("Call"),
+        response: schema_of::<CallRow>,
         route: |m| on(m, hang_up_call),
     },
 ];
 
-/// The named schemas of the document (`#/components/schemas/<name>`).
 /// A JSON Schema, built when the document is.
 pub type Schema = fn() -> Value;
 
-pub const SCHEMAS: &[(&str, Schema)] = &[
-    ("Error", error_schema),
-    ("Me", me_schema),
-    ("PlaceCall", place_call_schema),
-    ("Call", call_schema),
-    ("CallPage", call_page_schema),
-    ("CallEvent", call_event_schema),
-    ("CallDetail", call_detail_schema),
-    ("Transfer", transfer_schema),
-    ("TransferResult", transfer_result_schema),
-];
+/// A reference to the named schema of `T` (`#/components/schemas/<name>`).
+fn schema_of<T: ToSchema>() -> Value {
+    schema_ref(&T::name())
+}
+
+/// `T`'s schema written out in place (a generic type such as a page of calls).
+fn inline<T: PartialSchema>() -> Value {
+    serde_json::to_value(T::schema()).unwrap_or(Value::Null)
+}
+
+/// The named schemas of the document: every type a route reads or writes, and the types
+/// they refer to.
+pub fn schemas() -> serde_json::Map<String, Value> {
+    let mut found = Vec::new();
+    fn add<T: ToSchema>(
+        found: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        found.push((T::name().into_owned(), T::schema()));
+        T::schemas(found);
+    }
+    add::<ErrorBody>(&mut found);
+    add::<Me>(&mut found);
+    add::<PlaceCallBody>(&mut found);
+    add::<CallRow>(&mut found);
+    add::<CallDetail>(&mut found);
+    add::<TransferBody>(&mut found);
+    add::<TransferResult>(&mut found);
+    found
+        .into_iter()
+        .filter_map(|(name, schema)| Some((name, serde_json::to_value(schema).ok()?)))
+        .collect()
+}
 
 /// The routes under `/api/v1`; anything else there is a JSON 404 (or 405 for a known
 /// path with another method).
@@ -330,8 +393,8 @@ async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> Ap
     )
 }
 
-async fn me(ApiUser(me): ApiUser) -> Json<Value> {
-    Json(json!({ "id": me.id, "username": me.username, "role": me.role.as_str() }))
+async fn me(ApiUser(me): ApiUser) -> Json<Me> {
+    Json(me)
 }
 
 async fn openapi() -> Json<Value> {

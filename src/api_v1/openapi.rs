@@ -1,51 +1,10 @@
-//! The OpenAPI 3.1 document of the JSON API, built from [`super::ENDPOINTS`] and
-//! [`super::SCHEMAS`], and the schemas every route shares.
+//! The OpenAPI 3.1 document of the JSON API, built from [`super::ENDPOINTS`] and the
+//! schemas derived from the types the routes read and write ([`super::schemas`]).
 
 use super::*;
 
 pub(super) fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
-}
-
-pub(super) fn error_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": { "type": "string", "enum": ERROR_CODES },
-                    "message": { "type": "string", "description": "For people: what went wrong and how to fix it." },
-                    "fields": {
-                        "type": "array",
-                        "description": "Only for `invalid`: each field that is wrong, with its fix.",
-                        "items": {
-                            "type": "object",
-                            "required": ["field", "message"],
-                            "properties": {
-                                "field": { "type": "string" },
-                                "message": { "type": "string" }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    })
-}
-
-pub(super) fn me_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["id", "username", "role"],
-        "properties": {
-            "id": { "type": "string" },
-            "username": { "type": "string" },
-            "role": { "type": "string", "enum": [Role::Admin.as_str(), Role::Owner.as_str()] }
-        }
-    })
 }
 
 /// The OpenAPI 3.1 document of [`ENDPOINTS`].
@@ -100,10 +59,7 @@ pub fn openapi_document() -> Value {
             .or_insert_with(|| json!({}));
         item[endpoint.method.as_str().to_ascii_lowercase()] = operation;
     }
-    let schemas: serde_json::Map<String, Value> = SCHEMAS
-        .iter()
-        .map(|(name, schema)| (name.to_string(), schema()))
-        .collect();
+    let schemas = schemas();
     json!({
         "openapi": "3.1.0",
         "info": {

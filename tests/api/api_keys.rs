@@ -371,8 +371,17 @@ async fn the_openapi_document_matches_the_routes() {
     let scheme = &doc["components"]["securitySchemes"]["apiKey"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");
-    let codes =
-        &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"];
+    // An error is {"error": {"code", …}}, the code one of the listed enum values.
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["Error"]["properties"]["error"]["$ref"],
+        "#/components/schemas/ErrorDetail"
+    );
+    assert_eq!(
+        schemas["ErrorDetail"]["properties"]["code"]["$ref"],
+        "#/components/schemas/ErrorCode"
+    );
+    let codes = &schemas["ErrorCode"]["enum"];
     assert!(codes
         .as_array()
         .is_some_and(|c| c.iter().any(|c| c == "unauthorized")));

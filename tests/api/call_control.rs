@@ -103,6 +103,9 @@ async fn an_answered_call_dispatches_the_agent_passes_dtmf_and_can_be_hung_up() 
         .expect("the fake placed the call");
     assert_eq!(fake.dtmf, "1w2#");
     assert_eq!(fake.display_name.as_deref(), Some("Dial Sales"));
+    // Dial names the caller ID itself rather than leave LiveKit to pick one of the
+    // trunk's numbers at random.
+    assert_eq!(fake.sip_number.as_deref(), Some("+14155550133"));
     let room = call.room.clone().unwrap();
     let dispatches = livekit.agent_dispatches(&room);
     assert_eq!(dispatches.len(), 1);

@@ -936,3 +936,47 @@ async fn faults_can_be_injected_per_route_and_requests_are_logged() {
         ]
     );
 }
+
+/// livekit/protocol `rpc/sip.go` (`NewCreateSIPParticipantRequestResult`): without
+/// `sip_number` the caller ID is one of the trunk's numbers at random; with it, that
+/// number; a trunk without numbers cannot call.
+#[tokio::test]
+async fn the_caller_id_is_the_number_asked_for_or_a_random_one_of_the_trunk() {
+    let (_fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    let mut spec = outbound("+15105550100");
+    spec.numbers = vec!["+15105550100".into(), "+15105550101".into()];
+    let trunk = lk.create_outbound_trunk(spec).await.unwrap().sip_trunk_id;
+    let caller_id = |room: String, identity: String| {
+        let lk = &lk;
+        async move {
+            lk.get_participant(&room, &identity)
+                .await
+                .unwrap()
+                .attributes["sip.trunkPhoneNumber"]
+                .clone()
+        }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..24 {
+        let (room, identity) = (format!("room-{i}"), format!("caller-{i}"));
+        lk.create_sip_participant(&trunk, "+14155550000", &room, call(&identity, false))
+            .await
+            .unwrap();
+        seen.insert(caller_id(room, identity).await);
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["+15105550100", "+15105550101"],
+        "both of the trunk's numbers are used when none is named"
+    );
+    for i in 0..6 {
+        let (room, identity) = (format!("named-{i}"), format!("named-caller-{i}"));
+        let mut options = call(&identity, false);
+        options.sip_number = Some("+15105550101".into());
+        lk.create_sip_participant(&trunk, "+14155550000", &room, options)
+            .await
+            .unwrap();
+        assert_eq!(caller_id(room, identity).await, "+15105550101");
+    }
+}

@@ -153,15 +153,15 @@ pub async fn create(
     .bind(key.created_at)
     .execute(&mut *tx.tx)
     .await?;
-    tx.commit().await?;
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "api_key.create",
         Some(&key.id),
         Some(&format!("{} ({})", key.name, key.prefix)),
     )
     .await?;
+    tx.commit().await?;
     Ok(CreatedKey {
         key,
         secret: secret.expose_secret().to_string(),
@@ -203,22 +203,24 @@ pub async fn revoke(
     if !key.is_active() {
         return Ok(key);
     }
+    let mut tx = state.db.begin_write().await?;
     sqlx::query(
         "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
     )
     .bind(now())
     .bind(id)
     .bind(&me.id)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?;
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "api_key.revoke",
         Some(id),
         Some(&format!("{} ({})", key.name, key.prefix)),
     )
     .await?;
+    tx.commit().await?;
     own(state, me, id).await
 }
 

@@ -313,6 +313,7 @@ pub async fn create(
     let fields = AssistantFields::parse(input)?;
     let (owner_id, owner) = owner_of_new(state, me, owner_id).await?;
     let id = new_id();
+    let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "INSERT INTO assistants (id, owner_id, name, agent_name, metadata, room_prefix, description, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -325,7 +326,7 @@ pub async fn create(
     .bind(fields.room_prefix.as_str())
     .bind(&fields.description)
     .bind(now())
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await;
     match result {
         Ok(_) => {}
@@ -338,14 +339,15 @@ pub async fn create(
     if owner_id != me.id {
         detail.push_str(&format!("; owner {owner}"));
     }
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "assistant.create",
         Some(&fields.name),
         Some(&detail),
     )
     .await?;
+    tx.commit().await?;
     get(state, me, &id).await
 }
 
@@ -359,6 +361,7 @@ pub async fn update(
 ) -> Result<Assistant, AppError> {
     let before = get(state, me, id).await?;
     let fields = AssistantFields::parse(input)?;
+    let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "UPDATE assistants SET name = $1, agent_name = $2, metadata = $3, room_prefix = $4, \
          description = $5, updated_at = $6 WHERE id = $7",
@@ -370,7 +373,7 @@ pub async fn update(
     .bind(&fields.description)
     .bind(now())
     .bind(id)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await;
     match result {
         Ok(done) if done.rows_affected() == 0 => return Err(AppError::not_found(NOT_FOUND)),
@@ -407,14 +410,15 @@ pub async fn update(
     } else {
         format!("changed {}", changed.join(", "))
     };
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "assistant.update",
         Some(&fields.name),
         Some(&detail),
     )
     .await?;
+    tx.commit().await?;
     get(state, me, id).await
 }
 
@@ -428,6 +432,7 @@ pub async fn delete(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Resul
     let assistant = get(state, me, id).await?;
     // One statement, so a number assigned between a check and the delete cannot be
     // left pointing at a deleted assistant.
+    let mut tx = state.db.begin_write().await?;
     let deleted = sqlx::query(
         "DELETE FROM assistants WHERE id = $1 \
          AND NOT EXISTS (SELECT 1 FROM phone_numbers WHERE assistant_id = $1 AND released_at IS NULL) \
@@ -435,20 +440,25 @@ pub async fn delete(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Resul
                          AND status IN ('running', 'failed', 'rolling_back'))",
     )
     .bind(id)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     if deleted == 0 {
+        drop(tx);
         return Err(refusal(state, id, &assistant.name).await?);
     }
-    audit::record(
-        &state.db,
-        actor,
-        "assistant.delete",
-        Some(&assistant.name),
-        Some(&format!("agent {}", assistant.agent_name)),
-    )
-    .await
+    {
+        audit::record_on(
+            &mut *tx,
+            actor,
+            "assistant.delete",
+            Some(&assistant.name),
+            Some(&format!("agent {}", assistant.agent_name)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// Why a delete did nothing.

@@ -77,20 +77,17 @@ struct AuditRow {
 
 /// Newest first.
 pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
-    let (page, offset) = super::page_offset(Some(page), PER_PAGE)?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
-        .fetch_one(&db.pool)
-        .await?;
-    let rows: Vec<AuditRow> = sqlx::query_as(
-        "SELECT id, at, actor_name, action, target, detail, ip FROM audit_log \
-         ORDER BY id DESC LIMIT $1 OFFSET $2",
-    )
-    .bind(i64::from(PER_PAGE))
-    .bind(offset)
-    .fetch_all(&db.pool)
-    .await?;
+    use super::list::{paginate, Filter, ListQuery};
+    let list = ListQuery {
+        select: "SELECT id, at, actor_name, action, target, detail, ip FROM audit_log",
+        count: "SELECT COUNT(*) FROM audit_log",
+        order: "id DESC",
+        per_page: PER_PAGE,
+    };
+    let rows: Page<AuditRow> = paginate(&db.pool, &list, &Filter::new(), Some(page)).await?;
     Ok(Page {
         items: rows
+            .items
             .into_iter()
             .map(|r| AuditEntry {
                 id: r.id,
@@ -102,8 +99,8 @@ pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
                 ip: r.ip,
             })
             .collect(),
-        page,
-        per_page: PER_PAGE,
-        total: total.max(0) as u64,
+        page: rows.page,
+        per_page: rows.per_page,
+        total: rows.total,
     })
 }

@@ -210,6 +210,7 @@ pub async fn create(
         .auth_password
         .as_ref()
         .map(|p| state.keyring.encrypt(p.expose_secret(), binding(&id)));
+    let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "INSERT INTO carriers (id, name, kind, sip_address, transport, auth_username, auth_password, destination_country, \
          inbound_addresses, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
@@ -224,7 +225,7 @@ pub async fn create(
     .bind(v.destination_country.clone())
     .bind(serde_json::to_string(&v.inbound_addresses).unwrap_or_else(|_| "[]".into()))
     .bind(now())
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await;
     match result {
         Ok(_) => {}
@@ -232,14 +233,15 @@ pub async fn create(
         Err(e) => return Err(e.into()),
     }
     let detail = format!("{} {} via {}", v.kind, v.sip_address, v.transport);
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "carrier.created",
         Some(&v.name),
         Some(&detail),
     )
     .await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -260,6 +262,7 @@ pub async fn update(
         Some(p) => Some(state.keyring.encrypt(p.expose_secret(), binding(id))),
         None => previous,
     };
+    let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "UPDATE carriers SET name = $1, kind = $2, sip_address = $3, transport = $4, auth_username = $5, auth_password = $6, \
          destination_country = $7, inbound_addresses = $8, updated_at = $9 WHERE id = $10",
@@ -274,7 +277,7 @@ pub async fn update(
     .bind(serde_json::to_string(&v.inbound_addresses).unwrap_or_else(|_| "[]".into()))
     .bind(now())
     .bind(id)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await;
     match result {
         Ok(_) => {
@@ -283,14 +286,16 @@ pub async fn update(
             } else {
                 "password kept"
             };
-            audit::record(
-                &state.db,
+            audit::record_on(
+                &mut *tx,
                 actor,
                 "carrier.updated",
                 Some(&v.name),
                 Some(detail),
             )
-            .await
+            .await?;
+            tx.commit().await?;
+            Ok(())
         }
         Err(e) if is_unique_violation(&e) => Err(duplicate(&v.name)),
         Err(e) => Err(e.into()),
@@ -319,15 +324,18 @@ pub async fn delete(state: &AppState, actor: &Actor, id: &str) -> Result<(), App
         )));
     }
     // Released numbers keep their history but no longer point at the carrier.
+    let mut tx = state.db.begin_write().await?;
     sqlx::query("UPDATE phone_numbers SET carrier_id = NULL WHERE carrier_id = $1")
         .bind(id)
-        .execute(&state.db.pool)
+        .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM carriers WHERE id = $1")
         .bind(id)
-        .execute(&state.db.pool)
+        .execute(&mut *tx)
         .await?;
-    audit::record(&state.db, actor, "carrier.deleted", Some(&name), None).await
+    audit::record_on(&mut *tx, actor, "carrier.deleted", Some(&name), None).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Adds a number bought elsewhere to a carrier. `country` helps parse national formats.
@@ -389,6 +397,7 @@ pub async fn add_number(
         None => None,
     };
     let id = new_id();
+    let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "INSERT INTO phone_numbers (id, e164, label, country, voice, sms, carrier_id, owner_id, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, 1, 0, $5, $6, $7, $7)",
@@ -400,7 +409,7 @@ pub async fn add_number(
     .bind(carrier_id)
     .bind(owner)
     .bind(now())
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await;
     match result {
         Ok(_) => {}
@@ -412,14 +421,15 @@ pub async fn add_number(
         }
         Err(e) => return Err(e.into()),
     }
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "number.added",
         Some(e164.as_str()),
         Some(&format!("carrier {carrier}")),
     )
     .await?;
+    tx.commit().await?;
     Ok(id)
 }
 

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod db;
 pub mod files;
 pub mod keys;
+pub mod list;
 pub mod livekit;
 pub mod numbers;
 pub mod routing;

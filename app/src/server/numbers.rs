@@ -123,44 +123,51 @@ pub async fn list(
     me: &Me,
     query: &NumberQuery,
 ) -> Result<Page<NumberRow>, AppError> {
-    let mut conditions = vec!["n.released_at IS NULL".to_string()];
-    let mut binds: Vec<String> = Vec::new();
-    let bind = |value: String, binds: &mut Vec<String>| {
-        binds.push(value);
-        format!("${}", binds.len())
-    };
+    use super::list::{paginate, Filter, ListQuery, Value};
+    let mut filter = Filter::new();
+    filter.sql("n.released_at IS NULL");
     if !me.is_admin() {
-        let p = bind(me.id.clone(), &mut binds);
-        conditions.push(format!("n.owner_id = {p}"));
+        filter.eq("n.owner_id", me.id.clone());
     } else if let Some(owner) = query.owner.as_deref().filter(|o| !o.is_empty()) {
         if owner == "none" {
-            conditions.push("n.owner_id IS NULL".into());
+            filter.sql("n.owner_id IS NULL");
         } else {
-            let p = bind(owner.to_string(), &mut binds);
-            conditions.push(format!("n.owner_id = {p}"));
+            filter.eq("n.owner_id", owner);
         }
     }
     if let Some(text) = query.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
-        let p = bind(like_pattern(text), &mut binds);
-        let mut alternatives = vec![format!("LOWER(n.label) LIKE {p} ESCAPE '\\'")];
-        if !digits.is_empty() {
-            let d = bind(like_pattern(&digits), &mut binds);
-            alternatives.push(format!("n.e164 LIKE {d} ESCAPE '\\'"));
+        if digits.is_empty() {
+            filter.with(
+                "LOWER(n.label) LIKE ? ESCAPE '\\'",
+                vec![Value::Text(like_pattern(text))],
+            );
+        } else {
+            filter.with(
+                "(LOWER(n.label) LIKE ? ESCAPE '\\' OR n.e164 LIKE ? ESCAPE '\\')",
+                vec![
+                    Value::Text(like_pattern(text)),
+                    Value::Text(like_pattern(&digits)),
+                ],
+            );
         }
-        conditions.push(format!("({})", alternatives.join(" OR ")));
     }
     match query.carrier.as_deref().filter(|c| !c.is_empty()) {
-        Some("twilio") => conditions.push("n.carrier_id IS NULL".into()),
+        Some("twilio") => {
+            filter.sql("n.carrier_id IS NULL");
+        }
         Some(carrier) => {
-            let p = bind(carrier.to_string(), &mut binds);
-            conditions.push(format!("n.carrier_id = {p}"));
+            filter.eq("n.carrier_id", carrier);
         }
         None => {}
     }
     match query.assigned.as_deref() {
-        Some("assigned") => conditions.push("n.assistant_id IS NOT NULL".into()),
-        Some("unassigned") => conditions.push("n.assistant_id IS NULL".into()),
+        Some("assigned") => {
+            filter.sql("n.assistant_id IS NOT NULL");
+        }
+        Some("unassigned") => {
+            filter.sql("n.assistant_id IS NULL");
+        }
         _ => {}
     }
     let column = match query.sort.as_deref() {
@@ -176,41 +183,25 @@ pub async fn list(
     } else {
         "ASC"
     };
-    let (page, offset) = super::page_offset(query.page, PER_PAGE)?;
-    let filter = conditions.join(" AND ");
-
-    let count_sql = format!("SELECT COUNT(*) FROM phone_numbers n WHERE {filter}");
-    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-    for b in &binds {
-        count = count.bind(b.clone());
-    }
-    let total = count.fetch_one(&state.db.pool).await?;
-
     // Live numbers are unique by e164, so that order needs no tie-breaker (and can walk the
     // partial unique index); other columns tie-break on the id for stable pages.
-    let tie = if column == "n.e164" {
-        String::new()
+    let order = if column == "n.e164" {
+        format!("{column} {dir}")
     } else {
-        ", n.id".to_string()
+        format!("{column} {dir}, n.id")
     };
-    let sql = format!(
-        "{SELECT} WHERE {filter} ORDER BY {column} {dir}{tie} LIMIT {PER_PAGE} OFFSET {offset}"
-    );
-    let mut rows = sqlx::query_as::<_, Row>(&sql);
-    for b in &binds {
-        rows = rows.bind(b.clone());
-    }
-    let items = rows
-        .fetch_all(&state.db.pool)
-        .await?
-        .into_iter()
-        .map(NumberRow::from)
-        .collect();
-    Ok(Page {
-        items,
-        page,
+    let list = ListQuery {
+        select: SELECT,
+        count: "SELECT COUNT(*) FROM phone_numbers n",
+        order: &order,
         per_page: PER_PAGE,
-        total: total.max(0) as u64,
+    };
+    let page: Page<Row> = paginate(&state.db.pool, &list, &filter, query.page).await?;
+    Ok(Page {
+        items: page.items.into_iter().map(NumberRow::from).collect(),
+        page: page.page,
+        per_page: page.per_page,
+        total: page.total,
     })
 }
 

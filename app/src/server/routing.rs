@@ -161,6 +161,7 @@ pub async fn create(
 ) -> Result<String, AppError> {
     let p = validate(input)?;
     let id = new_id();
+    let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "INSERT INTO routing_profiles (id, name, plan_code, country, outbound_provider, outbound_trunk_ref, inbound_trunk_ref, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -173,21 +174,22 @@ pub async fn create(
     .bind(&p.outbound_trunk_ref)
     .bind(&p.inbound_trunk_ref)
     .bind(now())
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await;
     match result {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => return Err(duplicate(&p.name)),
         Err(e) => return Err(e.into()),
     }
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "routing_profile.created",
         Some(&p.name),
         None,
     )
     .await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -198,6 +200,7 @@ pub async fn update(
     input: &ProfileInput,
 ) -> Result<(), AppError> {
     let p = validate(input)?;
+    let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "UPDATE routing_profiles SET name = $1, plan_code = $2, country = $3, outbound_provider = $4, \
          outbound_trunk_ref = $5, inbound_trunk_ref = $6, updated_at = $7 WHERE id = $8",
@@ -210,19 +213,21 @@ pub async fn update(
     .bind(&p.inbound_trunk_ref)
     .bind(now())
     .bind(id)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await;
     match result {
         Ok(done) if done.rows_affected() == 0 => Err(AppError::not_found("That routing profile")),
         Ok(_) => {
-            audit::record(
-                &state.db,
+            audit::record_on(
+                &mut *tx,
                 actor,
                 "routing_profile.updated",
                 Some(&p.name),
                 None,
             )
-            .await
+            .await?;
+            tx.commit().await?;
+            Ok(())
         }
         Err(e) if is_unique_violation(&e) => Err(duplicate(&p.name)),
         Err(e) => Err(e.into()),
@@ -248,15 +253,15 @@ pub async fn delete(state: &AppState, actor: &Actor, id: &str) -> Result<u64, Ap
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "routing_profile.deleted",
         Some(&name),
         Some(&format!("{unlinked} number(s) unlinked")),
     )
     .await?;
+    tx.commit().await?;
     Ok(unlinked)
 }
 
@@ -339,12 +344,13 @@ pub async fn set_number_metadata(
         None => None,
     };
     let json = serde_json::to_string(&map).map_err(|_| AppError::Internal)?;
+    let mut tx = state.db.begin_write().await?;
     sqlx::query("UPDATE phone_numbers SET routing_profile_id = $1, compliance = $2, updated_at = $3 WHERE id = $4")
         .bind(profile.as_ref().map(|(id, _)| id.clone()))
         .bind(&json)
         .bind(now())
         .bind(number_id)
-        .execute(&state.db.pool)
+        .execute(&mut *tx)
         .await?;
     let detail = format!(
         "profile {}; compliance {}",
@@ -355,14 +361,18 @@ pub async fn set_number_metadata(
             map.keys().cloned().collect::<Vec<_>>().join(", ")
         }
     );
-    audit::record(
-        &state.db,
-        actor,
-        "number.metadata_set",
-        Some(e164),
-        Some(&detail),
-    )
-    .await
+    {
+        audit::record_on(
+            &mut *tx,
+            actor,
+            "number.metadata_set",
+            Some(e164),
+            Some(&detail),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

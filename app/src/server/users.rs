@@ -123,20 +123,20 @@ pub async fn create_first_admin(
         Err(e) => return Err(e.into()),
     }
     let id = insert(&mut tx.tx, &username, &hash, Role::Admin).await?;
-    tx.commit().await?;
     let actor = Actor {
         user_id: Some(id.clone()),
         username: Some(username.clone()),
         ..actor.clone()
     };
-    audit::record(
-        db,
+    audit::record_on(
+        &mut *tx,
         &actor,
         "setup.first_admin_created",
         Some(&username),
         None,
     )
     .await?;
+    tx.commit().await?;
     Ok(Me {
         id,
         username,
@@ -175,15 +175,15 @@ pub async fn create(
     let hash = auth::password::hash(password).await?;
     let mut tx = db.begin_write().await?;
     let id = insert(&mut tx.tx, &username, &hash, role).await?;
-    tx.commit().await?;
-    audit::record(
-        db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "user.created",
         Some(&username),
         Some(&format!("role {}", role.as_str())),
     )
     .await?;
+    tx.commit().await?;
     Ok(UserRow {
         id,
         username,
@@ -212,21 +212,24 @@ pub async fn reset_password(
     let username = username_of(db, user_id).await?;
     validate::new_password("password", password.expose_secret(), None).map_err(one)?;
     let hash = auth::password::hash(password).await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(hash)
         .bind(now())
         .bind(user_id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
-    let ended = auth::sessions::end_sessions_of(db, user_id).await?;
-    audit::record(
-        db,
+    let ended = auth::sessions::end_sessions_of(&mut *tx, user_id).await?;
+    audit::record_on(
+        &mut *tx,
         actor,
         "user.password_reset",
         Some(&username),
         Some(&format!("{ended} session(s) ended")),
     )
-    .await
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Disables or re-enables a user; disabling ends the user's sessions at once.
@@ -240,25 +243,28 @@ pub async fn set_disabled(
         return Err(AppError::conflict("You cannot disable your own account."));
     }
     let username = username_of(db, user_id).await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
         .bind(i64::from(disabled))
         .bind(now())
         .bind(user_id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
     if disabled {
-        let ended = auth::sessions::end_sessions_of(db, user_id).await?;
-        audit::record(
-            db,
+        let ended = auth::sessions::end_sessions_of(&mut *tx, user_id).await?;
+        audit::record_on(
+            &mut *tx,
             actor,
             "user.disabled",
             Some(&username),
             Some(&format!("{ended} session(s) ended")),
         )
-        .await
+        .await?;
     } else {
-        audit::record(db, actor, "user.enabled", Some(&username), None).await
+        audit::record_on(&mut *tx, actor, "user.enabled", Some(&username), None).await?;
     }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The wait after the `failures`-th claimed attempt on a key whose free attempts are

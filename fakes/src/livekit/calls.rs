@@ -240,6 +240,7 @@ impl FakeLiveKit {
                 identity: identity.clone(),
                 from: from_n.clone(),
                 to: to_n.clone(),
+                sip_number: None,
                 trunk_id: trunk.sip_trunk_id.clone(),
                 dtmf: String::new(),
                 display_name: None,
@@ -355,11 +356,25 @@ impl FakeLiveKit {
                 ));
             }
             let call_id = id("SCL_");
-            let from = if req.sip_number.is_empty() {
-                trunk.numbers.first().cloned().unwrap_or_default()
+            // The caller ID (livekit/protocol `rpc/sip.go`,
+            // `NewCreateSIPParticipantRequestResult`): the request's `sip_number`, else a
+            // number of the trunk chosen at random; a trunk without numbers is refused;
+            // Twilio trunks get a leading `+`.
+            let mut from = if req.sip_number.is_empty() {
+                if trunk.numbers.is_empty() {
+                    return Err(TwirpError::new(
+                        "failed_precondition",
+                        "no numbers on outbound trunk",
+                    ));
+                }
+                let pick = uuid::Uuid::new_v4().as_u128() as usize % trunk.numbers.len();
+                trunk.numbers[pick].clone()
             } else {
                 req.sip_number.clone()
             };
+            if trunk.address.ends_with("twilio.com") && !from.starts_with('+') {
+                from.insert(0, '+');
+            }
             let mut attributes = req.participant_attributes.clone();
             attributes.insert("sip.callID".into(), call_id.clone());
             attributes.insert("sip.callStatus".into(), "dialing".into());
@@ -399,6 +414,7 @@ impl FakeLiveKit {
                 identity,
                 from: normalize_number(&from),
                 to: to.clone(),
+                sip_number: (!req.sip_number.is_empty()).then(|| req.sip_number.clone()),
                 trunk_id: trunk.sip_trunk_id.clone(),
                 dtmf: req.dtmf.clone(),
                 display_name: req.display_name.clone(),

@@ -96,6 +96,8 @@ pub struct FakeCall {
     pub identity: String,
     pub from: String,
     pub to: String,
+    /// The caller ID the request named (`sip_number`), if it named one.
+    pub sip_number: Option<String>,
     pub trunk_id: String,
     pub dtmf: String,
     pub display_name: Option<String>,

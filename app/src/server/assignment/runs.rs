@@ -63,7 +63,6 @@ pub(super) async fn insert_run(
     .bind(&number.id)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     let detail = match kind {
         RunKind::Unassign => "unassign".to_string(),
         RunKind::Assign => format!(
@@ -71,14 +70,15 @@ pub(super) async fn insert_run(
             assistant.map(|(_, name)| name).unwrap_or("an assistant")
         ),
     };
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "provisioning.run_started",
         Some(number.e164.as_str()),
         Some(&format!("run {id}: {detail}")),
     )
     .await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -257,27 +257,13 @@ pub(super) async fn run_for(state: &AppState, me: &Me, run_id: &str) -> Result<R
 /// "Retry": resumes a failed run from the step that failed.
 pub async fn retry(state: &AppState, me: &Me, actor: &Actor, run_id: &str) -> Result<(), AppError> {
     let run = run_for(state, me, run_id).await?;
-    let claimed = sqlx::query(
-        "UPDATE provisioning_runs SET status = 'running', error = NULL, heartbeat_at = $1 \
-         WHERE id = $2 AND status = 'failed'",
-    )
-    .bind(now())
-    .bind(run_id)
-    .execute(&state.db.pool)
-    .await?
-    .rows_affected();
-    if claimed != 1 {
-        return Err(AppError::conflict(
-            "This run is not waiting for a retry (it is running, finished or rolled back).",
-        ));
-    }
-    let e164 = number_e164(state, &run.phone_number_id).await?;
-    audit::record(
-        &state.db,
+    take_failed_run(
+        state,
         actor,
+        &run,
+        RunStatus::Running,
         "provisioning.retry",
-        Some(e164.as_str()),
-        Some(&format!("run {run_id}")),
+        "This run is not waiting for a retry (it is running, finished or rolled back).",
     )
     .await?;
     drive_and_wait(state, run_id).await;
@@ -297,30 +283,53 @@ pub async fn roll_back(
             "An unassignment cannot be rolled back: what it removed is gone. Retry it to finish, then assign the number again if you need to.",
         ));
     }
-    let claimed = sqlx::query(
-        "UPDATE provisioning_runs SET status = 'rolling_back', error = NULL, heartbeat_at = $1 \
-         WHERE id = $2 AND status = 'failed'",
-    )
-    .bind(now())
-    .bind(run_id)
-    .execute(&state.db.pool)
-    .await?
-    .rows_affected();
-    if claimed != 1 {
-        return Err(AppError::conflict(
-            "Only a failed run can be rolled back (this one is running, finished or already rolled back).",
-        ));
-    }
-    let e164 = number_e164(state, &run.phone_number_id).await?;
-    audit::record(
-        &state.db,
+    take_failed_run(
+        state,
         actor,
+        &run,
+        RunStatus::RollingBack,
         "provisioning.roll_back",
-        Some(e164.as_str()),
-        Some(&format!("run {run_id}")),
+        "Only a failed run can be rolled back (this one is running, finished or already rolled back).",
     )
     .await?;
     drive_and_wait(state, run_id).await;
+    Ok(())
+}
+
+/// Moves a failed run to `to` (only one request wins a run) and records who did it, in
+/// one transaction; `refusal` when the run is not failed (any more).
+async fn take_failed_run(
+    state: &AppState,
+    actor: &Actor,
+    run: &RunRow,
+    to: RunStatus,
+    action: &str,
+    refusal: &str,
+) -> Result<(), AppError> {
+    let e164 = number_e164(state, &run.phone_number_id).await?;
+    let mut tx = state.db.begin_write().await?;
+    let claimed = sqlx::query(
+        "UPDATE provisioning_runs SET status = $1, error = NULL, heartbeat_at = $2 \
+         WHERE id = $3 AND status = 'failed'",
+    )
+    .bind(to.as_str())
+    .bind(now())
+    .bind(&run.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if claimed != 1 {
+        return Err(AppError::conflict(refusal));
+    }
+    audit::record_on(
+        &mut *tx,
+        actor,
+        action,
+        Some(e164.as_str()),
+        Some(&format!("run {}", run.id)),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

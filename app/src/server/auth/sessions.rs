@@ -51,10 +51,13 @@ fn user_of(record: &Record) -> Option<String> {
 }
 
 /// Ends every session of one user.
-pub async fn end_sessions_of(db: &Db, user_id: &str) -> Result<u64, sqlx::Error> {
+pub async fn end_sessions_of<'e, E>(executor: E, user_id: &str) -> Result<u64, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
-        .execute(&db.pool)
+        .execute(executor)
         .await?;
     Ok(done.rows_affected())
 }

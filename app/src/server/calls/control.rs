@@ -43,16 +43,16 @@ pub async fn hang_up(
     );
     let mut tx = state.db.begin_write().await?;
     advance(&mut tx, id, CallStatus::Ended, t, Some(&reason), t).await?;
-    tx.commit().await?;
-    dial_event(state, id, "call.hangup", json!({ "by": actor.username })).await?;
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "call.hangup",
         Some(&call.to),
         Some(&format!("call {id}")),
     )
     .await?;
+    tx.commit().await?;
+    dial_event(state, id, "call.hangup", json!({ "by": actor.username })).await?;
     get(state, me, id).await
 }
 

@@ -1039,26 +1039,71 @@ mod tests {
         .expect("a webhook event")
     }
 
+    /// A fresh database: a SQLite file, or with `DIAL_TEST_DATABASE=postgres` a new
+    /// PostgreSQL database (the fold has one implementation per database, so both are
+    /// tested the same way).
     struct TempDb {
         db: Db,
-        path: PathBuf,
+        path: Option<PathBuf>,
     }
 
     impl Drop for TempDb {
         fn drop(&mut self) {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+            if let Some(path) = &self.path {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
             }
         }
     }
 
     async fn temp_db() -> TempDb {
-        let path = std::env::temp_dir().join(format!("dial-ingest-{}.db", crate::server::new_id()));
-        let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .expect("open SQLite");
+        let (url, path) = if std::env::var("DIAL_TEST_DATABASE").as_deref() == Ok("postgres") {
+            let admin = std::env::var("DIAL_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+            let name = format!("dial_test_ingest_{}", uuid::Uuid::new_v4().simple());
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&admin)
+                .await
+                .expect("connect to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .expect("create a test database");
+            pool.close().await;
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+            (format!("{base}/{name}"), None)
+        } else {
+            let path =
+                std::env::temp_dir().join(format!("dial-ingest-{}.db", crate::server::new_id()));
+            (format!("sqlite://{}?mode=rwc", path.display()), Some(path))
+        };
+        let db = Db::connect(&url).await.expect("open the database");
         db.migrate().await.expect("migrate");
         TempDb { db, path }
+    }
+
+    /// Makes the database refuse to record the event `EV_bad`.
+    async fn refuse_bad_event(db: &Db) {
+        let statements: &[&str] = match db.backend {
+            crate::server::db::Backend::Sqlite => &[
+                "CREATE TRIGGER refuse_bad BEFORE INSERT ON call_events WHEN NEW.id = 'EV_bad' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            ],
+            crate::server::db::Backend::Postgres => &[
+                "CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.id = 'EV_bad' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+                 RETURN NEW; END $$",
+                "CREATE TRIGGER refuse_bad BEFORE INSERT ON call_events FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_bad()",
+            ],
+        };
+        for sql in statements {
+            sqlx::query(sql)
+                .execute(&db.pool)
+                .await
+                .expect("a refusing trigger");
+        }
     }
 
     /// Queues the events as one batch and returns each one's outcome.
@@ -1199,13 +1244,7 @@ mod tests {
     #[tokio::test]
     async fn an_event_that_fails_costs_only_itself() {
         let t = temp_db().await;
-        sqlx::query(
-            "CREATE TRIGGER refuse_bad BEFORE INSERT ON call_events WHEN NEW.id = 'EV_bad' \
-             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-        )
-        .execute(&t.db.pool)
-        .await
-        .expect("trigger");
+        refuse_bad_event(&t.db).await;
         let results = deliver(
             &t.db,
             &[

@@ -31,6 +31,15 @@ pub struct CallRequest {
     pub display_name: Option<String>,
 }
 
+/// The longest a call may ring, in seconds (the API document states the same bounds).
+pub const MAX_RINGING_TIMEOUT_SECS: u64 = 300;
+/// The longest a call may last, in seconds.
+pub const MAX_CALL_DURATION_SECS: u64 = 86_400;
+/// At most this many DTMF digits (and pauses) are sent after connecting.
+pub const MAX_DTMF_LEN: usize = 64;
+/// A caller display name is at most this many characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 128;
+
 pub(super) fn seconds(
     field: &str,
     value: Option<&str>,
@@ -75,7 +84,7 @@ impl CallRequest {
             .filter(|d| !d.is_empty())
             .map(str::to_string);
         if let Some(d) = &dtmf {
-            if d.len() > 64
+            if d.len() > MAX_DTMF_LEN
                 || !d
                     .chars()
                     .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'w'))
@@ -89,13 +98,13 @@ impl CallRequest {
         let ringing = seconds(
             "ringing_timeout",
             input.ringing_timeout_secs.as_deref(),
-            1..=300,
+            1..=MAX_RINGING_TIMEOUT_SECS,
             &mut errors,
         );
         let max = seconds(
             "max_duration",
             input.max_duration_secs.as_deref(),
-            1..=86_400,
+            1..=MAX_CALL_DURATION_SECS,
             &mut errors,
         );
         let display_name = input
@@ -106,7 +115,7 @@ impl CallRequest {
             .map(str::to_string);
         if display_name
             .as_ref()
-            .is_some_and(|d| d.chars().count() > 128)
+            .is_some_and(|d| d.chars().count() > MAX_DISPLAY_NAME_CHARS)
         {
             errors.push(crate::error::FieldError::new(
                 "display_name",
@@ -175,6 +184,8 @@ pub(super) struct DialOut {
     lk: crate::server::livekit::LiveKitClient,
     id: String,
     trunk: String,
+    /// The number the call is from (its caller ID).
+    from: String,
     room: String,
     identity: String,
     agent: String,
@@ -189,6 +200,7 @@ impl DialOut {
             lk,
             id,
             trunk,
+            from,
             room,
             identity,
             agent,
@@ -206,6 +218,10 @@ impl DialOut {
                 crate::server::livekit::CallOptions {
                     participant_identity: identity.clone(),
                     participant_name: Some(format!("Phone {}", request.to.as_str())),
+                    // Without it LiveKit picks one of the trunk's numbers at random
+                    // (livekit/sip `pkg/sip/outbound.go`); the caller ID is the number
+                    // the call is placed from.
+                    sip_number: Some(from.clone()),
                     display_name: request.display_name.clone(),
                     dtmf: request.dtmf.clone(),
                     play_dialtone: request.play_dialtone,
@@ -363,6 +379,7 @@ pub async fn place(
     let room = format!("{prefix}{}", &id.replace('-', "")[..12]);
     let identity = format!("sip_{}", request.to.as_str());
     let t = now();
+    let mut tx = state.db.begin_write().await?;
     sqlx::query(
         "INSERT INTO call_sessions (id, direction, phone_number_id, assistant_id, owner_id, from_number, to_number, \
          room_name, participant_identity, status, status_rank, created_at, updated_at) \
@@ -377,8 +394,17 @@ pub async fn place(
     .bind(&room)
     .bind(&identity)
     .bind(t)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?;
+    audit::record_on(
+        &mut *tx,
+        actor,
+        "call.place",
+        Some(request.to.as_str()),
+        Some(&format!("call {id} from {from}")),
+    )
+    .await?;
+    tx.commit().await?;
     dial_event(
         state,
         &id,
@@ -390,14 +416,6 @@ pub async fn place(
             "ringing_timeout_secs": request.ringing_timeout.map(|d| d.as_secs()),
             "max_duration_secs": request.max_duration.map(|d| d.as_secs()),
         }),
-    )
-    .await?;
-    audit::record(
-        &state.db,
-        actor,
-        "call.place",
-        Some(request.to.as_str()),
-        Some(&format!("call {id} from {from}")),
     )
     .await?;
 
@@ -415,6 +433,7 @@ pub async fn place(
         lk,
         id: id.clone(),
         trunk,
+        from: from.clone(),
         room,
         identity,
         agent,

@@ -90,72 +90,57 @@ pub async fn list(
     me: &crate::model::Me,
     query: &crate::model::CallQuery,
 ) -> Result<crate::model::Page<crate::model::CallRow>, AppError> {
-    let mut conditions: Vec<String> = vec!["1 = 1".into()];
-    let mut binds: Vec<String> = Vec::new();
-    let mut bind = |v: String, conditions: &mut Vec<String>, sql: &str| {
-        binds.push(v);
-        conditions.push(sql.replace('?', &format!("${}", binds.len())));
-    };
+    use crate::server::list::{paginate, Filter, ListQuery, Value};
+    let mut filter = Filter::new();
     if !me.is_admin() {
-        bind(me.id.clone(), &mut conditions, "c.owner_id = ?");
+        filter.eq("c.owner_id", me.id.clone());
     }
-    if let Some(a) = query.assistant.clone().filter(|v| !v.is_empty()) {
-        bind(a, &mut conditions, "c.assistant_id = ?");
+    if let Some(a) = query.assistant.as_deref().filter(|v| !v.is_empty()) {
+        filter.eq("c.assistant_id", a);
     }
-    if let Some(n) = query.number.clone().filter(|v| !v.is_empty()) {
-        bind(n, &mut conditions, "c.phone_number_id = ?");
+    if let Some(n) = query.number.as_deref().filter(|v| !v.is_empty()) {
+        filter.eq("c.phone_number_id", n);
     }
     if let Some(d) = query
         .direction
-        .clone()
-        .filter(|v| v == "inbound" || v == "outbound")
+        .as_deref()
+        .filter(|v| *v == "inbound" || *v == "outbound")
     {
-        bind(d, &mut conditions, "c.direction = ?");
+        filter.eq("c.direction", d);
     }
     match query.status.as_deref() {
-        Some("live") => conditions.push("c.status_rank < 3".into()),
+        Some("live") => {
+            filter.sql("c.status_rank < 3");
+        }
         Some(s @ ("dialing" | "ringing" | "answered" | "ended")) => {
-            bind(s.to_string(), &mut conditions, "c.status = ?")
+            filter.eq("c.status", s);
         }
         _ => {}
     }
-    let mut day_range = None;
     if let Some(date) = query.date.as_deref().filter(|d| !d.is_empty()) {
         let start = parse_day(date)
             .ok_or_else(|| AppError::invalid("date", "Enter a date as YYYY-MM-DD."))?;
-        day_range = Some((start, start + 86_400));
+        filter.with(
+            "c.created_at >= ? AND c.created_at < ?",
+            vec![Value::Int(start), Value::Int(start + 86_400)],
+        );
     }
-    let filter = conditions.join(" AND ");
-    let filter = match day_range {
-        Some((a, b)) => format!("{filter} AND c.created_at >= {a} AND c.created_at < {b}"),
-        None => filter,
-    };
-    let count_sql = format!("SELECT COUNT(*) FROM call_sessions c WHERE {filter}");
-    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-    for b in &binds {
-        count = count.bind(b.clone());
-    }
-    let total = count.fetch_one(&state.db.pool).await?;
-    let (page, offset) = crate::server::page_offset(query.page, PER_PAGE)?;
-    let sql = format!(
-        "SELECT {CALL_COLUMNS} FROM call_sessions c LEFT JOIN assistants a ON a.id = c.assistant_id \
-         WHERE {filter} ORDER BY c.created_at DESC, c.id LIMIT {PER_PAGE} OFFSET {offset}"
+    let select = format!(
+        "SELECT {CALL_COLUMNS} FROM call_sessions c LEFT JOIN assistants a ON a.id = c.assistant_id"
     );
-    let mut rows = sqlx::query_as::<_, CallDbRow>(&sql);
-    for b in &binds {
-        rows = rows.bind(b.clone());
-    }
-    let items = rows
-        .fetch_all(&state.db.pool)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(crate::model::Page {
-        items,
-        page,
+    let list = ListQuery {
+        select: &select,
+        count: "SELECT COUNT(*) FROM call_sessions c",
+        order: "c.created_at DESC, c.id",
         per_page: PER_PAGE,
-        total: total.max(0) as u64,
+    };
+    let page: crate::model::Page<CallDbRow> =
+        paginate(&state.db.pool, &list, &filter, query.page).await?;
+    Ok(crate::model::Page {
+        items: page.items.into_iter().map(Into::into).collect(),
+        page: page.page,
+        per_page: page.per_page,
+        total: page.total,
     })
 }
 

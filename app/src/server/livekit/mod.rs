@@ -150,6 +150,8 @@ pub struct CallOptions {
     pub participant_name: Option<String>,
     pub participant_metadata: Option<String>,
     pub participant_attributes: HashMap<String, String>,
+    /// The caller ID: one of the trunk's numbers.
+    pub sip_number: Option<String>,
     pub display_name: Option<String>,
     pub dtmf: Option<String>,
     pub play_dialtone: bool,
@@ -158,20 +160,39 @@ pub struct CallOptions {
     pub max_call_duration: Option<Duration>,
 }
 
+/// LiveKit's API, in two kinds of client. livekit-api 0.10 replays a request against
+/// other LiveKit Cloud regions after a transport error or a 5xx (up to 3 attempts, for
+/// `*.livekit.cloud` / `*.livekit.run` hosts and time-outs of 5 s or more:
+/// `services/failover.rs`). Replaying a read is harmless, so reads keep failover; a
+/// request that changes something — above all one that dials a phone or transfers a
+/// call — may have been carried out when its answer was lost, and a replay would dial
+/// the person again. Those go through clients with failover off.
 pub struct LiveKitClient {
+    /// Reads (lists and gets): failover on.
     sip: SIPClient,
     room: RoomClient,
     dispatch: AgentDispatchClient,
+    /// Everything with an effect: failover off.
+    sip_act: SIPClient,
+    room_act: RoomClient,
+    dispatch_act: AgentDispatchClient,
 }
 
 impl LiveKitClient {
     pub fn new(url: &str, api_key: &str, api_secret: &SecretString, timeout: Duration) -> Self {
         let secret = api_secret.expose_secret();
+        let sip = || SIPClient::with_api_key(url, api_key, secret).with_request_timeout(timeout);
+        let room = || RoomClient::with_api_key(url, api_key, secret).with_request_timeout(timeout);
+        let dispatch = || {
+            AgentDispatchClient::with_api_key(url, api_key, secret).with_request_timeout(timeout)
+        };
         LiveKitClient {
-            sip: SIPClient::with_api_key(url, api_key, secret).with_request_timeout(timeout),
-            room: RoomClient::with_api_key(url, api_key, secret).with_request_timeout(timeout),
-            dispatch: AgentDispatchClient::with_api_key(url, api_key, secret)
-                .with_request_timeout(timeout),
+            sip: sip(),
+            room: room(),
+            dispatch: dispatch(),
+            sip_act: sip().with_failover(false),
+            room_act: room().with_failover(false),
+            dispatch_act: dispatch().with_failover(false),
         }
     }
 
@@ -190,7 +211,7 @@ impl LiveKitClient {
             ..Default::default()
         };
         Ok(self
-            .sip
+            .sip_act
             .create_sip_inbound_trunk(spec.name, spec.numbers, options)
             .await?)
     }
@@ -216,7 +237,7 @@ impl LiveKitClient {
         update: proto::SipInboundTrunkUpdate,
     ) -> Result<proto::SipInboundTrunkInfo> {
         Ok(self
-            .sip
+            .sip_act
             .update_sip_inbound_trunk(id.to_string(), update)
             .await?)
     }
@@ -233,7 +254,7 @@ impl LiveKitClient {
             ..Default::default()
         };
         let created = self
-            .sip
+            .sip_act
             .create_sip_outbound_trunk(spec.name, spec.address, spec.numbers, options)
             .await?;
         // The crate's create call does not carry the destination country; set it after.
@@ -244,7 +265,7 @@ impl LiveKitClient {
                     ..Default::default()
                 };
                 Ok(self
-                    .sip
+                    .sip_act
                     .update_sip_outbound_trunk(created.sip_trunk_id.clone(), update)
                     .await?)
             }
@@ -276,14 +297,14 @@ impl LiveKitClient {
         update: proto::SipOutboundTrunkUpdate,
     ) -> Result<proto::SipOutboundTrunkInfo> {
         Ok(self
-            .sip
+            .sip_act
             .update_sip_outbound_trunk(id.to_string(), update)
             .await?)
     }
 
     /// Deletes an inbound or outbound trunk. LiveKit answers success for unknown ids.
     pub async fn delete_trunk(&self, id: &str) -> Result<()> {
-        self.sip.delete_sip_trunk(id).await?;
+        self.sip_act.delete_sip_trunk(id).await?;
         Ok(())
     }
 
@@ -294,7 +315,7 @@ impl LiveKitClient {
         rule: proto::sip_dispatch_rule::Rule,
         options: CreateSIPDispatchRuleOptions,
     ) -> Result<proto::SipDispatchRuleInfo> {
-        Ok(self.sip.create_sip_dispatch_rule(rule, options).await?)
+        Ok(self.sip_act.create_sip_dispatch_rule(rule, options).await?)
     }
 
     pub async fn list_dispatch_rules(&self) -> Result<Vec<proto::SipDispatchRuleInfo>> {
@@ -310,7 +331,7 @@ impl LiveKitClient {
         update: proto::SipDispatchRuleUpdate,
     ) -> Result<proto::SipDispatchRuleInfo> {
         Ok(self
-            .sip
+            .sip_act
             .update_sip_dispatch_rule(id.to_string(), update)
             .await?)
     }
@@ -323,14 +344,14 @@ impl LiveKitClient {
         rule: proto::SipDispatchRuleInfo,
     ) -> Result<proto::SipDispatchRuleInfo> {
         Ok(self
-            .sip
+            .sip_act
             .update_sip_dispatch_rule_replace(id.to_string(), rule)
             .await?)
     }
 
     /// Deletes a dispatch rule; an unknown id is LiveKit's not_found.
     pub async fn delete_dispatch_rule(&self, id: &str) -> Result<()> {
-        self.sip.delete_sip_dispatch_rule(id).await?;
+        self.sip_act.delete_sip_dispatch_rule(id).await?;
         Ok(())
     }
 
@@ -350,6 +371,7 @@ impl LiveKitClient {
             participant_attributes: (!call.participant_attributes.is_empty())
                 .then_some(call.participant_attributes),
             display_name: call.display_name,
+            sip_number: call.sip_number,
             dtmf: call.dtmf,
             play_dialtone: Some(call.play_dialtone),
             wait_until_answered: Some(call.wait_until_answered),
@@ -358,7 +380,7 @@ impl LiveKitClient {
             ..Default::default()
         };
         Ok(self
-            .sip
+            .sip_act
             .create_sip_participant(
                 trunk_id.to_string(),
                 call_to.to_string(),
@@ -383,7 +405,7 @@ impl LiveKitClient {
             ..Default::default()
         };
         Ok(self
-            .sip
+            .sip_act
             .transfer_sip_participant(
                 room.to_string(),
                 identity.to_string(),
@@ -400,7 +422,7 @@ impl LiveKitClient {
             metadata: metadata.to_string(),
             ..Default::default()
         };
-        Ok(self.room.create_room(name, options).await?)
+        Ok(self.room_act.create_room(name, options).await?)
     }
 
     pub async fn list_rooms(&self, names: Vec<String>) -> Result<Vec<proto::Room>> {
@@ -408,7 +430,7 @@ impl LiveKitClient {
     }
 
     pub async fn delete_room(&self, name: &str) -> Result<()> {
-        Ok(self.room.delete_room(name).await?)
+        Ok(self.room_act.delete_room(name).await?)
     }
 
     pub async fn list_participants(&self, room: &str) -> Result<Vec<proto::ParticipantInfo>> {
@@ -425,7 +447,7 @@ impl LiveKitClient {
 
     /// Removes a participant; for a SIP participant this hangs the call up.
     pub async fn remove_participant(&self, room: &str, identity: &str) -> Result<()> {
-        Ok(self.room.remove_participant(room, identity).await?)
+        Ok(self.room_act.remove_participant(room, identity).await?)
     }
 
     // -- Agents ---------------------------------------------------------------------------
@@ -442,7 +464,7 @@ impl LiveKitClient {
             metadata: metadata.to_string(),
             ..Default::default()
         };
-        Ok(self.dispatch.create_dispatch(request).await?)
+        Ok(self.dispatch_act.create_dispatch(request).await?)
     }
 
     pub async fn list_dispatches(&self, room: &str) -> Result<Vec<proto::AgentDispatch>> {

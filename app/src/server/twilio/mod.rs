@@ -8,6 +8,7 @@ pub mod settings;
 pub mod signature;
 pub mod webhooks;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{de::DeserializeOwned, Deserialize};
 use std::time::Duration;
@@ -363,6 +364,14 @@ impl TwilioClient {
         body: &[(String, String)],
     ) -> Result<Option<serde_json::Value>, TwilioError> {
         let idempotent = method != Method::Post;
+        // Exponential backoff from `base_delay`, doubling, capped at `max_delay`, with
+        // jitter so that instances retrying the same outage do not retry in step.
+        let mut delays = ExponentialBuilder::new()
+            .with_min_delay(self.retry.base_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_retries as usize)
+            .with_jitter()
+            .build();
         let mut attempt = 0;
         loop {
             let builder = match method {
@@ -414,11 +423,12 @@ impl TwilioClient {
                     }
                 }
             };
-            if !retryable || attempt >= self.retry.max_retries {
-                return result;
-            }
-            let backoff = self.retry.base_delay * 2u32.saturating_pow(attempt);
-            let delay = retry_after.unwrap_or(backoff).min(self.retry.max_delay);
+            let backoff = match delays.next() {
+                Some(backoff) if retryable => backoff,
+                _ => return result,
+            };
+            // Twilio's `Retry-After` wins over the backoff, within `max_delay`.
+            let delay = retry_after.map_or(backoff, |asked| asked.min(self.retry.max_delay));
             tracing::debug!(?method, attempt, ?delay, "retrying a Twilio request");
             tokio::time::sleep(delay).await;
             attempt += 1;

@@ -378,6 +378,7 @@ pub async fn save(
         None => p_password,
     };
 
+    let mut tx = state.db.begin_write().await?;
     sqlx::query(
         "INSERT INTO twilio_config (id, account_sid, auth_token, sip_address, sip_username, sip_password, \
          public_url, updated_at, updated_by, auto_trunk) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -396,7 +397,7 @@ pub async fn save(
     .bind(now())
     .bind(actor.username.clone())
     .bind(i64::from(input.auto_trunk))
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?;
 
     let detail = if changed.is_empty() {
@@ -404,14 +405,15 @@ pub async fn save(
     } else {
         format!("changed: {}", changed.join(", "))
     };
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "twilio.settings_saved",
         None,
         Some(&detail),
     )
     .await?;
+    tx.commit().await?;
     view(state).await
 }
 
@@ -461,6 +463,7 @@ pub async fn test_connection(state: &AppState, actor: &Actor) -> Result<Connecti
             )
         }
     };
+    let mut tx = state.db.begin_write().await?;
     sqlx::query(
         "INSERT INTO twilio_config (id, last_test_ok, last_test_message, last_test_at, updated_at) \
          VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO UPDATE SET last_test_ok = excluded.last_test_ok, \
@@ -470,10 +473,10 @@ pub async fn test_connection(state: &AppState, actor: &Actor) -> Result<Connecti
     .bind(i64::from(result.ok))
     .bind(&result.message)
     .bind(result.at)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?;
-    audit::record(
-        &state.db,
+    audit::record_on(
+        &mut *tx,
         actor,
         "twilio.connection_tested",
         Some(sid.as_str()),
@@ -484,6 +487,7 @@ pub async fn test_connection(state: &AppState, actor: &Actor) -> Result<Connecti
         }),
     )
     .await?;
+    tx.commit().await?;
     match error {
         None => Ok(result),
         Some(e) => Err(e),
