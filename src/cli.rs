@@ -170,6 +170,11 @@ pub struct ServeArgs {
     /// X-Forwarded-For entries are believed. Default: loopback.
     #[arg(long, env = "DIAL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The addresses (or CIDR ranges, comma-separated) Twilio's SIP signalling comes from,
+    /// allowed on Twilio numbers' LiveKit inbound trunks. Default: Twilio's published
+    /// signalling gateways (its media range is not needed).
+    #[arg(long, env = "DIAL_TWILIO_SIGNALLING_ADDRESSES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub twilio_signalling_addresses: Vec<ipnet::IpNet>,
 }
 
 fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
@@ -279,6 +284,7 @@ impl ServeArgs {
         config.trust_proxy = self.trust_proxy;
         config.sandbox = self.sandbox;
         config.trusted_proxies = self.trusted_proxies.clone();
+        config.twilio_signalling_addresses = self.twilio_signalling_addresses.clone();
         config.allowed_hosts = self
             .allowed_hosts
             .iter()

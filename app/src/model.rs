@@ -620,6 +620,34 @@ impl CallStatus {
     }
 }
 
+named_enum! {
+    /// How a call ended: one vocabulary for the pages, the API and the statistics,
+    /// whichever source said it (see `server::calls::outcome`).
+    Outcome {
+        /// Answered, then ended (by either side).
+        Completed => "completed",
+        /// SIP 486 / 600.
+        Busy => "busy",
+        /// Nobody answered in time, or the callee was unavailable (SIP 480, 408, 487, or
+        /// LiveKit's "sip request timed out").
+        NoAnswer => "no_answer",
+        /// SIP 603 / 403.
+        Declined => "declined",
+        /// LiveKit says the callee rejected the call (USER_REJECTED: busy and declined
+        /// alike) and no SIP status said which.
+        Rejected => "rejected",
+        /// The number does not exist or cannot be reached (SIP 404, 484, 503, …).
+        Unreachable => "unreachable",
+        /// The carrier refused the trunk's credentials.
+        TrunkAuthFailed => "trunk_auth_failed",
+        /// Ended before anyone answered, with no reason given (the caller hung up while
+        /// it rang).
+        EndedBeforeAnswer => "ended_before_answer",
+        /// Could not be placed, for another reason.
+        Failed => "failed",
+    }
+}
+
 /// Which way a call goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -670,9 +698,8 @@ pub struct CallRow {
     /// The assistant's name.
     pub assistant: Option<String>,
     pub status: CallStatus,
-    /// completed, busy, no_answer, declined, unreachable, trunk_auth_failed, failed, or
-    /// null while the call is on (or ended without a known reason).
-    pub outcome: Option<String>,
+    /// How the call ended; null while it is on.
+    pub outcome: Option<Outcome>,
     /// The SIP status that ended a failed call.
     pub sip_status_code: Option<i64>,
     pub end_reason: Option<String>,
@@ -706,17 +733,17 @@ impl CallRow {
             .sip_status_code
             .map(|c| format!(" (SIP {c})"))
             .unwrap_or_default();
-        match self.outcome.as_deref() {
-            Some("busy") => format!("Busy{code}"),
-            Some("no_answer") => format!("No answer{code}"),
-            Some("declined") => format!("Declined{code}"),
-            Some("unreachable") => format!("Unreachable{code}"),
-            Some("trunk_auth_failed") => format!("Trunk authentication failed{code}"),
-            Some("failed") => format!("Failed{code}"),
-            Some(other) => other.to_string(),
-            None if self.is_live() => "—".to_string(),
-            None if self.answered_at.is_some() => "Completed".to_string(),
-            None => "Ended before answer".to_string(),
+        match self.outcome {
+            Some(Outcome::Completed) => "Completed".to_string(),
+            Some(Outcome::Busy) => format!("Busy{code}"),
+            Some(Outcome::NoAnswer) => format!("No answer{code}"),
+            Some(Outcome::Declined) => format!("Declined{code}"),
+            Some(Outcome::Rejected) => format!("Busy or declined{code}"),
+            Some(Outcome::Unreachable) => format!("Unreachable{code}"),
+            Some(Outcome::TrunkAuthFailed) => format!("Trunk authentication failed{code}"),
+            Some(Outcome::EndedBeforeAnswer) => "Ended before answer".to_string(),
+            Some(Outcome::Failed) => format!("Failed{code}"),
+            None => "—".to_string(),
         }
     }
 }

@@ -55,35 +55,64 @@ pub fn inbound_keys(t: &proto::SipInboundTrunkInfo) -> Vec<(String, String)> {
         .collect()
 }
 
+/// LiveKit's check when an inbound trunk is created or updated (livekit/livekit
+/// `pkg/service/sip.go`, `CreateSIPInboundTrunk`; livekit/protocol `sip/sip.go`,
+/// `ValidateTrunksIter`): the new trunk and every stored trunk that could match the same
+/// calls — trunks without numbers, and trunks sharing a number (all of them when the new
+/// trunk has no numbers) — are validated together, and the first two that share a key
+/// (number × allowed number) refuse the request, even when neither is the new trunk.
 pub fn check_inbound_conflict(
     new: &proto::SipInboundTrunkInfo,
     existing: &[proto::SipInboundTrunkInfo],
 ) -> Result<(), Conflict> {
-    let mine = inbound_keys(new);
-    for other in existing
+    let wanted = normalized_set(&new.numbers);
+    let mut listed: Vec<&proto::SipInboundTrunkInfo> = existing
         .iter()
         .filter(|o| o.sip_trunk_id != new.sip_trunk_id)
-    {
-        let theirs = inbound_keys(other);
-        let shared: Vec<&(String, String)> = mine.iter().filter(|k| theirs.contains(k)).collect();
-        if let Some((_, key)) = shared.first() {
+        .filter(|o| {
+            wanted.is_empty()
+                || o.numbers.is_empty()
+                || normalized_set(&o.numbers)
+                    .iter()
+                    .any(|n| wanted.contains(n))
+        })
+        .collect();
+    listed.push(new);
+    let keys: Vec<Vec<(String, String)>> = listed.iter().map(|t| inbound_keys(t)).collect();
+    for (i, a) in listed.iter().enumerate() {
+        for (j, b) in listed.iter().enumerate().skip(i + 1) {
+            let shared: Vec<&(String, String)> =
+                keys[i].iter().filter(|k| keys[j].contains(k)).collect();
+            let Some((_, key)) = shared.first() else {
+                continue;
+            };
             let numbers: Vec<&str> = shared
                 .iter()
-                .map(|(b, _)| b.as_str())
-                .filter(|b| !b.is_empty())
+                .map(|(n, _)| n.as_str())
+                .filter(|n| !n.is_empty())
                 .collect();
             let tail = if key.is_empty() {
                 "without AllowedNumbers set".to_string()
             } else {
                 format!("with the same AllowedNumbers [{key}]")
             };
+            let id = |t: &proto::SipInboundTrunkInfo| {
+                if std::ptr::eq(t, new) && t.sip_trunk_id.is_empty() {
+                    "<new>".to_string()
+                } else {
+                    t.sip_trunk_id.clone()
+                }
+            };
+            // The other trunk: the one that is not the new one (the first, when the new
+            // one is not involved).
+            let other = if std::ptr::eq(*a, new) { *b } else { *a };
             return Err(Conflict {
                 other_id: other.sip_trunk_id.clone(),
                 other_name: other.name.clone(),
                 message: format!(
                     "Conflicting inbound SIP Trunks: {:?} and {:?}, using the same number(s) [{}] {tail}",
-                    new.sip_trunk_id,
-                    other.sip_trunk_id,
+                    id(a),
+                    id(b),
                     numbers.join(" ")
                 ),
             });
@@ -126,16 +155,34 @@ pub fn rule_keys(rule: &proto::SipDispatchRuleInfo) -> Vec<(String, String, Stri
     keys
 }
 
+/// LiveKit's check when a dispatch rule is created or updated (livekit/livekit
+/// `pkg/service/sip.go`, `CreateSIPDispatchRule`; livekit/protocol `sip/sip.go`,
+/// `ValidateDispatchRulesIter`): the new rule and every stored rule that shares one of
+/// its trunks (or has none; all rules when the new one has none) are validated together;
+/// the first two with the same (PIN, trunk, inbound number, number) refuse the request,
+/// even when neither is the new rule.
 pub fn check_rule_conflict(
     new: &proto::SipDispatchRuleInfo,
     existing: &[proto::SipDispatchRuleInfo],
 ) -> Result<(), Conflict> {
-    let mine = rule_keys(new);
-    for other in existing
+    let mut listed: Vec<&proto::SipDispatchRuleInfo> = existing
         .iter()
         .filter(|o| o.sip_dispatch_rule_id != new.sip_dispatch_rule_id)
-    {
-        if rule_keys(other).iter().any(|k| mine.contains(k)) {
+        .filter(|o| {
+            new.trunk_ids.is_empty()
+                || o.trunk_ids.is_empty()
+                || o.trunk_ids.iter().any(|t| new.trunk_ids.contains(t))
+        })
+        .collect();
+    listed.push(new);
+    let keys: Vec<_> = listed.iter().map(|r| rule_keys(r)).collect();
+    for (i, a) in listed.iter().enumerate() {
+        for (j, b) in listed.iter().enumerate().skip(i + 1) {
+            if !keys[i].iter().any(|k| keys[j].contains(k)) {
+                continue;
+            }
+            // Named: the stored rule of the pair (the earlier one when both are stored).
+            let other = if std::ptr::eq(*a, new) { *b } else { *a };
             return Err(Conflict {
                 other_id: other.sip_dispatch_rule_id.clone(),
                 other_name: other.name.clone(),

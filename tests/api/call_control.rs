@@ -68,6 +68,7 @@ async fn an_answered_call_dispatches_the_agent_passes_dtmf_and_can_be_hung_up() 
     livekit.set_timing(CallTiming {
         ringing_after: Duration::from_millis(50),
         answer_after: Duration::from_millis(1500),
+        ..CallTiming::default()
     });
     let placed = place(
         &app,
@@ -161,12 +162,12 @@ async fn failed_calls_say_why_with_the_sip_status() {
     let (_, livekit) = fakes(&app);
     for (to, outcome, words) in [
         ("+14155550101", CallOutcome::Busy, "Busy (SIP 486)"),
-        ("+14155550102", CallOutcome::NoAnswer, "No answer (SIP 480)"),
+        ("+14155550102", CallOutcome::NoAnswer, "No answer"),
         ("+14155550103", CallOutcome::Declined, "Declined (SIP 603)"),
         (
             "+14155550104",
             CallOutcome::TrunkAuthFailure,
-            "Trunk authentication failed (SIP 407)",
+            "Trunk authentication failed",
         ),
     ] {
         livekit.set_outcome(to, outcome);
@@ -179,16 +180,48 @@ async fn failed_calls_say_why_with_the_sip_status() {
         )
         .await
         .expect("a failed call is still a call");
-        // LiveKit's webhook may end the session a moment before the dial's failure (with
-        // its SIP status) is recorded: wait for the outcome, not only the end.
+        // LiveKit's webhook may end the session (with its coarser disconnect reason) a
+        // moment before the dial's failure (with its SIP status) is recorded: wait for the
+        // dial's outcome.
         let call = wait_until(&app, &placed.id, |c| {
-            c.status == CallStatus::Ended && c.outcome.is_some()
+            c.status == CallStatus::Ended && c.outcome_words() == words
         })
         .await;
         assert_eq!(call.status, CallStatus::Ended, "{to}");
         assert_eq!(call.outcome_words(), words, "{to}");
         assert!(call.answered_at.is_none());
     }
+}
+
+/// Without "wait until answered" LiveKit answers CreateSIPParticipant as soon as it dials;
+/// how the call ended then comes only from `participant_left`'s disconnect reason, which
+/// cannot tell busy from declined (livekit/sip `pkg/sip/errors.go`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_not_waited_for_take_their_outcome_from_livekits_leave() {
+    let (app, number) = ready().await;
+    let (_, livekit) = fakes(&app);
+    for (to, outcome, words) in [
+        ("+14155550111", CallOutcome::Busy, "Busy or declined"),
+        ("+14155550112", CallOutcome::Declined, "Busy or declined"),
+        ("+14155550113", CallOutcome::NoAnswer, "No answer"),
+    ] {
+        livekit.set_outcome(to, outcome);
+        let placed = place(&app, &app.client, &number, to, &[("ringing_timeout", "1")])
+            .await
+            .expect("placed");
+        let call = wait_for_status(&app, &placed.id, CallStatus::Ended).await;
+        assert_eq!(call.outcome_words(), words, "{to}");
+        assert!(call.answered_at.is_none(), "{to}");
+    }
+    // Answered and then hung up by the callee: completed.
+    let placed = place(&app, &app.client, &number, "+14155550114", &[])
+        .await
+        .expect("placed");
+    let call = wait_for_status(&app, &placed.id, CallStatus::Answered).await;
+    let room = call.room.clone().expect("a room");
+    livekit.hang_up_from_phone(&room, "sip_+14155550114");
+    let call = wait_for_status(&app, &placed.id, CallStatus::Ended).await;
+    assert_eq!(call.outcome_words(), "Completed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,4 +357,53 @@ async fn bad_call_requests_name_the_field_and_owners_stay_in_their_lane() {
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::Unauthorized));
+}
+
+/// LiveKit sends no webhook when a call is answered (livekit/protocol
+/// `webhook/consts.go`): an inbound call joins ringing (livekit/sip `pkg/sip/inbound.go`)
+/// and Dial follows it until its agent publishes audio and the bridge answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_call_rings_until_its_agent_answers_without_reconcile() {
+    let (app, number) = ready().await;
+    let (_, livekit) = fakes(&app);
+    livekit.set_timing(CallTiming {
+        agent_answers_after: None,
+        ..CallTiming::default()
+    });
+    let e164: String = sqlx::query_scalar("SELECT e164 FROM phone_numbers WHERE id = $1")
+        .bind(&number)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let routed = call_in(&livekit, &e164).expect("routed");
+    let id = loop {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM call_sessions WHERE sip_call_id = $1")
+                .bind(&routed.call_id)
+                .fetch_optional(&app.state.db.pool)
+                .await
+                .unwrap();
+        if let Some(id) = found {
+            break id;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let ringing = wait_for_status(&app, &id, CallStatus::Ringing).await;
+    assert_eq!(ringing.direction, Direction::Inbound);
+    // Still ringing a second later: nothing answered it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        detail(&app, &app.client, &id).await.call.status,
+        CallStatus::Ringing
+    );
+    let before = std::time::Instant::now();
+    assert!(livekit.agent_answers(&routed.room));
+    let answered = wait_for_status(&app, &id, CallStatus::Answered).await;
+    assert!(answered.answered_at.is_some());
+    // The agent's track_published wakes the follower: no waiting for its next turn.
+    assert!(
+        before.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        before.elapsed()
+    );
 }

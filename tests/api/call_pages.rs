@@ -73,11 +73,11 @@ async fn settled(app: &TestApp, client: &reqwest::Client, id: &str, status: Call
             .call(client, "calls/get", &[("id", id)])
             .await
             .expect("the call");
-        // An ended call is settled once its outcome is known: LiveKit's webhook may end the
-        // session a moment before the dial's failure is recorded.
+        // An ended call is settled once the dial's own outcome is recorded: LiveKit's
+        // webhook may end the session (with its coarser reason) a moment before.
         let known = status != CallStatus::Ended
-            || detail.call.outcome.is_some()
-            || detail.call.answered_at.is_some();
+            || detail.call.answered_at.is_some()
+            || detail.timeline.iter().any(|e| e.kind == "call.failed");
         if detail.call.status == status && known {
             return detail.call;
         }

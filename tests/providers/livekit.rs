@@ -18,6 +18,8 @@ pub async fn fake() -> (FakeLiveKit, String) {
     fake.set_timing(CallTiming {
         ringing_after: Duration::from_millis(30),
         answer_after: Duration::from_millis(60),
+        // Inbound calls ring until a test has the agent answer.
+        agent_answers_after: None,
     });
     let addr = fake
         .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -404,7 +406,24 @@ async fn inbound_calls_follow_livekits_matching() {
     assert_eq!(p.kind, proto::participant_info::Kind::Sip as i32);
     assert_eq!(p.attributes["sip.callID"], call.call_id);
     assert!(call.call_id.starts_with("SCL_"));
+    // livekit/sip `pkg/sip/inbound.go`: the caller hears ringing until the agent publishes
+    // audio; only then is the call answered.
+    assert_eq!(p.attributes["sip.callStatus"], "ringing");
+    assert!(
+        fake.agent_answers(&call.room),
+        "the ringing call is answered"
+    );
+    assert!(!fake.agent_answers(&call.room), "only once");
+    let participants = lk.list_participants(&call.room).await.unwrap();
+    assert_eq!(participants.len(), 2, "the SIP participant and the agent");
+    let p = participants
+        .iter()
+        .find(|p| p.kind == proto::participant_info::Kind::Sip as i32)
+        .expect("the SIP participant");
     assert_eq!(p.attributes["sip.callStatus"], "active");
+    assert!(participants
+        .iter()
+        .any(|p| p.kind == proto::participant_info::Kind::Agent as i32 && p.tracks.len() == 1));
     assert_eq!(p.attributes["sip.trunkPhoneNumber"], "+15105550100");
     assert_eq!(p.attributes["sip.twilio.callSid"], "CA0123");
     assert_eq!(
@@ -520,9 +539,73 @@ async fn inbound_calls_follow_livekits_matching() {
         .simulate_inbound("+15105550105", "+14155550123", ip, None, None)
         .unwrap_err()
     {
-        InboundRejected::SeveralTrunks { trunks, .. } => assert_eq!(trunks, vec![a, b]),
+        InboundRejected::SeveralTrunks { trunks, .. } => {
+            assert_eq!(trunks, vec![a.clone(), b.clone()])
+        }
         other => panic!("expected several trunks, got {other:?}"),
     }
+    // livekit/livekit `pkg/service/sip.go`: a new trunk is validated together with every
+    // stored trunk that shares a number, so that old conflicting pair refuses it even
+    // though the new trunk (it allows only one caller) clashes with neither.
+    let refused = lk
+        .create_inbound_trunk(inbound("new", &["+15105550105"], &["+14155550199"]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("invalid_argument"));
+    let message = refused.to_string();
+    assert!(message.contains(&a) && message.contains(&b), "{message}");
+}
+
+/// livekit/protocol `livekit/sip.go` (`ValidateResult`) and `sip/sip.go`
+/// (`matchAddrMasks`): a user name alone is credentials enough to create a trunk;
+/// allowed addresses are not checked at create, entries that are not masks are skipped
+/// when a call arrives, and a list of nothing but such entries lets every address in.
+#[tokio::test]
+async fn inbound_trunks_are_checked_as_loosely_as_livekit_checks_them() {
+    let (fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    let mut user_only = inbound("user-only", &[], &[]);
+    user_only.allowed_addresses.clear();
+    user_only.auth_username = Some("dial".into());
+    lk.create_inbound_trunk(user_only)
+        .await
+        .expect("a user name alone is accepted");
+
+    let mut nothing = inbound("nothing", &[], &[]);
+    nothing.allowed_addresses.clear();
+    assert_eq!(
+        lk.create_inbound_trunk(nothing).await.unwrap_err().code(),
+        Some("invalid_argument")
+    );
+
+    // Addresses, on a LiveKit of their own (the user-name trunk above, with no numbers
+    // and no addresses, would take any call).
+    let (fake, url) = self::fake().await;
+    let lk = client(&url, SECRET);
+    let mut junk = inbound("junk", &["+15105550110"], &[]);
+    junk.allowed_addresses = vec!["10.0.0.0/8, 11.0.0.0/8".into(), "sip://x".into()];
+    lk.create_inbound_trunk(junk)
+        .await
+        .expect("not checked at create");
+    let mut mixed = inbound("mixed", &["+15105550111"], &[]);
+    mixed.allowed_addresses = vec!["bad mask".into(), "54.172.60.0/30".into()];
+    lk.create_inbound_trunk(mixed).await.unwrap();
+    let from = |ip: &str| ip.parse::<std::net::IpAddr>().expect("an address");
+    let routes = |to: &str, ip: &str| {
+        !matches!(
+            fake.simulate_inbound(to, "+14155550123", from(ip), None, None),
+            Err(InboundRejected::NoTrunk { .. })
+        )
+    };
+    assert!(
+        routes("+15105550110", "198.51.100.7"),
+        "every address passes a list of junk"
+    );
+    assert!(routes("+15105550111", "54.172.60.2"));
+    assert!(
+        !routes("+15105550111", "198.51.100.7"),
+        "the valid mask still counts"
+    );
 }
 
 async fn outbound_setup(fake: &FakeLiveKit, url: &str) -> (LiveKitClient, String) {
@@ -575,11 +658,30 @@ async fn outbound_calls_ring_and_end_the_way_the_callee_chose() {
     assert_eq!(record.display_name.as_deref(), Some("Dial"));
     assert!(record.play_dialtone);
 
-    for (number, status, code) in [
-        ("+14155550001", 486, "failed_precondition"),
-        ("+14155550002", 480, "deadline_exceeded"),
-        ("+14155550003", 603, "permission_denied"),
-        ("+14155550004", 407, "permission_denied"),
+    // livekit/protocol `livekit/sip.go` (`sipCodeToGRPCCode`): 486 is resource_exhausted,
+    // 603 permission_denied. livekit/sip `pkg/sip/outbound.go`: an unanswered INVITE is
+    // cancelled by the ringing timer (`canceled`, "sip request timed out", no SIP
+    // status); refused credentials end after 5 attempts as failed_precondition.
+    for (number, status, code, message) in [
+        (
+            "+14155550001",
+            Some(486),
+            "resource_exhausted",
+            "sip status 486: Busy Here",
+        ),
+        ("+14155550002", None, "canceled", "sip request timed out"),
+        (
+            "+14155550003",
+            Some(603),
+            "permission_denied",
+            "sip status 603: Decline",
+        ),
+        (
+            "+14155550004",
+            None,
+            "failed_precondition",
+            "max auth retry attempts reached for SIP invite",
+        ),
     ] {
         let err = lk
             .create_sip_participant(
@@ -590,8 +692,11 @@ async fn outbound_calls_ring_and_end_the_way_the_callee_chose() {
             )
             .await
             .unwrap_err();
-        assert_eq!(err.sip_status(), Some(status), "{number}: {err:?}");
+        assert_eq!(err.sip_status(), status, "{number}: {err:?}");
         assert_eq!(err.code(), Some(code), "{number}");
+        if status.is_none() {
+            assert!(err.to_string().contains(message), "{number}: {err}");
+        }
         assert!(
             lk.list_participants(&format!("room-{number}"))
                 .await
@@ -826,6 +931,8 @@ mod webhooks {
             [
                 "room_started",
                 "participant_joined",
+                // The SIP participant publishes its audio before the INVITE.
+                "track_published",
                 "participant_left",
                 "room_finished"
             ]
@@ -846,7 +953,7 @@ mod webhooks {
         let got = seen.lock().unwrap().clone();
         let ids: std::collections::HashSet<&String> = got.iter().map(|(_, id)| id).collect();
         assert!(got.len() > ids.len(), "some events arrived twice: {got:?}");
-        assert!(ids.len() < 4, "some events were dropped: {got:?}");
+        assert!(ids.len() < 5, "some events were dropped: {got:?}");
 
         // Held, then released in reverse.
         seen.lock().unwrap().clear();
@@ -860,7 +967,7 @@ mod webhooks {
         lk.remove_participant("w3", "c3").await.unwrap();
         settle().await;
         assert!(seen.lock().unwrap().is_empty());
-        fake.release_webhooks(Some(vec![3, 2, 1, 0]));
+        fake.release_webhooks(Some(vec![4, 3, 2, 1, 0]));
         settle().await;
         let events: Vec<String> = seen
             .lock()
@@ -873,6 +980,7 @@ mod webhooks {
             [
                 "room_finished",
                 "participant_left",
+                "track_published",
                 "participant_joined",
                 "room_started"
             ]

@@ -30,6 +30,9 @@ pub struct Config {
     /// The proxies whose X-Forwarded-For entries are believed (`DIAL_TRUSTED_PROXIES`;
     /// loopback when empty). The client is the right-most address that is not one of them.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The addresses Twilio's calls come from, for Twilio numbers' LiveKit inbound
+    /// trunks (`DIAL_TWILIO_SIGNALLING_ADDRESSES`); empty: Twilio's published gateways.
+    pub twilio_signalling_addresses: Vec<ipnet::IpNet>,
     /// Run against in-process fakes of Twilio and LiveKit (`dial serve --sandbox`).
     pub sandbox: bool,
     /// Host names (besides the public URL's, localhost names and IP literals) that
@@ -68,6 +71,7 @@ impl Config {
             public_url: None,
             allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
+            twilio_signalling_addresses: Vec::new(),
             twilio: TwilioEnv::default(),
             twilio_api_base: "https://api.twilio.com".into(),
             twilio_trunking_base: "https://trunking.twilio.com".into(),

@@ -22,7 +22,7 @@ pub async fn call_stats_at(state: &AppState, me: &Me, at: i64) -> Result<CallSta
              COUNT(CASE WHEN c.status = 'ended' AND (c.answered_at IS NOT NULL OR c.outcome = 'completed') THEN 1 END), \
              COUNT(CASE WHEN c.status = 'ended' AND c.answered_at IS NULL AND c.outcome = 'no_answer' THEN 1 END), \
              COUNT(CASE WHEN c.status = 'ended' AND c.answered_at IS NULL AND c.outcome = 'busy' THEN 1 END), \
-             COUNT(CASE WHEN c.status = 'ended' AND c.answered_at IS NULL AND c.outcome = 'declined' THEN 1 END), \
+             COUNT(CASE WHEN c.status = 'ended' AND c.answered_at IS NULL AND c.outcome IN ('declined', 'rejected') THEN 1 END), \
              COUNT(CASE WHEN c.status = 'ended' AND c.answered_at IS NULL \
                    AND c.outcome IN ('unreachable', 'trunk_auth_failed', 'failed') THEN 1 END) \
              FROM call_sessions c WHERE {owner} AND c.created_at >= $3 AND c.created_at < $4"

@@ -28,17 +28,37 @@ impl FakeLiveKit {
         Some((r.room.clone(), p.clone()))
     }
 
-    /// Ends a SIP participant's call: status hangup, removed from the room, webhooks; the
-    /// room closes when no participant is left.
-    pub(super) fn end_call(&self, room: &str, identity: &str, aborted: bool) {
+    /// Ends a SIP participant's call: removed from the room, `participant_left` with the
+    /// reason, and the room closes when no participant is left.
+    ///
+    /// The SIP participant joins the room (and so is connected) before the INVITE is
+    /// sent, so it always leaves with `participant_left`, never
+    /// `participant_connection_aborted` (livekit/livekit `pkg/telemetry/events.go`).
+    /// `sip.callStatus` becomes `hangup` only for a call that ends by BYE, the API or its
+    /// maximum duration; a rejected or unanswered call keeps `dialing`/`ringing`
+    /// (livekit/sip `pkg/sip/participant.go`, `CallStatus.Attribute`). The reason is what
+    /// livekit-server keeps of the bridge's (`pkg/rtc/signalling/signalhandler.go`: only
+    /// CLIENT_INITIATED, USER_UNAVAILABLE, USER_REJECTED and AGENT_ERROR survive).
+    pub(super) fn end_call(&self, room: &str, identity: &str, reason: proto::DisconnectReason) {
+        // A BYE from either side, or the participant or room removed through the API (the
+        // bridge then hangs up): `hangup`.
+        let hung_up = matches!(
+            reason,
+            proto::DisconnectReason::ClientInitiated
+                | proto::DisconnectReason::ParticipantRemoved
+                | proto::DisconnectReason::RoomDeleted
+        );
         let removed = {
             let Ok(mut w) = self.world.lock() else { return };
             if let Some(call) = w
                 .calls
                 .iter_mut()
-                .find(|c| c.room == room && c.identity == identity && c.status != "hangup")
+                .find(|c| c.room == room && c.identity == identity && !c.ended)
             {
-                call.status = "hangup".into();
+                if hung_up {
+                    call.status = "hangup".into();
+                }
+                call.ended = true;
             }
             let Some(r) = w.rooms.get_mut(room) else {
                 return;
@@ -47,9 +67,12 @@ impl FakeLiveKit {
                 return;
             };
             let mut p = r.participants.remove(index);
-            p.attributes
-                .insert("sip.callStatus".into(), "hangup".into());
+            if hung_up {
+                p.attributes
+                    .insert("sip.callStatus".into(), "hangup".into());
+            }
             p.state = participant_info::State::Disconnected as i32;
+            p.disconnect_reason = reason as i32;
             let empty = r.participants.is_empty();
             let room_info = r.room.clone();
             if empty {
@@ -58,19 +81,25 @@ impl FakeLiveKit {
             Some((room_info, p, empty))
         };
         if let Some((room_info, p, empty)) = removed {
-            self.emit(
-                if aborted {
-                    "participant_connection_aborted"
-                } else {
-                    "participant_left"
-                },
-                &room_info,
-                Some(&p),
-            );
+            self.emit("participant_left", &room_info, Some(&p));
             if empty {
                 self.emit("room_finished", &room_info, None);
             }
         }
+    }
+
+    /// The SIP participant's own audio track, published right after it joins — before the
+    /// 200 OK inbound, before the INVITE outbound (livekit/sip `pkg/sip/inbound.go` and
+    /// `outbound.go`, `publishTrack`), so it says nothing about an answer.
+    fn publish_sip_track(&self, room: &proto::Room, participant: &proto::ParticipantInfo) {
+        let track = proto::TrackInfo {
+            sid: id("TR_"),
+            r#type: proto::TrackType::Audio as i32,
+            name: "sip-audio".into(),
+            source: proto::TrackSource::Microphone as i32,
+            ..Default::default()
+        };
+        self.emit_track("track_published", room, participant, &track);
     }
 
     // -- Inbound calls --------------------------------------------------------------------
@@ -88,7 +117,7 @@ impl FakeLiveKit {
     ) -> Result<InboundRouted, InboundRejected> {
         let to_n = normalize_number(to);
         let from_n = normalize_number(from);
-        let (room, participant, routed, created) = {
+        let (room, participant, routed, created, answers_after) = {
             let mut w = self.world.lock().map_err(|_| InboundRejected::NoTrunk {
                 to: to_n.clone(),
                 from: from_n.clone(),
@@ -96,10 +125,7 @@ impl FakeLiveKit {
             // Trunks that accept the call; a trunk naming the number beats a wildcard one.
             let accepts = |t: &proto::SipInboundTrunkInfo| {
                 let number_ok = t.numbers.is_empty() || normalized_set(&t.numbers).contains(&to_n);
-                let address_ok = t.allowed_addresses.is_empty()
-                    || t.allowed_addresses
-                        .iter()
-                        .any(|a| dial_sip::address_contains(a, source));
+                let address_ok = address_allowed(&t.allowed_addresses, source);
                 let caller_ok = t.allowed_numbers.is_empty()
                     || normalized_set(&t.allowed_numbers).contains(&from_n);
                 number_ok && address_ok && caller_ok
@@ -192,7 +218,10 @@ impl FakeLiveKit {
             let identity = format!("sip_{from_n}");
             let mut attributes: HashMap<String, String> = rule.attributes.clone();
             attributes.insert("sip.callID".into(), call_id.clone());
-            attributes.insert("sip.callStatus".into(), "active".into());
+            // The bridge joins the room while the caller still hears ringing, and answers
+            // only once an agent publishes audio (livekit/sip `pkg/sip/inbound.go`,
+            // `handleInvite`: `joinRoom(ctx, disp.Room, CallRinging)`).
+            attributes.insert("sip.callStatus".into(), "ringing".into());
             attributes.insert(
                 "sip.phoneNumber".into(),
                 if rule.hide_phone_number {
@@ -245,7 +274,8 @@ impl FakeLiveKit {
                 dtmf: String::new(),
                 display_name: None,
                 play_dialtone: false,
-                status: "active".into(),
+                status: "ringing".into(),
+                ended: false,
                 transfers: Vec::new(),
             });
             let routed = InboundRouted {
@@ -257,13 +287,82 @@ impl FakeLiveKit {
                 participant_name: participant.name.clone(),
                 agents,
             };
-            (room, participant, routed, created)
+            (
+                room,
+                participant,
+                routed,
+                created,
+                w.timing.agent_answers_after,
+            )
         };
         if created {
             self.emit("room_started", &room, None);
         }
         self.emit("participant_joined", &room, Some(&participant));
+        self.publish_sip_track(&room, &participant);
+        if let (Some(after), Ok(runtime)) = (answers_after, tokio::runtime::Handle::try_current()) {
+            let (fake, room) = (self.clone(), routed.room.clone());
+            runtime.spawn(async move {
+                tokio::time::sleep(after).await;
+                fake.agent_answers(&room);
+            });
+        }
         Ok(routed)
+    }
+
+    /// The room's agent joins and publishes its audio track; the SIP bridge, subscribed
+    /// to it, answers the ringing caller and the call becomes `active` (livekit/sip
+    /// `pkg/sip/inbound.go`: the 200 OK waits for a subscribed audio track; `active` once
+    /// media flows). LiveKit sends `participant_joined` and `track_published` for the
+    /// agent, and nothing for the SIP participant's status. Returns whether a ringing
+    /// call was answered.
+    pub fn agent_answers(&self, room: &str) -> bool {
+        let answered = {
+            let Ok(mut w) = self.world.lock() else {
+                return false;
+            };
+            let Some(r) = w.rooms.get_mut(room) else {
+                return false;
+            };
+            let ringing = r.participants.iter().position(|p| {
+                p.kind == participant_info::Kind::Sip as i32
+                    && p.attributes.get("sip.callStatus").map(String::as_str) == Some("ringing")
+            });
+            let Some(index) = ringing else {
+                return false;
+            };
+            let identity = r.participants[index].identity.clone();
+            let agent_name = r
+                .dispatches
+                .first()
+                .map(|d| d.agent_name.clone())
+                .unwrap_or_else(|| "agent".into());
+            let track = proto::TrackInfo {
+                sid: id("TR_"),
+                r#type: proto::TrackType::Audio as i32,
+                name: "agent-audio".into(),
+                source: proto::TrackSource::Microphone as i32,
+                ..Default::default()
+            };
+            let agent = proto::ParticipantInfo {
+                sid: id("PA_"),
+                identity: format!("agent-{}", id("AJ_")),
+                name: agent_name,
+                state: participant_info::State::Active as i32,
+                joined_at: now_secs(),
+                kind: participant_info::Kind::Agent as i32,
+                tracks: vec![track.clone()],
+                ..Default::default()
+            };
+            r.participants.push(agent.clone());
+            Some((r.room.clone(), agent, track, identity))
+        };
+        let Some((room_info, agent, track, identity)) = answered else {
+            return false;
+        };
+        self.emit("participant_joined", &room_info, Some(&agent));
+        self.emit_track("track_published", &room_info, &agent, &track);
+        self.set_status(room, &identity, "active").is_some()
     }
 
     /// Adds an inbound trunk without LiveKit's checks — a trunk created before LiveKit
@@ -279,7 +378,7 @@ impl FakeLiveKit {
 
     /// The caller hangs up a call (inbound or outbound) from the phone side.
     pub fn hang_up_from_phone(&self, room: &str, identity: &str) {
-        self.end_call(room, identity, false);
+        self.end_call(room, identity, proto::DisconnectReason::ClientInitiated);
     }
 
     /// Starts an outbound call; resolves when it is dialing, or (with
@@ -420,6 +519,7 @@ impl FakeLiveKit {
                 display_name: req.display_name.clone(),
                 play_dialtone: req.play_dialtone,
                 status: "dialing".into(),
+                ended: false,
                 transfers: Vec::new(),
             });
             (room, participant, outcome, w.timing, call_id, created)
@@ -428,6 +528,7 @@ impl FakeLiveKit {
             self.emit("room_started", &room, None);
         }
         self.emit("participant_joined", &room, Some(&participant));
+        self.publish_sip_track(&room, &participant);
 
         let waiter = if req.wait_until_answered {
             let (tx, rx) = oneshot::channel();
@@ -489,14 +590,18 @@ impl FakeLiveKit {
                 }
             }
         };
+        // How each ending looks to the API (livekit/protocol `livekit/sip.go`,
+        // `sipCodeToGRPCCode`; livekit/sip `pkg/sip/outbound.go`) and in `participant_left`
+        // (livekit/sip `pkg/sip/errors.go`, `classifyInviteError`).
         if outcome == CallOutcome::TrunkAuthFailure {
+            // The bridge answers each 401/407 challenge and gives up after 5 INVITEs
+            // (`authLoop`): no SIP status reaches the API.
             tokio::time::sleep(timing.ringing_after / 2).await;
-            finish(Err(TwirpError::sip(
-                "permission_denied",
-                407,
-                "Proxy Authentication Required",
+            finish(Err(TwirpError::new(
+                "failed_precondition",
+                "max auth retry attempts reached for SIP invite",
             )));
-            self.end_call(room, identity, true);
+            self.end_call(room, identity, proto::DisconnectReason::UserRejected);
             return;
         }
         tokio::time::sleep(timing.ringing_after).await;
@@ -511,27 +616,34 @@ impl FakeLiveKit {
             CallOutcome::Answer => (timing.answer_after, None),
             CallOutcome::Busy => (
                 timing.answer_after / 2,
-                Some(TwirpError::sip("failed_precondition", 486, "Busy Here")),
+                Some((
+                    TwirpError::sip("resource_exhausted", 486, "Busy Here"),
+                    proto::DisconnectReason::UserRejected,
+                )),
             ),
             CallOutcome::Declined => (
                 timing.answer_after,
-                Some(TwirpError::sip("permission_denied", 603, "Decline")),
+                Some((
+                    TwirpError::sip("permission_denied", 603, "Decline"),
+                    proto::DisconnectReason::UserRejected,
+                )),
             ),
+            // Nobody answers: the bridge's ringing timer cancels the INVITE
+            // (`sipResponse`): `canceled`, "sip request timed out", no SIP status.
             CallOutcome::NoAnswer => (
                 ringing_timeout,
-                Some(TwirpError::sip(
-                    "deadline_exceeded",
-                    480,
-                    "Temporarily Unavailable",
+                Some((
+                    TwirpError::new("canceled", "sip request timed out"),
+                    proto::DisconnectReason::UserUnavailable,
                 )),
             ),
             CallOutcome::TrunkAuthFailure => (Duration::ZERO, None),
         };
         tokio::time::sleep(wait).await;
         match failure {
-            Some(e) => {
+            Some((e, reason)) => {
                 finish(Err(e));
-                self.end_call(room, identity, true);
+                self.end_call(room, identity, reason);
             }
             None => {
                 if self.set_status(room, identity, "active").is_none() {
@@ -544,7 +656,7 @@ impl FakeLiveKit {
                 finish(Ok(()));
                 if let Some(max) = max_duration.filter(|d| !d.is_zero()) {
                     tokio::time::sleep(max).await;
-                    self.end_call(room, identity, false);
+                    self.end_call(room, identity, proto::DisconnectReason::ClientInitiated);
                 }
             }
         }
@@ -610,7 +722,11 @@ impl FakeLiveKit {
         match outcome {
             TransferOutcome::Succeed => {
                 // The call leaves LiveKit once the REFER succeeds.
-                self.end_call(&req.room_name, &req.participant_identity, false);
+                self.end_call(
+                    &req.room_name,
+                    &req.participant_identity,
+                    proto::DisconnectReason::ClientInitiated,
+                );
                 Ok(())
             }
             TransferOutcome::Fail(status) => {

@@ -5,9 +5,16 @@
 //! webhooks signed as LiveKit signs them (with knobs to duplicate, delay, hold, reorder
 //! and drop them).
 //!
+//! Call sequences follow livekit/sip: an inbound SIP participant joins `ringing` and is
+//! answered when the room's agent publishes audio (`agent_answers`); an outbound one
+//! joins `dialing`, rings, then is answered or fails with the Twirp code and
+//! `disconnect_reason` LiveKit gives (see `calls.rs`). No webhook is sent for a status
+//! change, as with LiveKit.
+//!
 //! Known differences from the real server: JSON responses use snake_case names but, like
-//! pbjson, omit fields that hold default values; rooms are never closed by an empty
-//! timeout, only when their last SIP participant leaves or when deleted.
+//! pbjson, omit fields that hold default values; a room closes the moment its last
+//! participant leaves (livekit-server keeps it for its `departure_timeout`, 20 s by
+//! default, and an unused room for its `empty_timeout`, 5 minutes).
 
 use crate::faults::{Faults, Recorded};
 use axum::{
@@ -42,6 +49,7 @@ mod sip;
 mod twirp;
 mod webhooks;
 
+use sip::*;
 pub use twirp::TwirpError;
 use twirp::*;
 pub use webhooks::sign_webhook;
@@ -76,6 +84,9 @@ pub enum TransferOutcome {
 pub struct CallTiming {
     pub ringing_after: Duration,
     pub answer_after: Duration,
+    /// An inbound call's agent joins and publishes audio this long after the call
+    /// arrives (and so answers it); `None`: only [`FakeLiveKit::agent_answers`] does.
+    pub agent_answers_after: Option<Duration>,
 }
 
 impl Default for CallTiming {
@@ -83,6 +94,7 @@ impl Default for CallTiming {
         CallTiming {
             ringing_after: Duration::from_millis(100),
             answer_after: Duration::from_millis(300),
+            agent_answers_after: Some(Duration::from_millis(150)),
         }
     }
 }
@@ -102,7 +114,10 @@ pub struct FakeCall {
     pub dtmf: String,
     pub display_name: Option<String>,
     pub play_dialtone: bool,
+    /// The last `sip.callStatus` (a rejected or unanswered call keeps its last one).
     pub status: String,
+    /// The call is over (it left LiveKit).
+    pub ended: bool,
     pub transfers: Vec<String>,
 }
 

@@ -105,9 +105,13 @@ impl FakeLiveKit {
                                 .find(|c| c.room == req.room && c.identity == p.identity)
                             {
                                 c.status = "hangup".into();
+                                c.ended = true;
                             }
                         }
-                        self.emit("participant_left", &r.room, Some(p));
+                        // Removed with the room: livekit-server's own reason.
+                        let mut p = p.clone();
+                        p.disconnect_reason = proto::DisconnectReason::RoomDeleted as i32;
+                        self.emit("participant_left", &r.room, Some(&p));
                     }
                     self.emit("room_finished", &r.room, None);
                 }
@@ -149,7 +153,12 @@ impl FakeLiveKit {
                 if method == "GetParticipant" {
                     body.encode(&participant)
                 } else {
-                    self.end_call(&req.room, &req.identity, false);
+                    // Removed by the API: livekit-server's own reason.
+                    self.end_call(
+                        &req.room,
+                        &req.identity,
+                        proto::DisconnectReason::ParticipantRemoved,
+                    );
                     body.encode(&proto::RemoveParticipantResponse {})
                 }
             }

@@ -6,21 +6,34 @@ use super::*;
 // ---------------------------------------------------------------------------------------
 // Numbers and matching rules (WIRE.md)
 
+/// livekit/protocol `livekit/sip.go`, `SIPInboundTrunkInfo.ValidateResult`: a trunk must
+/// have credentials (a user name *or* a password is enough here), allowed addresses or
+/// numbers. Allowed addresses are not checked at all; the ones that are not masks are
+/// skipped when a call is matched ([`address_allowed`]).
 pub(super) fn validate_inbound(t: &proto::SipInboundTrunkInfo) -> Result<(), TwirpError> {
-    let has_auth = !t.auth_username.is_empty() && !t.auth_password.is_empty();
+    let has_auth = !t.auth_username.is_empty() || !t.auth_password.is_empty();
     if !has_auth && t.allowed_addresses.is_empty() && t.numbers.is_empty() {
         return Err(TwirpError::invalid(
             "for security, one of the fields must be set: AuthUsername+AuthPassword, AllowedAddresses or Numbers",
         ));
     }
-    for address in &t.allowed_addresses {
-        if dial_sip::parse_address(address).is_none() {
-            return Err(TwirpError::invalid(format!(
-                "invalid allowed address {address:?}: expected an IP address or CIDR"
-            )));
-        }
-    }
     Ok(())
+}
+
+/// Whether a call from `source` passes a trunk's allowed addresses (livekit/protocol
+/// `sip/sip.go`, `matchAddrMasks`): entries with spaces, commas, `*`, `+`, brackets, `;`
+/// or a scheme are dropped; if none is left, every address passes; otherwise an entry
+/// matches when it is the source itself or a CIDR block holding it.
+pub(super) fn address_allowed(masks: &[String], source: IpAddr) -> bool {
+    let valid: Vec<&String> = masks
+        .iter()
+        .filter(|m| !m.contains(['(', ')', '+', '*', ';', ',', ' ', '\t', '\n', '\r']))
+        .filter(|m| !m.contains("://"))
+        .collect();
+    valid.is_empty()
+        || valid
+            .iter()
+            .any(|m| m.as_str() == source.to_string() || dial_sip::address_contains(m, source))
 }
 
 pub(super) fn validate_outbound(t: &proto::SipOutboundTrunkInfo) -> Result<(), TwirpError> {

@@ -41,7 +41,8 @@ impl TwirpError {
             "already_exists" | "aborted" => StatusCode::CONFLICT,
             "failed_precondition" => StatusCode::PRECONDITION_FAILED,
             "resource_exhausted" => StatusCode::TOO_MANY_REQUESTS,
-            "deadline_exceeded" => StatusCode::REQUEST_TIMEOUT,
+            // Twirp's table (twitchtv/twirp `errors.go`, `ServerHTTPStatusFromErrorCode`).
+            "deadline_exceeded" | "canceled" => StatusCode::REQUEST_TIMEOUT,
             "unimplemented" => StatusCode::NOT_IMPLEMENTED,
             "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -50,7 +51,8 @@ impl TwirpError {
 
     /// A call that failed with a SIP status.
     pub(super) fn sip(code: &'static str, status: u16, reason: &str) -> Self {
-        let mut e = Self::new(code, format!("sip status: {status}: {reason}"));
+        // livekit/protocol `livekit/sip.go`, `SIPStatus.GRPCStatus`.
+        let mut e = Self::new(code, format!("sip status {status}: {reason}"));
         e.meta.insert("sip_status_code".into(), status.to_string());
         e.meta.insert("sip_status".into(), reason.to_string());
         e

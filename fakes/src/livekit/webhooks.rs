@@ -12,14 +12,36 @@ impl FakeLiveKit {
         room: &proto::Room,
         participant: Option<&proto::ParticipantInfo>,
     ) {
-        let webhook = proto::WebhookEvent {
+        self.send(proto::WebhookEvent {
             event: event.to_string(),
             room: Some(room.clone()),
             participant: participant.cloned(),
             id: id("EV_"),
             created_at: now_secs(),
             ..Default::default()
-        };
+        });
+    }
+
+    /// `track_published` / `track_unpublished`: the participant and the track.
+    pub(super) fn emit_track(
+        &self,
+        event: &str,
+        room: &proto::Room,
+        participant: &proto::ParticipantInfo,
+        track: &proto::TrackInfo,
+    ) {
+        self.send(proto::WebhookEvent {
+            event: event.to_string(),
+            room: Some(room.clone()),
+            participant: Some(participant.clone()),
+            track: Some(track.clone()),
+            id: id("EV_"),
+            created_at: now_secs(),
+            ..Default::default()
+        });
+    }
+
+    fn send(&self, webhook: proto::WebhookEvent) {
         let Ok(body) = serde_json::to_vec(&webhook) else {
             return;
         };

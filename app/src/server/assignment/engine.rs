@@ -453,10 +453,19 @@ pub(super) fn find_rule<'a>(
         })
 }
 
-/// The addresses allowed to send the number's calls: the carrier's, or Twilio's.
-pub(super) fn inbound_addresses_for(carrier: Option<&Carrier>) -> Vec<String> {
+/// The addresses allowed to send the number's calls: the carrier's, or Twilio's (as
+/// configured, else its published signalling gateways).
+pub(super) fn inbound_addresses_for(
+    config: &crate::server::config::Config,
+    carrier: Option<&Carrier>,
+) -> Vec<String> {
     match carrier {
         Some(c) => c.inbound_addresses.clone(),
+        None if !config.twilio_signalling_addresses.is_empty() => config
+            .twilio_signalling_addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         None => TWILIO_SIGNALLING_ADDRESSES
             .iter()
             .map(|a| a.to_string())

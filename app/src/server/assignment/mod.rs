@@ -49,8 +49,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Twilio's SIP signalling addresses (its published ranges for Elastic SIP Trunking
-/// origination), allowed to send calls to a Twilio number's LiveKit inbound trunk.
+/// Twilio's SIP signalling gateways, one /30 per region (Twilio's "IP Addresses for
+/// Elastic SIP Trunking Services", twilio.com/docs/sip-trunking/ip-addresses: North
+/// America Virginia and Oregon, Ireland, Frankfurt, Tokyo, Singapore, Sydney, São Paulo),
+/// allowed to send calls to a Twilio number's LiveKit inbound trunk. LiveKit matches a
+/// call's signalling source address (livekit/sip `pkg/sip/inbound.go`), so Twilio's media
+/// range (168.86.128.0/18, RTP only) does not belong here. `DIAL_TWILIO_SIGNALLING_ADDRESSES`
+/// replaces the list when Twilio publishes another.
 pub const TWILIO_SIGNALLING_ADDRESSES: &[&str] = &[
     "54.172.60.0/30",
     "54.244.51.0/30",
@@ -60,7 +65,6 @@ pub const TWILIO_SIGNALLING_ADDRESSES: &[&str] = &[
     "54.169.127.128/30",
     "54.252.254.64/30",
     "177.71.206.192/30",
-    "168.86.128.0/18",
 ];
 
 /// The friendly name of an Elastic SIP trunk Dial created.
@@ -129,3 +133,28 @@ pub use route_test::*;
 pub use runs::*;
 pub use trunks::*;
 pub use view::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twilio_numbers_allow_twilios_signalling_gateways_not_its_media_range() {
+        let mut config = crate::server::config::Config::for_data_dir("/tmp".into());
+        let addresses = inbound_addresses_for(&config, None);
+        assert_eq!(addresses.len(), 8, "one /30 per Twilio region");
+        assert!(
+            addresses.iter().all(|a| a.ends_with("/30")),
+            "{addresses:?}"
+        );
+        assert!(
+            !addresses.iter().any(|a| a.starts_with("168.86.")),
+            "{addresses:?}"
+        );
+        assert!(addresses
+            .iter()
+            .all(|a| dial_sip::parse_address(a).is_some()));
+        config.twilio_signalling_addresses = vec!["198.51.100.0/24".parse().expect("a CIDR")];
+        assert_eq!(inbound_addresses_for(&config, None), ["198.51.100.0/24"]);
+    }
+}

@@ -479,7 +479,7 @@ pub(super) async fn inbound_trunk(ctx: &Ctx) -> Result<Outcome, StepError> {
         Some(id) => Some(load_carrier(&ctx.state, id).await?),
         None => None,
     };
-    let addresses = inbound_addresses_for(carrier.as_ref());
+    let addresses = inbound_addresses_for(&ctx.state.config, carrier.as_ref());
     let list = inbound_trunks(ctx, &lk).await?;
     let assistant = ctx.assistant.as_ref();
     if let Some(existing) = find_inbound(&ctx.number, &list) {

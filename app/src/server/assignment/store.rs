@@ -10,7 +10,6 @@ pub(super) struct NumberFull {
     pub(super) id: String,
     #[sqlx(try_from = "String")]
     pub(super) e164: E164,
-    pub(super) country: String,
     pub(super) carrier_id: Option<String>,
     pub(super) twilio_sid: Option<String>,
     pub(super) owner_id: Option<String>,

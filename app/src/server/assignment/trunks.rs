@@ -109,7 +109,10 @@ pub(super) async fn outbound_spec(
                 metadata: meta.to_string(),
                 auth_username: username,
                 auth_password: password,
-                destination_country: Some(number.country.clone()).filter(|c| !c.is_empty()),
+                // Not the number's own country: LiveKit routes the call through its
+                // region for that country, and a number calls abroad too. Only a carrier
+                // whose admin set one gets a destination country.
+                destination_country: None,
             })
         }
     }

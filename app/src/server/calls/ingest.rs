@@ -22,7 +22,7 @@
 
 use crate::error::AppError;
 use crate::server::{
-    calls::{disconnect_reason, sip_facts, CallStatus, SipFacts},
+    calls::{disconnect_reason, outcome_of_disconnect, sip_facts, CallStatus, Outcome, SipFacts},
     db::{is_unique_violation, Backend, Db, WriteTx},
     new_ordered_id, now,
     state::{AppState, CallChange},
@@ -382,7 +382,7 @@ fn sip(event: &Incoming) -> Option<&SipEvent> {
 // unpacks the rows in C rather than through thousands of bound parameters.
 
 /// The columns of a session row, with their PostgreSQL types.
-const SESSION_COLUMNS: [(&str, &str); 20] = [
+const SESSION_COLUMNS: [(&str, &str); 21] = [
     ("id", "text"),
     ("sip_call_id", "text"),
     ("direction", "text"),
@@ -398,6 +398,7 @@ const SESSION_COLUMNS: [(&str, &str); 20] = [
     ("status", "text"),
     ("status_rank", "integer"),
     ("end_reason", "text"),
+    ("outcome", "text"),
     ("created_at", "bigint"),
     ("ringing_at", "bigint"),
     ("answered_at", "bigint"),
@@ -425,6 +426,7 @@ const MERGE_SESSION: &str = "ON CONFLICT (sip_call_id) WHERE sip_call_id IS NOT 
      status = CASE WHEN excluded.status_rank > call_sessions.status_rank THEN excluded.status ELSE call_sessions.status END, \
      status_rank = CASE WHEN excluded.status_rank > call_sessions.status_rank THEN excluded.status_rank ELSE call_sessions.status_rank END, \
      end_reason = COALESCE(call_sessions.end_reason, excluded.end_reason), \
+     outcome = COALESCE(call_sessions.outcome, CASE WHEN call_sessions.answered_at IS NULL THEN excluded.outcome END), \
      ringing_at = COALESCE(call_sessions.ringing_at, excluded.ringing_at), \
      answered_at = COALESCE(call_sessions.answered_at, excluded.answered_at), \
      ended_at = COALESCE(call_sessions.ended_at, excluded.ended_at), \
@@ -808,6 +810,7 @@ fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result
                             r.status,
                             r.status_rank,
                             r.end_reason,
+                            r.outcome,
                             r.created_at,
                             r.ringing_at,
                             r.answered_at,
@@ -937,6 +940,8 @@ struct SessionRow<'a> {
     status: &'static str,
     status_rank: i64,
     end_reason: Option<&'a str>,
+    /// Why a call that was never answered ended, when LiveKit's `disconnect_reason` says.
+    outcome: Option<&'static str>,
     created_at: i64,
     ringing_at: Option<i64>,
     answered_at: Option<i64>,
@@ -981,6 +986,7 @@ fn fold<'a>(session: &Session<'a>, ours: &HashMap<&str, Number<'a>>) -> SessionR
         .filter_map(|(_, s)| s.status)
         .max()
         .unwrap_or(CallStatus::Dialing);
+    let end_reason = events.iter().find_map(|(_, s)| s.end_reason.as_deref());
     SessionRow {
         // A fresh id: for a stored session the upsert keeps its own.
         id: new_ordered_id(),
@@ -999,7 +1005,11 @@ fn fold<'a>(session: &Session<'a>, ours: &HashMap<&str, Number<'a>>) -> SessionR
             .find_map(|(_, s)| s.facts.twilio_call_sid.as_deref()),
         status: status.as_str(),
         status_rank: status.rank(),
-        end_reason: events.iter().find_map(|(_, s)| s.end_reason.as_deref()),
+        end_reason,
+        outcome: (status == CallStatus::Ended && reached(CallStatus::Answered).is_none())
+            .then(|| end_reason.and_then(outcome_of_disconnect))
+            .flatten()
+            .map(Outcome::as_str),
         created_at: events.first().map(|(e, _)| e.occurred).unwrap_or_else(now),
         ringing_at: reached(CallStatus::Ringing),
         answered_at: reached(CallStatus::Answered),
@@ -1290,5 +1300,75 @@ mod tests {
             None,
             "nothing of the refused event is kept"
         );
+    }
+
+    #[tokio::test]
+    async fn a_call_never_answered_takes_its_outcome_from_the_disconnect_reason() {
+        let t = temp_db().await;
+        let left = |id: &str, call: &str, reason: proto::DisconnectReason| {
+            let mut event = sip_event("participant_left", id, call, "ringing", 1_700_000_030);
+            if let Some(p) = event.participant.as_mut() {
+                p.disconnect_reason = reason as i32;
+            }
+            event
+        };
+        let results = deliver(
+            &t.db,
+            &[
+                sip_event(
+                    "participant_joined",
+                    "EV_1",
+                    "SCL_r",
+                    "dialing",
+                    1_700_000_000,
+                ),
+                left("EV_2", "SCL_r", proto::DisconnectReason::UserRejected),
+                sip_event(
+                    "participant_joined",
+                    "EV_3",
+                    "SCL_u",
+                    "ringing",
+                    1_700_000_000,
+                ),
+                left("EV_4", "SCL_u", proto::DisconnectReason::UserUnavailable),
+                sip_event(
+                    "participant_joined",
+                    "EV_5",
+                    "SCL_c",
+                    "ringing",
+                    1_700_000_000,
+                ),
+                left("EV_6", "SCL_c", proto::DisconnectReason::ClientInitiated),
+                sip_event(
+                    "participant_joined",
+                    "EV_7",
+                    "SCL_a",
+                    "active",
+                    1_700_000_000,
+                ),
+                left("EV_8", "SCL_a", proto::DisconnectReason::UserRejected),
+            ],
+        )
+        .await;
+        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        let outcome = |call: &'static str| {
+            let db = t.db.clone();
+            async move {
+                sqlx::query_scalar::<_, Option<String>>(
+                    "SELECT outcome FROM call_sessions WHERE sip_call_id = $1",
+                )
+                .bind(call)
+                .fetch_one(&db.pool)
+                .await
+                .expect("a session")
+            }
+        };
+        assert_eq!(outcome("SCL_r").await.as_deref(), Some("rejected"));
+        assert_eq!(outcome("SCL_u").await.as_deref(), Some("no_answer"));
+        // No reason LiveKit gives (the caller hung up while it rang): none stored; the
+        // call reads as ended before answer.
+        assert_eq!(outcome("SCL_c").await, None);
+        // Answered calls are completed, whatever the leave says.
+        assert_eq!(outcome("SCL_a").await, None);
     }
 }

@@ -12,6 +12,7 @@
 //!   gone ("closed by reconcile").
 
 mod control;
+pub mod follow;
 pub mod ingest;
 mod place;
 mod query;
@@ -28,7 +29,7 @@ use livekit_protocol as proto;
 use serde_json::json;
 use std::{collections::BTreeMap, time::Duration};
 
-pub use crate::model::{CallStatus, Direction};
+pub use crate::model::{CallStatus, Direction, Outcome};
 
 /// Tells the pages following calls that this one changed.
 pub(super) fn notify(state: &AppState, call_id: &str, owner_id: Option<String>) {
@@ -86,6 +87,74 @@ pub(super) fn disconnect_reason(p: &proto::ParticipantInfo) -> String {
     proto::DisconnectReason::try_from(p.disconnect_reason)
         .map(|r| r.as_str_name().to_ascii_lowercase())
         .unwrap_or_else(|_| "unknown".into())
+}
+
+// -- Outcomes -----------------------------------------------------------------------------
+//
+// One outcome from every source (the README's table):
+// - CreateSIPParticipant's error (with "wait until answered"): its SIP status when it has
+//   one ([`outcome_of_sip`]), else its Twirp code and message ([`outcome_of_dial`]);
+// - `participant_left`'s `disconnect_reason` for a call never answered
+//   ([`outcome_of_disconnect`]);
+// - otherwise, once the call has ended: completed if it was answered, ended before
+//   answer if not ([`outcome_of_ended`]).
+// The dial's error is the most precise and wins over the webhook's.
+
+/// The outcome of a failed call, from its SIP status (livekit/protocol `livekit/sip.go`
+/// maps the same statuses to Twirp codes).
+pub fn outcome_of_sip(status: u16) -> Outcome {
+    match status {
+        486 | 600 => Outcome::Busy,
+        408 | 480 | 487 => Outcome::NoAnswer,
+        603 | 403 => Outcome::Declined,
+        401 | 407 => Outcome::TrunkAuthFailed,
+        404 | 410 | 484 | 485 | 488 | 502 | 503 | 604 => Outcome::Unreachable,
+        _ => Outcome::Failed,
+    }
+}
+
+/// The outcome of a CreateSIPParticipant that failed.
+///
+/// Without a SIP status: the bridge's ringing timer cancels an unanswered INVITE as
+/// `canceled` "sip request timed out" (livekit/sip `pkg/sip/outbound.go`, `sipResponse`);
+/// livekit-server's own deadline while it rings is `deadline_exceeded`
+/// (`pkg/service/sip.go`); refused trunk credentials end, after 5 attempts, as
+/// `failed_precondition` "max auth retry attempts reached for SIP invite" or "sip server
+/// required auth, but no username or password was provided" (`authLoop`).
+pub fn outcome_of_dial(error: &super::livekit::LiveKitError) -> Outcome {
+    if let Some(status) = error.sip_status() {
+        return outcome_of_sip(status);
+    }
+    let message = error.to_string().to_ascii_lowercase();
+    match error.code() {
+        Some("canceled") if message.contains("timed out") => Outcome::NoAnswer,
+        Some("deadline_exceeded") => Outcome::NoAnswer,
+        Some("failed_precondition") if message.contains("auth") => Outcome::TrunkAuthFailed,
+        _ => Outcome::Failed,
+    }
+}
+
+/// The outcome `participant_left` gives a call that was never answered, by its
+/// `disconnect_reason` (stored lower-case). livekit-server keeps only CLIENT_INITIATED,
+/// USER_UNAVAILABLE, USER_REJECTED and AGENT_ERROR of what the SIP bridge reports
+/// (`pkg/rtc/signalling/signalhandler.go`); the bridge reports busy, declined and refused
+/// credentials as USER_REJECTED and no answer as USER_UNAVAILABLE (livekit/sip
+/// `pkg/sip/errors.go`, `classifyInviteError`).
+pub fn outcome_of_disconnect(reason: &str) -> Option<Outcome> {
+    match reason {
+        "user_rejected" => Some(Outcome::Rejected),
+        "user_unavailable" => Some(Outcome::NoAnswer),
+        _ => None,
+    }
+}
+
+/// The outcome of an ended call no source explained.
+pub fn outcome_of_ended(answered: bool) -> Outcome {
+    if answered {
+        Outcome::Completed
+    } else {
+        Outcome::EndedBeforeAnswer
+    }
 }
 
 /// Moves a session to `status` if that is forward, setting the status's timestamp once.
@@ -228,5 +297,57 @@ mod tests {
         assert!(CallStatus::Dialing < CallStatus::Ringing);
         assert!(CallStatus::Answered < CallStatus::Ended);
         assert_eq!(CallStatus::Ended.rank(), 3);
+    }
+
+    #[test]
+    fn every_source_maps_to_one_outcome() {
+        use crate::server::livekit::LiveKitError;
+        let twirp = |code: &str, message: &str| LiveKitError::Twirp {
+            code: code.into(),
+            message: message.into(),
+            meta: Default::default(),
+        };
+        let sip = |status: u16| LiveKitError::Sip {
+            code: "resource_exhausted".into(),
+            status,
+            reason: "Busy Here".into(),
+        };
+        assert_eq!(outcome_of_dial(&sip(486)), Outcome::Busy);
+        assert_eq!(outcome_of_dial(&sip(480)), Outcome::NoAnswer);
+        assert_eq!(outcome_of_dial(&sip(603)), Outcome::Declined);
+        assert_eq!(outcome_of_dial(&sip(404)), Outcome::Unreachable);
+        assert_eq!(
+            outcome_of_dial(&twirp("canceled", "sip request timed out")),
+            Outcome::NoAnswer
+        );
+        assert_eq!(
+            outcome_of_dial(&twirp("deadline_exceeded", "context deadline exceeded")),
+            Outcome::NoAnswer
+        );
+        assert_eq!(
+            outcome_of_dial(&twirp(
+                "failed_precondition",
+                "max auth retry attempts reached for SIP invite"
+            )),
+            Outcome::TrunkAuthFailed
+        );
+        assert_eq!(
+            outcome_of_dial(&twirp(
+                "failed_precondition",
+                "no numbers on outbound trunk"
+            )),
+            Outcome::Failed
+        );
+        assert_eq!(
+            outcome_of_disconnect("user_rejected"),
+            Some(Outcome::Rejected)
+        );
+        assert_eq!(
+            outcome_of_disconnect("user_unavailable"),
+            Some(Outcome::NoAnswer)
+        );
+        assert_eq!(outcome_of_disconnect("client_initiated"), None);
+        assert_eq!(outcome_of_ended(true), Outcome::Completed);
+        assert_eq!(outcome_of_ended(false), Outcome::EndedBeforeAnswer);
     }
 }

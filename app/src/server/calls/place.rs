@@ -145,18 +145,6 @@ impl CallRequest {
     }
 }
 
-/// The outcome of a failed call, from its SIP status.
-pub fn outcome_of_sip(status: u16) -> &'static str {
-    match status {
-        486 | 600 => "busy",
-        408 | 480 | 487 => "no_answer",
-        603 | 403 => "declined",
-        401 | 407 => "trunk_auth_failed",
-        404 | 410 | 484 | 485 | 488 | 502 | 503 | 604 => "unreachable",
-        _ => "failed",
-    }
-}
-
 pub(super) async fn dial_event(
     state: &AppState,
     call_id: &str,
@@ -278,6 +266,10 @@ impl DialOut {
                     let mut tx = state.db.begin_write().await?;
                     advance(&mut tx, &id, CallStatus::Answered, now(), None, now()).await?;
                     tx.commit().await?;
+                } else {
+                    // LiveKit answered as soon as it dialled; the answer comes later, and
+                    // no webhook says so.
+                    follow::follow(state, &id, &room, &identity);
                 }
                 dial_event(
                     state,
@@ -290,11 +282,13 @@ impl DialOut {
             }
             Err(e) => {
                 let status = e.sip_status();
-                let outcome = status.map(outcome_of_sip).unwrap_or("failed");
+                let outcome = outcome_of_dial(&e);
                 let t = now();
                 let mut tx = state.db.begin_write().await?;
-                sqlx::query("UPDATE call_sessions SET outcome = COALESCE(outcome, $1), sip_status_code = COALESCE(sip_status_code, $2) WHERE id = $3")
-                    .bind(outcome)
+                // The dial's error is the most precise source: it replaces what the
+                // webhook's disconnect reason said (busy rather than "busy or declined").
+                sqlx::query("UPDATE call_sessions SET outcome = $1, sip_status_code = COALESCE(sip_status_code, $2) WHERE id = $3")
+                    .bind(outcome.as_str())
                     .bind(status.map(i64::from))
                     .bind(&id)
                     .execute(&mut *tx.tx)
@@ -308,11 +302,11 @@ impl DialOut {
                     json!({ "error": failed(&e), "sip_status": status }),
                 )
                 .await?;
-                match status {
-                    // A call outcome (busy, no answer, ...): the call is the answer.
-                    Some(_) => Ok(()),
+                match outcome {
                     // Not a call outcome but a failure to place it: say so.
-                    None => Err(e.into()),
+                    Outcome::Failed => Err(e.into()),
+                    // A call outcome (busy, no answer, ...): the call is the answer.
+                    _ => Ok(()),
                 }
             }
         }

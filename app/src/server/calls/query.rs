@@ -40,6 +40,15 @@ impl From<CallDbRow> for crate::model::CallRow {
             tracing::error!(call = %r.id, status = %r.status, "a call with an unknown status");
             CallStatus::Ended
         });
+        let outcome = match r.outcome.as_deref().map(Outcome::parse) {
+            Some(Some(stored)) => Some(stored),
+            Some(None) => {
+                tracing::error!(call = %r.id, "a call with an unknown outcome");
+                Some(Outcome::Failed)
+            }
+            None if status == CallStatus::Ended => Some(outcome_of_ended(r.answered_at.is_some())),
+            None => None,
+        };
         crate::model::CallRow {
             id: r.id,
             direction,
@@ -48,8 +57,8 @@ impl From<CallDbRow> for crate::model::CallRow {
             number_id: r.phone_number_id,
             assistant_id: r.assistant_id,
             assistant: r.assistant,
+            outcome,
             status,
-            outcome: r.outcome,
             sip_status_code: r.sip_status_code,
             end_reason: r.end_reason,
             sip_call_id: r.sip_call_id,

@@ -257,7 +257,9 @@ impl LiveKitClient {
             .sip_act
             .create_sip_outbound_trunk(spec.name, spec.address, spec.numbers, options)
             .await?;
-        // The crate's create call does not carry the destination country; set it after.
+        // livekit-api 0.10's create request always sends an empty destination country
+        // (`services/sip.rs`, `create_sip_outbound_trunk`): a country the admin chose is
+        // set by an update right after.
         match spec.destination_country.filter(|c| !c.is_empty()) {
             Some(country) => {
                 let update = proto::SipOutboundTrunkUpdate {

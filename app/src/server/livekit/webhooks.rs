@@ -70,7 +70,70 @@ pub fn verify(
     )) {
         return Err(Refused::WrongHash);
     }
-    serde_json::from_slice(body).map_err(|e| Refused::BadBody(e.to_string()))
+    decode(body).map_err(Refused::BadBody)
+}
+
+/// The event in `body`. A value of an enum that this Dial's LiveKit protocol does not know
+/// yet (a newer server's disconnect reason, participant kind, …) is read as that enum's
+/// unknown value, so the event is still recorded rather than refused; anything else that
+/// is not an event is refused.
+fn decode(body: &[u8]) -> Result<proto::WebhookEvent, String> {
+    let first = match serde_json::from_slice::<proto::WebhookEvent>(body) {
+        Ok(event) => return Ok(event),
+        Err(e) => e.to_string(),
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Err(first);
+    };
+    let mut error = first.clone();
+    // Each round replaces one unknown enum value; an event has only a few enum fields.
+    for _ in 0..8 {
+        let Some(variant) = unknown_variant(&error) else {
+            return Err(first);
+        };
+        if !replace_string(&mut value, &variant) {
+            return Err(first);
+        }
+        tracing::info!(%variant, "a LiveKit webhook names a value this Dial does not know; recorded as unknown");
+        match serde_json::from_value::<proto::WebhookEvent>(value.clone()) {
+            Ok(event) => return Ok(event),
+            Err(e) => error = e.to_string(),
+        }
+    }
+    Err(first)
+}
+
+/// The value serde names in "unknown variant `X`, expected …".
+fn unknown_variant(message: &str) -> Option<String> {
+    let rest = message.split_once("unknown variant `")?.1;
+    Some(rest.split_once('`')?.0.to_string())
+}
+
+/// Replaces every string equal to `variant` with 0 (an enum's unknown value). Whether it
+/// replaced anything.
+fn replace_string(value: &mut serde_json::Value, variant: &str) -> bool {
+    match value {
+        serde_json::Value::String(s) if s == variant => {
+            *value = serde_json::Value::from(0);
+            true
+        }
+        // Every occurrence is replaced (no short-circuit).
+        serde_json::Value::Array(items) => {
+            let replaced: Vec<bool> = items
+                .iter_mut()
+                .map(|item| replace_string(item, variant))
+                .collect();
+            replaced.contains(&true)
+        }
+        serde_json::Value::Object(fields) => {
+            let replaced: Vec<bool> = fields
+                .values_mut()
+                .map(|item| replace_string(item, variant))
+                .collect();
+            replaced.contains(&true)
+        }
+        _ => false,
+    }
 }
 
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -97,12 +160,40 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         }
     };
     match calls::ingest::apply(&state, &event).await {
-        Ok(_) => StatusCode::OK.into_response(),
+        Ok(applied) => {
+            follow_up(&state, &event, &applied);
+            StatusCode::OK.into_response()
+        }
         Err(e) => {
             tracing::error!(event = %event.id, error = %e, "could not record a LiveKit webhook");
             // LiveKit retries a failed delivery.
             (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
         }
+    }
+}
+
+/// What an event means for following calls: a SIP participant that joined unanswered is
+/// followed until it is answered ([`calls::follow`]); a track published by anyone else
+/// in a call's room (its agent) may have just answered it.
+fn follow_up(state: &AppState, event: &proto::WebhookEvent, applied: &calls::ingest::Applied) {
+    let Some(p) = event.participant.as_ref() else {
+        return;
+    };
+    let room = event.room.as_ref().map(|r| r.name.as_str()).unwrap_or("");
+    let sip = p.kind == proto::participant_info::Kind::Sip as i32;
+    match event.event.as_str() {
+        "participant_joined" if sip => {
+            let answered = p.attributes.get("sip.callStatus").is_some_and(|s| {
+                calls::CallStatus::from_sip(s).is_some_and(|s| s >= calls::CallStatus::Answered)
+            });
+            if let (false, calls::ingest::Applied::Recorded { call_id: Some(id) }) =
+                (answered, applied)
+            {
+                calls::follow::follow(state, id, room, &p.identity);
+            }
+        }
+        "track_published" if !sip => calls::follow::nudge(state, room),
+        _ => {}
     }
 }
 
@@ -204,5 +295,26 @@ mod tests {
             verify("mykey", "mysecret", None, body),
             Err(Refused::MissingToken)
         );
+    }
+
+    #[test]
+    fn an_enum_value_from_a_newer_livekit_is_read_as_unknown() {
+        let body = br#"{"event":"participant_left","id":"EV_new","createdAt":"1700000000",
+            "room":{"name":"call-1"},
+            "participant":{"identity":"sip_1","kind":"SIP","disconnectReason":"SOMETHING_NEW",
+              "attributes":{"sip.callID":"SCL_1"}}}"#;
+        let signed = token("mykey", "mysecret", body, 60);
+        let event = verify("mykey", "mysecret", Some(&signed), body).expect("recorded");
+        let participant = event.participant.expect("the participant");
+        assert_eq!(participant.disconnect_reason, 0, "unknown");
+        assert_eq!(participant.kind, proto::participant_info::Kind::Sip as i32);
+        assert_eq!(participant.attributes["sip.callID"], "SCL_1");
+        // Not an event at all is still refused.
+        let junk = br#"{"event": 5}"#;
+        let signed = token("mykey", "mysecret", junk, 60);
+        assert!(matches!(
+            verify("mykey", "mysecret", Some(&signed), junk),
+            Err(Refused::BadBody(_))
+        ));
     }
 }
