@@ -562,7 +562,7 @@ async fn inbound_calls_follow_livekits_matching() {
 /// when a call arrives, and a list of nothing but such entries lets every address in.
 #[tokio::test]
 async fn inbound_trunks_are_checked_as_loosely_as_livekit_checks_them() {
-    let (fake, url) = fake().await;
+    let (_fake, url) = fake().await;
     let lk = client(&url, SECRET);
     let mut user_only = inbound("user-only", &[], &[]);
     user_only.allowed_addresses.clear();
