@@ -105,3 +105,46 @@ test('place a call, transfer it, and read its timeline', async ({ page }) => {
   await expect(page.getByTestId('call-stats')).toBeVisible();
   await expect(page.getByTestId('call-chart').locator('svg')).toBeVisible();
 });
+
+// LiveKit answers an inbound caller only once the agent publishes audio, and sends no
+// webhook when it does: Dial follows the call, and its page shows Ringing, then Answered.
+test('an inbound call rings until its agent answers, and its page follows it', async ({ page, context }) => {
+  await signInAsAdmin(page);
+  const sandbox = await context.newPage();
+  await sandbox.goto('/dashboard/settings/admin/sandbox');
+  await sandbox.getByLabel('Number called').fill('+1 510 555 0107');
+  await sandbox.getByLabel('Caller').fill('+14155550177');
+  await sandbox.getByLabel('Keep it ringing until the agent answers').check();
+  await sandbox.getByRole('button', { name: 'Place inbound call' }).click();
+  if (test.info().project.use.javaScriptEnabled !== false) {
+    await expect(sandbox.getByTestId('inbound-result')).toContainText('It rings until you press');
+  }
+
+  // The call, from the calls list: ringing.
+  let callUrl = '';
+  await expect(async () => {
+    await page.goto('/dashboard/calls');
+    const row = page.locator('tr[data-call]').filter({ hasText: '+1 (415) 555-0177' });
+    await expect(row).toContainText('Ringing', { timeout: 1_000 });
+    callUrl = (await row.getByRole('link').getAttribute('href')) ?? '';
+  }).toPass({ timeout: 10_000 });
+  await page.goto(callUrl);
+  await expect(page.getByTestId('call-status')).toHaveText('Ringing');
+
+  // The agent answers (in the sandbox's LiveKit); the page follows without a reload when
+  // it can, or shows it on the next load without JavaScript.
+  await sandbox.goto('/dashboard/settings/admin/sandbox');
+  const ringing = sandbox.locator('tr[data-room]').filter({ hasText: '+14155550177' });
+  await expect(ringing.getByTestId('fake-call-status')).toHaveText('ringing');
+  await ringing.getByRole('button', { name: 'Agent answers' }).click();
+  await expect(sandbox.locator('tr[data-room]').filter({ hasText: '+14155550177' }).getByTestId('fake-call-status'))
+    .toHaveText('active');
+  if (test.info().project.use.javaScriptEnabled !== false) {
+    await expect(page.getByTestId('call-status')).toHaveText('Answered', { timeout: 5_000 });
+  } else {
+    await expect(async () => {
+      await page.goto(callUrl);
+      await expect(page.getByTestId('call-status')).toHaveText('Answered', { timeout: 1_000 });
+    }).toPass({ timeout: 10_000 });
+  }
+});

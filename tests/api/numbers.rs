@@ -53,6 +53,34 @@ async fn buy(
         .await
 }
 
+/// A number Twilio sells only with an address and a regulatory bundle: Dial says what is
+/// missing and where to create it, and records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regulated_number_is_refused_with_what_twilio_needs() {
+    let (app, fake) = app_with_twilio().await;
+    let london: Vec<AvailableRow> = app
+        .call(
+            &app.client,
+            "numbers/search",
+            &[("country", "GB"), ("kind", "local")],
+        )
+        .await
+        .unwrap();
+    let refused = buy(&app, &app.client, &london[0].e164, "London")
+        .await
+        .unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        message.contains("United Kingdom")
+            && message.contains("Regulatory Compliance")
+            && message.contains("21631"),
+        "{message}"
+    );
+    assert!(fake.numbers(SID).is_empty());
+    let page: Page<NumberRow> = app.call(&app.client, "numbers/list", &[]).await.unwrap();
+    assert_eq!(page.total, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_then_buy_records_the_number_for_its_buyer() {
     let (app, fake) = app_with_twilio().await;

@@ -691,3 +691,54 @@ async fn the_fakes_rules_match_twilios_openapi_specs() {
         }
     }
 }
+
+/// Twilio's errors 21631 (twilio.com/docs/api/errors/21631) and 21649 (changelog
+/// 2020-02-12, "Regulated Number Bundle Provisioning Requirement"): most numbers outside
+/// the US and Canada are sold only with an `AddressSid` and an approved `BundleSid`.
+#[tokio::test]
+async fn regulated_numbers_need_an_address_and_a_bundle() {
+    let (fake, base) = fake().await;
+    let c = client(&base, TOKEN);
+    let london = c
+        .search_available("gb", NumberType::Local, &NumberSearch::default())
+        .await
+        .unwrap();
+    let number = london[0].phone_number.clone();
+    let buy = |extra: Vec<(&'static str, &'static str)>| {
+        let (base, number) = (base.clone(), number.clone());
+        async move {
+            let mut form = vec![("PhoneNumber", number.as_str())];
+            form.extend(extra);
+            let response = reqwest::Client::new()
+                .post(format!(
+                    "{base}/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json"
+                ))
+                .basic_auth(SID, Some(TOKEN))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body["code"].as_i64())
+        }
+    };
+    assert_eq!(buy(vec![]).await, (400, Some(21631)));
+    let address = ("AddressSid", "AD00000000000000000000000000000001");
+    assert_eq!(buy(vec![address]).await, (400, Some(21649)));
+    assert!(fake.numbers(SID).is_empty(), "nothing was sold");
+    let bundle = ("BundleSid", "BU00000000000000000000000000000001");
+    assert_eq!(buy(vec![address, bundle]).await.0, 201);
+    // A US number needs neither.
+    let us = c
+        .search_available("us", NumberType::Local, &NumberSearch::default())
+        .await
+        .unwrap();
+    assert!(c
+        .buy_number(&BuyNumber {
+            phone_number: Some(us[0].phone_number.clone()),
+            ..Default::default()
+        })
+        .await
+        .is_ok());
+}

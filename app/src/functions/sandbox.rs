@@ -29,7 +29,11 @@ pub async fn sandbox_status() -> Result<Option<SandboxView>, AppError> {
 }
 
 #[server(prefix = "/api", endpoint = "sandbox/inbound-call")]
-pub async fn sandbox_inbound_call(to: String, from: String) -> Result<String, AppError> {
+pub async fn sandbox_inbound_call(
+    to: String,
+    from: String,
+    hold: Option<String>,
+) -> Result<String, AppError> {
     let me = crate::server::auth::require_admin()?;
     let (state, sandbox) = sandbox()?;
     crate::server::sandbox::ui::inbound_call(
@@ -38,6 +42,21 @@ pub async fn sandbox_inbound_call(to: String, from: String) -> Result<String, Ap
         &crate::server::auth::actor(&me),
         &to,
         &from,
+        matches!(hold.as_deref(), Some("on" | "true" | "1")),
+    )
+    .await
+}
+
+/// "Agent answers": the ringing call in `room` is answered by its agent.
+#[server(prefix = "/api", endpoint = "sandbox/agent-answers")]
+pub async fn sandbox_agent_answers(room: String) -> Result<String, AppError> {
+    let me = crate::server::auth::require_admin()?;
+    let (state, sandbox) = sandbox()?;
+    crate::server::sandbox::ui::agent_answers(
+        &state,
+        &sandbox,
+        &crate::server::auth::actor(&me),
+        &room,
     )
     .await
 }

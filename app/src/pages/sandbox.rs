@@ -5,7 +5,9 @@ use crate::{
         action_outcome, field_error, icons, successes, AdminOnly, ErrorBanner, Field, Loading,
         PageHeader,
     },
-    functions::sandbox::{sandbox_status, SandboxInboundCall, SandboxSetOutcome},
+    functions::sandbox::{
+        sandbox_status, SandboxAgentAnswers, SandboxInboundCall, SandboxSetOutcome,
+    },
     model::CALL_OUTCOMES,
 };
 use leptos::{form::ActionForm, prelude::*};
@@ -31,9 +33,15 @@ fn outcome_label(key: &str) -> String {
 fn SandboxControls() -> impl IntoView {
     let inbound = ServerAction::<SandboxInboundCall>::new();
     let outcome = ServerAction::<SandboxSetOutcome>::new();
+    let answer = ServerAction::<SandboxAgentAnswers>::new();
     let placed = Memo::new(move |_| inbound.version().get());
+    let answered = Memo::new(move |_| answer.version().get());
     let chosen = successes(outcome.value());
-    let status = Resource::new(move || (placed.get(), chosen.get()), |_| sandbox_status());
+    let status = Resource::new(
+        move || (placed.get(), chosen.get(), answered.get()),
+        |_| sandbox_status(),
+    );
+    let answer_value = answer.value();
     let inbound_value = inbound.value();
     let outcome_value = outcome.value();
     view! {
@@ -51,6 +59,13 @@ fn SandboxControls() -> impl IntoView {
                         error=Signal::derive(field_error(inbound_value, "to"))/>
                     <Field label="Caller" name="from" value="+14155550123" required=true
                         error=Signal::derive(field_error(inbound_value, "from"))/>
+                </div>
+                <div class="field field-check">
+                    <label class="check">
+                        <input type="checkbox" name="hold" value="on"/>
+                        <span>"Keep it ringing until the agent answers"</span>
+                    </label>
+                    <p class="hint">"LiveKit answers a caller only once the agent publishes audio. Ticked, the call rings until you press \u{201c}Agent answers\u{201d} below."</p>
                 </div>
                 <button class="button button-primary" type="submit" disabled=move || inbound.pending().get()>
                     {move || if inbound.pending().get() { "Calling…" } else { "Place inbound call" }}
@@ -94,15 +109,28 @@ fn SandboxControls() -> impl IntoView {
                         </section>
                         <section class="card" aria-labelledby="fake-calls">
                             <h2 id="fake-calls">"Calls in the simulated LiveKit"</h2>
+                            {action_outcome(answer_value, "The agent answered.")}
                             {if v.calls.is_empty() {
                                 view! { <p class="muted">"No calls yet."</p> }.into_any()
                             } else {
                                 view! {
                                     <div class="table-wrap"><table class="table">
-                                        <thead><tr><th scope="col">"Direction"</th><th scope="col">"From"</th><th scope="col">"To"</th><th scope="col">"Room"</th><th scope="col">"Status"</th></tr></thead>
+                                        <thead><tr><th scope="col">"Direction"</th><th scope="col">"From"</th><th scope="col">"To"</th><th scope="col">"Room"</th><th scope="col">"Status"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                                         <tbody>
-                                            {v.calls.iter().map(|c| view! {
-                                                <tr><td>{c.direction.clone()}</td><td>{c.from.clone()}</td><td>{c.to.clone()}</td><td><code>{c.room.clone()}</code></td><td>{c.status.clone()}</td></tr>
+                                            {v.calls.iter().map(|c| {
+                                                let ringing = c.direction == "inbound" && c.status == "ringing";
+                                                let room = c.room.clone();
+                                                view! {
+                                                    <tr data-room=c.room.clone()>
+                                                        <td>{c.direction.clone()}</td><td>{c.from.clone()}</td><td>{c.to.clone()}</td><td><code>{c.room.clone()}</code></td><td data-testid="fake-call-status">{c.status.clone()}</td>
+                                                        <td>{ringing.then(|| view! {
+                                                            <ActionForm action=answer>
+                                                                <input type="hidden" name="room" value=room.clone()/>
+                                                                <button class="button button-secondary button-small" type="submit">"Agent answers"</button>
+                                                            </ActionForm>
+                                                        })}</td>
+                                                    </tr>
+                                                }
                                             }).collect_view()}
                                         </tbody>
                                     </table></div>

@@ -457,6 +457,18 @@ pub async fn buy(
             };
             match client.buy_number(&buy).await {
                 Ok(n) => (n, false),
+                Err(e) if matches!(e.code(), Some(21631 | 21649)) => {
+                    return Err(AppError::conflict(format!(
+                        "Twilio sells {} only to an account with an address and an approved regulatory bundle for {} (Twilio error {}). Create them in the Twilio console under Phone Numbers → Regulatory Compliance, buy the number there, then add it here with \u{201c}Import from Twilio\u{201d}.",
+                        number.formatted(),
+                        crate::phone::COUNTRIES
+                            .iter()
+                            .find(|(iso, _, _)| *iso == country_of(number.as_str()))
+                            .map(|(_, name, _)| name.to_string())
+                            .unwrap_or_else(|| "its country".into()),
+                        e.code().unwrap_or_default()
+                    )))
+                }
                 Err(e) if e.code() == Some(21422) => {
                     return Err(AppError::conflict(format!(
                         "{} is no longer available at Twilio — someone bought it meanwhile. Search again for another number.",

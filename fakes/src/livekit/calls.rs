@@ -115,9 +115,28 @@ impl FakeLiveKit {
         pin: Option<&str>,
         twilio_call_sid: Option<&str>,
     ) -> Result<InboundRouted, InboundRejected> {
+        let answers_after = self
+            .world
+            .lock()
+            .ok()
+            .and_then(|w| w.timing.agent_answers_after);
+        self.simulate_inbound_answered_after(to, from, source, pin, twilio_call_sid, answers_after)
+    }
+
+    /// [`simulate_inbound`](Self::simulate_inbound), with this call's agent answering after
+    /// `answers_after` (`None`: it rings until [`agent_answers`](Self::agent_answers)).
+    pub fn simulate_inbound_answered_after(
+        &self,
+        to: &str,
+        from: &str,
+        source: IpAddr,
+        pin: Option<&str>,
+        twilio_call_sid: Option<&str>,
+        answers_after: Option<Duration>,
+    ) -> Result<InboundRouted, InboundRejected> {
         let to_n = normalize_number(to);
         let from_n = normalize_number(from);
-        let (room, participant, routed, created, answers_after) = {
+        let (room, participant, routed, created) = {
             let mut w = self.world.lock().map_err(|_| InboundRejected::NoTrunk {
                 to: to_n.clone(),
                 from: from_n.clone(),
@@ -287,13 +306,7 @@ impl FakeLiveKit {
                 participant_name: participant.name.clone(),
                 agents,
             };
-            (
-                room,
-                participant,
-                routed,
-                created,
-                w.timing.agent_answers_after,
-            )
+            (room, participant, routed, created)
         };
         if created {
             self.emit("room_started", &room, None);

@@ -80,7 +80,7 @@ fn search(_: &mut Account, owned: &mut Owned, ctx: &Ctx, kind: &str) -> Response
                 "locality": (!a.locality.is_empty()).then_some(a.locality),
                 "region": (!a.region.is_empty()).then_some(a.region),
                 "iso_country": a.country,
-                "address_requirements": "none",
+                "address_requirements": if regulated(a.country) { "any" } else { "none" },
                 "beta": false,
                 "capabilities": { "voice": a.voice, "SMS": a.sms, "MMS": a.mms },
             })
@@ -146,6 +146,26 @@ pub(crate) fn buy(account: &mut Account, owned: &mut Owned, ctx: &Ctx) -> Respon
             return invalid("Missing required parameter PhoneNumber or AreaCode in the post body")
         }
     };
+    // Most numbers outside the US and Canada are sold only with an address (error 21631,
+    // twilio.com/docs/api/errors/21631) and an approved regulatory bundle (error 21649,
+    // Twilio changelog 2020-02-12 "Regulated Number Bundle Provisioning Requirement");
+    // `AddressSid` and `BundleSid` in twilio_api_v2010.yaml.
+    if regulated(pick.country) {
+        if ctx.get("AddressSid").is_none_or(str::is_empty) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                21631,
+                "Phone Number Requires an Address: to purchase this number you must supply the AddressSid of the user of this phone number",
+            );
+        }
+        if ctx.get("BundleSid").is_none_or(str::is_empty) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                21649,
+                "Phone Number Requires a Bundle: provisioning a regulated phone number requires an approved BundleSid",
+            );
+        }
+    }
     let trunk_sid = ctx.string("TrunkSid").filter(|s| !s.is_empty());
     if let Some(t) = &trunk_sid {
         if !account.trunks.iter().any(|tr| &tr.sid == t) {
@@ -258,6 +278,12 @@ pub(crate) fn number_json(account: &str, n: &Number) -> Value {
 }
 
 /// The deterministic inventory: fictional (555 / Ofcom drama) numbers.
+/// Countries whose numbers need an address and a regulatory bundle (of the inventory's:
+/// everything but the US and Canada).
+fn regulated(country: &str) -> bool {
+    !matches!(country, "US" | "CA")
+}
+
 pub(crate) fn inventory() -> Vec<Available> {
     let mut all = Vec::new();
     let mut add = |country: &'static str,

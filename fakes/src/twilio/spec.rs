@@ -79,6 +79,8 @@ const BUY_FIELDS: &[Param] = &[
     p("StatusCallback", Kind::Str, false),
     p("StatusCallbackMethod", Kind::Enum(HTTP_METHOD), false),
     p("VoiceCallerIdLookup", Kind::Bool, false),
+    p("AddressSid", Kind::Str, false),
+    p("BundleSid", Kind::Str, false),
 ];
 const TRUNK_FIELDS: &[Param] = &[
     p("FriendlyName", Kind::Str, false),

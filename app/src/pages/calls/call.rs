@@ -9,6 +9,7 @@ fn kind_words(kind: &str) -> String {
         "call.requested" => "Call requested",
         "call.created" => "Call placed with LiveKit",
         "call.failed" => "Call failed",
+        "call.answered" => "Answered (LiveKit sends no event for it; Dial saw the call active)",
         "call.hangup" => "Hung up from Dial",
         "transfer.started" => "Transfer started",
         "transfer.succeeded" => "Transfer succeeded",

@@ -199,6 +199,16 @@ async fn run(
             let mut tx = state.db.begin_write().await?;
             advance(&mut tx, call_id, status, t, None, t).await?;
             tx.commit().await?;
+            if status == CallStatus::Answered {
+                // On the timeline: no LiveKit event says it.
+                super::place::dial_event(
+                    state,
+                    call_id,
+                    "call.answered",
+                    json!({ "seen_by": "Dial reading the SIP participant" }),
+                )
+                .await?;
+            }
             notify_by_id(state, call_id).await;
             known = status;
         }

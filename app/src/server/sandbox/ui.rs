@@ -74,6 +74,7 @@ pub async fn inbound_call(
     actor: &Actor,
     to: &str,
     from: &str,
+    hold: bool,
 ) -> Result<String, AppError> {
     let mut errors = Vec::new();
     let mut number = |field: &str, text: &str| {
@@ -88,9 +89,17 @@ pub async fn inbound_call(
         return Err(AppError::Invalid { errors });
     };
     let source = CARRIER_ADDRESS.parse().map_err(|_| AppError::Internal)?;
-    let outcome = sandbox
-        .livekit
-        .simulate_inbound(&to, &from, source, None, None);
+    // Held: the call rings until "Agent answers" is pressed; otherwise its agent answers
+    // at once, as a running agent would.
+    let answers_after = (!hold).then(|| std::time::Duration::from_millis(150));
+    let outcome = sandbox.livekit.simulate_inbound_answered_after(
+        &to,
+        &from,
+        source,
+        None,
+        None,
+        answers_after,
+    );
     let message = match &outcome {
         Ok(routed) => {
             let agents: Vec<&str> = routed
@@ -99,7 +108,7 @@ pub async fn inbound_call(
                 .map(|(name, _)| name.as_str())
                 .collect();
             format!(
-                "LiveKit routed the call to room {} (trunk {}, rule {}){}.",
+                "LiveKit routed the call to room {} (trunk {}, rule {}){}.{}",
                 routed.room,
                 routed.trunk_id,
                 routed.rule_id,
@@ -107,6 +116,11 @@ pub async fn inbound_call(
                     String::new()
                 } else {
                     format!(" and dispatched agent {}", agents.join(", "))
+                },
+                if hold {
+                    " It rings until you press \u{201c}Agent answers\u{201d}."
+                } else {
+                    ""
                 }
             )
         }
@@ -128,6 +142,23 @@ pub async fn inbound_call(
             message: message.trim_start_matches("LiveKit ").to_string(),
         }),
     }
+}
+
+/// "Agent answers": the agent of the ringing call in `room` joins and publishes audio, and
+/// the simulated LiveKit answers the caller (as LiveKit's SIP bridge does).
+pub async fn agent_answers(
+    state: &AppState,
+    sandbox: &Sandbox,
+    actor: &Actor,
+    room: &str,
+) -> Result<String, AppError> {
+    if !sandbox.livekit.agent_answers(room) {
+        return Err(AppError::conflict(
+            "No call is ringing in that room any more: it was answered or has ended.",
+        ));
+    }
+    audit::record(&state.db, actor, "sandbox.agent_answered", Some(room), None).await?;
+    Ok(format!("The agent answered the call in room {room}."))
 }
 
 pub async fn set_outcome(
