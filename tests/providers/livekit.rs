@@ -424,7 +424,14 @@ async fn inbound_calls_follow_livekits_matching() {
     assert!(participants
         .iter()
         .any(|p| p.kind == proto::participant_info::Kind::Agent as i32 && p.tracks.len() == 1));
-    assert_eq!(p.attributes["sip.trunkPhoneNumber"], "+15105550100");
+    // The numbers as the carrier wrote them (livekit/protocol `rpc/sip.go`), the rule
+    // (inbound only), the SIP Call-ID and tag from the INVITE.
+    assert_eq!(p.attributes["sip.trunkPhoneNumber"], "+1 510 555 0100");
+    assert_eq!(p.attributes["sip.phoneNumber"], "+14155550123");
+    assert!(p.attributes.contains_key("sip.ruleID"));
+    assert!(
+        p.attributes.contains_key("sip.callIDFull") && p.attributes.contains_key("sip.callTag")
+    );
     assert_eq!(p.attributes["sip.twilio.callSid"], "CA0123");
     assert_eq!(
         lk.list_dispatches(&call.room).await.unwrap()[0].agent_name,
@@ -649,6 +656,11 @@ async fn outbound_calls_ring_and_end_the_way_the_callee_chose() {
     assert_eq!(p.attributes["sip.callStatus"], "active");
     assert_eq!(p.attributes["sip.phoneNumber"], "+14155550000");
     assert!(p.attributes["sip.twilio.callSid"].starts_with("CA"));
+    // Outbound: no rule; the Call-ID and the callee's tag arrive with the answer.
+    assert!(!p.attributes.contains_key("sip.ruleID"));
+    assert!(
+        p.attributes.contains_key("sip.callIDFull") && p.attributes.contains_key("sip.callTag")
+    );
     let record = fake
         .calls()
         .into_iter()
@@ -1087,4 +1099,36 @@ async fn the_caller_id_is_the_number_asked_for_or_a_random_one_of_the_trunk() {
             .unwrap();
         assert_eq!(caller_id(room, identity).await, "+15105550101");
     }
+}
+
+/// livekit/protocol `rpc/sip.go`: a rule with `hide_phone_number` leaves the caller's
+/// number out of every attribute, and the identity is a hash of it.
+#[tokio::test]
+async fn a_rule_that_hides_the_number_hides_it_everywhere() {
+    let (fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    let trunk = lk
+        .create_inbound_trunk(inbound("hidden", &["+15105550120"], &[]))
+        .await
+        .unwrap()
+        .sip_trunk_id;
+    let mut options = rule_options("hidden", &[&trunk], "support-agent");
+    options.hide_phone_number = true;
+    lk.create_dispatch_rule(individual("call-", ""), options)
+        .await
+        .unwrap();
+    let ip = TWILIO_IP.parse().unwrap();
+    let call = fake
+        .simulate_inbound("+15105550120", "+14155550123", ip, None, None)
+        .unwrap();
+    assert!(!call.participant_identity.contains("4155550123"));
+    let p = lk
+        .get_participant(&call.room, &call.participant_identity)
+        .await
+        .unwrap();
+    for hidden in ["sip.phoneNumber", "sip.trunkPhoneNumber", "sip.hostname"] {
+        assert!(!p.attributes.contains_key(hidden), "{hidden}");
+    }
+    assert!(p.attributes.values().all(|v| !v.contains("4155550123")));
+    assert_eq!(p.attributes["sip.callID"], call.call_id);
 }

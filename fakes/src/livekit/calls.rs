@@ -28,6 +28,31 @@ impl FakeLiveKit {
         Some((r.room.clone(), p.clone()))
     }
 
+    /// Sets one attribute of a participant (no webhook: LiveKit sends none for it).
+    pub(super) fn set_attribute(&self, room: &str, identity: &str, key: &str, value: &str) {
+        let Ok(mut w) = self.world.lock() else { return };
+        if let Some(p) = w
+            .rooms
+            .get_mut(room)
+            .and_then(|r| r.participants.iter_mut().find(|p| p.identity == identity))
+        {
+            p.attributes.insert(key.to_string(), value.to_string());
+        }
+    }
+
+    /// The address of the trunk a call went out through.
+    fn trunk_address_of(&self, room: &str, identity: &str) -> Option<String> {
+        let w = self.world.lock().ok()?;
+        let call = w
+            .calls
+            .iter()
+            .find(|c| c.room == room && c.identity == identity)?;
+        w.outbound
+            .iter()
+            .find(|t| t.sip_trunk_id == call.trunk_id)
+            .map(|t| t.address.clone())
+    }
+
     /// Ends a SIP participant's call: removed from the room, `participant_left` with the
     /// reason, and the room closes when no participant is left.
     ///
@@ -234,28 +259,46 @@ impl FakeLiveKit {
             let config = rule.room_config.clone().unwrap_or_default();
             let (room, created) = self.ensure_room(&mut w, &room_name, &config.metadata);
             let call_id = id("SCL_");
-            let identity = format!("sip_{from_n}");
+            // With `hide_phone_number` the caller's number appears nowhere: the identity is a
+            // hash of it and the name its last four digits (livekit/protocol `rpc/sip.go`,
+            // `NewCallDispatchRequest`).
+            let identity = if rule.hide_phone_number {
+                let digest = Sha256::digest(from_n.as_bytes());
+                format!(
+                    "sip_{}",
+                    digest[..8]
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                )
+            } else {
+                format!("sip_{from_n}")
+            };
             let mut attributes: HashMap<String, String> = rule.attributes.clone();
             attributes.insert("sip.callID".into(), call_id.clone());
             // The bridge joins the room while the caller still hears ringing, and answers
             // only once an agent publishes audio (livekit/sip `pkg/sip/inbound.go`,
             // `handleInvite`: `joinRoom(ctx, disp.Room, CallRinging)`).
             attributes.insert("sip.callStatus".into(), "ringing".into());
-            attributes.insert(
-                "sip.phoneNumber".into(),
-                if rule.hide_phone_number {
-                    String::new()
-                } else {
-                    from_n.clone()
-                },
-            );
+            // The attributes an inbound call carries (livekit/protocol `livekit/attrs.go`,
+            // `rpc/sip.go`; livekit/sip `pkg/sip/participant.go`): the From and To users as
+            // the carrier sent them (not normalised), the From host, unless
+            // `hide_phone_number`; the rule (inbound only); the SIP Call-ID and From tag
+            // at once; Twilio's CallSid only when the INVITE carried X-Twilio-CallSid.
+            if !rule.hide_phone_number {
+                attributes.insert("sip.phoneNumber".into(), from.trim().to_string());
+                attributes.insert("sip.trunkPhoneNumber".into(), to.trim().to_string());
+                attributes.insert("sip.hostname".into(), source.to_string());
+            }
             attributes.insert("sip.trunkID".into(), trunk.sip_trunk_id.clone());
             attributes.insert("sip.ruleID".into(), rule.sip_dispatch_rule_id.clone());
-            attributes.insert("sip.trunkPhoneNumber".into(), to_n.clone());
-            attributes.insert("sip.hostname".into(), source.to_string());
+            attributes.insert(
+                "sip.callIDFull".into(),
+                format!("{}@{source}", uuid::Uuid::new_v4().simple()),
+            );
+            attributes.insert("sip.callTag".into(), id("tag"));
             if let Some(sid) = twilio_call_sid {
                 attributes.insert("sip.twilio.callSid".into(), sid.to_string());
-                attributes.insert("sip.twilio.accountSid".into(), String::new());
             }
             let participant = proto::ParticipantInfo {
                 sid: id("PA_"),
@@ -490,16 +533,16 @@ impl FakeLiveKit {
             let mut attributes = req.participant_attributes.clone();
             attributes.insert("sip.callID".into(), call_id.clone());
             attributes.insert("sip.callStatus".into(), "dialing".into());
-            attributes.insert("sip.phoneNumber".into(), to.clone());
-            attributes.insert("sip.trunkID".into(), trunk.sip_trunk_id.clone());
-            attributes.insert("sip.trunkPhoneNumber".into(), normalize_number(&from));
-            attributes.insert("sip.hostname".into(), trunk.address.clone());
-            if trunk.address.ends_with("pstn.twilio.com") {
-                attributes.insert(
-                    "sip.twilio.callSid".into(),
-                    format!("CA{}", uuid::Uuid::new_v4().simple()),
-                );
+            // Outbound (livekit/protocol `rpc/sip.go`): the callee as requested, the
+            // caller ID used and the trunk's address, unless `hide_phone_number`; no rule.
+            // The Call-ID, To tag and Twilio's CallSid come with the callee's answer
+            // (`answered_attributes`).
+            if !req.hide_phone_number {
+                attributes.insert("sip.phoneNumber".into(), req.sip_call_to.trim().to_string());
+                attributes.insert("sip.trunkPhoneNumber".into(), from.clone());
+                attributes.insert("sip.hostname".into(), trunk.address.clone());
             }
+            attributes.insert("sip.trunkID".into(), trunk.sip_trunk_id.clone());
             let participant = proto::ParticipantInfo {
                 sid: id("PA_"),
                 identity: identity.clone(),
@@ -625,6 +668,19 @@ impl FakeLiveKit {
             )));
             return;
         }
+        // Twilio's 18x carries X-Twilio-CallSid (livekit/sip `pkg/sip/types.go`,
+        // `HeadersToAttrs`: only when the header is there).
+        if self
+            .trunk_address_of(room, identity)
+            .is_some_and(|a| a.ends_with("twilio.com"))
+        {
+            self.set_attribute(
+                room,
+                identity,
+                "sip.twilio.callSid",
+                &format!("CA{}", uuid::Uuid::new_v4().simple()),
+            );
+        }
         let (wait, failure) = match outcome {
             CallOutcome::Answer => (timing.answer_after, None),
             CallOutcome::Busy => (
@@ -659,6 +715,15 @@ impl FakeLiveKit {
                 self.end_call(room, identity, reason);
             }
             None => {
+                // The 200 OK brings the Call-ID and the callee's tag (livekit/sip
+                // `pkg/sip/outbound.go`, `setExtraAttrs` at the end of `sipSignal`).
+                self.set_attribute(
+                    room,
+                    identity,
+                    "sip.callIDFull",
+                    &format!("{}@dial", uuid::Uuid::new_v4().simple()),
+                );
+                self.set_attribute(room, identity, "sip.callTag", &id("tag"));
                 if self.set_status(room, identity, "active").is_none() {
                     finish(Err(TwirpError::new(
                         "aborted",

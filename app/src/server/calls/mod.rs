@@ -75,8 +75,14 @@ pub(super) fn sip_facts(p: &proto::ParticipantInfo) -> Option<SipFacts> {
     Some(SipFacts {
         call_id: attr("sip.callID")?,
         status: attr("sip.callStatus").and_then(|s| CallStatus::from_sip(&s)),
-        phone_number: attr("sip.phoneNumber").unwrap_or_default(),
-        trunk_phone_number: attr("sip.trunkPhoneNumber").unwrap_or_default(),
+        // LiveKit passes the numbers on as the carrier wrote them (livekit/protocol
+        // `rpc/sip.go`): normalised here, once, the way LiveKit matches them.
+        phone_number: attr("sip.phoneNumber")
+            .map(|n| dial_sip::normalize_number(&n))
+            .unwrap_or_default(),
+        trunk_phone_number: attr("sip.trunkPhoneNumber")
+            .map(|n| dial_sip::normalize_number(&n))
+            .unwrap_or_default(),
         // Calls routed by a dispatch rule came in; calls Dial (or anyone) placed went out.
         inbound: attr("sip.ruleID").is_some(),
         twilio_call_sid: attr("sip.twilio.callSid"),
