@@ -96,7 +96,7 @@ pub async fn number_by_e164(app: &TestApp, e164: &str) -> NumberRow {
 }
 
 pub async fn routing(app: &TestApp, client: &reqwest::Client, number_id: &str) -> Routing {
-    app.call(client, "provisioning/routing", &[("number_id", number_id)])
+    app.call(client, "assignment/routing", &[("number_id", number_id)])
         .await
         .expect("routing")
 }
@@ -109,7 +109,7 @@ pub async fn assign(
 ) -> Result<String, AppError> {
     app.call(
         client,
-        "provisioning/assign",
+        "assignment/assign",
         &[("number_id", number_id), ("assistant_id", assistant_id)],
     )
     .await
@@ -251,7 +251,7 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
     let check: RouteCheck = app
         .call(
             &app.client,
-            "provisioning/test-route",
+            "assignment/test-route",
             &[("number_id", &number.id)],
         )
         .await
@@ -284,7 +284,7 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
     let _: String = app
         .call(
             &app.client,
-            "provisioning/unassign",
+            "assignment/unassign",
             &[("number_id", &number.id)],
         )
         .await
@@ -309,7 +309,7 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
     let check: RouteCheck = app
         .call(
             &app.client,
-            "provisioning/test-route",
+            "assignment/test-route",
             &[("number_id", &number.id)],
         )
         .await
@@ -422,11 +422,7 @@ async fn a_foreign_trunk_claiming_the_number_stops_the_precheck_and_is_named() {
 
     // Roll back: nothing to delete; the number is unassigned again and can be retried later.
     let _: () = app
-        .call(
-            &app.client,
-            "provisioning/roll-back",
-            &[("run_id", &run.id)],
-        )
+        .call(&app.client, "assignment/roll-back", &[("run_id", &run.id)])
         .await
         .unwrap();
     let r = routing(&app, &app.client, &number.id).await;
@@ -482,6 +478,16 @@ async fn fault_then(retry: bool, hang: bool) {
     for (i, route) in FAULT_ROUTES.iter().enumerate() {
         let e164 = format!("+1415555013{i}");
         let number = twilio_number(&app, &e164).await;
+        // The number answered with a TwiML application before Dial.
+        let app_sid = "APfedcba9876543210fedcba9876543210";
+        twilio.set_voice_application(SID, &e164, app_sid);
+        let voice_application = |twilio: &FakeTwilio| {
+            twilio
+                .numbers(SID)
+                .into_iter()
+                .find(|n| n.phone_number == e164)
+                .and_then(|n| n.voice_application_sid)
+        };
         let trunks_before = twilio.trunks(SID);
         inject(&twilio, &livekit, route, hang);
         assign(&app, &app.client, &number.id, &assistant)
@@ -501,7 +507,7 @@ async fn fault_then(retry: bool, hang: bool) {
 
         if retry {
             let _: () = app
-                .call(&app.client, "provisioning/retry", &[("run_id", &run.id)])
+                .call(&app.client, "assignment/retry", &[("run_id", &run.id)])
                 .await
                 .unwrap();
             let r = routing(&app, &app.client, &number.id).await;
@@ -518,11 +524,7 @@ async fn fault_then(retry: bool, hang: bool) {
             assert!(call_in(&livekit, &e164).is_ok(), "{route}");
         } else {
             let _: () = app
-                .call(
-                    &app.client,
-                    "provisioning/roll-back",
-                    &[("run_id", &run.id)],
-                )
+                .call(&app.client, "assignment/roll-back", &[("run_id", &run.id)])
                 .await
                 .unwrap();
             let r = routing(&app, &app.client, &number.id).await;
@@ -535,6 +537,12 @@ async fn fault_then(retry: bool, hang: bool) {
             assert_eq!(livekit_objects(&livekit, &e164), (0, 0, 0), "{route}");
             assert!(!attached(&twilio, &e164), "{route}");
             assert_eq!(r.number.assignment_status, AssignmentStatus::Unassigned);
+            // Its voice application is as it was, whether or not the run reached the trunk.
+            assert_eq!(
+                voice_application(&twilio).as_deref(),
+                Some(app_sid),
+                "{route}"
+            );
             // A trunk this run created is gone too; one that existed before stays.
             let after: Vec<String> = twilio.trunks(SID).into_iter().map(|t| t.sid).collect();
             let before: Vec<String> = trunks_before.into_iter().map(|t| t.sid).collect();
@@ -622,16 +630,12 @@ async fn owners_assign_only_their_numbers_to_their_assistants() {
     assert!(err.field("assistant_id").is_some(), "{err:?}");
     // Runs and routing of others' numbers are hidden.
     let err = app
-        .call::<Routing>(&owner, "provisioning/routing", &[("number_id", &theirs.id)])
+        .call::<Routing>(&owner, "assignment/routing", &[("number_id", &theirs.id)])
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::NotFound { .. }));
     let err = app
-        .call::<String>(
-            &owner,
-            "provisioning/unassign",
-            &[("number_id", &theirs.id)],
-        )
+        .call::<String>(&owner, "assignment/unassign", &[("number_id", &theirs.id)])
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::NotFound { .. }));
@@ -651,7 +655,7 @@ async fn owners_assign_only_their_numbers_to_their_assistants() {
     );
     let run_id = r.current.unwrap().id;
     let err = app
-        .call::<()>(&new_client(), "provisioning/retry", &[("run_id", &run_id)])
+        .call::<()>(&new_client(), "assignment/retry", &[("run_id", &run_id)])
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::Unauthorized));
@@ -861,7 +865,7 @@ async fn the_assistant_page_offers_only_the_owners_free_numbers() {
     let options: Vec<dial_app::model::AssistantOption> = app
         .call(
             &app.client,
-            "provisioning/assignable",
+            "assignment/assignable",
             &[("assistant_id", &assistant)],
         )
         .await
@@ -872,7 +876,7 @@ async fn the_assistant_page_offers_only_the_owners_free_numbers() {
     let err = app
         .call::<Vec<dial_app::model::AssistantOption>>(
             &owner,
-            "provisioning/assignable",
+            "assignment/assignable",
             &[("assistant_id", &assistant)],
         )
         .await
@@ -952,7 +956,7 @@ async fn against_a_real_livekit_the_route_test_checks_the_trunk_and_rule() {
     let check: RouteCheck = app
         .call(
             &app.client,
-            "provisioning/test-route",
+            "assignment/test-route",
             &[("number_id", &number.id)],
         )
         .await
@@ -971,10 +975,59 @@ async fn against_a_real_livekit_the_route_test_checks_the_trunk_and_rule() {
     let check: RouteCheck = app
         .call(
             &app.client,
-            "provisioning/test-route",
+            "assignment/test-route",
             &[("number_id", &number.id)],
         )
         .await
         .unwrap();
     assert!(!check.ok, "{check:?}");
+}
+
+/// Twilio deletes a number's voice application when the number joins a trunk
+/// (twilio_api_v2010.yaml, the number's `trunk_sid`): unassign puts it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unassign_gives_the_number_its_voice_application_back() {
+    let app = provisioning_app().await;
+    let (twilio, _) = fakes(&app);
+    let admin = user_id(&app, ADMIN).await;
+    let number = twilio_number(&app, "+14155550135").await;
+    twilio.set_voice_application(SID, "+14155550135", "AP0123456789abcdef0123456789abcdef");
+    let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
+    let at_twilio = |twilio: &FakeTwilio| {
+        twilio
+            .numbers(SID)
+            .into_iter()
+            .find(|n| n.phone_number == "+14155550135")
+            .expect("the number")
+    };
+    let attached = at_twilio(&twilio);
+    assert!(attached.trunk_sid.is_some());
+    assert_eq!(attached.voice_application_sid, None, "Twilio deleted it");
+
+    app.call::<String>(
+        &app.client,
+        "assignment/unassign",
+        &[("number_id", number.id.as_str())],
+    )
+    .await
+    .unwrap();
+    let r = routing(&app, &app.client, &number.id).await;
+    assert_eq!(r.number.assignment_status, AssignmentStatus::Unassigned);
+    let detached = at_twilio(&twilio);
+    assert_eq!(detached.trunk_sid, None);
+    assert_eq!(
+        detached.voice_application_sid.as_deref(),
+        Some("AP0123456789abcdef0123456789abcdef")
+    );
+    let steps = r.current.map(|run| run.steps).unwrap_or_default();
+    assert!(
+        steps.iter().any(|s| s
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("voice application"))),
+        "the run says so: {steps:?}"
+    );
 }

@@ -168,7 +168,7 @@ async fn a_run_killed_mid_way_is_finished_by_the_next_process() {
     twilio.faults.set_latency(Some(Duration::from_millis(150)));
     livekit.faults.set_latency(Some(Duration::from_millis(150)));
     let assign = tokio::spawn(call(
-        "provisioning/assign",
+        "assignment/assign",
         vec![
             ("number_id", number_id.clone()),
             ("assistant_id", "a1".into()),

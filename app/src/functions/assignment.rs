@@ -8,14 +8,14 @@ use crate::{
 use leptos::prelude::*;
 
 /// The number's routing, its current run and its provisioning history.
-#[server(prefix = "/api", endpoint = "provisioning/routing")]
+#[server(prefix = "/api", endpoint = "assignment/routing")]
 pub async fn get_number_routing(number_id: String) -> Result<Routing, AppError> {
     use crate::server::{assignment, auth};
     let me = auth::require_user()?;
     assignment::routing(&auth::state()?, &me, &number_id).await
 }
 
-#[server(prefix = "/api", endpoint = "provisioning/run")]
+#[server(prefix = "/api", endpoint = "assignment/run")]
 pub async fn get_provisioning_run(run_id: String) -> Result<RunView, AppError> {
     use crate::server::{assignment, auth};
     let me = auth::require_user()?;
@@ -25,7 +25,7 @@ pub async fn get_provisioning_run(run_id: String) -> Result<RunView, AppError> {
 /// Gives the number to the assistant (or moves it from its current one). Returns the run's
 /// id when the run stops (done or failed), or after 20 s while it is still running; the
 /// number's page follows it. A form post without JavaScript lands on the number's page.
-#[server(prefix = "/api", endpoint = "provisioning/assign")]
+#[server(prefix = "/api", endpoint = "assignment/assign")]
 pub async fn assign_number(number_id: String, assistant_id: String) -> Result<String, AppError> {
     use crate::server::{assignment, auth};
     let me = auth::require_user()?;
@@ -38,7 +38,7 @@ pub async fn assign_number(number_id: String, assistant_id: String) -> Result<St
     Ok(run)
 }
 
-#[server(prefix = "/api", endpoint = "provisioning/unassign")]
+#[server(prefix = "/api", endpoint = "assignment/unassign")]
 pub async fn unassign_number(number_id: String) -> Result<String, AppError> {
     use crate::server::{assignment, auth};
     let me = auth::require_user()?;
@@ -48,21 +48,21 @@ pub async fn unassign_number(number_id: String) -> Result<String, AppError> {
     Ok(run)
 }
 
-#[server(prefix = "/api", endpoint = "provisioning/retry")]
+#[server(prefix = "/api", endpoint = "assignment/retry")]
 pub async fn retry_run(run_id: String) -> Result<(), AppError> {
     use crate::server::{assignment, auth};
     let me = auth::require_user()?;
     assignment::retry(&auth::state()?, &me, &auth::actor(&me), &run_id).await
 }
 
-#[server(prefix = "/api", endpoint = "provisioning/roll-back")]
+#[server(prefix = "/api", endpoint = "assignment/roll-back")]
 pub async fn roll_back_run(run_id: String) -> Result<(), AppError> {
     use crate::server::{assignment, auth};
     let me = auth::require_user()?;
     assignment::roll_back(&auth::state()?, &me, &auth::actor(&me), &run_id).await
 }
 
-#[server(prefix = "/api", endpoint = "provisioning/test-route")]
+#[server(prefix = "/api", endpoint = "assignment/test-route")]
 pub async fn test_inbound_route(number_id: String) -> Result<RouteCheck, AppError> {
     use crate::server::{assignment, auth};
     let me = auth::require_user()?;
@@ -71,7 +71,7 @@ pub async fn test_inbound_route(number_id: String) -> Result<RouteCheck, AppErro
 
 /// The numbers the assistant can be given: its owner's numbers that no assistant answers
 /// and that have no unfinished run (`name` is the number and its label).
-#[server(prefix = "/api", endpoint = "provisioning/assignable")]
+#[server(prefix = "/api", endpoint = "assignment/assignable")]
 pub async fn assignable_numbers(assistant_id: String) -> Result<Vec<AssistantOption>, AppError> {
     use crate::server::{assignment, auth};
     let me = auth::require_user()?;

@@ -68,6 +68,7 @@ pub(crate) struct Number {
     friendly_name: String,
     trunk_sid: Option<String>,
     voice_url: Option<String>,
+    voice_application_sid: Option<String>,
     voice_method: String,
     status_callback: Option<String>,
     status_callback_method: String,
@@ -134,6 +135,9 @@ pub struct FakeNumber {
     pub trunk_sid: Option<String>,
     /// Where Twilio would send the number's call status callbacks.
     pub status_callback: Option<String>,
+    pub voice_url: Option<String>,
+    /// The TwiML application that answers the number's calls (not while on a trunk).
+    pub voice_application_sid: Option<String>,
 }
 
 /// A trunk as tests and the sandbox see it.
@@ -216,6 +220,8 @@ impl FakeTwilio {
                         friendly_name: n.friendly_name.clone(),
                         trunk_sid: n.trunk_sid.clone(),
                         status_callback: n.status_callback.clone(),
+                        voice_url: n.voice_url.clone(),
+                        voice_application_sid: n.voice_application_sid.clone(),
                     })
                     .collect()
             })
@@ -251,6 +257,19 @@ impl FakeTwilio {
             .collect()
     }
 
+    /// Gives a number a TwiML application (as someone would in the Twilio console).
+    pub fn set_voice_application(&self, account: &str, phone_number: &str, sid: &str) {
+        if let Ok(mut w) = self.world.lock() {
+            if let Some(n) = w.accounts.get_mut(account).and_then(|a| {
+                a.numbers
+                    .iter_mut()
+                    .find(|n| n.available.phone_number == phone_number)
+            }) {
+                n.voice_application_sid = Some(sid.to_string());
+            }
+        }
+    }
+
     /// Puts a number straight on an account (numbers bought outside Dial, for import tests).
     pub fn give_number(&self, account: &str, phone_number: &str) -> Option<String> {
         let mut w = self.world.lock().ok()?;
@@ -267,6 +286,7 @@ impl FakeTwilio {
             available,
             trunk_sid: None,
             voice_url: None,
+            voice_application_sid: None,
             voice_method: "POST".into(),
             status_callback: None,
             status_callback_method: "POST".into(),

@@ -180,6 +180,7 @@ pub(crate) fn buy(account: &mut Account, owned: &mut Owned, ctx: &Ctx) -> Respon
         available: pick,
         trunk_sid,
         voice_url: ctx.string("VoiceUrl"),
+        voice_application_sid: ctx.string("VoiceApplicationSid").filter(|s| !s.is_empty()),
         voice_method: ctx.string("VoiceMethod").unwrap_or_else(|| "POST".into()),
         status_callback: ctx.string("StatusCallback"),
         status_callback_method: ctx
@@ -238,11 +239,22 @@ pub(crate) fn update(account: &mut Account, _: &mut Owned, ctx: &Ctx) -> Respons
     if let Some(v) = ctx.string("FriendlyName") {
         n.friendly_name = v;
     }
+    // A trunk and a voice application exclude each other: setting one deletes the other
+    // (twilio_api_v2010.yaml, `trunk_sid` and `voice_application_sid`).
     if let Some(v) = ctx.string("TrunkSid") {
         n.trunk_sid = (!v.is_empty()).then_some(v);
+        if n.trunk_sid.is_some() {
+            n.voice_application_sid = None;
+        }
     }
     if let Some(v) = ctx.string("VoiceUrl") {
         n.voice_url = (!v.is_empty()).then_some(v);
+    }
+    if let Some(v) = ctx.string("VoiceApplicationSid") {
+        n.voice_application_sid = (!v.is_empty()).then_some(v);
+        if n.voice_application_sid.is_some() {
+            n.trunk_sid = None;
+        }
     }
     if let Some(v) = ctx.string("VoiceMethod") {
         n.voice_method = v;
@@ -264,6 +276,7 @@ pub(crate) fn number_json(account: &str, n: &Number) -> Value {
         "friendly_name": n.friendly_name,
         "trunk_sid": n.trunk_sid,
         "voice_url": n.voice_url,
+        "voice_application_sid": n.voice_application_sid,
         "voice_method": n.voice_method,
         "status_callback": n.status_callback,
         "status_callback_method": n.status_callback_method,

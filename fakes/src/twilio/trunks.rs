@@ -357,7 +357,11 @@ pub(crate) fn attach_number(account: &mut Account, _: &mut Owned, ctx: &Ctx) -> 
         }
         None => {}
     }
+    // twilio_api_v2010.yaml, the number's `trunk_sid`: "Setting a `trunk_sid` will
+    // automatically delete your `voice_application_sid` and vice versa"; the voice URLs
+    // stay, ignored while the number is on a trunk.
     n.trunk_sid = Some(trunk_sid);
+    n.voice_application_sid = None;
     (
         StatusCode::CREATED,
         Json(trunk_number_json(&account.sid, n)),

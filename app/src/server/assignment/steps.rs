@@ -463,12 +463,29 @@ pub(super) async fn twilio_attach(
             ctx.number.e164
         ).into()),
         None => {
-            set_intent(ctx, StepName::TwilioAttach, "create", None).await?;
+            // Attaching deletes the number's voice application (Twilio's number resource,
+            // `trunk_sid`): what it was goes with the intent, so unassign and roll back can
+            // put it back.
+            let before = json!({
+                "voice_application_sid": incoming.voice_application_sid,
+                "voice_url": incoming.voice_url,
+            });
+            set_intent(
+                ctx,
+                StepName::TwilioAttach,
+                "create",
+                Some(before.to_string()),
+            )
+            .await?;
             client
                 .attach_number(&trunk, &incoming.sid)
                 .await
                 .map_err(tw_err)?;
-            Ok(Outcome::done(StepAction::Created, Some(trunk), "attached"))
+            let detail = match &incoming.voice_application_sid {
+                Some(app) => format!("attached (its voice application {app} is set aside until unassign)"),
+                None => "attached".to_string(),
+            };
+            Ok(Outcome::done(StepAction::Created, Some(trunk), detail))
         }
     }
 }
@@ -779,11 +796,26 @@ pub(super) async fn detach(ctx: &Ctx) -> Result<Outcome, StepError> {
         ));
     }
     match client.detach_number(&trunk, &incoming.sid).await {
-        Ok(()) => Ok(Outcome::done(
-            StepAction::Deleted,
-            Some(trunk),
-            "detached (the trunk stays for other numbers)",
-        )),
+        Ok(()) => {
+            let saved: Option<String> = sqlx::query_scalar(
+                "SELECT s.data FROM provisioning_steps s JOIN provisioning_runs r ON r.id = s.run_id \
+                 WHERE r.phone_number_id = $1 AND r.kind = 'assign' AND s.name = 'twilio_attach' \
+                 AND s.data IS NOT NULL ORDER BY r.started_at DESC LIMIT 1",
+            )
+            .bind(&ctx.number.id)
+            .fetch_optional(&ctx.state.db.pool)
+            .await?;
+            let restored = restore_voice_application(&client, &incoming.sid, saved.as_deref())
+                .await
+                .map_err(tw_err)?;
+            let detail = match restored {
+                Some(app) => format!(
+                    "detached (the trunk stays for other numbers); its voice application {app} is back"
+                ),
+                None => "detached (the trunk stays for other numbers)".to_string(),
+            };
+            Ok(Outcome::done(StepAction::Deleted, Some(trunk), detail))
+        }
         Err(e) if e.status() == Some(404) => Ok(Outcome::done(
             StepAction::Nothing,
             Some(trunk),
@@ -791,6 +823,32 @@ pub(super) async fn detach(ctx: &Ctx) -> Result<Outcome, StepError> {
         )),
         Err(e) => Err(tw_err(e)),
     }
+}
+
+/// Puts back the voice application a number had before Dial attached it to its trunk
+/// (`saved`: the attach step's data). Returns the application restored, if any.
+pub(super) async fn restore_voice_application(
+    client: &TwilioClient,
+    number_sid: &str,
+    saved: Option<&str>,
+) -> Result<Option<String>, crate::server::twilio::TwilioError> {
+    let app = saved
+        .map(parse_meta)
+        .and_then(|v| v["voice_application_sid"].as_str().map(str::to_string))
+        .filter(|a| !a.is_empty());
+    let Some(app) = app else {
+        return Ok(None);
+    };
+    client
+        .update_number(
+            number_sid,
+            &crate::server::twilio::UpdateNumber {
+                voice_application_sid: Some(app.clone()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(Some(app))
 }
 
 pub(super) async fn record_unassignment(ctx: &Ctx) -> Result<Outcome, StepError> {

@@ -191,7 +191,18 @@ pub(super) async fn undo(ctx: &Ctx, s: &StepRow, created: bool) -> Result<String
             match incoming {
                 Some(n) => match n.trunk_sid.filter(|t| !t.is_empty()) {
                     Some(trunk) => match client.detach_number(&trunk, &n.sid).await {
-                        Ok(()) => Ok(format!("detached from {trunk}")),
+                        Ok(()) => {
+                            let restored =
+                                restore_voice_application(&client, &n.sid, s.data.as_deref())
+                                    .await
+                                    .map_err(tw_err)?;
+                            Ok(match restored {
+                                Some(app) => format!(
+                                    "detached from {trunk}; its voice application {app} is back"
+                                ),
+                                None => format!("detached from {trunk}"),
+                            })
+                        }
                         Err(e) if e.status() == Some(404) => Ok("already detached".into()),
                         Err(e) => Err(tw_err(e)),
                     },

@@ -138,6 +138,8 @@ pub struct IncomingNumber {
     pub friendly_name: String,
     pub trunk_sid: Option<String>,
     pub voice_url: Option<String>,
+    #[serde(default)]
+    pub voice_application_sid: Option<String>,
     pub status_callback: Option<String>,
     #[serde(default)]
     pub capabilities: Capabilities,
@@ -160,6 +162,7 @@ pub struct UpdateNumber {
     pub friendly_name: Option<String>,
     pub trunk_sid: Option<String>,
     pub voice_url: Option<String>,
+    pub voice_application_sid: Option<String>,
     pub status_callback: Option<String>,
 }
 
@@ -579,6 +582,7 @@ impl TwilioClient {
             ("FriendlyName", update.friendly_name.clone()),
             ("TrunkSid", update.trunk_sid.clone()),
             ("VoiceUrl", update.voice_url.clone()),
+            ("VoiceApplicationSid", update.voice_application_sid.clone()),
             ("StatusCallback", update.status_callback.clone()),
         ]);
         self.post_json(
