@@ -126,7 +126,8 @@ async fn calls_are_placed_listed_transferred_and_hung_up_with_an_api_key() {
     )
     .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["fields"][0]["field"], "transfer_to");
+    // The field as this body names it (the page's form calls it transfer_to).
+    assert_eq!(body["error"]["fields"][0]["field"], "to");
 
     let (status, ended) = api(
         &app,
