@@ -205,8 +205,12 @@ pub const CALL_OUTCOMES: &[(&str, &str)] = &[
 
 /// A number Dial manages, as the numbers table shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", schema(as = Number))]
 pub struct NumberRow {
     pub id: String,
+    /// E.164, e.g. +14155550100.
+    #[cfg_attr(feature = "ssr", schema(value_type = String))]
     pub e164: E164,
     pub label: String,
     pub country: String,
@@ -323,6 +327,7 @@ pub const TRANSPORTS: &[(&str, &str)] = &[
 
 /// An assistant: the LiveKit agent Dial dispatches for calls to and from its numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Assistant {
     pub id: String,
     pub owner_id: String,

@@ -7,7 +7,7 @@ use super::*;
 #[serde(deny_unknown_fields)]
 #[schema(as = PlaceCall)]
 pub(super) struct PlaceCallBody {
-    /// The number to call from (one of yours).
+    /// The number to call from (one of yours): its id, or the number itself in E.164.
     number_id: String,
     /// The number to call, E.164 (+14155550100).
     to: String,
@@ -57,8 +57,21 @@ pub(super) async fn place_call(
     ApiJson(body): ApiJson<PlaceCallBody>,
 ) -> Result<Json<dial_app::model::CallRow>, ApiError> {
     use dial_app::server::calls;
+    // A number may be named by its E.164 as well as by its id.
+    let number_id = if body.number_id.trim_start().starts_with('+') {
+        dial_app::server::numbers::id_of(&state, &body.number_id)
+            .await?
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "number_id",
+                    "Dial has no number like that: use one of GET /api/v1/numbers.",
+                )
+            })?
+    } else {
+        body.number_id
+    };
     let input = calls::CallInput {
-        number_id: body.number_id,
+        number_id,
         to: body.to,
         assistant_id: body.assistant_id,
         dtmf: body.dtmf,
@@ -94,17 +107,7 @@ pub(super) async fn list_calls(
             "direction" => query.direction = value,
             "status" => query.status = value,
             "date" => query.date = value,
-            "page" => {
-                query.page = match value.map(|v| v.parse::<u32>()) {
-                    Some(Ok(n)) => Some(n),
-                    Some(Err(_)) => {
-                        return Err(
-                            AppError::invalid("page", "The page is a whole number from 1.").into(),
-                        )
-                    }
-                    None => None,
-                }
-            }
+            "page" => query.page = page_param(value)?,
             other => return Err(AppError::invalid(
                 other,
                 "Unknown query parameter: use assistant, number, direction, status, date or page.",
@@ -167,4 +170,51 @@ pub(super) async fn hang_up_call(
     Ok(Json(
         dial_app::server::calls::hang_up(&state, &me, &api_actor(&me), &id).await?,
     ))
+}
+
+pub(super) async fn list_numbers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    pairs: Result<
+        axum::extract::Query<Vec<(String, String)>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<Json<dial_app::model::Page<dial_app::model::NumberRow>>, ApiError> {
+    let axum::extract::Query(pairs) = pairs.map_err(|e| AppError::Request {
+        message: e.body_text(),
+    })?;
+    let mut query = dial_app::model::NumberQuery::default();
+    for (key, value) in pairs {
+        let value = Some(value).filter(|v| !v.is_empty());
+        match key.as_str() {
+            "q" => query.q = value,
+            "assigned" => query.assigned = value,
+            "page" => query.page = page_param(value)?,
+            other => {
+                return Err(AppError::invalid(
+                    other,
+                    "Unknown query parameter: use q, assigned or page.",
+                )
+                .into())
+            }
+        }
+    }
+    Ok(Json(
+        dial_app::server::numbers::list(&state, &me, &query).await?,
+    ))
+}
+
+pub(super) async fn list_assistants(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+) -> Result<Json<Vec<dial_app::model::Assistant>>, ApiError> {
+    Ok(Json(dial_app::server::assistants::list(&state, &me).await?))
+}
+
+/// The `page` query parameter: a whole number, or absent.
+fn page_param(value: Option<String>) -> Result<Option<u32>, AppError> {
+    value
+        .map(|v| v.parse::<u32>())
+        .transpose()
+        .map_err(|_| AppError::invalid("page", "The page is a whole number from 1."))
 }

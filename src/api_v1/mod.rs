@@ -20,7 +20,7 @@ use axum::{
 };
 use dial_app::{
     error::{AppError, FieldError},
-    model::{CallDetail, CallRow, Me, Page, TransferResult},
+    model::{Assistant, CallDetail, CallRow, Me, NumberRow, Page, TransferResult},
     server::{api_keys, state::AppState},
 };
 use serde_json::{json, Value};
@@ -261,6 +261,30 @@ pub const ENDPOINTS: &[Endpoint] = &[
         route: |m| on(m, openapi),
     },
     Endpoint {
+        method: Method::GET,
+        path: "/numbers",
+        summary: "Your numbers (all of them for an admin), 50 per page",
+        auth: true,
+        query: &[
+            ("q", "Part of the number or of its label"),
+            ("assigned", "assigned or unassigned"),
+            ("page", "Page number, from 1"),
+        ],
+        request: None,
+        response: inline::<Page<NumberRow>>,
+        route: |m| on(m, list_numbers),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/assistants",
+        summary: "Your assistants (all of them for an admin)",
+        auth: true,
+        query: &[],
+        request: None,
+        response: inline::<Vec<Assistant>>,
+        route: |m| on(m, list_assistants),
+    },
+    Endpoint {
         method: Method::POST,
         path: "/calls",
         summary: "Place an outbound call from one of your numbers",
@@ -350,6 +374,8 @@ pub fn schemas() -> serde_json::Map<String, Value> {
     add::<PlaceCallBody>(&mut found);
     add::<CallRow>(&mut found);
     add::<CallDetail>(&mut found);
+    add::<NumberRow>(&mut found);
+    add::<Assistant>(&mut found);
     add::<TransferBody>(&mut found);
     add::<TransferResult>(&mut found);
     found

@@ -198,3 +198,61 @@ async fn calls_are_placed_listed_transferred_and_hung_up_with_an_api_key() {
     let (status, _) = api(&app, "", Method::GET, "/api/v1/calls", None).await;
     assert_eq!(status, 401);
 }
+
+/// An integrator needs no id from the dashboard: numbers and assistants are listed, and a
+/// call may name its number by E.164.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_lists_numbers_and_assistants_and_takes_a_number_by_e164() {
+    use reqwest::Method;
+    let app = provisioning_app().await;
+    let admin = user_id(&app, ADMIN).await;
+    let number = twilio_number(&app, "+14155550136").await;
+    let assistant = insert_assistant(&app, &admin, "Sales", "sales-agent", "sales-").await;
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
+    let key: CreatedKey = app
+        .call(&app.client, "api-keys/create", &[("name", "CRM")])
+        .await
+        .expect("key");
+    let key = key.secret;
+
+    let (status, numbers) = api(&app, &key, Method::GET, "/api/v1/numbers", None).await;
+    assert_eq!(status, 200, "{numbers}");
+    assert_eq!(numbers["total"], 1);
+    assert_eq!(numbers["items"][0]["id"], number.id.as_str());
+    assert_eq!(numbers["items"][0]["e164"], "+14155550136");
+    assert_eq!(numbers["items"][0]["assignment_status"], "active");
+    let (status, none) = api(&app, &key, Method::GET, "/api/v1/numbers?q=999999", None).await;
+    assert_eq!((status, none["total"].as_u64()), (200, Some(0)));
+    let (status, bad) = api(&app, &key, Method::GET, "/api/v1/numbers?colour=red", None).await;
+    assert_eq!(status, 422, "{bad}");
+
+    let (status, assistants) = api(&app, &key, Method::GET, "/api/v1/assistants", None).await;
+    assert_eq!(status, 200, "{assistants}");
+    assert_eq!(assistants[0]["id"], assistant.as_str());
+    assert_eq!(assistants[0]["agent_name"], "sales-agent");
+    assert_eq!(assistants[0]["numbers"], 1);
+
+    // The number by E.164, in any format a person writes.
+    let (status, call) = api(
+        &app,
+        &key,
+        Method::POST,
+        "/api/v1/calls",
+        Some(json!({ "number_id": "+1 (415) 555-0136", "to": "+14155550100" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{call}");
+    assert_eq!(call["number_id"], number.id.as_str());
+    let (status, unknown) = api(
+        &app,
+        &key,
+        Method::POST,
+        "/api/v1/calls",
+        Some(json!({ "number_id": "+14155550999", "to": "+14155550100" })),
+    )
+    .await;
+    assert_eq!(status, 422, "{unknown}");
+    assert_eq!(unknown["error"]["fields"][0]["field"], "number_id");
+}

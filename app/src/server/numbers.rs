@@ -229,6 +229,16 @@ async fn live_by_e164(state: &AppState, e164: &str) -> Result<Option<(String, St
     .await?)
 }
 
+/// The id of the live number `e164` (any format `E164::parse` reads), if Dial has it.
+pub async fn id_of(state: &AppState, e164: &str) -> Result<Option<String>, AppError> {
+    let Ok(number) = E164::parse(e164, None) else {
+        return Ok(None);
+    };
+    Ok(live_by_e164(state, number.as_str())
+        .await?
+        .map(|(id, _)| id))
+}
+
 fn twilio_error(state: &AppState, client: &TwilioClient, err: &TwilioError) -> AppError {
     twilio::settings::describe(err, client.account_sid(), &state.config.twilio_api_base)
 }
