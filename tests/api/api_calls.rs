@@ -1,7 +1,7 @@
 //! The JSON API's call routes, with an API key, against the sandbox's LiveKit.
 
 use crate::{assignment::*, helpers::*};
-use dial_app::model::CreatedKey;
+use dial_app::model::{CreatedKey, NumberRow};
 use serde_json::{json, Value};
 
 async fn api(
@@ -23,11 +23,12 @@ async fn api(
     (status, body)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_are_placed_listed_transferred_and_hung_up_with_an_api_key() {
+/// A sandbox app with `e164` assigned to an assistant "Sales", and an admin's API key:
+/// the app, the number, the assistant's id and the key.
+async fn assigned_with_key(e164: &str) -> (TestApp, NumberRow, String, String) {
     let app = provisioning_app().await;
     let admin = user_id(&app, ADMIN).await;
-    let number = twilio_number(&app, "+14155550135").await;
+    let number = twilio_number(&app, e164).await;
     let assistant = insert_assistant(&app, &admin, "Sales", "sales-agent", "sales-").await;
     assign(&app, &app.client, &number.id, &assistant)
         .await
@@ -36,7 +37,12 @@ async fn calls_are_placed_listed_transferred_and_hung_up_with_an_api_key() {
         .call(&app.client, "api-keys/create", &[("name", "CRM")])
         .await
         .expect("key");
-    let key = key.secret;
+    (app, number, assistant, key.secret)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_placed_listed_transferred_and_hung_up_with_an_api_key() {
+    let (app, number, _, key) = assigned_with_key("+14155550135").await;
     use reqwest::Method;
 
     // Bad input: 422 with each field named.
@@ -204,18 +210,7 @@ async fn calls_are_placed_listed_transferred_and_hung_up_with_an_api_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_lists_numbers_and_assistants_and_takes_a_number_by_e164() {
     use reqwest::Method;
-    let app = provisioning_app().await;
-    let admin = user_id(&app, ADMIN).await;
-    let number = twilio_number(&app, "+14155550136").await;
-    let assistant = insert_assistant(&app, &admin, "Sales", "sales-agent", "sales-").await;
-    assign(&app, &app.client, &number.id, &assistant)
-        .await
-        .unwrap();
-    let key: CreatedKey = app
-        .call(&app.client, "api-keys/create", &[("name", "CRM")])
-        .await
-        .expect("key");
-    let key = key.secret;
+    let (app, number, assistant, key) = assigned_with_key("+14155550136").await;
 
     let (status, numbers) = api(&app, &key, Method::GET, "/api/v1/numbers", None).await;
     assert_eq!(status, 200, "{numbers}");

@@ -650,7 +650,6 @@ pub(super) async fn record_assignment(ctx: &Ctx) -> Result<Outcome, StepError> {
     let outbound = provider_id_of(ctx, StepName::OutboundTrunk).await?;
     let rule = provider_id_of(ctx, StepName::DispatchRule).await?;
     let t = now();
-    let wall = ctx.started.elapsed().as_millis() as i64;
     let mut tx = ctx.state.db.begin_write().await?;
     sqlx::query(
         "UPDATE phone_numbers SET assistant_id = $1, twilio_trunk_sid = $2, inbound_trunk_id = $3, \
@@ -664,17 +663,8 @@ pub(super) async fn record_assignment(ctx: &Ctx) -> Result<Outcome, StepError> {
     .bind(t)
     .bind(&ctx.number.id)
     .execute(&mut *tx)
-    .await
-    ?;
-    sqlx::query(
-        "UPDATE provisioning_runs SET status = 'done', finished_at = $1, wall_ms = $2 WHERE id = $3",
-    )
-    .bind(t)
-    .bind(wall)
-    .bind(&ctx.run.id)
-    .execute(&mut *tx)
-    .await
-    ?;
+    .await?;
+    mark_done(ctx, &mut tx, t).await?;
     tx.commit().await?;
     Ok(Outcome::done(
         StepAction::Updated,
@@ -851,9 +841,26 @@ pub(super) async fn restore_voice_application(
     Ok(Some(app))
 }
 
+/// The run is done, with its wall time (in the transaction that records its effect).
+async fn mark_done(
+    ctx: &Ctx,
+    tx: &mut crate::server::db::WriteTx<'_>,
+    at: i64,
+) -> Result<(), StepError> {
+    let wall = ctx.started.elapsed().as_millis() as i64;
+    sqlx::query(
+        "UPDATE provisioning_runs SET status = 'done', finished_at = $1, wall_ms = $2 WHERE id = $3",
+    )
+    .bind(at)
+    .bind(wall)
+    .bind(&ctx.run.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn record_unassignment(ctx: &Ctx) -> Result<Outcome, StepError> {
     let t = now();
-    let wall = ctx.started.elapsed().as_millis() as i64;
     let mut tx = ctx.state.db.begin_write().await?;
     sqlx::query(
         "UPDATE phone_numbers SET assistant_id = NULL, twilio_trunk_sid = NULL, inbound_trunk_id = NULL, \
@@ -862,17 +869,8 @@ pub(super) async fn record_unassignment(ctx: &Ctx) -> Result<Outcome, StepError>
     .bind(t)
     .bind(&ctx.number.id)
     .execute(&mut *tx)
-    .await
-    ?;
-    sqlx::query(
-        "UPDATE provisioning_runs SET status = 'done', finished_at = $1, wall_ms = $2 WHERE id = $3",
-    )
-    .bind(t)
-    .bind(wall)
-    .bind(&ctx.run.id)
-    .execute(&mut *tx)
-    .await
-    ?;
+    .await?;
+    mark_done(ctx, &mut tx, t).await?;
     tx.commit().await?;
     Ok(Outcome::done(
         StepAction::Updated,

@@ -52,8 +52,7 @@ pub(super) async fn ensure_outbound(
     .bind(&id)
     .bind(now())
     .execute(&state.db.pool)
-    .await
-    ?;
+    .await?;
     Ok((id, action))
 }
 

@@ -166,8 +166,7 @@ pub(super) async fn undo(ctx: &Ctx, s: &StepRow, created: bool) -> Result<String
             )
             .bind(&id)
             .fetch_one(&ctx.state.db.pool)
-            .await
-            ?;
+            .await?;
             if users > 0 {
                 return Ok(format!("kept {id}: a number uses it"));
             }
