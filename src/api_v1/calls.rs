@@ -136,30 +136,10 @@ pub(super) async fn transfer_call(
     axum::extract::Path(id): axum::extract::Path<String>,
     ApiJson(body): ApiJson<TransferBody>,
 ) -> Result<Json<dial_app::model::TransferResult>, ApiError> {
-    let result = dial_app::server::calls::transfer(&state, &me, &api_actor(&me), &id, &body.to)
-        .await
-        // The page's form field is `transfer_to`; this body's is `to`: errors name the
-        // field the client sent.
-        .map_err(|e| renamed_field(e, "transfer_to", "to"))?;
+    let target = dial_app::server::calls::parse_transfer_target(&body.to, "to")?;
+    let result =
+        dial_app::server::calls::transfer(&state, &me, &api_actor(&me), &id, &target).await?;
     Ok(Json(result))
-}
-
-/// `error` with its field `from` named `to` (the same input under the API's name).
-fn renamed_field(error: AppError, from: &str, to: &str) -> AppError {
-    match error {
-        AppError::Invalid { errors } => AppError::Invalid {
-            errors: errors
-                .into_iter()
-                .map(|mut e| {
-                    if e.field == from {
-                        e.field = to.to_string();
-                    }
-                    e
-                })
-                .collect(),
-        },
-        other => other,
-    }
 }
 
 pub(super) async fn hang_up_call(

@@ -63,7 +63,8 @@ pub async fn hang_up_call(id: String) -> Result<CallRow, AppError> {
 pub async fn transfer_call(id: String, transfer_to: String) -> Result<TransferResult, AppError> {
     use crate::server::{auth, calls};
     let me = auth::require_user()?;
-    calls::transfer(&auth::state()?, &me, &auth::actor(&me), &id, &transfer_to).await
+    let target = calls::parse_transfer_target(&transfer_to, "transfer_to")?;
+    calls::transfer(&auth::state()?, &me, &auth::actor(&me), &id, &target).await
 }
 
 /// The call's live status, asked of LiveKit.

@@ -56,9 +56,10 @@ pub async fn hang_up(
     get(state, me, id).await
 }
 
-/// Parses a transfer target (see [`TransferTarget`]), naming the field when it is wrong.
-pub fn parse_transfer_target(text: &str) -> Result<TransferTarget, AppError> {
-    TransferTarget::parse(text).map_err(|message| AppError::invalid("transfer_to", message))
+/// Parses a transfer target (see [`TransferTarget`]); a wrong one is refused on `field`,
+/// the name the caller's form or body gives it.
+pub fn parse_transfer_target(text: &str, field: &str) -> Result<TransferTarget, AppError> {
+    TransferTarget::parse(text).map_err(|message| AppError::invalid(field, message))
 }
 
 /// Transfers the call (SIP REFER). Succeeded or failed, with LiveKit's reason and SIP status.
@@ -67,9 +68,8 @@ pub async fn transfer(
     me: &crate::model::Me,
     actor: &audit::Actor,
     id: &str,
-    target: &str,
+    target: &TransferTarget,
 ) -> Result<crate::model::TransferResult, AppError> {
-    let target = parse_transfer_target(target)?;
     let target = target.as_str();
     let (call, room, identity) = live_call(state, me, id).await?;
     let lk = livekit::settings::client(state)?;

@@ -212,13 +212,13 @@ mod tests {
             " tel:+1 415 555 0142 ",
         ] {
             assert_eq!(
-                parse_transfer_target(typed).unwrap().as_str(),
+                parse_transfer_target(typed, "to").unwrap().as_str(),
                 "tel:+14155550142",
                 "{typed}"
             );
         }
         assert_eq!(
-            parse_transfer_target("sip:desk@pbx.example.com")
+            parse_transfer_target("sip:desk@pbx.example.com", "to")
                 .unwrap()
                 .as_str(),
             "sip:desk@pbx.example.com"
@@ -231,7 +231,7 @@ mod tests {
             "",
             "sip:x@host\r\nX: y",
         ] {
-            assert!(parse_transfer_target(bad).is_err(), "{bad:?}");
+            assert!(parse_transfer_target(bad, "to").is_err(), "{bad:?}");
         }
     }
 
@@ -240,7 +240,7 @@ mod tests {
         /// refused; never a panic.
         #[test]
         fn transfer_target_parsing_is_total(text in any::<String>()) {
-            if let Ok(target) = parse_transfer_target(&text) {
+            if let Ok(target) = parse_transfer_target(&text, "to") {
                 let target = target.as_str();
                 prop_assert!(target.starts_with("tel:+") || target.starts_with("sip:"));
                 prop_assert!(target.bytes().all(|b| b.is_ascii_graphic()));
