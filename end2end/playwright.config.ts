@@ -12,6 +12,9 @@ if (!process.env.DIAL_E2E_DIR) {
   process.env.DIAL_E2E_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'dial-e2e-'));
 }
 const runDir = process.env.DIAL_E2E_DIR;
+// Ports base+1 … base+4 (DIAL_E2E_PORT_BASE lets two checkouts run their suites at once).
+const portBase = Number(process.env.DIAL_E2E_PORT_BASE ?? 3100);
+const port = (n: number) => portBase + n;
 
 function server(port: number, name: string, databaseUrl: string | undefined, extra = '') {
   return {
@@ -54,15 +57,15 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: 'hydrated', testMatch: 'foundation.spec.ts', use: { baseURL: 'http://127.0.0.1:3101', javaScriptEnabled: true } },
-    { name: 'no-js', testMatch: 'foundation.spec.ts', use: { baseURL: 'http://127.0.0.1:3102', javaScriptEnabled: false } },
-    { name: 'sandbox', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts'], use: { baseURL: 'http://127.0.0.1:3103', javaScriptEnabled: true } },
-    { name: 'sandbox-no-js', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts'], use: { baseURL: 'http://127.0.0.1:3104', javaScriptEnabled: false } },
+    { name: 'hydrated', testMatch: 'foundation.spec.ts', use: { baseURL: `http://127.0.0.1:${port(1)}`, javaScriptEnabled: true } },
+    { name: 'no-js', testMatch: 'foundation.spec.ts', use: { baseURL: `http://127.0.0.1:${port(2)}`, javaScriptEnabled: false } },
+    { name: 'sandbox', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(3)}`, javaScriptEnabled: true } },
+    { name: 'sandbox-no-js', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(4)}`, javaScriptEnabled: false } },
   ],
   webServer: [
-    server(3101, 'hydrated', process.env.DIAL_E2E_DATABASE_URL_HYDRATED),
-    server(3102, 'no-js', process.env.DIAL_E2E_DATABASE_URL_NOJS),
-    server(3103, 'sandbox', process.env.DIAL_E2E_DATABASE_URL_SANDBOX, '--sandbox'),
-    server(3104, 'sandbox-no-js', process.env.DIAL_E2E_DATABASE_URL_SANDBOX_NOJS, '--sandbox'),
+    server(port(1), 'hydrated', process.env.DIAL_E2E_DATABASE_URL_HYDRATED),
+    server(port(2), 'no-js', process.env.DIAL_E2E_DATABASE_URL_NOJS),
+    server(port(3), 'sandbox', process.env.DIAL_E2E_DATABASE_URL_SANDBOX, '--sandbox'),
+    server(port(4), 'sandbox-no-js', process.env.DIAL_E2E_DATABASE_URL_SANDBOX_NOJS, '--sandbox'),
   ],
 });
