@@ -44,6 +44,10 @@ pub struct SandboxArgs {
     /// Port of the fake LiveKit (Twirp SIP, RoomService, AgentDispatchService); 0 picks one.
     #[arg(long, default_value_t = 4020)]
     pub livekit_port: u16,
+    /// Keep the fakes' numbers, trunks and dispatch rules in this directory between runs
+    /// (by default they live in memory only).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
     /// Account SID the fake Twilio accepts.
     #[arg(long, default_value = dial_app::server::sandbox::DEFAULT_TWILIO_ACCOUNT_SID)]
     pub twilio_account_sid: String,
@@ -330,6 +334,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 credentials,
                 SocketAddr::from(([127, 0, 0, 1], args.twilio_port)),
                 SocketAddr::from(([127, 0, 0, 1], args.livekit_port)),
+                args.state_dir.as_deref(),
             )
             .await
             .context("could not start the fakes")?;

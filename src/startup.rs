@@ -209,9 +209,14 @@ pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 /// can reach a real provider.
 async fn start_sandbox(config: &mut Config, address: SocketAddr) -> anyhow::Result<Sandbox> {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let sandbox = Sandbox::start(SandboxCredentials::default(), loopback, loopback)
-        .await
-        .context("could not start the sandbox's Twilio and LiveKit fakes")?;
+    let sandbox = Sandbox::start(
+        SandboxCredentials::default(),
+        loopback,
+        loopback,
+        Some(&config.data_dir),
+    )
+    .await
+    .context("could not start the sandbox's Twilio and LiveKit fakes")?;
     let twilio_env = &config.twilio;
     if twilio_env.account_sid.is_some()
         || twilio_env.auth_token.is_some()

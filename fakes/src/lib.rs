@@ -4,7 +4,10 @@
 
 pub mod faults;
 pub mod livekit;
+mod store;
 pub mod twilio;
+
+pub use store::StateError;
 
 /// Seconds since the Unix epoch (the fakes' clock for creation times and room ages).
 pub(crate) fn now() -> i64 {

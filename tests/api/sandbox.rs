@@ -1,7 +1,10 @@
 use crate::helpers::*;
 use dial_app::{
     error::AppError,
-    model::{ConnectionTest, SandboxView, SiteInfo, TwilioSettingsView},
+    model::{
+        AssignmentStatus, Assistant, ConnectionTest, NumberRow, RouteCheck, Routing, RunStatus,
+        SandboxView, SiteInfo, TwilioSettingsView,
+    },
 };
 use std::io::{BufRead, BufReader};
 
@@ -275,4 +278,228 @@ async fn dial_sandbox_serves_both_fakes_and_prints_how_to_reach_them() {
     assert!(lk.list_inbound_trunks().await.unwrap().is_empty());
     child.kill().unwrap();
     let _ = child.wait();
+}
+
+/// `dial serve --sandbox` as a process, on a data directory and database that outlive it.
+struct SandboxProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SandboxProcess {
+    async fn start(data_dir: &std::path::Path, database_url: &str) -> SandboxProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_dial"))
+            .args(["serve", "--sandbox"])
+            .env("DATABASE_URL", database_url)
+            .env("DIAL_DATA_DIR", data_dir)
+            .env(
+                "DIAL_ENCRYPTION_KEY",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            )
+            .env("DIAL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start dial");
+        let process = SandboxProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !reqwest::get(format!("{}/healthz", process.base))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(std::time::Instant::now() < deadline, "dial did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        process
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> Result<T, AppError> {
+        let response = client
+            .post(format!("{}/api/{endpoint}", self.base))
+            .header("accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            Ok(serde_json::from_str(&body).unwrap_or_else(|e| panic!("{endpoint}: {body}: {e}")))
+        } else {
+            Err(serde_json::from_str(&body).unwrap_or_else(|e| panic!("{endpoint}: {body}: {e}")))
+        }
+    }
+
+    /// Waits for the number's current provisioning run to finish; returns its routing.
+    async fn settled(&self, client: &reqwest::Client, number_id: &str) -> Routing {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let routing: Routing = self
+                .call(client, "assignment/routing", &[("number_id", number_id)])
+                .await
+                .expect("routing");
+            if routing
+                .current
+                .as_ref()
+                .is_some_and(|run| run.status != RunStatus::Running)
+            {
+                return routing;
+            }
+            assert!(std::time::Instant::now() < deadline, "the run never ended");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_sandbox_is_the_same_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url(dir.path()).await;
+    let data_dir = dir.path().join("data");
+    let first = SandboxProcess::start(&data_dir, &database_url).await;
+    let client = new_client();
+    first
+        .call::<()>(
+            &client,
+            "setup",
+            &[
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+                ("password_confirm", ADMIN_PASSWORD),
+            ],
+        )
+        .await
+        .expect("first-run setup");
+    let number: NumberRow = first
+        .call(&client, "numbers/buy", &[("e164", "+14155550101")])
+        .await
+        .expect("buy");
+    let assistant: Assistant = first
+        .call(
+            &client,
+            "assistants/create",
+            &[("name", "Reception"), ("agent_name", "reception-agent")],
+        )
+        .await
+        .expect("assistant");
+    let _run: String = first
+        .call(
+            &client,
+            "assignment/assign",
+            &[("number_id", &number.id), ("assistant_id", &assistant.id)],
+        )
+        .await
+        .expect("assign");
+    let routed = first.settled(&client, &number.id).await;
+    assert_eq!(routed.number.assignment_status, AssignmentStatus::Active);
+    let check: RouteCheck = first
+        .call(
+            &client,
+            "assignment/test-route",
+            &[("number_id", &number.id)],
+        )
+        .await
+        .expect("route test");
+    assert!(check.ok, "{check:?}");
+    // The sandbox user's choice of how calls to a number end is part of the world too.
+    let _: () = first
+        .call(
+            &client,
+            "sandbox/outcome",
+            &[("number", "+14155550142"), ("outcome", "busy")],
+        )
+        .await
+        .expect("outcome");
+
+    // kill -9: the world on disk is whatever the last change left there.
+    drop(first);
+    let second = SandboxProcess::start(&data_dir, &database_url).await;
+    let client = new_client();
+    second
+        .call::<()>(
+            &client,
+            "login",
+            &[("username", ADMIN), ("password", ADMIN_PASSWORD)],
+        )
+        .await
+        .expect("login");
+    let check: RouteCheck = second
+        .call(
+            &client,
+            "assignment/test-route",
+            &[("number_id", &number.id)],
+        )
+        .await
+        .expect("route test after the restart");
+    assert!(
+        check.ok,
+        "the restarted sandbox routes the number: {check:?}"
+    );
+    let view: SandboxView = second.call(&client, "sandbox", &[]).await.unwrap();
+    assert!(
+        view.outcomes
+            .iter()
+            .any(|(n, o)| n == "+14155550142" && o == "busy"),
+        "{:?}",
+        view.outcomes
+    );
+    // Reassigning and releasing work against the restored providers.
+    let _run: String = second
+        .call(
+            &client,
+            "assignment/assign",
+            &[("number_id", &number.id), ("assistant_id", &assistant.id)],
+        )
+        .await
+        .expect("reassign");
+    let again = second.settled(&client, &number.id).await;
+    assert_eq!(
+        again.current.as_ref().map(|r| r.status),
+        Some(RunStatus::Done),
+        "{:?}",
+        again.current
+    );
+    let _run: String = second
+        .call(&client, "assignment/unassign", &[("number_id", &number.id)])
+        .await
+        .expect("unassign");
+    let released = second.settled(&client, &number.id).await;
+    assert_eq!(
+        released.number.assignment_status,
+        AssignmentStatus::Unassigned
+    );
+    let _: () = second
+        .call(&client, "numbers/release", &[("id", &number.id)])
+        .await
+        .expect("release");
+    // The number the sandbox account had before Dial comes back only on a first run; the
+    // released one is back in the simulated inventory, not on the account.
+    let candidates: Vec<dial_app::model::ImportCandidate> = second
+        .call(&client, "numbers/import-candidates", &[])
+        .await
+        .unwrap();
+    assert!(
+        !candidates.iter().any(|c| c.e164 == "+14155550101"),
+        "{candidates:?}"
+    );
 }

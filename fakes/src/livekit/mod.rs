@@ -16,7 +16,10 @@
 //! participant leaves (livekit-server keeps it for its `departure_timeout`, 20 s by
 //! default, and an unused room for its `empty_timeout`, 5 minutes).
 
-use crate::faults::{Faults, Recorded};
+use crate::{
+    faults::{Faults, Recorded},
+    store::{StateError, StateFile},
+};
 use axum::{
     body::Bytes,
     extract::{Path, State},
@@ -38,6 +41,7 @@ use sha2::{Digest, Sha256};
 use std::{
     collections::{BTreeMap, HashMap},
     net::{IpAddr, SocketAddr},
+    path::Path as FilePath,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -193,9 +197,61 @@ pub enum InboundRejected {
     WrongPin,
 }
 
+/// What a state file holds: the SIP trunks and dispatch rules (each list as the protobuf
+/// of its List response, base64), and the outcomes the sandbox user chose.
+#[derive(Serialize, serde::Deserialize)]
+struct Saved {
+    inbound: String,
+    outbound: String,
+    rules: String,
+    outcomes: BTreeMap<String, CallOutcome>,
+    default_outcome: Option<CallOutcome>,
+}
+
+impl World {
+    fn saved(&self) -> Saved {
+        let inbound = proto::ListSipInboundTrunkResponse {
+            items: self.inbound.clone(),
+            ..Default::default()
+        };
+        let outbound = proto::ListSipOutboundTrunkResponse {
+            items: self.outbound.clone(),
+            ..Default::default()
+        };
+        let rules = proto::ListSipDispatchRuleResponse {
+            items: self.rules.clone(),
+            ..Default::default()
+        };
+        Saved {
+            inbound: STANDARD.encode(inbound.encode_to_vec()),
+            outbound: STANDARD.encode(outbound.encode_to_vec()),
+            rules: STANDARD.encode(rules.encode_to_vec()),
+            outcomes: self.outcomes.clone().into_iter().collect(),
+            default_outcome: self.default_outcome,
+        }
+    }
+
+    fn restore(saved: Saved) -> Result<World, String> {
+        fn list<M: Message + Default>(text: &str) -> Result<M, String> {
+            let bytes = STANDARD.decode(text).map_err(|e| e.to_string())?;
+            M::decode(bytes.as_slice()).map_err(|e| e.to_string())
+        }
+        Ok(World {
+            inbound: list::<proto::ListSipInboundTrunkResponse>(&saved.inbound)?.items,
+            outbound: list::<proto::ListSipOutboundTrunkResponse>(&saved.outbound)?.items,
+            rules: list::<proto::ListSipDispatchRuleResponse>(&saved.rules)?.items,
+            outcomes: saved.outcomes.into_iter().collect(),
+            default_outcome: saved.default_outcome,
+            ..World::default()
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct FakeLiveKit {
     world: Arc<Mutex<World>>,
+    /// Where the SIP objects are saved after every change (sandbox mode), if anywhere.
+    store: Option<Arc<StateFile>>,
     webhooks: Arc<Mutex<Webhooks>>,
     sender: mpsc::UnboundedSender<(String, Vec<u8>)>,
     api_key: String,
@@ -220,11 +276,45 @@ fn pb_duration(d: &Option<pbjson_types::Duration>) -> Option<Duration> {
 }
 
 impl FakeLiveKit {
+    /// A fake that keeps its SIP trunks, dispatch rules and chosen outcomes in the JSON
+    /// file at `path`: read now if it exists, written after every change.
+    pub fn with_state_file(
+        api_key: &str,
+        api_secret: &str,
+        path: &FilePath,
+    ) -> Result<Self, StateError> {
+        let (file, saved) = StateFile::open::<Saved>(path)?;
+        let world = match saved {
+            Some(saved) => World::restore(saved).map_err(|reason| StateError::Parse {
+                path: path.display().to_string(),
+                source: serde::de::Error::custom(reason),
+            })?,
+            None => World::default(),
+        };
+        let mut fake = FakeLiveKit::new(api_key, api_secret);
+        fake.world = Arc::new(Mutex::new(world));
+        fake.store = Some(Arc::new(file));
+        Ok(fake)
+    }
+
+    /// Writes the SIP objects to the state file, if the fake has one and they changed.
+    pub(crate) fn save(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let saved = match self.world.lock() {
+            Ok(w) => w.saved(),
+            Err(_) => return,
+        };
+        store.save(&saved);
+    }
+
     pub fn new(api_key: &str, api_secret: &str) -> Self {
         let (sender, mut receiver) = mpsc::unbounded_channel::<(String, Vec<u8>)>();
         let http = reqwest::Client::new();
         let fake = FakeLiveKit {
             world: Arc::new(Mutex::new(World::default())),
+            store: None,
             webhooks: Arc::new(Mutex::new(Webhooks::default())),
             sender,
             api_key: api_key.to_string(),
@@ -302,6 +392,7 @@ impl FakeLiveKit {
         if let Ok(mut w) = self.world.lock() {
             w.outcomes.insert(normalize_number(number), outcome);
         }
+        self.save();
     }
 
     /// How calls to numbers without their own outcome end (default: answered).
@@ -309,6 +400,7 @@ impl FakeLiveKit {
         if let Ok(mut w) = self.world.lock() {
             w.default_outcome = Some(outcome);
         }
+        self.save();
     }
 
     pub fn outcomes(&self) -> (CallOutcome, Vec<(String, CallOutcome)>) {

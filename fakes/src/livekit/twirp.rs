@@ -222,7 +222,13 @@ pub(super) async fn handle(
                 Err(e) => Err(e),
             }
         }
-        "livekit.SIP" => fake.sip_method(&method, body, &claims),
+        "livekit.SIP" => {
+            let result = fake.sip_method(&method, body, &claims);
+            if !method.starts_with("List") {
+                fake.save();
+            }
+            result
+        }
         "livekit.RoomService" => fake.room_method(&method, body, &claims),
         "livekit.AgentDispatchService" => fake.dispatch_method(&method, body, &claims),
         _ => Err(TwirpError::new(

@@ -32,15 +32,18 @@ pub use spec::{Kind, Operation, Param, OPERATIONS};
 use crate::{
     faults::{Fault, Faults, Recorded},
     now,
+    store::{StateError, StateFile},
 };
 use axum::{
     middleware::{from_fn_with_state, map_request},
     routing::{on, MethodFilter, MethodRouter},
     Router,
 };
+use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, HashMap},
     net::SocketAddr,
+    path::Path,
     sync::{Arc, Mutex},
 };
 use tower::Layer;
@@ -61,9 +64,11 @@ pub(crate) struct Available {
     mms: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Number {
     sid: String,
+    /// Saved as its phone number: the inventory holds the rest.
+    #[serde(with = "by_phone_number")]
     available: Available,
     friendly_name: String,
     trunk_sid: Option<String>,
@@ -75,7 +80,7 @@ pub(crate) struct Number {
     created: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct OriginationUrl {
     sid: String,
     sip_url: String,
@@ -85,7 +90,7 @@ pub(crate) struct OriginationUrl {
     friendly_name: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Trunk {
     sid: String,
     friendly_name: Option<String>,
@@ -100,14 +105,14 @@ pub(crate) struct Trunk {
     created: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct CredentialList {
     sid: String,
     friendly_name: String,
     credentials: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Account {
     sid: String,
     auth_token: String,
@@ -124,6 +129,52 @@ pub(crate) type Owned = HashMap<String, String>;
 pub(crate) struct World {
     accounts: HashMap<String, Account>,
     owned: Owned,
+}
+
+/// What a state file holds: the accounts, in SID order (which account owns a number
+/// follows from them).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    accounts: Vec<Account>,
+}
+
+impl World {
+    fn saved(&self) -> Saved {
+        let mut accounts: Vec<Account> = self.accounts.values().cloned().collect();
+        accounts.sort_by(|a, b| a.sid.cmp(&b.sid));
+        Saved { accounts }
+    }
+
+    fn restore(saved: Saved) -> World {
+        let mut world = World::default();
+        for account in saved.accounts {
+            for number in &account.numbers {
+                world
+                    .owned
+                    .insert(number.available.phone_number.clone(), account.sid.clone());
+            }
+            world.accounts.insert(account.sid.clone(), account);
+        }
+        world
+    }
+}
+
+/// A number's inventory entry, saved as its phone number.
+mod by_phone_number {
+    use super::{numbers, Available};
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(available: &Available, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&available.phone_number)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Available, D::Error> {
+        let phone_number = String::deserialize(d)?;
+        numbers::inventory()
+            .into_iter()
+            .find(|a| a.phone_number == phone_number)
+            .ok_or_else(|| D::Error::custom(format!("{phone_number} is not in the inventory")))
+    }
 }
 
 /// What a sandbox user or a test can see of an account's numbers.
@@ -153,6 +204,8 @@ pub struct FakeTrunk {
 #[derive(Clone, Default)]
 pub struct FakeTwilio {
     world: Arc<Mutex<World>>,
+    /// Where the world is saved after every change (sandbox mode), if anywhere.
+    store: Option<Arc<StateFile>>,
     pub faults: Faults,
 }
 
@@ -171,20 +224,48 @@ impl FakeTwilio {
         Self::default()
     }
 
+    /// A fake that keeps its accounts in the JSON file at `path`: read now if it exists,
+    /// written after every change.
+    pub fn with_state_file(path: &Path) -> Result<Self, StateError> {
+        let (file, saved) = StateFile::open::<Saved>(path)?;
+        Ok(FakeTwilio {
+            world: Arc::new(Mutex::new(saved.map(World::restore).unwrap_or_default())),
+            store: Some(Arc::new(file)),
+            faults: Faults::default(),
+        })
+    }
+
+    /// Writes the world to the state file, if the fake has one and something changed.
+    fn save(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let saved = match self.world.lock() {
+            Ok(w) => w.saved(),
+            Err(_) => return,
+        };
+        store.save(&saved);
+    }
+
+    /// Opens an account; one the fake already has (restored from its state file) keeps
+    /// its numbers, trunks and credential lists.
     pub fn add_account(&self, sid: &str, auth_token: &str, friendly_name: &str) {
         if let Ok(mut w) = self.world.lock() {
-            w.accounts.insert(
-                sid.to_string(),
-                Account {
+            let account = w
+                .accounts
+                .entry(sid.to_string())
+                .or_insert_with(|| Account {
                     sid: sid.to_string(),
-                    auth_token: auth_token.to_string(),
-                    friendly_name: friendly_name.to_string(),
+                    auth_token: String::new(),
+                    friendly_name: String::new(),
                     numbers: Vec::new(),
                     trunks: Vec::new(),
                     credential_lists: Vec::new(),
-                },
-            );
+                });
+            account.auth_token = auth_token.to_string();
+            account.friendly_name = friendly_name.to_string();
         }
+        self.save();
     }
 
     /// Every later request waits this long before answering (None: no delay).
@@ -268,10 +349,17 @@ impl FakeTwilio {
                 n.voice_application_sid = Some(sid.to_string());
             }
         }
+        self.save();
     }
 
     /// Puts a number straight on an account (numbers bought outside Dial, for import tests).
     pub fn give_number(&self, account: &str, phone_number: &str) -> Option<String> {
+        let sid = self.put_number(account, phone_number)?;
+        self.save();
+        Some(sid)
+    }
+
+    fn put_number(&self, account: &str, phone_number: &str) -> Option<String> {
         let mut w = self.world.lock().ok()?;
         if w.owned.contains_key(phone_number) {
             return None;
@@ -329,6 +417,7 @@ impl FakeTwilio {
             })
             .fallback(wire::unknown_path)
             .layer(from_fn_with_state(self.clone(), wire::authenticate))
+            .layer(from_fn_with_state(self.clone(), save_after_change))
             .with_state(self.clone());
         Router::new().fallback_service(map_request(strip_json).layer(routed))
     }
@@ -345,6 +434,20 @@ impl FakeTwilio {
         });
         Ok(bound)
     }
+}
+
+/// After a request that may have changed the world, writes it to the state file.
+async fn save_after_change(
+    axum::extract::State(fake): axum::extract::State<FakeTwilio>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let changes = request.method() != axum::http::Method::GET;
+    let response = next.run(request).await;
+    if changes {
+        fake.save();
+    }
+    response
 }
 
 /// `map_request` wants an async function.

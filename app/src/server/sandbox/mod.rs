@@ -5,7 +5,20 @@
 pub mod ui;
 
 use dial_fakes::{livekit::FakeLiveKit, twilio::FakeTwilio};
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::Path};
+
+/// The files in the data directory that keep the simulated providers' worlds between runs.
+pub const TWILIO_STATE_FILE: &str = "sandbox-twilio.json";
+pub const LIVEKIT_STATE_FILE: &str = "sandbox-livekit.json";
+
+/// Why the fakes could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(transparent)]
+    State(#[from] dial_fakes::StateError),
+    #[error("could not listen on loopback: {0}")]
+    Listen(#[from] std::io::Error),
+}
 
 /// The credentials the fakes accept (flags of `dial sandbox`, defaults here). `Debug`
 /// names the SID and key but not the token or secret.
@@ -59,27 +72,46 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Starts both fakes (port 0 picks free ports).
+    /// Starts both fakes (port 0 picks free ports). With a `state_dir`, they keep their
+    /// worlds there ([`TWILIO_STATE_FILE`], [`LIVEKIT_STATE_FILE`]): a restarted sandbox
+    /// has the numbers, trunks and dispatch rules it had.
     pub async fn start(
         credentials: SandboxCredentials,
         twilio_addr: SocketAddr,
         livekit_addr: SocketAddr,
-    ) -> std::io::Result<Sandbox> {
-        let twilio = FakeTwilio::new();
+        state_dir: Option<&Path>,
+    ) -> Result<Sandbox, SandboxError> {
+        let first_run = state_dir.is_none_or(|dir| !dir.join(TWILIO_STATE_FILE).exists());
+        let (twilio, livekit) = match state_dir {
+            Some(dir) => (
+                FakeTwilio::with_state_file(&dir.join(TWILIO_STATE_FILE))?,
+                FakeLiveKit::with_state_file(
+                    &credentials.livekit_api_key,
+                    &credentials.livekit_api_secret,
+                    &dir.join(LIVEKIT_STATE_FILE),
+                )?,
+            ),
+            None => (
+                FakeTwilio::new(),
+                FakeLiveKit::new(
+                    &credentials.livekit_api_key,
+                    &credentials.livekit_api_secret,
+                ),
+            ),
+        };
         twilio.add_account(
             &credentials.twilio_account_sid,
             &credentials.twilio_auth_token,
             "Dial Sandbox",
         );
-        // Numbers the sandbox account "already had" before Dial, to try "Import from Twilio".
-        for number in SANDBOX_EXISTING_NUMBERS {
-            twilio.give_number(&credentials.twilio_account_sid, number);
+        // Numbers the sandbox account "already had" before Dial, to try "Import from Twilio"
+        // (on the first run only: in a restored world, one released stays released).
+        if first_run {
+            for number in SANDBOX_EXISTING_NUMBERS {
+                twilio.give_number(&credentials.twilio_account_sid, number);
+            }
         }
         let twilio_bound = twilio.serve(twilio_addr).await?;
-        let livekit = FakeLiveKit::new(
-            &credentials.livekit_api_key,
-            &credentials.livekit_api_secret,
-        );
         let livekit_bound = livekit.serve(livekit_addr).await?;
         Ok(Sandbox {
             twilio,
