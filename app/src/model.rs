@@ -719,6 +719,10 @@ pub struct CallRow {
     pub answered_at: Option<i64>,
     /// Seconds since the Unix epoch.
     pub ended_at: Option<i64>,
+    /// A call "Test inbound route" placed (left out of the overview's figures and, unless
+    /// asked for, of the calls list).
+    #[serde(default)]
+    pub test: bool,
 }
 
 impl CallRow {
@@ -730,6 +734,39 @@ impl CallRow {
     pub fn duration(&self, now: i64) -> Option<i64> {
         self.answered_at
             .map(|a| (self.ended_at.unwrap_or(now) - a).max(0))
+    }
+
+    /// Who or what ended the call, in words, when that adds to the outcome: a person who
+    /// hung up from Dial, the phone, the room. A provider's error text is not repeated here
+    /// (the timeline's details keep it), nor a reason the outcome already says.
+    pub fn ended_by(&self) -> Option<String> {
+        let reason = self.end_reason.as_deref()?.trim();
+        if let Some(who) = reason.strip_prefix("hung up by ") {
+            return Some(format!("Hung up by {who}"));
+        }
+        if reason.starts_with("closed by reconcile") {
+            return Some("Closed by Dial: LiveKit no longer had the call".into());
+        }
+        // A call never answered: its outcome says why (no answer, busy, …).
+        self.answered_at?;
+        // participant_left's disconnect_reason, lower-case (livekit/protocol
+        // `livekit_models.proto`, DisconnectReason), or the event that ended it.
+        let words = match reason {
+            "client_initiated" => "The phone hung up",
+            "participant_removed" => "Removed from the room",
+            "room_deleted" | "room_closed" | "room_finished" => "The room closed",
+            "server_shutdown" => "LiveKit shut down",
+            "sip_trunk_failure" => "The SIP trunk failed",
+            "connection_timeout" | "participant_connection_aborted" | "signal_close" => {
+                "The connection was lost"
+            }
+            "media_failure" => "Media failed",
+            "agent_error" => "The agent failed",
+            "duplicate_identity" => "Replaced by a participant with the same identity",
+            "migration" | "state_mismatch" | "join_failure" => "LiveKit lost the participant",
+            _ => return None,
+        };
+        Some(words.to_string())
     }
 
     /// The outcome in words.
@@ -792,6 +829,8 @@ pub struct CallQuery {
     pub status: Option<String>,
     /// YYYY-MM-DD (UTC): calls started that day.
     pub date: Option<String>,
+    /// "include": test calls ("Test inbound route") too; by default they are left out.
+    pub tests: Option<String>,
     #[serde(default, with = "page_number")]
     pub page: Option<u32>,
 }
@@ -846,10 +885,28 @@ pub struct CallEventView {
     /// livekit, twilio or dial.
     pub source: String,
     pub kind: String,
-    /// JSON text.
-    pub detail: String,
+    /// What the source reported, as an object (a webhook's event, Dial's own facts).
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub detail: serde_json::Value,
     /// Seconds since the Unix epoch.
     pub at: i64,
+}
+
+impl CallEventView {
+    /// A timeline entry from its stored detail text: an object as it is; anything else (text
+    /// that is not a JSON object) under `text`, so `detail` is always an object.
+    pub fn from_stored(source: String, kind: String, detail: &str, at: i64) -> Self {
+        let detail = match serde_json::from_str::<serde_json::Value>(detail) {
+            Ok(object @ serde_json::Value::Object(_)) => object,
+            _ => serde_json::json!({ "text": detail }),
+        };
+        CallEventView {
+            source,
+            kind,
+            detail,
+            at,
+        }
+    }
 }
 
 /// A call with everything known about it.
@@ -959,5 +1016,80 @@ impl From<String> for Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(reason: Option<&str>, outcome: Option<Outcome>, sip: Option<i64>) -> CallRow {
+        CallRow {
+            id: "c".into(),
+            direction: Direction::Outbound,
+            from: "+14155550100".into(),
+            to: "+14155550101".into(),
+            number_id: None,
+            assistant_id: None,
+            assistant: None,
+            status: CallStatus::Ended,
+            outcome,
+            sip_status_code: sip,
+            end_reason: reason.map(str::to_string),
+            sip_call_id: None,
+            twilio_call_sid: None,
+            room: None,
+            created_at: 0,
+            answered_at: None,
+            ended_at: Some(1),
+            test: false,
+        }
+    }
+
+    #[test]
+    fn an_ended_call_reads_in_words_with_its_sip_code_and_never_a_provider_code() {
+        let busy = ended(
+            Some("twirp error resource_exhausted: INVITE failed: 486 Busy Here"),
+            Some(Outcome::Busy),
+            Some(486),
+        );
+        assert_eq!(busy.outcome_words(), "Busy (SIP 486)");
+        assert_eq!(
+            busy.ended_by(),
+            None,
+            "the provider's text stays in the timeline"
+        );
+        let no_answer = ended(
+            Some("participant_connection_aborted"),
+            Some(Outcome::NoAnswer),
+            None,
+        );
+        assert_eq!(no_answer.outcome_words(), "No answer");
+        assert_eq!(no_answer.ended_by(), None);
+        let answered = |reason: &str| CallRow {
+            answered_at: Some(0),
+            ..ended(Some(reason), Some(Outcome::Completed), None)
+        };
+        assert_eq!(
+            ended(
+                Some("hung up by ana (API key)"),
+                Some(Outcome::Completed),
+                None
+            )
+            .ended_by(),
+            Some("Hung up by ana (API key)".into())
+        );
+        assert_eq!(
+            answered("client_initiated").ended_by(),
+            Some("The phone hung up".into())
+        );
+        assert_eq!(
+            answered("participant_connection_aborted").ended_by(),
+            Some("The connection was lost".into())
+        );
+        assert_eq!(
+            ended(Some("user_rejected"), Some(Outcome::Rejected), None).ended_by(),
+            None
+        );
     }
 }

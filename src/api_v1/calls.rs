@@ -19,7 +19,11 @@ pub(super) struct PlaceCallBody {
     #[serde(default)]
     #[schema(default = false)]
     play_dialtone: bool,
-    /// Answer only once the callee answered or the call failed.
+    /// Default false: the request answers as soon as LiveKit has dialled (status
+    /// `dialing` or `ringing`), and Dial follows the call to its answer; read it with
+    /// `GET /calls/{id}`. True: the request answers only once the callee answered or the
+    /// call failed (up to 80 s), and a failure's outcome carries its SIP status. (The
+    /// dashboard's form ticks it because the page never waits for the dial.)
     #[serde(default)]
     #[schema(default = false)]
     wait_until_answered: bool,
@@ -107,10 +111,11 @@ pub(super) async fn list_calls(
             "direction" => query.direction = value,
             "status" => query.status = value,
             "date" => query.date = value,
+            "tests" => query.tests = value,
             "page" => query.page = page_param(value)?,
             other => return Err(AppError::invalid(
                 other,
-                "Unknown query parameter: use assistant, number, direction, status, date or page.",
+                "Unknown query parameter: use assistant, number, direction, status, date, tests or page.",
             )
             .into()),
         }

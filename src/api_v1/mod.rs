@@ -305,6 +305,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("direction", "inbound or outbound"),
             ("status", "live, dialing, ringing, answered or ended"),
             ("date", "YYYY-MM-DD (UTC): calls started that day"),
+            (
+                "tests",
+                "include: calls \"Test inbound route\" placed too (left out by default)",
+            ),
             ("page", "Page number, from 1"),
         ],
         request: None,

@@ -145,6 +145,37 @@ async fn calls_are_placed_listed_transferred_and_hung_up_with_an_api_key() {
     .await;
     assert_eq!(status, 200, "{ended}");
     assert_eq!(ended["status"], "ended");
+    // Who hung up is recorded, whether LiveKit's participant_left came first or not.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let detail = loop {
+        let (_, detail) = api(
+            &app,
+            &key,
+            Method::GET,
+            &format!("/api/v1/calls/{id}"),
+            None,
+        )
+        .await;
+        let left = detail["timeline"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|e| e["kind"] == "participant_left"));
+        if left || std::time::Instant::now() > deadline {
+            break detail;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        detail["call"]["end_reason"], "hung up by admin (API key)",
+        "{detail}"
+    );
+    let hangup = detail["timeline"]
+        .as_array()
+        .and_then(|t| t.iter().find(|e| e["kind"] == "call.hangup"))
+        .cloned()
+        .unwrap_or_default();
+    // Timeline details are objects, not JSON text inside JSON.
+    assert_eq!(hangup["detail"]["by"], "admin (API key)", "{detail}");
+    assert_eq!(detail["call"]["outcome"], "completed", "{detail}");
     let (status, body) = api(
         &app,
         &key,

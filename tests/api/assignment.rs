@@ -1031,3 +1031,63 @@ async fn unassign_gives_the_number_its_voice_application_back() {
         "the run says so: {steps:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_tests_call_is_marked_a_test_and_left_out_of_the_figures() {
+    let app = provisioning_app().await;
+    let (_, livekit) = fakes(&app);
+    let admin = user_id(&app, ADMIN).await;
+    let number = twilio_number(&app, "+14155550101").await;
+    let assistant =
+        insert_assistant(&app, &admin, "Reception", "reception-agent", "reception-").await;
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .expect("assign");
+    let check: RouteCheck = app
+        .call(
+            &app.client,
+            "assignment/test-route",
+            &[("number_id", &number.id)],
+        )
+        .await
+        .unwrap();
+    assert!(check.ok, "{check:?}");
+    // A real call to the number, for comparison.
+    let routed = call_in(&livekit, number.e164.as_str()).expect("routed");
+
+    let list = |tests: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut form = vec![];
+            if let Some(t) = tests {
+                form.push(("tests", t));
+            }
+            app.call::<Page<dial_app::model::CallRow>>(&app.client, "calls/list", &form)
+                .await
+                .expect("calls")
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let everything = loop {
+        let page = list(Some("include")).await;
+        if page.items.len() == 2 || std::time::Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(everything.items.len(), 2, "{:?}", everything.items);
+    let tests: Vec<&dial_app::model::CallRow> =
+        everything.items.iter().filter(|c| c.test).collect();
+    assert_eq!(tests.len(), 1, "{:?}", everything.items);
+    assert_eq!(tests[0].from, dial_app::server::assignment::TEST_CALLER);
+
+    let default = list(None).await;
+    assert_eq!(default.total, 1, "{:?}", default.items);
+    assert_eq!(
+        default.items[0].sip_call_id.as_deref(),
+        Some(routed.call_id.as_str())
+    );
+    let stats: dial_app::model::CallStats =
+        app.call(&app.client, "stats/calls", &[]).await.unwrap();
+    assert_eq!(stats.today, 1, "only the real call is counted: {stats:?}");
+}

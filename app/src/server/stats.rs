@@ -1,5 +1,5 @@
 //! The overview page's call statistics: today's calls by outcome and seven days of volume.
-//! Days are UTC days; owners count their own calls only.
+//! Days are UTC days; owners count their own calls only; test calls are left out.
 
 use super::{now, state::AppState};
 use crate::{
@@ -13,8 +13,9 @@ const DAY: i64 = 86_400;
 pub async fn call_stats_at(state: &AppState, me: &Me, at: i64) -> Result<CallStats, AppError> {
     let today_start = at.div_euclid(DAY) * DAY;
     let week_start = today_start - 6 * DAY;
-    // $1: the owner (ignored when $2 = 1, an admin).
-    let owner = "(c.owner_id = $1 OR $2 = 1)";
+    // $1: the owner (ignored when $2 = 1, an admin). Test calls ("Test inbound route")
+    // are not counted.
+    let owner = "(c.owner_id = $1 OR $2 = 1) AND c.is_test = 0";
     let admin = i64::from(me.is_admin());
     let (today, completed, no_answer, busy, declined, failed): (i64, i64, i64, i64, i64, i64) =
         sqlx::query_as(&format!(

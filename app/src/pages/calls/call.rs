@@ -56,9 +56,8 @@ const DETAIL_KEYS: [&str; 16] = [
     "dtmf",
 ];
 
-fn event_details(detail: &str) -> Vec<(&'static str, String)> {
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(detail)
-    else {
+fn event_details(detail: &serde_json::Value) -> Vec<(&'static str, String)> {
+    let serde_json::Value::Object(map) = detail else {
         return Vec::new();
     };
     DETAIL_KEYS
@@ -196,7 +195,6 @@ struct CallControls {
 fn CallSummary(detail: CallDetail) -> impl IntoView {
     let call = detail.call;
     let transfer = last_transfer(&detail.timeline);
-    let now = now_secs();
     let our_number = if call.direction == Direction::Inbound {
         call.to.clone()
     } else {
@@ -223,19 +221,20 @@ fn CallSummary(detail: CallDetail) -> impl IntoView {
         call_status_badge(call.status),
     );
     let subtitle = format!(
-        "{} call · started {}",
+        "{} call{} · started {}",
         if call.direction == Direction::Inbound {
             "Inbound"
         } else {
             "Outbound"
         },
+        if call.test {
+            " placed by Test inbound route (not counted in the figures)"
+        } else {
+            ""
+        },
         time_with_seconds(call.created_at)
     );
     let refresh_href = format!("/dashboard/calls/{}", call.id);
-    let duration = call
-        .duration(now)
-        .map(duration_words)
-        .unwrap_or_else(|| "—".into());
     view! {
         <PageHeader title subtitle>
             {header_badge}
@@ -250,7 +249,7 @@ fn CallSummary(detail: CallDetail) -> impl IntoView {
                 <dt>"Number"</dt><dd>{number}</dd>
                 <dt>"Assistant"</dt><dd>{assistant}</dd>
                 <dt>"Status"</dt><dd data-testid="call-status">{facts_badge}</dd>
-                <dt>"Outcome"</dt><dd data-testid="call-outcome">{call.outcome_words()}{call.end_reason.clone().map(|r| view! { <span class="muted">{format!(" · {r}")}</span> })}</dd>
+                <dt>"Outcome"</dt><dd data-testid="call-outcome">{call.outcome_words()}{call.ended_by().map(|r| view! { <span class="muted">{format!(" · {r}")}</span> })}</dd>
                 {transfer.map(|(ok, text)| view! {
                     <dt>"Last transfer"</dt>
                     <dd data-testid="last-transfer" class=if ok { "transfer-ok" } else { "transfer-failed" }>{text}</dd>
@@ -258,7 +257,7 @@ fn CallSummary(detail: CallDetail) -> impl IntoView {
                 <dt>"Started"</dt><dd>{time_with_seconds(call.created_at)}</dd>
                 <dt>"Answered"</dt><dd>{time(call.answered_at)}</dd>
                 <dt>"Ended"</dt><dd>{time(call.ended_at)}</dd>
-                <dt>"Duration"</dt><dd data-testid="call-duration">{duration}</dd>
+                <dt>"Duration"</dt><dd data-testid="call-duration"><LiveDuration answered_at=call.answered_at ended_at=call.ended_at/></dd>
                 <dt>"Call IDs"</dt>
                 <dd class="call-ids">
                     <span><span class="muted">"LiveKit "</span>{code(call.sip_call_id.clone())}</span>
@@ -399,9 +398,9 @@ mod tests {
 
     #[test]
     fn event_details_pick_the_known_keys_in_order() {
-        let d = event_details(
-            r#"{"sip_status": 486, "to": "tel:+14155550199", "error": "busy", "x": 1, "by": null}"#,
-        );
+        let d = event_details(&serde_json::json!(
+            {"sip_status": 486, "to": "tel:+14155550199", "error": "busy", "x": 1, "by": null}
+        ));
         assert_eq!(
             d,
             vec![
@@ -410,7 +409,7 @@ mod tests {
                 ("sip_status", "486".to_string()),
             ]
         );
-        assert!(event_details("not json").is_empty());
+        assert!(event_details(&serde_json::json!("not an object")).is_empty());
     }
 
     #[test]
@@ -422,11 +421,8 @@ mod tests {
 
     #[test]
     fn the_last_transfer_is_read_from_the_timeline() {
-        let event = |kind: &str, detail: &str| CallEventView {
-            source: "dial".into(),
-            kind: kind.into(),
-            detail: detail.into(),
-            at: 0,
+        let event = |kind: &str, detail: &str| {
+            CallEventView::from_stored("dial".into(), kind.into(), detail, 0)
         };
         let timeline = vec![
             event("transfer.succeeded", r#"{"to":"tel:+1"}"#),

@@ -4,12 +4,13 @@ use super::*;
 
 #[component]
 pub fn CallsPage() -> impl IntoView {
-    let (assistant, number, direction, status, date, page) = (
+    let (assistant, number, direction, status, date, tests, page) = (
         query_value("assistant"),
         query_value("number"),
         query_value("direction"),
         query_value("status"),
         query_value("date"),
+        query_value("tests"),
         query_value("page"),
     );
     let filtered = move || {
@@ -18,6 +19,7 @@ pub fn CallsPage() -> impl IntoView {
             || direction().is_some()
             || status().is_some()
             || date().is_some()
+            || tests().is_some()
     };
     let place = ServerAction::<PlaceCall>::new();
     // Live updates: the server's call-change stream, plus a slow poll as the fallback.
@@ -28,19 +30,23 @@ pub fn CallsPage() -> impl IntoView {
     let calls = Resource::new(
         move || {
             (
-                (assistant(), number(), direction(), status(), date(), page()),
+                (
+                    (assistant(), number(), direction(), status(), date()),
+                    (tests(), page()),
+                ),
                 tick.get(),
                 changes.get(),
                 place.version().get(),
             )
         },
-        |((assistant, number, direction, status, date, page), _, _, _)| {
+        |(((assistant, number, direction, status, date), (tests, page)), _, _, _)| {
             list_calls(CallQuery {
                 assistant,
                 number,
                 direction,
                 status,
                 date,
+                tests,
                 page: page.and_then(|p| p.parse().ok()),
             })
         },
@@ -118,6 +124,12 @@ pub fn CallsPage() -> impl IntoView {
                 <label for="filter-date">"Date (UTC)"</label>
                 <input id="filter-date" type="date" name="date" value=date/>
             </div>
+            <div class="field field-check">
+                <label class="check">
+                    <input type="checkbox" name="tests" value="include" checked=move || tests().as_deref() == Some("include")/>
+                    <span>"Show test calls"</span>
+                </label>
+            </div>
             <div class="filter-actions">
                 <button class="button button-secondary" type="submit">"Apply"</button>
                 <a class="button button-ghost-dark" href="/dashboard/calls">"Clear"</a>
@@ -139,7 +151,6 @@ pub fn CallsPage() -> impl IntoView {
                             let pages = p.pages();
                             let prev = (p.page > 1).then(|| list_href(&[("page", (p.page - 1).to_string())]));
                             let next = (p.page < pages).then(|| list_href(&[("page", (p.page + 1).to_string())]));
-                            let now = now_secs();
                             view! {
                                 <div class="table-wrap">
                                 <table class="table calls-table">
@@ -156,16 +167,15 @@ pub fn CallsPage() -> impl IntoView {
                                     <tbody>
                                         {p.items.into_iter().map(|c| {
                                             let href = format!("/dashboard/calls/{}", c.id);
-                                            let duration = c.duration(now).map(duration_words).unwrap_or_else(|| "—".into());
                                             view! {
                                                 <tr data-call=c.id.clone() class:call-live=c.is_live()>
                                                     <td class="nowrap"><a href=href>{crate::model::format_time(c.created_at)}</a></td>
-                                                    <td>{direction_badge(c.direction)}</td>
+                                                    <td class="nowrap">{direction_badge(c.direction)}{c.test.then(|| view! { " " <span class="badge badge-muted" title="Placed by Test inbound route">"Test"</span> })}</td>
                                                     <td class="nowrap">{format_e164(&c.from)}</td>
                                                     <td class="nowrap">{format_e164(&c.to)}</td>
                                                     <td>{c.assistant.clone().unwrap_or_else(|| "—".into())}</td>
                                                     <td>{call_status_badge(c.status)}</td>
-                                                    <td class="nowrap">{duration}</td>
+                                                    <td class="nowrap"><LiveDuration answered_at=c.answered_at ended_at=c.ended_at/></td>
                                                     <td>{c.outcome_words()}</td>
                                                 </tr>
                                             }

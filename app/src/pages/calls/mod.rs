@@ -41,8 +41,15 @@ pub use list::CallsPage;
 pub(super) const POLL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The filters of the calls list, in the order they appear in links.
-pub(super) const FILTERS: [&str; 6] =
-    ["assistant", "number", "direction", "status", "date", "page"];
+pub(super) const FILTERS: [&str; 7] = [
+    "assistant",
+    "number",
+    "direction",
+    "status",
+    "date",
+    "tests",
+    "page",
+];
 
 /// The calls list with the current filters, some replaced.
 pub(super) fn list_href(changes: &[(&str, String)]) -> String {
@@ -91,6 +98,28 @@ pub(super) fn poll_while(tick: RwSignal<u32>, follow: impl Fn() -> bool + Send +
             );
         }
     });
+}
+
+/// A call's duration; while the call is on, it counts up each second in the browser
+/// (effects do not run on the server, which renders it once).
+#[component]
+pub(super) fn LiveDuration(answered_at: Option<i64>, ended_at: Option<i64>) -> impl IntoView {
+    let now = RwSignal::new(now_secs());
+    if answered_at.is_some() && ended_at.is_none() {
+        Effect::new(move |_| {
+            now.track();
+            set_timeout(
+                move || {
+                    now.try_set(now_secs());
+                },
+                std::time::Duration::from_secs(1),
+            );
+        });
+    }
+    move || match answered_at {
+        Some(at) => duration_words(ended_at.unwrap_or_else(|| now.get()) - at),
+        None => "—".to_string(),
+    }
 }
 
 /// `m:ss` (or `h:mm:ss` from an hour on).

@@ -125,6 +125,7 @@ pub(super) async fn simulate(
         number.inbound_trunk_id.as_deref() == Some(routed.trunk_id.as_str()),
         format!("through the number's inbound trunk {}", routed.trunk_id),
     ));
+    mark_test_call(state, &routed.call_id).await;
     // The test call hangs up and its room goes away.
     fake.hang_up_from_phone(&routed.room, &routed.participant_identity);
     if let Ok(lk) = livekit::settings::client(state) {
@@ -193,4 +194,34 @@ pub(super) async fn inspect(
         checks,
         at: now(),
     })
+}
+
+/// Marks the test call's session as a test, once LiveKit's participant_joined webhook has
+/// created it (the fake sends it at once; Dial writes it within milliseconds). A session
+/// that has not appeared within three seconds (no webhook URL set, say) stays unmarked.
+async fn mark_test_call(state: &AppState, sip_call_id: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let marked = async {
+            let mut tx = state.db.begin_write().await?;
+            let done = sqlx::query("UPDATE call_sessions SET is_test = 1 WHERE sip_call_id = $1")
+                .bind(sip_call_id)
+                .execute(&mut *tx.tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok::<u64, AppError>(done)
+        }
+        .await;
+        match marked {
+            Ok(0) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not mark a route test's call as a test");
+                return;
+            }
+        }
+    }
 }

@@ -43,6 +43,13 @@ pub async fn hang_up(
     );
     let mut tx = state.db.begin_write().await?;
     advance(&mut tx, id, CallStatus::Ended, t, Some(&reason), t).await?;
+    // LiveKit's participant_left for the removal may have ended the session first, with
+    // its own reason; who hung up says more.
+    sqlx::query("UPDATE call_sessions SET end_reason = $1 WHERE id = $2")
+        .bind(&reason)
+        .bind(id)
+        .execute(&mut *tx.tx)
+        .await?;
     audit::record_on(
         &mut *tx,
         actor,

@@ -5,7 +5,7 @@ use super::*;
 pub(super) const CALL_COLUMNS: &str =
     "c.id, c.direction, c.from_number, c.to_number, c.phone_number_id, c.assistant_id, \
      a.name AS assistant, c.status, c.outcome, c.sip_status_code, c.end_reason, c.sip_call_id, \
-     c.twilio_call_sid, c.room_name, c.created_at, c.answered_at, c.ended_at, c.owner_id";
+     c.twilio_call_sid, c.room_name, c.created_at, c.answered_at, c.ended_at, c.owner_id, c.is_test";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct CallDbRow {
@@ -27,6 +27,7 @@ pub(super) struct CallDbRow {
     answered_at: Option<i64>,
     ended_at: Option<i64>,
     owner_id: Option<String>,
+    is_test: i64,
 }
 
 impl From<CallDbRow> for crate::model::CallRow {
@@ -67,6 +68,7 @@ impl From<CallDbRow> for crate::model::CallRow {
             created_at: r.created_at,
             answered_at: r.answered_at,
             ended_at: r.ended_at,
+            test: r.is_test != 0,
         }
     }
 }
@@ -125,6 +127,9 @@ pub async fn list(
             filter.eq("c.status", s);
         }
         _ => {}
+    }
+    if query.tests.as_deref() != Some("include") {
+        filter.sql("c.is_test = 0");
     }
     if let Some(date) = query.date.as_deref().filter(|d| !d.is_empty()) {
         let start = parse_day(date)
@@ -198,11 +203,8 @@ pub async fn detail(
         call,
         timeline: events
             .into_iter()
-            .map(|(source, kind, detail, at)| crate::model::CallEventView {
-                source,
-                kind,
-                detail,
-                at,
+            .map(|(source, kind, detail, at)| {
+                crate::model::CallEventView::from_stored(source, kind, &detail, at)
             })
             .collect(),
     })
