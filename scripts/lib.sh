@@ -47,3 +47,22 @@ ensure_node_modules() {
     (cd "$ROOT/end2end" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
+
+# schemathesis (pinned, from PyPI) in a virtual environment outside the clone, for
+# scripts/api-conformance.
+SCHEMATHESIS_VERSION="4.32.5"
+SCHEMATHESIS_VENV="$HOME/.cache/dial-tools/schemathesis-$SCHEMATHESIS_VERSION"
+ensure_schemathesis() {
+  if [ ! -x "$SCHEMATHESIS_VENV/bin/st" ]; then
+    log "Installing schemathesis $SCHEMATHESIS_VERSION (API conformance tests)"
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+      local sudo=""
+      [ "$(id -u)" -ne 0 ] && sudo="sudo"
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf "$SCHEMATHESIS_VENV"
+    python3 -m venv "$SCHEMATHESIS_VENV"
+    "$SCHEMATHESIS_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}

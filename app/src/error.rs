@@ -168,6 +168,17 @@ impl FromServerFnError for AppError {
 #[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
+        // PostgreSQL refuses text holding a NUL character (SQLSTATE 22021) wherever it
+        // arrives from (a query parameter, a form, a JSON body): the request's fault, and
+        // its transaction changed nothing.
+        if let sqlx::Error::Database(db) = &err {
+            if db.code().as_deref() == Some("22021") {
+                tracing::info!(error = %err, "refused text the database cannot hold");
+                return AppError::Request {
+                    message: "Text may not contain the NUL character (\\0).".into(),
+                };
+            }
+        }
         tracing::error!(error = %err, "database error");
         AppError::Internal
     }

@@ -9,12 +9,14 @@ use super::*;
 pub(super) struct PlaceCallBody {
     /// The number to call from (one of yours): its id, or the number itself in E.164.
     number_id: String,
-    /// The number to call, E.164 (+14155550100).
+    /// The number to call, in E.164: + and the country code and number, digits only
+    /// (+14155550100).
+    #[schema(pattern = r"^\+[1-9][0-9]{1,14}$")]
     to: String,
     /// The assistant whose agent takes the call; default: the number's.
     assistant_id: Option<String>,
     /// Digits to send after connecting: 0-9, * and #, w for a half-second pause.
-    #[schema(max_length = 64)]
+    #[schema(max_length = 64, pattern = r"^[0-9*#w]*$")]
     dtmf: Option<String>,
     #[serde(default)]
     #[schema(default = false)]
@@ -36,6 +38,45 @@ pub(super) struct PlaceCallBody {
     /// Caller display name.
     #[schema(max_length = 128)]
     display_name: Option<String>,
+}
+
+impl PlaceCallBody {
+    /// The API takes its fields exactly as documented: the number to call in E.164, DTMF
+    /// digits and the display name as they are (the dashboard's form is more forgiving:
+    /// it trims them and takes a number written with spaces).
+    fn strict(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let digits = self.to.strip_prefix('+').unwrap_or_default();
+        if !(digits.len() >= 2
+            && digits.len() <= 15
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0'))
+        {
+            errors.push(FieldError::new(
+                "to",
+                "Send the number to call in E.164: + and the country code and number, digits only (+14155550100).",
+            ));
+        }
+        if self.dtmf.as_deref().is_some_and(|d| {
+            d.len() > 64 || !d.bytes().all(|b| b.is_ascii_digit() || b"*#w".contains(&b))
+        }) {
+            errors.push(FieldError::new(
+                "dtmf",
+                "Digits to send may contain 0–9, * and #, and w for a half-second pause (at most 64).",
+            ));
+        }
+        if self
+            .display_name
+            .as_deref()
+            .is_some_and(|d| d.chars().count() > 128)
+        {
+            errors.push(FieldError::new(
+                "display_name",
+                "A caller display name is at most 128 characters.",
+            ));
+        }
+        errors
+    }
 }
 
 /// What `POST /calls/{id}/transfer` takes.
@@ -61,6 +102,7 @@ pub(super) async fn place_call(
     ApiJson(body): ApiJson<PlaceCallBody>,
 ) -> Result<Json<dial_app::model::CallRow>, ApiError> {
     use dial_app::server::calls;
+    let mut errors = body.strict();
     // A number may be named by its E.164 as well as by its id.
     let number_id = if body.number_id.trim_start().starts_with('+') {
         dial_app::server::numbers::id_of(&state, &body.number_id)
@@ -85,7 +127,20 @@ pub(super) async fn place_call(
         max_duration_secs: body.max_duration.map(|v| v.to_string()),
         display_name: body.display_name,
     };
-    let request = calls::CallRequest::parse(&input)?;
+    // Every problem at once, each on its field: the strict checks', then the rest.
+    let request = match calls::CallRequest::parse(&input) {
+        Ok(request) if errors.is_empty() => request,
+        Ok(_) => return Err(AppError::Invalid { errors }.into()),
+        Err(AppError::Invalid { errors: more }) => {
+            for e in more {
+                if !errors.iter().any(|known| known.field == e.field) {
+                    errors.push(e);
+                }
+            }
+            return Err(AppError::Invalid { errors }.into());
+        }
+        Err(other) => return Err(other.into()),
+    };
     Ok(Json(
         calls::place(&state, &me, &api_actor(&me), request, true).await?,
     ))
@@ -99,27 +154,16 @@ pub(super) async fn list_calls(
         axum::extract::rejection::QueryRejection,
     >,
 ) -> Result<Json<dial_app::model::Page<dial_app::model::CallRow>>, ApiError> {
-    let axum::extract::Query(pairs) = pairs.map_err(|e| AppError::Request {
-        message: e.body_text(),
-    })?;
-    let mut query = dial_app::model::CallQuery::default();
-    for (key, value) in pairs {
-        let value = Some(value).filter(|v| !v.is_empty());
-        match key.as_str() {
-            "assistant" => query.assistant = value,
-            "number" => query.number = value,
-            "direction" => query.direction = value,
-            "status" => query.status = value,
-            "date" => query.date = value,
-            "tests" => query.tests = value,
-            "page" => query.page = page_param(value)?,
-            other => return Err(AppError::invalid(
-                other,
-                "Unknown query parameter: use assistant, number, direction, status, date, tests or page.",
-            )
-            .into()),
-        }
-    }
+    let checked = Checked::parse(CALLS_QUERY, pairs)?;
+    let query = dial_app::model::CallQuery {
+        assistant: checked.get("assistant"),
+        number: checked.get("number"),
+        direction: checked.get("direction"),
+        status: checked.get("status"),
+        date: checked.get("date"),
+        tests: checked.get("tests"),
+        page: checked.page(),
+    };
     Ok(Json(
         dial_app::server::calls::list(&state, &me, &query).await?,
     ))
@@ -165,25 +209,13 @@ pub(super) async fn list_numbers(
         axum::extract::rejection::QueryRejection,
     >,
 ) -> Result<Json<dial_app::model::Page<dial_app::model::NumberRow>>, ApiError> {
-    let axum::extract::Query(pairs) = pairs.map_err(|e| AppError::Request {
-        message: e.body_text(),
-    })?;
-    let mut query = dial_app::model::NumberQuery::default();
-    for (key, value) in pairs {
-        let value = Some(value).filter(|v| !v.is_empty());
-        match key.as_str() {
-            "q" => query.q = value,
-            "assigned" => query.assigned = value,
-            "page" => query.page = page_param(value)?,
-            other => {
-                return Err(AppError::invalid(
-                    other,
-                    "Unknown query parameter: use q, assigned or page.",
-                )
-                .into())
-            }
-        }
-    }
+    let checked = Checked::parse(NUMBERS_QUERY, pairs)?;
+    let query = dial_app::model::NumberQuery {
+        q: checked.get("q"),
+        assigned: checked.get("assigned"),
+        page: checked.page(),
+        ..Default::default()
+    };
     Ok(Json(
         dial_app::server::numbers::list(&state, &me, &query).await?,
     ))
@@ -194,12 +226,4 @@ pub(super) async fn list_assistants(
     ApiUser(me): ApiUser,
 ) -> Result<Json<Vec<dial_app::model::Assistant>>, ApiError> {
     Ok(Json(dial_app::server::assistants::list(&state, &me).await?))
-}
-
-/// The `page` query parameter: a whole number, or absent.
-fn page_param(value: Option<String>) -> Result<Option<u32>, AppError> {
-    value
-        .map(|v| v.parse::<u32>())
-        .transpose()
-        .map_err(|_| AppError::invalid("page", "The page is a whole number from 1."))
 }

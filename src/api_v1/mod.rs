@@ -213,6 +213,62 @@ where
 
 // -- Routes
 
+/// `GET /numbers`'s query parameters.
+pub const NUMBERS_QUERY: &[QueryParam] = &[
+    QueryParam {
+        name: "q",
+        description: "Part of the number or of its label",
+        kind: QueryKind::Text,
+    },
+    QueryParam {
+        name: "assigned",
+        description: "Only numbers with an assistant, or only those without",
+        kind: QueryKind::OneOf(&["assigned", "unassigned"]),
+    },
+    PAGE,
+];
+
+/// `GET /calls`'s query parameters.
+pub const CALLS_QUERY: &[QueryParam] = &[
+    QueryParam {
+        name: "assistant",
+        description: "An assistant's id",
+        kind: QueryKind::Text,
+    },
+    QueryParam {
+        name: "number",
+        description: "A phone number's id",
+        kind: QueryKind::Text,
+    },
+    QueryParam {
+        name: "direction",
+        description: "Only calls in this direction",
+        kind: QueryKind::OneOf(&["inbound", "outbound"]),
+    },
+    QueryParam {
+        name: "status",
+        description: "live (not ended yet), or a status",
+        kind: QueryKind::OneOf(&["live", "dialing", "ringing", "answered", "ended"]),
+    },
+    QueryParam {
+        name: "date",
+        description: "Calls started that day (UTC)",
+        kind: QueryKind::Date,
+    },
+    QueryParam {
+        name: "tests",
+        description: "include: the calls \"Test inbound route\" placed too (left out by default)",
+        kind: QueryKind::OneOf(&["include"]),
+    },
+    PAGE,
+];
+
+const PAGE: QueryParam = QueryParam {
+    name: "page",
+    description: "Page number, from 1 (50 items a page)",
+    kind: QueryKind::Page,
+};
+
 /// One route of the API: the router and the OpenAPI document are built from these.
 pub struct Endpoint {
     pub method: Method,
@@ -221,8 +277,8 @@ pub struct Endpoint {
     pub summary: &'static str,
     /// Whether the route needs an API key.
     pub auth: bool,
-    /// Query parameters (all optional strings), with what each does.
-    pub query: &'static [(&'static str, &'static str)],
+    /// Query parameters (all optional), with what each does and may be.
+    pub query: &'static [QueryParam],
     /// The JSON body's schema, if the route takes one.
     pub request: Option<Schema>,
     /// The schema of the success answer (200).
@@ -265,11 +321,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/numbers",
         summary: "Your numbers (all of them for an admin), 50 per page",
         auth: true,
-        query: &[
-            ("q", "Part of the number or of its label"),
-            ("assigned", "assigned or unassigned"),
-            ("page", "Page number, from 1"),
-        ],
+        query: NUMBERS_QUERY,
         request: None,
         response: inline::<Page<NumberRow>>,
         route: |m| on(m, list_numbers),
@@ -299,18 +351,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/calls",
         summary: "Your calls, newest first, 50 per page",
         auth: true,
-        query: &[
-            ("assistant", "An assistant's id"),
-            ("number", "A phone number's id"),
-            ("direction", "inbound or outbound"),
-            ("status", "live, dialing, ringing, answered or ended"),
-            ("date", "YYYY-MM-DD (UTC): calls started that day"),
-            (
-                "tests",
-                "include: calls \"Test inbound route\" placed too (left out by default)",
-            ),
-            ("page", "Page number, from 1"),
-        ],
+        query: CALLS_QUERY,
         request: None,
         response: inline::<Page<CallRow>>,
         route: |m| on(m, list_calls),
@@ -433,8 +474,10 @@ async fn openapi() -> Json<Value> {
 
 mod calls;
 mod openapi;
+mod query;
 #[cfg(test)]
 mod tests;
 
 use calls::*;
 pub use openapi::*;
+pub use query::{Checked, QueryKind, QueryParam};

@@ -7,6 +7,18 @@ pub(super) fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
+/// Answers that name a resource other operations take as their `id`
+/// (`$response.body#/id`): a client, or a tool that follows links, goes from a placed call
+/// to reading, transferring and hanging it up.
+pub(super) const LINKS: &[(&str, &[&str])] = &[(
+    "post_calls",
+    &[
+        "get_calls_id",
+        "post_calls_id_transfer",
+        "post_calls_id_hangup",
+    ],
+)];
+
 /// The OpenAPI 3.1 document of [`ENDPOINTS`].
 pub fn openapi_document() -> Value {
     let mut paths = serde_json::Map::new();
@@ -19,6 +31,21 @@ pub fn openapi_document() -> Value {
                 "content": { "application/json": { "schema": (endpoint.response)() } }
             }),
         );
+        if let Some((_, targets)) = LINKS
+            .iter()
+            .find(|(from, _)| *from == operation_id(endpoint))
+        {
+            let links: serde_json::Map<String, Value> = targets
+                .iter()
+                .map(|target| {
+                    (
+                        target.to_string(),
+                        json!({ "operationId": target, "parameters": { "id": "$response.body#/id" } }),
+                    )
+                })
+                .collect();
+            responses["200"]["links"] = Value::Object(links);
+        }
         if endpoint.auth {
             responses.insert(
                 "401".into(),
@@ -47,8 +74,14 @@ pub fn openapi_document() -> Value {
             .map(|name| {
                 json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
             })
-            .chain(endpoint.query.iter().map(|(name, description)| {
-                json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
+            .chain(endpoint.query.iter().map(|param| {
+                json!({
+                    "name": param.name,
+                    "in": "query",
+                    "required": false,
+                    "description": param.description,
+                    "schema": param.kind.schema(),
+                })
             }))
             .collect();
         if !parameters.is_empty() {

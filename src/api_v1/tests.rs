@@ -17,6 +17,34 @@ fn every_endpoint_is_documented_once_with_its_parameters() {
         "get_me",
         "operation ids are stable"
     );
+    let ids: Vec<String> = ENDPOINTS.iter().map(operation_id).collect();
+    for (from, targets) in LINKS {
+        assert!(ids.iter().any(|id| id == from), "{from}");
+        for target in *targets {
+            assert!(ids.iter().any(|id| id == target), "{target}");
+        }
+    }
+    let placed = &doc["paths"]["/api/v1/calls"]["post"]["responses"]["200"]["links"];
+    assert_eq!(
+        placed["post_calls_id_hangup"]["parameters"]["id"],
+        "$response.body#/id"
+    );
+}
+
+#[test]
+fn stored_names_are_the_documented_ones() {
+    use dial_app::model::{AssignmentStatus, Outcome};
+    let doc = openapi_document();
+    let documented = |name: &str| doc["components"]["schemas"][name]["enum"].clone();
+    let names = |all: Vec<&str>| json!(all);
+    assert_eq!(
+        documented("AssignmentStatus"),
+        names(AssignmentStatus::ALL.iter().map(|s| s.as_str()).collect())
+    );
+    assert_eq!(
+        documented("Outcome"),
+        names(Outcome::ALL.iter().map(|s| s.as_str()).collect())
+    );
 }
 
 async fn json_body(content_type: Option<&str>, body: &str) -> Result<Vec<u32>, StatusCode> {

@@ -282,3 +282,72 @@ async fn the_api_lists_numbers_and_assistants_and_takes_a_number_by_e164() {
     assert_eq!(status, 422, "{unknown}");
     assert_eq!(unknown["error"]["fields"][0]["field"], "number_id");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_character_anywhere_is_the_requests_fault_on_either_database() {
+    let (app, number, _, key) = assigned_with_key("+14155550137").await;
+    // A query parameter, a JSON body, a server function's form: each a 4xx, never a 500
+    // (PostgreSQL cannot hold a NUL in text).
+    let (status, body) = api(
+        &app,
+        &key,
+        reqwest::Method::GET,
+        "/api/v1/calls?number=a%00b",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["fields"][0]["field"]),
+        (422, &json!("number")),
+        "{body}"
+    );
+    let (status, body) = api(
+        &app,
+        &key,
+        reqwest::Method::POST,
+        "/api/v1/calls",
+        Some(json!({ "number_id": "a\u{0}b", "to": "+14155550100" })),
+    )
+    .await;
+    assert!((400..500).contains(&status), "{status} {body}");
+    let (status, body) = api(
+        &app,
+        &key,
+        reqwest::Method::POST,
+        "/api/v1/calls/a\u{0}b/hangup",
+        None,
+    )
+    .await;
+    assert!((400..500).contains(&status), "{status} {body}");
+    let listed = app
+        .call::<dial_app::model::Page<dial_app::model::CallRow>>(
+            &app.client,
+            "calls/list",
+            &[("assistant", "x\u{0}y")],
+        )
+        .await;
+    match listed {
+        Ok(page) => assert_eq!(page.total, 0),
+        Err(e) => assert!(
+            matches!(e, dial_app::error::AppError::Request { .. }),
+            "{e:?}"
+        ),
+    }
+    let renamed = app
+        .call::<NumberRow>(
+            &app.client,
+            "numbers/label",
+            &[("id", &number.id), ("label", "front\u{0}desk")],
+        )
+        .await;
+    if let Err(e) = renamed {
+        assert!(
+            matches!(
+                e,
+                dial_app::error::AppError::Request { .. }
+                    | dial_app::error::AppError::Invalid { .. }
+            ),
+            "{e:?}"
+        );
+    }
+}
