@@ -852,6 +852,15 @@ pub struct CallForm {
     pub display_name: Option<String>,
 }
 
+/// "Change password" on the settings page, as the browser sends it. Every field is a
+/// [`Secret`], so the argument struct's `Debug` shows none of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChangeForm {
+    pub current_password: Secret,
+    pub password: Secret,
+    pub password_confirm: Secret,
+}
+
 /// The carrier form as the browser sends it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarrierForm {

@@ -136,3 +136,88 @@ test('signing out ends the session', async ({ page }) => {
   await page.goto('/dashboard');
   await expect(page).toHaveURL(/\/login\?next=%2Fdashboard$/);
 });
+
+test('an administrator changes a role both ways, and an open session follows', async ({ page, browser, javaScriptEnabled, baseURL }) => {
+  // Olivia is signed in elsewhere the whole time.
+  const elsewhere = await browser.newContext({ baseURL, javaScriptEnabled });
+  const olivia = await elsewhere.newPage();
+  await signIn(olivia, owner);
+
+  await signIn(page, admin);
+  await page.goto('/dashboard/settings/admin/users');
+  const mine = page.locator(`tr[data-user="${admin.username}"]`);
+  const hers = page.locator(`tr[data-user="${owner.username}"]`);
+  // The only administrator is never offered to step down.
+  await expect(mine.getByTestId('role')).toHaveText('Administrator');
+  await expect(mine.getByText('Make owner…')).toHaveCount(0);
+
+  await hers.getByText('Make admin…').click();
+  await hers.getByRole('button', { name: `Make ${owner.username} an administrator` }).click();
+  await expect(hers.getByTestId('role')).toHaveText('Administrator');
+  const herPage = await olivia.goto('/dashboard/settings/admin/users');
+  expect(herPage?.status()).toBe(200);
+  await expect(olivia.getByRole('heading', { name: 'Users', exact: true })).toBeVisible();
+
+  // Two administrators now: either could step down; demoting asks first.
+  await page.reload();
+  await expect(mine.getByText('Make owner…')).toHaveCount(1);
+  await hers.getByText('Make owner…').click();
+  await expect(hers.getByText(`${owner.username} will manage only their own numbers`)).toBeVisible();
+  await hers.getByRole('button', { name: `Make ${owner.username} an assistant owner` }).click();
+  await expect(hers.getByTestId('role')).toHaveText('Assistant owner');
+  await expect(mine.getByText('Make owner…')).toHaveCount(0);
+
+  const refused = await olivia.goto('/dashboard/settings/admin/users');
+  expect(refused?.status()).toBe(403);
+  await expect(olivia.getByRole('heading', { name: 'Administrators only' })).toBeVisible();
+  await elsewhere.close();
+});
+
+test('a user changes their own password and is signed out everywhere else', async ({ page, browser, javaScriptEnabled, baseURL }) => {
+  const newPassword = 'a brand new owner password';
+  const elsewhere = await browser.newContext({ baseURL, javaScriptEnabled });
+  const phone = await elsewhere.newPage();
+  await signIn(phone, owner);
+
+  await signIn(page, owner);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
+  const card = page.locator('section', { has: page.getByRole('heading', { name: 'Change password' }) });
+  await expect(card).toBeVisible();
+  await expectHydratedIfJs(page, javaScriptEnabled);
+
+  await card.getByLabel('Current password').fill('not my password');
+  await card.getByLabel('New password', { exact: true }).fill(newPassword);
+  await card.getByLabel('New password again').fill(newPassword);
+  await card.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.locator('#field-current_password-error')).toHaveText('That is not your current password.');
+  // Nothing changed: the phone is still signed in.
+  await phone.reload();
+  await expect(phone.getByTestId('current-user')).toHaveText(owner.username);
+
+  await card.getByLabel('Current password').fill(owner.password);
+  await card.getByLabel('New password', { exact: true }).fill('short');
+  await card.getByLabel('New password again').fill('short');
+  await card.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.locator('#field-password-error')).toHaveText('Password must be at least 10 characters long.');
+
+  await card.getByLabel('Current password').fill(owner.password);
+  await card.getByLabel('New password', { exact: true }).fill(newPassword);
+  await card.getByLabel('New password again').fill(newPassword);
+  await card.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByRole('status')).toHaveText('Password changed. You were signed out everywhere else.');
+  await expect(page).toHaveURL(/\/dashboard\/settings$/);
+  // This browser stays signed in; the phone is signed out.
+  await page.reload();
+  await expect(page.getByTestId('current-user')).toHaveText(owner.username);
+  await expect(page.getByRole('status')).toHaveCount(0);
+  await phone.goto('/dashboard');
+  await expect(phone).toHaveURL(/\/login\?next=%2Fdashboard$/);
+
+  // Only the new password signs in.
+  await phone.getByLabel('Username').fill(owner.username);
+  await phone.getByLabel('Password').fill(owner.password);
+  await phone.getByRole('button', { name: 'Sign in' }).click();
+  await expect(phone.getByRole('alert')).toContainText('Wrong username or password.');
+  await signIn(phone, { username: owner.username, password: newPassword });
+  await elsewhere.close();
+});

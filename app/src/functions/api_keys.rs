@@ -16,19 +16,6 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, AppError> {
     api_keys::list(&auth::state()?, &me).await
 }
 
-/// Whether this request is a browser's plain form post (no JavaScript): leptos_axum then
-/// redirects back to the page, and the answer's body is never read.
-#[cfg(feature = "ssr")]
-fn plain_form_post() -> bool {
-    use_context::<http::request::Parts>().is_some_and(|parts| {
-        parts
-            .headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-    })
-}
-
 /// Creates a key. The secret is in this answer only; without JavaScript the page cannot
 /// read this answer, so the key is kept (encrypted) in the session for the page's next
 /// render instead, and the redirect's body carries no secret.
@@ -38,7 +25,7 @@ pub async fn create_api_key(name: String) -> Result<CreatedKey, AppError> {
     let me = auth::require_user()?;
     let state = auth::state()?;
     let created = api_keys::create(&state, &me, &auth::actor(&me), &name).await?;
-    if plain_form_post() {
+    if super::plain_form_post() {
         api_keys::stash_for_next_page(&state, &auth::session()?, &me, &created).await?;
         leptos_axum::redirect(API_KEYS_PAGE);
         return Ok(CreatedKey {

@@ -17,3 +17,16 @@ pub mod settings;
 pub mod site;
 pub mod stats;
 pub mod users;
+
+/// Whether this request is a browser's plain form post (no JavaScript): leptos_axum then
+/// redirects back to the page, and the answer's body is never read.
+#[cfg(feature = "ssr")]
+fn plain_form_post() -> bool {
+    leptos::prelude::use_context::<http::request::Parts>().is_some_and(|parts| {
+        parts
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    })
+}

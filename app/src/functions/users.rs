@@ -52,6 +52,94 @@ pub async fn set_user_disabled(user_id: String, disabled: bool) -> Result<(), Ap
     users::set_disabled(&state.db, &auth::actor(&me), &user_id, disabled).await
 }
 
+/// Makes a user an administrator or an assistant owner (never the last administrator an
+/// owner). Answers whether the signed-in user's own role changed: an administrator who
+/// makes themselves an owner is taken to the settings overview, since the users page is
+/// no longer theirs.
+#[server(prefix = "/api", endpoint = "users/set-role")]
+pub async fn set_user_role(user_id: String, role: String) -> Result<bool, AppError> {
+    use crate::server::{auth, users};
+    let me = auth::require_admin()?;
+    let state = auth::state()?;
+    users::set_role(&state.db, &auth::actor(&me), &user_id, &role).await?;
+    let stepped_down = user_id == me.id && role != crate::model::Role::Admin.as_str();
+    if stepped_down {
+        leptos_axum::redirect(SETTINGS_PAGE);
+    }
+    Ok(stepped_down)
+}
+
+/// The settings overview, where one's own account is.
+pub const SETTINGS_PAGE: &str = "/dashboard/settings";
+
+/// The session entry that tells the settings page's next render (no-JavaScript form
+/// posts only) that the password was just changed.
+#[cfg(feature = "ssr")]
+const PASSWORD_CHANGED: &str = "password_changed_at";
+
+/// Changes the signed-in user's own password and signs them out everywhere else; this
+/// session gets a new id and stays signed in. Returns how many other sessions ended.
+#[server(prefix = "/api", endpoint = "account/password")]
+pub async fn change_password(
+    #[server(flatten)] form: crate::model::PasswordChangeForm,
+) -> Result<u64, AppError> {
+    use crate::server::{auth, now, users};
+    use secrecy::SecretString;
+    let me = auth::require_user()?;
+    let state = auth::state()?;
+    let session = auth::session()?;
+    let change = users::PasswordChange {
+        current: SecretString::from(form.current_password.expose()),
+        new: SecretString::from(form.password.expose()),
+        confirm: SecretString::from(form.password_confirm.expose()),
+    };
+    let ended = users::change_password(
+        &state.db,
+        &me,
+        &auth::actor(&me),
+        session.id().as_ref(),
+        change,
+    )
+    .await?;
+    let internal = |e: tower_sessions::session::Error| {
+        tracing::error!(error = %e, "session store error");
+        AppError::Internal
+    };
+    // Whoever else held this session's id is signed out too.
+    session.cycle_id().await.map_err(internal)?;
+    if super::plain_form_post() {
+        session
+            .insert(PASSWORD_CHANGED, now())
+            .await
+            .map_err(internal)?;
+        leptos_axum::redirect(SETTINGS_PAGE);
+    }
+    Ok(ended)
+}
+
+/// Whether this session's last no-JavaScript form post changed its password (once: the
+/// note is removed as it is read, and ignored after five minutes).
+#[server(prefix = "/api", endpoint = "account/password-changed")]
+pub async fn take_password_changed() -> Result<bool, AppError> {
+    use crate::server::{auth, now};
+    auth::require_user()?;
+    let session = auth::session()?;
+    // Read before removing: a removal always saves the session, and this runs on every
+    // render of the settings page.
+    let at = match session.get::<i64>(PASSWORD_CHANGED).await {
+        Ok(Some(at)) => at,
+        Ok(None) => return Ok(false),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the password-changed note");
+            return Ok(false);
+        }
+    };
+    if let Err(e) = session.remove::<i64>(PASSWORD_CHANGED).await {
+        tracing::warn!(error = %e, "could not clear the password-changed note");
+    }
+    Ok(now() - at <= 300)
+}
+
 #[cfg(test)]
 mod tests {
     /// The argument structs `#[server]` generates (and derives `Debug` on) print no secret.
@@ -61,7 +149,7 @@ mod tests {
             auth::{Login, Setup},
             carriers::CreateCarrier,
             settings::SaveTwilioSettings,
-            users::{CreateUser, ResetPassword},
+            users::{ChangePassword, CreateUser, ResetPassword},
         };
         let secret = || crate::model::Secret::from("hunter2-super-secret".to_string());
         let shown = [
@@ -95,6 +183,16 @@ mod tests {
                 ResetPassword {
                     user_id: "u".into(),
                     password: secret()
+                }
+            ),
+            format!(
+                "{:?}",
+                ChangePassword {
+                    form: crate::model::PasswordChangeForm {
+                        current_password: secret(),
+                        password: secret(),
+                        password_confirm: secret(),
+                    },
                 }
             ),
             format!(

@@ -1,7 +1,14 @@
-//! The settings area: a second-level navigation and the index.
+//! The settings area: a second-level navigation and the index (one's own account and
+//! its password).
 
-use crate::components::{icons, Loading, MeResource, PageHeader, SiteResource};
-use leptos::prelude::*;
+use crate::{
+    components::{
+        action_outcome, field_error, icons, successes, Field, Loading, MeResource, PageHeader,
+        SiteResource, SuccessBanner,
+    },
+    functions::users::{take_password_changed, ChangePassword},
+};
+use leptos::{form::ActionForm, html, prelude::*};
 use leptos_meta::Title;
 use leptos_router::components::{Outlet, A};
 
@@ -41,9 +48,15 @@ pub fn SettingsLayout() -> impl IntoView {
     }
 }
 
+/// What the settings page says once the password is changed.
+const PASSWORD_CHANGED: &str = "Password changed. You were signed out everywhere else.";
+
 #[component]
 pub fn SettingsIndex() -> impl IntoView {
     let me = use_context::<MeResource>();
+    let change = ServerAction::<ChangePassword>::new();
+    // A change made by a form post without JavaScript, told by the server once.
+    let changed_before = Resource::new(|| (), |_| take_password_changed());
     view! {
         <Title text="Settings"/>
         <PageHeader title="Settings"/>
@@ -63,11 +76,12 @@ pub fn SettingsIndex() -> impl IntoView {
                                 <dt>"Role"</dt><dd>{u.role.label()}</dd>
                             </dl>
                         </section>
+                        <ChangePasswordCard change changed_before/>
                         {admin.then(|| view! {
                             <div class="tiles">
                                 <a class="tile" href="/dashboard/settings/admin/users">
                                     {icons::users()}<strong>"Users"</strong>
-                                    <span class="muted">"Create owners and admins, reset passwords, disable accounts."</span>
+                                    <span class="muted">"Create owners and admins, change roles, reset passwords, disable accounts."</span>
                                 </a>
                                 <a class="tile" href="/dashboard/settings/admin/telephony/twilio">
                                     {icons::phone()}<strong>"Twilio"</strong>
@@ -95,5 +109,53 @@ pub fn SettingsIndex() -> impl IntoView {
                 })
             })}
         </Suspense>
+    }
+}
+
+#[component]
+fn ChangePasswordCard(
+    change: ServerAction<ChangePassword>,
+    changed_before: Resource<Result<bool, crate::error::AppError>>,
+) -> impl IntoView {
+    let value = change.value();
+    let changed = successes(value);
+    let form = NodeRef::<html::Form>::new();
+    Effect::new(move |_| {
+        if changed.get() > 0 {
+            if let Some(f) = form.get() {
+                f.reset();
+            }
+        }
+    });
+    view! {
+        <section class="card" aria-labelledby="change-password">
+            <h2 id="change-password">"Change password"</h2>
+            <p class="muted small">"You stay signed in here; every other browser and device signed in as you is signed out."</p>
+            {action_outcome(value, PASSWORD_CHANGED)}
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let told = matches!(changed_before.await, Ok(true));
+                    (told && value.with_untracked(Option::is_none))
+                        .then(|| view! { <SuccessBanner message=PASSWORD_CHANGED/> })
+                })}
+            </Suspense>
+            <ActionForm action=change node_ref=form>
+                <Field label="Current password" name="current_password" kind="password"
+                    autocomplete="current-password" required=true
+                    error=Signal::derive(field_error(value, "current_password"))/>
+                <div class="form-row">
+                    <Field label="New password" name="password" kind="password"
+                        autocomplete="new-password" required=true
+                        hint="At least 10 characters."
+                        error=Signal::derive(field_error(value, "password"))/>
+                    <Field label="New password again" name="password_confirm" kind="password"
+                        autocomplete="new-password" required=true
+                        error=Signal::derive(field_error(value, "password_confirm"))/>
+                </div>
+                <button class="button button-primary" type="submit" disabled=move || change.pending().get()>
+                    {move || if change.pending().get() { "Changing…" } else { "Change password" }}
+                </button>
+            </ActionForm>
+        </section>
     }
 }

@@ -1,12 +1,13 @@
-//! The users page: create users, reset passwords, disable and enable accounts (admins).
+//! The users page: create users, change their role, reset passwords, disable and enable
+//! accounts (admins).
 
 use crate::{
     components::{
         action_outcome, field_error, successes, use_me, AdminOnly, ErrorBanner, Field, Loading,
         PageHeader,
     },
-    functions::users::{list_users, CreateUser, ResetPassword, SetUserDisabled},
-    model::format_time,
+    functions::users::{list_users, CreateUser, ResetPassword, SetUserDisabled, SetUserRole},
+    model::{format_time, Role},
 };
 use leptos::{form::ActionForm, html, prelude::*};
 use leptos_meta::Title;
@@ -24,9 +25,14 @@ fn UsersAdmin() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let reset = ServerAction::<ResetPassword>::new();
     let toggle = ServerAction::<SetUserDisabled>::new();
+    let set_role = ServerAction::<SetUserRole>::new();
     let created = successes(create.value());
     let toggled = successes(toggle.value());
-    let users = Resource::new(move || (created.get(), toggled.get()), |_| list_users());
+    let roles_changed = successes(set_role.value());
+    let users = Resource::new(
+        move || (created.get(), toggled.get(), roles_changed.get()),
+        |_| list_users(),
+    );
     let form = NodeRef::<html::Form>::new();
     Effect::new(move |_| {
         if created.get() > 0 {
@@ -37,6 +43,15 @@ fn UsersAdmin() -> impl IntoView {
     });
     let value = create.value();
     let me = use_me();
+    // An administrator who made themselves an owner: the sidebar and the settings pages
+    // follow (the server sends the browser to the settings overview).
+    Effect::new(move |_| {
+        if matches!(set_role.value().get(), Some(Ok(true))) {
+            if let Some(m) = me {
+                m.0.refetch();
+            }
+        }
+    });
     view! {
         <PageHeader title="Users" subtitle="Administrators manage everything; assistant owners manage their own numbers, assistants and calls."/>
         <section class="card" aria-labelledby="new-user">
@@ -66,6 +81,7 @@ fn UsersAdmin() -> impl IntoView {
             <h2 id="all-users">"All users"</h2>
             {action_outcome(reset.value(), "Password reset. The user's sessions were ended.")}
             {action_outcome(toggle.value(), "Saved.")}
+            {action_outcome(set_role.value(), "Role changed. It applies to the user's next request.")}
             <Suspense fallback=|| view! { <Loading/> }>
                 {move || Suspend::new(async move {
                     // The list first: what is read before the first await is what the
@@ -78,8 +94,12 @@ fn UsersAdmin() -> impl IntoView {
                     };
                     match list {
                         Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
-                        Ok(list) => view! {
-                            <div class="table-wrap">
+                        Ok(list) => {
+                        // Dial keeps one active administrator: the only one is not offered
+                        // "Make owner…" (the server refuses it too).
+                        let active_admins = list.iter().filter(|u| u.role == Role::Admin && !u.disabled).count();
+                        view! {
+                            <div class="table-wrap table-wrap-popovers">
                             <table class="table">
                                 <thead><tr>
                                     <th scope="col">"Username"</th><th scope="col">"Role"</th><th scope="col">"Status"</th>
@@ -96,13 +116,50 @@ fn UsersAdmin() -> impl IntoView {
                                     let disable_note = format!("{} will be signed out everywhere at once and cannot sign in until enabled again.", u.username);
                                     let disable_button = format!("Disable {}", u.username);
                                     let input_id = format!("reset-{}", u.id);
-                                    let (id1, id2, id3) = (u.id.clone(), u.id.clone(), u.id.clone());
+                                    let (id1, id2, id3, id4) = (u.id.clone(), u.id.clone(), u.id.clone(), u.id.clone());
                                     let status = if disabled {
                                         view! { <span class="badge badge-muted">"Disabled"</span> }.into_any()
                                     } else {
                                         view! { <span class="badge badge-ok">"Active"</span> }.into_any()
                                     };
                                     let is_me = my_id.as_deref() == Some(u.id.as_str());
+                                    let role_form = match u.role {
+                                        Role::Owner => {
+                                            let note = format!("{} will manage everything in Dial: users, providers, and every owner's numbers, assistants and calls.", u.username);
+                                            let button = format!("Make {} an administrator", u.username);
+                                            view! {
+                                                <details class="inline-form">
+                                                    <summary class="button button-secondary button-small">"Make admin…"</summary>
+                                                    <ActionForm action=set_role>
+                                                        <p class="small">{note}</p>
+                                                        <input type="hidden" name="user_id" value=id4/>
+                                                        <input type="hidden" name="role" value="admin"/>
+                                                        <button class="button button-primary button-small" type="submit">{button}</button>
+                                                    </ActionForm>
+                                                </details>
+                                            }.into_any()
+                                        }
+                                        Role::Admin if !u.disabled && active_admins <= 1 => ().into_any(),
+                                        Role::Admin => {
+                                            let note = if is_me {
+                                                "You will become an assistant owner at once: this page and the other administrator pages close to you, and only another administrator can give the role back.".to_string()
+                                            } else {
+                                                format!("{} will manage only their own numbers, assistants and calls, from their next request.", u.username)
+                                            };
+                                            let button = format!("Make {} an assistant owner", u.username);
+                                            view! {
+                                                <details class="inline-form">
+                                                    <summary class="button button-secondary button-small">"Make owner…"</summary>
+                                                    <ActionForm action=set_role>
+                                                        <p class="small">{note}</p>
+                                                        <input type="hidden" name="user_id" value=id4/>
+                                                        <input type="hidden" name="role" value="owner"/>
+                                                        <button class="button button-danger button-small" type="submit">{button}</button>
+                                                    </ActionForm>
+                                                </details>
+                                            }.into_any()
+                                        }
+                                    };
                                     let toggle_form = if is_me {
                                         view! { <span class="small muted">"This is you"</span> }.into_any()
                                     } else if disabled {
@@ -129,7 +186,10 @@ fn UsersAdmin() -> impl IntoView {
                                     view! {
                                         <tr data-user=row_name>
                                             <td><strong>{cell_name}</strong></td>
-                                            <td>{u.role.label()}</td>
+                                            <td class="role-cell">
+                                                <span data-testid="role">{u.role.label()}</span>
+                                                {role_form}
+                                            </td>
                                             <td>{status}</td>
                                             <td>{format_time(u.created_at)}</td>
                                             <td>{u.last_login_at.map(format_time).unwrap_or_else(|| "Never".into())}</td>
@@ -151,7 +211,8 @@ fn UsersAdmin() -> impl IntoView {
                                 </tbody>
                             </table>
                             </div>
-                        }.into_any(),
+                        }.into_any()
+                        }
                     }
                 })}
             </Suspense>

@@ -3,7 +3,7 @@
 use super::{
     audit::{self, Actor},
     auth,
-    db::{is_unique_violation, Db},
+    db::{is_unique_violation, Backend, Db},
     new_id, now, validate,
 };
 use crate::{
@@ -244,6 +244,12 @@ pub async fn set_disabled(
     }
     let username = username_of(db, user_id).await?;
     let mut tx = db.begin_write().await?;
+    if disabled {
+        let admins = active_admins(&mut tx, db.backend).await?;
+        if is_last_admin(&admins, user_id) {
+            return Err(last_admin(&username));
+        }
+    }
     sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
         .bind(i64::from(disabled))
         .bind(now())
@@ -265,6 +271,185 @@ pub async fn set_disabled(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The ids of the active administrators, read in a write transaction so that the answer
+/// holds until it commits: on SQLite the transaction excludes every other writer; on
+/// PostgreSQL the rows are locked, in id order (two such transactions never deadlock,
+/// and the second reads the first's outcome once it commits).
+async fn active_admins(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+) -> Result<Vec<String>, sqlx::Error> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    sqlx::query_scalar(&format!(
+        "SELECT id FROM users WHERE role = 'admin' AND disabled = 0 ORDER BY id{lock}"
+    ))
+    .fetch_all(tx)
+    .await
+}
+
+/// Whether taking `user_id` out of `admins` would leave no active administrator.
+fn is_last_admin(admins: &[String], user_id: &str) -> bool {
+    matches!(admins, [only] if only == user_id)
+}
+
+fn last_admin(username: &str) -> AppError {
+    AppError::conflict(format!(
+        "{username} is the only active administrator, and Dial always keeps one. \
+         Make another user an administrator first."
+    ))
+}
+
+/// Makes a user an administrator or an assistant owner. Refused when it would leave no
+/// active administrator. The user's sessions stay open: every request reads the role
+/// afresh ([`find_active`]), so the change applies to their next request.
+pub async fn set_role(db: &Db, actor: &Actor, user_id: &str, role: &str) -> Result<(), AppError> {
+    let role = Role::parse(role).ok_or_else(|| {
+        AppError::invalid("role", "Choose a role: administrator or assistant owner.")
+    })?;
+    let mut tx = db.begin_write().await?;
+    let admins = active_admins(&mut tx, db.backend).await?;
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT username, role FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((username, current)) = row else {
+        return Err(AppError::not_found("That user"));
+    };
+    let current = Role::parse(&current).unwrap_or(Role::Owner);
+    if current == role {
+        return Ok(());
+    }
+    if role == Role::Owner && is_last_admin(&admins, user_id) {
+        return Err(last_admin(&username));
+    }
+    sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+        .bind(role.as_str())
+        .bind(now())
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record_on(
+        &mut *tx,
+        actor,
+        "user.role_changed",
+        Some(&username),
+        Some(&format!("{} to {}", current.as_str(), role.as_str())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A user's change of their own password, as typed.
+pub struct PasswordChange {
+    pub current: SecretString,
+    pub new: SecretString,
+    pub confirm: SecretString,
+}
+
+/// Changes the signed-in user's own password: the current one must be right (the attempt
+/// is throttled like a sign-in, on the same keys), the new one follows the same rules as
+/// everywhere else. The new hash, the end of every other session of the user (all but
+/// `keep`, the one making the request) and the audit row commit together. Returns the
+/// number of sessions ended.
+pub async fn change_password(
+    db: &Db,
+    me: &Me,
+    actor: &Actor,
+    keep: Option<&tower_sessions::session::Id>,
+    change: PasswordChange,
+) -> Result<u64, AppError> {
+    let mut errors = Vec::new();
+    if change.current.expose_secret().is_empty() {
+        errors.push(crate::error::FieldError::new(
+            "current_password",
+            "Enter your current password.",
+        ));
+    }
+    if let Err(e) = validate::new_password(
+        "password",
+        change.new.expose_secret(),
+        Some(change.confirm.expose_secret()),
+    ) {
+        errors.push(e);
+    } else if change.new.expose_secret() == change.current.expose_secret() {
+        errors.push(crate::error::FieldError::new(
+            "password",
+            "The new password is your current one. Choose a different password.",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Invalid { errors });
+    }
+    let Some(permit) = auth::password::try_permit() else {
+        return Err(AppError::TooManyAttempts {
+            retry_after_secs: 1,
+        });
+    };
+    let keys = throttle_keys(&me.username, actor.ip.as_deref());
+    if let Some(wait) = claim_attempt(db, actor, &me.username, &keys).await? {
+        return Err(AppError::TooManyAttempts {
+            retry_after_secs: wait,
+        });
+    }
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1 AND disabled = 0")
+            .bind(&me.id)
+            .fetch_optional(&db.pool)
+            .await?;
+    let Some(stored) = stored else {
+        return Err(AppError::Unauthorized);
+    };
+    if !auth::password::verify_with(permit, change.current, Some(stored.clone())).await {
+        audit::record(
+            db,
+            actor,
+            "user.password_change_refused",
+            Some(&me.username),
+            Some("wrong current password"),
+        )
+        .await?;
+        return Err(AppError::invalid(
+            "current_password",
+            "That is not your current password.",
+        ));
+    }
+    release_attempt(db, &keys).await?;
+    let hash = auth::password::hash(change.new).await?;
+    let mut tx = db.begin_write().await?;
+    // Only over the hash just verified: a reset by an administrator in between wins.
+    let changed = sqlx::query(
+        "UPDATE users SET password_hash = $1, updated_at = $2 \
+         WHERE id = $3 AND password_hash = $4 AND disabled = 0",
+    )
+    .bind(hash)
+    .bind(now())
+    .bind(&me.id)
+    .bind(stored)
+    .execute(&mut *tx)
+    .await?;
+    if changed.rows_affected() != 1 {
+        return Err(AppError::conflict(
+            "Your password was changed elsewhere meanwhile. Reload the page and try again.",
+        ));
+    }
+    let ended = auth::sessions::end_other_sessions_of(&mut *tx, &me.id, keep).await?;
+    audit::record_on(
+        &mut *tx,
+        actor,
+        "user.password_changed",
+        Some(&me.username),
+        Some(&format!("{ended} other session(s) ended")),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
 }
 
 /// The wait after the `failures`-th claimed attempt on a key whose free attempts are

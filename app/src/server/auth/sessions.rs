@@ -1,6 +1,7 @@
 //! A tower-sessions store over the same database as everything else (SQLite or
 //! PostgreSQL). The signed-in user's id is copied into its own column so that
-//! disabling a user or resetting a password ends that user's sessions at once.
+//! disabling a user or resetting a password ends that user's sessions at once (and
+//! changing one's own password ends all but the one it was changed from).
 //!
 //! Rows are keyed by the SHA-256 of the session id, never the id itself: the cookie is the
 //! only place the id exists, so a copy of the database (a backup, a stolen file) holds
@@ -57,6 +58,27 @@ where
 {
     let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
+        .execute(executor)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Ends every session of one user but `keep` (the session making the request, when it is
+/// stored), so a password change signs the user out everywhere else.
+pub async fn end_other_sessions_of<'e, E>(
+    executor: E,
+    user_id: &str,
+    keep: Option<&Id>,
+) -> Result<u64, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let Some(keep) = keep else {
+        return end_sessions_of(executor, user_id).await;
+    };
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user_id)
+        .bind(stored_id(keep))
         .execute(executor)
         .await?;
     Ok(done.rows_affected())
