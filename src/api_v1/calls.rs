@@ -59,7 +59,7 @@ pub(super) async fn place_call(
     use dial_app::server::calls;
     // A number may be named by its E.164 as well as by its id.
     let number_id = if body.number_id.trim_start().starts_with('+') {
-        dial_app::server::numbers::id_of(&state, &body.number_id)
+        dial_app::server::numbers::id_in_history(&state, &me, &body.number_id)
             .await?
             .ok_or_else(|| {
                 AppError::invalid(
@@ -169,11 +169,12 @@ pub(super) async fn list_numbers(
         match key.as_str() {
             "q" => query.q = value,
             "assigned" => query.assigned = value,
+            "released" => query.released = value,
             "page" => query.page = page_param(value)?,
             other => {
                 return Err(AppError::invalid(
                     other,
-                    "Unknown query parameter: use q, assigned or page.",
+                    "Unknown query parameter: use q, assigned, released or page.",
                 )
                 .into())
             }

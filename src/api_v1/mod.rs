@@ -263,11 +263,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: Method::GET,
         path: "/numbers",
-        summary: "Your numbers (all of them for an admin), 50 per page",
+        summary: "Your numbers (all of them for an admin), 50 per page; released ones only when asked",
         auth: true,
         query: &[
             ("q", "Part of the number or of its label"),
             ("assigned", "assigned or unassigned"),
+            (
+                "released",
+                "Released numbers (kept in Dial's history, with released_at and released_by) are left out unless asked for: true lists them with the live ones, only lists just them, false (the default) leaves them out",
+            ),
             ("page", "Page number, from 1"),
         ],
         request: None,

@@ -83,6 +83,24 @@ pub fn SuccessBanner(#[prop(into)] message: String) -> impl IntoView {
     }
 }
 
+/// The confirmation an action left for the page it sent the user to ("Deleted assistant
+/// Reception."), shown once (see `server::notice`). Pages that actions redirect to
+/// render it under their header.
+#[component]
+pub fn Notice() -> impl IntoView {
+    let notice = Resource::new(
+        || (),
+        |_| async move { crate::functions::site::take_notice().await.ok().flatten() },
+    );
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                notice.await.map(|message| view! { <SuccessBanner message/> })
+            })}
+        </Suspense>
+    }
+}
+
 /// The outcome of a form's last submission: a success message, or the error (field
 /// errors get a summary here and their own message next to the input).
 pub fn action_outcome<T, S>(value: S, success: &'static str) -> impl IntoView
