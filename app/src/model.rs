@@ -250,7 +250,7 @@ pub struct NumberQuery {
     /// Released numbers: left out by default; "only" lists just them, "include" (or
     /// "true") lists them with the live ones.
     pub released: Option<String>,
-    /// number, label, country, owner, status, created.
+    /// number, label, country, owner, status, created, released.
     pub sort: Option<String>,
     /// asc or desc.
     pub dir: Option<String>,

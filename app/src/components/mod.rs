@@ -88,8 +88,11 @@ pub fn SuccessBanner(#[prop(into)] message: String) -> impl IntoView {
 /// render it under their header.
 #[component]
 pub fn Notice() -> impl IntoView {
+    // Asked again when the page's address changes (a tab, a filter), which finds nothing:
+    // the message belongs to the visit the action led to.
+    let location = leptos_router::hooks::use_location();
     let notice = Resource::new(
-        || (),
+        move || (location.pathname.get(), location.search.get()),
         |_| async move { crate::functions::site::take_notice().await.ok().flatten() },
     );
     view! {

@@ -159,14 +159,17 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                     </Suspense>
                 </select>
             </div>
-            <div class="field">
-                <label for="filter-assigned">"Assistant"</label>
-                <select id="filter-assigned" name="assigned">
-                    <option value="" selected=move || assigned().is_none()>"Any"</option>
-                    <option value="assigned" selected=move || assigned().as_deref() == Some("assigned")>"Assigned"</option>
-                    <option value="unassigned" selected=move || assigned().as_deref() == Some("unassigned")>"Unassigned"</option>
-                </select>
-            </div>
+            // A released number answers for no assistant: the filter is for active ones.
+            {move || released().is_none().then(|| view! {
+                <div class="field">
+                    <label for="filter-assigned">"Assistant"</label>
+                    <select id="filter-assigned" name="assigned">
+                        <option value="" selected=move || assigned().is_none()>"Any"</option>
+                        <option value="assigned" selected=move || assigned().as_deref() == Some("assigned")>"Assigned"</option>
+                        <option value="unassigned" selected=move || assigned().as_deref() == Some("unassigned")>"Unassigned"</option>
+                    </select>
+                </div>
+            })}
             <OwnerFilter selected=owner()/>
             <div class="filter-actions">
                 <button class="button button-secondary" type="submit">"Apply"</button>
@@ -189,6 +192,42 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                             </EmptyState>
                         }.into_any(),
                         Ok(p) if p.total == 0 => view! { <p class="muted">"No numbers match these filters."</p> }.into_any(),
+                        Ok(p) if released().is_some() => {
+                            let pages = p.pages();
+                            let prev = (p.page > 1).then(|| table_href(&[("page", (p.page - 1).to_string())]));
+                            let next = (p.page < pages).then(|| table_href(&[("page", (p.page + 1).to_string())]));
+                            view! {
+                                <div class="table-wrap">
+                                <table class="table">
+                                    <thead><tr>
+                                        <th scope="col">{sort_link("number", "Number")}</th>
+                                        <th scope="col">{sort_link("label", "Label")}</th>
+                                        <th scope="col">{sort_link("country", "Country")}</th>
+                                        <th scope="col">"Carrier"</th>
+                                        <th scope="col">{sort_link("owner", "Owner")}</th>
+                                        <th scope="col">"Status"</th>
+                                        <th scope="col">{sort_link("released", "Released")}</th>
+                                        <th scope="col">"Released by"</th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {p.items.into_iter().map(|n| view! {
+                                            <tr data-number=n.e164.to_string() class="row-released">
+                                                <td class="nowrap"><a href=format!("/dashboard/phone-numbers/{}", n.id)><strong>{n.e164.formatted()}</strong></a></td>
+                                                <td>{n.label.clone()}</td>
+                                                <td>{n.country.clone()}</td>
+                                                <td>{n.carrier.clone()}</td>
+                                                <td>{n.owner.clone().unwrap_or_else(|| "—".into())}</td>
+                                                <td>{status_badge(n.assignment_status)}</td>
+                                                <td class="nowrap">{n.released_at.map(format_time).unwrap_or_else(|| "—".into())}</td>
+                                                <td>{n.released_by.clone().unwrap_or_else(|| "—".into())}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                </div>
+                                <Pager page=p.page pages=pages total=p.total noun="released number" nouns="released numbers" prev next/>
+                            }.into_any()
+                        }
                         Ok(p) => {
                             let pages = p.pages();
                             let prev = (p.page > 1).then(|| table_href(&[("page", (p.page - 1).to_string())]));
@@ -210,7 +249,7 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                                     </tr></thead>
                                     <tbody>
                                         {p.items.into_iter().map(|n| view! {
-                                            <tr data-number=n.e164.to_string() class:row-released=n.is_released()>
+                                            <tr data-number=n.e164.to_string()>
                                                 <td class="nowrap"><a href=format!("/dashboard/phone-numbers/{}", n.id)><strong>{n.e164.formatted()}</strong></a></td>
                                                 <td>{n.label.clone()}</td>
                                                 <td>{n.country.clone()}</td>
@@ -219,10 +258,7 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                                                 <td>{n.owner.clone().unwrap_or_else(|| "—".into())}</td>
                                                 <td>{n.assistant.clone().unwrap_or_else(|| "—".into())}</td>
                                                 <td>{n.routing_profile.clone().unwrap_or_else(|| "—".into())}</td>
-                                                <td>
-                                                    {status_badge(n.assignment_status)}
-                                                    {n.released_at.map(|at| view! { <div class="muted small nowrap">{format_time(at)}</div> })}
-                                                </td>
+                                                <td>{status_badge(n.assignment_status)}</td>
                                                 <td class="nowrap">{format_time(n.created_at)}</td>
                                             </tr>
                                         }).collect_view()}

@@ -187,6 +187,7 @@ pub async fn list(
         Some("owner") => "u.username",
         Some("status") => "n.assignment_status",
         Some("created") => "n.created_at",
+        Some("released") => "n.released_at",
         _ => "n.e164",
     };
     let dir = if query.dir.as_deref() == Some("desc") {
