@@ -35,26 +35,23 @@ test('search, buy, label and release a number', async ({ page }) => {
   await expect(page.getByRole('status').filter({ hasText: 'Released +1 (510) 555-0100.' }))
     .toHaveText("Released +1 (510) 555-0100. It stays in Dial's history.");
   await expect(page.locator('tr[data-number="+15105550100"]')).toHaveCount(0);
-  await page.screenshot({ path: `/tmp/released-list-notice-${test.info().project.name}.png`, fullPage: true });
 
   // It stays in the history: the Released tab lists it, and its page is read-only.
   await page.getByRole('navigation', { name: 'Active or released numbers' }).getByRole('link', { name: 'Released' }).click();
   await expect(page).toHaveURL(/\?released=only$/);
+  await expect(page.getByText("Released +1 (510) 555-0100. It stays in Dial's history.")).toHaveCount(0);
   const released = page.locator('tr[data-number="+15105550100"]');
   await expect(released).toHaveClass(/row-released/);
   await expect(released).toContainText('Sales line');
-  await page.screenshot({ path: `/tmp/released-tab-${test.info().project.name}.png`, fullPage: true });
   await released.getByRole('link').click();
   await expect(page.getByRole('heading', { name: '+1 (510) 555-0100' })).toBeVisible();
   await expect(page.getByTestId('released-notice')).toContainText(/Released on \d{4}-\d\d-\d\d \d\d:\d\d UTC by admin\./);
   await expect(page.getByTestId('released-by')).toHaveText('admin');
   await expect(page.getByRole('button')).toHaveText([/Sign out/]);
   await expect(page.getByRole('textbox')).toHaveCount(0);
-  await page.screenshot({ path: `/tmp/released-number-${test.info().project.name}.png`, fullPage: true });
   await page.getByRole('link', { name: 'Calls with +1 (510) 555-0100' }).click();
   await expect(page).toHaveURL(/\/dashboard\/calls\?number=/);
   await expect(page.locator('#filter-number option:checked')).toHaveText('+1 (510) 555-0100 (released)');
-  await page.screenshot({ path: `/tmp/released-calls-${test.info().project.name}.png`, fullPage: true });
 });
 
 test('deleting an assistant and signing out say what happened', async ({ page }) => {
@@ -69,7 +66,6 @@ test('deleting an assistant and signing out say what happened', async ({ page })
   await page.getByRole('button', { name: 'Delete Reception' }).click();
   await expect(page).toHaveURL(/\/dashboard\/assistants$/);
   await expect(page.getByRole('status').filter({ hasText: 'Deleted assistant' })).toHaveText('Deleted assistant Reception.');
-  await page.screenshot({ path: `/tmp/deleted-assistant-${test.info().project.name}.png`, fullPage: true });
   // Shown once: it does not come back on the next visit.
   await page.reload();
   await expect(page.getByRole('heading', { name: 'Assistants', exact: true })).toBeVisible();
@@ -78,7 +74,6 @@ test('deleting an assistant and signing out say what happened', async ({ page })
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login\?signed_out=1$/);
   await expect(page.getByRole('status').filter({ hasText: 'signed out' })).toHaveText('You are signed out.');
-  await page.screenshot({ path: `/tmp/signed-out-${test.info().project.name}.png`, fullPage: true });
 });
 
 test('import the numbers the Twilio account already has', async ({ page }) => {
