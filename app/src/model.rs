@@ -227,7 +227,16 @@ pub struct NumberRow {
     pub routing_profile: Option<String>,
     pub assignment_status: AssignmentStatus,
     pub created_at: i64,
+    /// When the number was released (it then stays in Dial's history, read-only).
     pub released_at: Option<i64>,
+    /// Who released it, as the audit log names them.
+    pub released_by: Option<String>,
+}
+
+impl NumberRow {
+    pub fn is_released(&self) -> bool {
+        self.released_at.is_some()
+    }
 }
 
 /// Filters, sort and page of the numbers table (all optional, from the query string).
@@ -238,7 +247,10 @@ pub struct NumberQuery {
     pub carrier: Option<String>,
     /// "assigned" or "unassigned".
     pub assigned: Option<String>,
-    /// number, label, country, owner, status, created.
+    /// Released numbers: left out by default; "only" lists just them, "include" (or
+    /// "true") lists them with the live ones.
+    pub released: Option<String>,
+    /// number, label, country, owner, status, created, released.
     pub sort: Option<String>,
     /// asc or desc.
     pub dir: Option<String>,

@@ -32,7 +32,48 @@ test('search, buy, label and release a number', async ({ page }) => {
   await page.locator('details.confirm summary').click();
   await page.getByRole('button', { name: 'Release +1 (510) 555-0100' }).click();
   await expect(page).toHaveURL(/\/dashboard\/phone-numbers$/);
+  await expect(page.getByRole('status').filter({ hasText: 'Released +1 (510) 555-0100.' }))
+    .toHaveText("Released +1 (510) 555-0100. It stays in Dial's history.");
   await expect(page.locator('tr[data-number="+15105550100"]')).toHaveCount(0);
+
+  // It stays in the history: the Released tab lists it, and its page is read-only.
+  await page.getByRole('navigation', { name: 'Active or released numbers' }).getByRole('link', { name: 'Released' }).click();
+  await expect(page).toHaveURL(/\?released=only$/);
+  await expect(page.getByText("Released +1 (510) 555-0100. It stays in Dial's history.")).toHaveCount(0);
+  const released = page.locator('tr[data-number="+15105550100"]');
+  await expect(released).toHaveClass(/row-released/);
+  await expect(released).toContainText('Sales line');
+  await released.getByRole('link').click();
+  await expect(page.getByRole('heading', { name: '+1 (510) 555-0100' })).toBeVisible();
+  await expect(page.getByTestId('released-notice')).toContainText(/Released on \d{4}-\d\d-\d\d \d\d:\d\d UTC by admin\./);
+  await expect(page.getByTestId('released-by')).toHaveText('admin');
+  await expect(page.getByRole('button')).toHaveText([/Sign out/]);
+  await expect(page.getByRole('textbox')).toHaveCount(0);
+  await page.getByRole('link', { name: 'Calls with +1 (510) 555-0100' }).click();
+  await expect(page).toHaveURL(/\/dashboard\/calls\?number=/);
+  await expect(page.locator('#filter-number option:checked')).toHaveText('+1 (510) 555-0100 (released)');
+});
+
+test('deleting an assistant and signing out say what happened', async ({ page }) => {
+  await signInAsAdmin(page);
+  await page.goto('/dashboard/assistants');
+  const form = page.locator('form').filter({ has: page.getByRole('button', { name: 'Create assistant' }) });
+  await form.getByRole('textbox', { name: 'Name', exact: true }).fill('Reception');
+  await form.getByRole('textbox', { name: 'Agent name' }).fill('reception-agent');
+  await form.getByRole('button', { name: 'Create assistant' }).click();
+  await expect(page.getByRole('heading', { name: 'Reception' })).toBeVisible();
+  await page.locator('details.confirm summary').click();
+  await page.getByRole('button', { name: 'Delete Reception' }).click();
+  await expect(page).toHaveURL(/\/dashboard\/assistants$/);
+  await expect(page.getByRole('status').filter({ hasText: 'Deleted assistant' })).toHaveText('Deleted assistant Reception.');
+  // Shown once: it does not come back on the next visit.
+  await page.reload();
+  await expect(page.getByRole('heading', { name: 'Assistants', exact: true })).toBeVisible();
+  await expect(page.getByText('Deleted assistant Reception.')).toHaveCount(0);
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login\?signed_out=1$/);
+  await expect(page.getByRole('status').filter({ hasText: 'signed out' })).toHaveText('You are signed out.');
 });
 
 test('import the numbers the Twilio account already has', async ({ page }) => {

@@ -105,7 +105,7 @@ pub(super) async fn place_call(
     let mut errors = body.strict();
     // A number may be named by its E.164 as well as by its id.
     let number_id = if body.number_id.trim_start().starts_with('+') {
-        dial_app::server::numbers::id_of(&state, &body.number_id)
+        dial_app::server::numbers::id_in_history(&state, &me, &body.number_id)
             .await?
             .ok_or_else(|| {
                 AppError::invalid(
@@ -213,6 +213,7 @@ pub(super) async fn list_numbers(
     let query = dial_app::model::NumberQuery {
         q: checked.get("q"),
         assigned: checked.get("assigned"),
+        released: checked.get("released"),
         page: checked.page(),
         ..Default::default()
     };

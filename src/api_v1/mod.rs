@@ -225,6 +225,11 @@ pub const NUMBERS_QUERY: &[QueryParam] = &[
         description: "Only numbers with an assistant, or only those without",
         kind: QueryKind::OneOf(&["assigned", "unassigned"]),
     },
+    QueryParam {
+        name: "released",
+        description: "Released numbers (kept in Dial's history, with released_at and released_by) are left out unless asked for: true lists them with the live ones, only lists just them, false (the default) leaves them out",
+        kind: QueryKind::OneOf(&["true", "false", "only"]),
+    },
     PAGE,
 ];
 
@@ -319,7 +324,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: Method::GET,
         path: "/numbers",
-        summary: "Your numbers (all of them for an admin), 50 per page",
+        summary:
+            "Your numbers (all of them for an admin), 50 per page; released ones only when asked",
         auth: true,
         query: NUMBERS_QUERY,
         request: None,

@@ -351,3 +351,126 @@ async fn a_nul_character_anywhere_is_the_requests_fault_on_either_database() {
         );
     }
 }
+
+/// A released number keeps its calls (their pages link to it, the calls filter offers
+/// it), the API shows it only when asked, and no call is placed from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_number_keeps_its_calls_and_places_no_more() {
+    use reqwest::{Method, StatusCode};
+    let (app, number, _, key) = assigned_with_key("+14155550137").await;
+    let (status, call) = api(
+        &app,
+        &key,
+        Method::POST,
+        "/api/v1/calls",
+        Some(json!({ "number_id": number.id, "to": "+14155550100", "wait_until_answered": true })),
+    )
+    .await;
+    assert_eq!(status, 200, "{call}");
+    let call_id = call["id"].as_str().unwrap().to_string();
+    let (status, _) = api(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/api/v1/calls/{call_id}/hangup"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let _: String = app
+        .call(
+            &app.client,
+            "assignment/unassign",
+            &[("number_id", &number.id)],
+        )
+        .await
+        .expect("unassign");
+    app.call::<()>(&app.client, "numbers/release", &[("id", &number.id)])
+        .await
+        .expect("release");
+
+    // Reads: only when asked, with when and by whom.
+    let (status, live) = api(&app, &key, Method::GET, "/api/v1/numbers", None).await;
+    assert_eq!((status, live["total"].as_u64()), (200, Some(0)), "{live}");
+    for asked in ["true", "only"] {
+        let (status, page) = api(
+            &app,
+            &key,
+            Method::GET,
+            &format!("/api/v1/numbers?released={asked}"),
+            None,
+        )
+        .await;
+        assert_eq!((status, page["total"].as_u64()), (200, Some(1)), "{page}");
+        let item = &page["items"][0];
+        assert_eq!(item["id"], number.id.as_str());
+        assert_eq!(item["assignment_status"], "released");
+        assert_eq!(item["released_by"], ADMIN);
+        assert!(item["released_at"].as_i64().is_some(), "{item}");
+    }
+    let (status, bad) = api(
+        &app,
+        &key,
+        Method::GET,
+        "/api/v1/numbers?released=maybe",
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"]["fields"][0]["field"], "released");
+    // The document says so.
+    let (_, doc) = api(&app, &key, Method::GET, "/api/v1/openapi.json", None).await;
+    let params = doc["paths"]["/api/v1/numbers"]["get"]["parameters"].to_string();
+    assert!(params.contains("\"released\""), "{params}");
+    assert!(
+        doc["components"]["schemas"]["Number"]["properties"]["released_by"].is_object(),
+        "{doc}"
+    );
+
+    // No call goes out from it, by id or by E.164, and the refusal says why.
+    for from in [number.id.as_str(), "+14155550137"] {
+        let (status, refused) = api(
+            &app,
+            &key,
+            Method::POST,
+            "/api/v1/calls",
+            Some(json!({ "number_id": from, "to": "+14155550100" })),
+        )
+        .await;
+        assert_eq!(status, 422, "{refused}");
+        assert_eq!(refused["error"]["fields"][0]["field"], "number_id");
+        let message = refused["error"]["fields"][0]["message"].as_str().unwrap();
+        assert!(message.contains("was released on"), "{message}");
+    }
+
+    // Its call still names it, and the call's page links to the number's page, which
+    // shows it released.
+    let (status, detail) = api(
+        &app,
+        &key,
+        Method::GET,
+        &format!("/api/v1/calls/{call_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(detail["call"]["number_id"], number.id.as_str());
+    let number_page = format!("/dashboard/phone-numbers/{}", number.id);
+    let (status, _, body) = app
+        .get_page(&app.client, &format!("/dashboard/calls/{call_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(&format!(r#"href="{number_page}""#)));
+    let (status, _, body) = app.get_page(&app.client, &number_page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("released-notice") && body.contains(&format!("by {ADMIN}.")));
+    // The calls list still filters by it, marked released.
+    let (_, _, body) = app
+        .get_page(
+            &app.client,
+            &format!("/dashboard/calls?number={}", number.id),
+        )
+        .await;
+    assert!(body.contains("+1 (415) 555-0137 (released)"), "{body}");
+    assert!(body.contains(&format!(r#"data-call="{call_id}""#)));
+}

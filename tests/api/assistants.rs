@@ -604,4 +604,9 @@ async fn the_forms_work_without_javascript() {
     assert!(location.ends_with("/dashboard/assistants"), "{location}");
     let list: Vec<Assistant> = app.call(&owner, "assistants/list", &[]).await.unwrap();
     assert!(list.is_empty());
+    // The list it lands on says what happened, once.
+    let (_, _, body) = app.get_page(&owner, "/dashboard/assistants").await;
+    assert!(body.contains("Deleted assistant Front desk."), "{body}");
+    let (_, _, body) = app.get_page(&owner, "/dashboard/assistants").await;
+    assert!(!body.contains("Deleted assistant Front desk."));
 }

@@ -152,7 +152,22 @@ async fn login_logout_and_wrong_passwords() {
         body.contains("Phone numbers") && body.contains("Assistants") && body.contains("Calls")
     );
 
-    app.call::<()>(&client, "logout", &[]).await.unwrap();
+    // Signing out without JavaScript: a form post, then the sign-in page says so.
+    let response = client
+        .post(app.url("/api/logout"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/dashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(location, "/login?signed_out=1");
+    let (status, _, body) = app.get_page(&client, &location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("You are signed out."));
+    let (_, _, plain) = app.get_page(&client, "/login").await;
+    assert!(!plain.contains("You are signed out."));
     let me: Option<Me> = app.call(&client, "me", &[]).await.unwrap();
     assert!(me.is_none());
 

@@ -352,6 +352,145 @@ async fn labels_allotment_and_release_keep_twilio_and_history_in_step() {
     }
 }
 
+/// A released number stays in Dial's history: left out of the list unless asked for,
+/// its page read-only with when and by whom, and nothing can change it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_numbers_stay_in_history_read_only() {
+    use reqwest::StatusCode;
+    let (app, _fake) = app_with_twilio().await;
+    let (owner, _) = app.owner_client().await;
+    let mine = buy(&app, &owner, "+14155550130", "Front desk")
+        .await
+        .unwrap();
+    let kept = buy(&app, &owner, "+14155550131", "Kept").await.unwrap();
+    let admins = buy(&app, &app.client, "+14155550132", "Admin line")
+        .await
+        .unwrap();
+
+    // Released as a page without JavaScript does it: a form post, then the redirect, and
+    // the list it lands on says what happened, once.
+    let response = owner
+        .post(app.url("/api/numbers/release"))
+        .header("accept", "text/html")
+        .header(
+            "referer",
+            app.url(&format!("/dashboard/phone-numbers/{}", mine.id)),
+        )
+        .form(&[("id", mine.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.ends_with("/dashboard/phone-numbers"), "{location}");
+    let confirmation = format!("Released {}. It stays in Dial", mine.e164.formatted());
+    let (status, _, body) = app.get_page(&owner, "/dashboard/phone-numbers").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(&confirmation), "confirmed");
+    assert!(
+        !body.contains(r#"data-number="+14155550130""#),
+        "not active"
+    );
+    assert!(body.contains(r#"data-number="+14155550131""#));
+    let (_, _, again) = app.get_page(&owner, "/dashboard/phone-numbers").await;
+    assert!(!again.contains(&confirmation), "confirmed only once");
+
+    // The "Released" tab lists it, marked.
+    let (_, _, body) = app
+        .get_page(&owner, "/dashboard/phone-numbers?released=only")
+        .await;
+    assert!(body.contains(r#"data-number="+14155550130""#));
+    assert!(!body.contains(r#"data-number="+14155550131""#));
+    assert!(body.contains("row-released"));
+
+    // Its page: read-only, with when and by whom, and a way to its calls.
+    let released: NumberRow = app
+        .call(&owner, "numbers/get", &[("id", &mine.id)])
+        .await
+        .unwrap();
+    assert!(released.is_released());
+    assert_eq!(released.released_by.as_deref(), Some(OWNER));
+    let when = dial_app::model::format_time(released.released_at.unwrap());
+    let (status, _, body) = app
+        .get_page(&owner, &format!("/dashboard/phone-numbers/{}", mine.id))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(&format!("on {when} by {OWNER}.")), "{body}");
+    assert!(body.contains(&format!(r#"href="/dashboard/calls?number={}""#, mine.id)));
+    // A live number's page has the actions the released one must not.
+    let (_, _, live) = app
+        .get_page(&owner, &format!("/dashboard/phone-numbers/{}", kept.id))
+        .await;
+    for action in [
+        "/api/numbers/label",
+        "/api/numbers/release",
+        r#"data-testid="number-assistant""#,
+    ] {
+        assert!(live.contains(action), "a live number offers {action}");
+        assert!(!body.contains(action), "a released number offers {action}");
+    }
+
+    // Nothing changes a released number.
+    for (endpoint, form) in [
+        (
+            "numbers/label",
+            vec![("id", mine.id.as_str()), ("label", "again")],
+        ),
+        ("numbers/release", vec![("id", mine.id.as_str())]),
+    ] {
+        let err = app
+            .call::<serde_json::Value>(&owner, endpoint, &form)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, AppError::NotFound { .. }),
+            "{endpoint}: {err:?}"
+        );
+    }
+
+    // Another owner's released number stays "not found", page and function alike.
+    app.call::<()>(&app.client, "numbers/release", &[("id", &admins.id)])
+        .await
+        .unwrap();
+    let err = app
+        .call::<NumberRow>(&owner, "numbers/get", &[("id", &admins.id)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::NotFound { .. }), "{err:?}");
+    let (_, _, body) = app
+        .get_page(&owner, &format!("/dashboard/phone-numbers/{}", admins.id))
+        .await;
+    assert!(body.contains(&err.to_string()) && !body.contains("Admin line"));
+    let theirs: NumberRow = app
+        .call(&app.client, "numbers/get", &[("id", &admins.id)])
+        .await
+        .unwrap();
+    assert_eq!(theirs.released_by.as_deref(), Some(ADMIN));
+
+    // Lists: live numbers by default, released ones when asked, each owner their own.
+    let e164s = |page: Page<NumberRow>| -> Vec<String> {
+        page.items.into_iter().map(|n| n.e164.to_string()).collect()
+    };
+    assert_eq!(e164s(list(&app, &owner, &[]).await), ["+14155550131"]);
+    assert_eq!(
+        e164s(list(&app, &owner, &[("released", "only")]).await),
+        ["+14155550130"]
+    );
+    assert_eq!(
+        e164s(list(&app, &owner, &[("released", "include")]).await),
+        ["+14155550130", "+14155550131"]
+    );
+    assert_eq!(
+        e164s(list(&app, &app.client, &[("released", "only")]).await),
+        ["+14155550130", "+14155550132"]
+    );
+    let bad = app
+        .call::<Page<NumberRow>>(&owner, "numbers/list", &[("released", "maybe")])
+        .await
+        .unwrap_err();
+    assert!(bad.field("released").is_some(), "{bad:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_adds_the_accounts_numbers_once() {
     let (app, fake) = app_with_twilio().await;

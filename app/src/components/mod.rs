@@ -83,6 +83,27 @@ pub fn SuccessBanner(#[prop(into)] message: String) -> impl IntoView {
     }
 }
 
+/// The confirmation an action left for the page it sent the user to ("Deleted assistant
+/// Reception."), shown once (see `server::notice`). Pages that actions redirect to
+/// render it under their header.
+#[component]
+pub fn Notice() -> impl IntoView {
+    // Asked again when the page's address changes (a tab, a filter), which finds nothing:
+    // the message belongs to the visit the action led to.
+    let location = leptos_router::hooks::use_location();
+    let notice = Resource::new(
+        move || (location.pathname.get(), location.search.get()),
+        |_| async move { crate::functions::site::take_notice().await.ok().flatten() },
+    );
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                notice.await.map(|message| view! { <SuccessBanner message/> })
+            })}
+        </Suspense>
+    }
+}
+
 /// The outcome of a form's last submission: a success message, or the error (field
 /// errors get a summary here and their own message next to the input).
 pub fn action_outcome<T, S>(value: S, success: &'static str) -> impl IntoView

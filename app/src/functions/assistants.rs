@@ -95,11 +95,11 @@ pub async fn update_assistant(
     Ok(after)
 }
 
-/// Deletes an assistant and goes back to the list. With `unassign` on, its numbers are
+/// Deletes an assistant and goes back to the list, which confirms it. With `unassign` on, its numbers are
 /// unassigned first (each as a provisioning run); a failure keeps the assistant.
 #[server(prefix = "/api", endpoint = "assistants/delete")]
 pub async fn delete_assistant(id: String, unassign: Option<String>) -> Result<(), AppError> {
-    use crate::server::{assignment, assistants, auth};
+    use crate::server::{assignment, assistants, auth, notice};
     let me = auth::require_user()?;
     let state = auth::state()?;
     let actor = auth::actor(&me);
@@ -110,7 +110,12 @@ pub async fn delete_assistant(id: String, unassign: Option<String>) -> Result<()
         assistants::get(&state, &me, &id).await?;
         assignment::unassign_all(&state, &me, &actor, &id).await?;
     }
-    assistants::delete(&state, &me, &actor, &id).await?;
+    let deleted = assistants::delete(&state, &me, &actor, &id).await?;
+    notice::leave(
+        &auth::session()?,
+        &format!("Deleted assistant {}.", deleted.name),
+    )
+    .await?;
     leptos_axum::redirect("/dashboard/assistants");
     Ok(())
 }

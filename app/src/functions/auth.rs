@@ -172,6 +172,7 @@ pub async fn logout() -> Result<(), AppError> {
         tracing::error!(error = %e, "could not end the session");
         AppError::Internal
     })?;
-    leptos_axum::redirect("/login");
+    // The session is gone, so the sign-in page confirms it from a fixed query parameter.
+    leptos_axum::redirect("/login?signed_out=1");
     Ok(())
 }

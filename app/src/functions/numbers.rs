@@ -13,11 +13,12 @@ pub async fn list_numbers(
     numbers::list(&auth::state()?, &me, &query).await
 }
 
+/// One number, live or released (a released number's page is read-only).
 #[server(prefix = "/api", endpoint = "numbers/get")]
 pub async fn get_number(id: String) -> Result<NumberRow, AppError> {
     use crate::server::{auth, numbers};
     let me = auth::require_user()?;
-    numbers::get(&auth::state()?, &me, &id).await
+    numbers::find(&auth::state()?, &me, &id).await
 }
 
 #[server(prefix = "/api", endpoint = "numbers/search")]
@@ -101,12 +102,20 @@ pub async fn allot_number(id: String, owner_id: String) -> Result<NumberRow, App
     numbers::allot(&auth::state()?, &me, &auth::actor(&me), &id, &owner_id).await
 }
 
-/// Releases a number and goes back to the list.
+/// Releases a number and goes back to the list, which confirms it.
 #[server(prefix = "/api", endpoint = "numbers/release")]
 pub async fn release_number(id: String) -> Result<(), AppError> {
-    use crate::server::{auth, numbers};
+    use crate::server::{auth, notice, numbers};
     let me = auth::require_user()?;
-    numbers::release(&auth::state()?, &me, &auth::actor(&me), &id).await?;
+    let number = numbers::release(&auth::state()?, &me, &auth::actor(&me), &id).await?;
+    notice::leave(
+        &auth::session()?,
+        &format!(
+            "Released {}. It stays in Dial's history.",
+            number.e164.formatted()
+        ),
+    )
+    .await?;
     leptos_axum::redirect("/dashboard/phone-numbers");
     Ok(())
 }

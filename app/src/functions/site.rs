@@ -9,3 +9,10 @@ pub async fn get_site_info() -> Result<SiteInfo, AppError> {
         sandbox: state.sandbox.is_some(),
     })
 }
+
+/// The confirmation the last action left for this page (see `server::notice`), once.
+#[server(prefix = "/api", endpoint = "notice")]
+pub async fn take_notice() -> Result<Option<String>, AppError> {
+    use crate::server::{auth, notice};
+    notice::take(&auth::session()?).await
+}

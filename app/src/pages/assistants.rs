@@ -4,7 +4,7 @@
 use crate::{
     components::{
         action_outcome, field_error, icons, successes, EmptyState, ErrorBanner, Field, Loading,
-        MeResource, PageHeader,
+        MeResource, Notice, PageHeader,
     },
     error::AppError,
     functions::{
@@ -45,6 +45,7 @@ pub fn AssistantsPage() -> impl IntoView {
         <PageHeader title="Assistants" subtitle="Each assistant is a LiveKit agent that answers and places calls on your numbers.">
             <a class="button button-primary" href="#new-assistant">"New assistant"</a>
         </PageHeader>
+        <Notice/>
         <section class="card" aria-label="Assistants">
             <Suspense fallback=|| view! { <Loading/> }>
                 {move || Suspend::new(async move {

@@ -1,7 +1,7 @@
 //! First-run and sign-in pages (outside the dashboard layout).
 
 use crate::{
-    components::{action_outcome, field_error, Field},
+    components::{action_outcome, field_error, Field, SuccessBanner},
     functions::auth::{setup_needs_code, Login, Setup},
 };
 use leptos::{form::ActionForm, prelude::*};
@@ -90,12 +90,15 @@ pub fn LoginPage() -> impl IntoView {
     let value = login.value();
     let query = use_query_map();
     let next = move || query.with(|q| q.get("next")).unwrap_or_default();
+    // Set by signing out (the session that could carry a notice is gone by then).
+    let signed_out = move || query.with(|q| q.get("signed_out").is_some());
     view! {
         <Title text="Sign in"/>
         <main class="auth-page">
             <div class="auth-card">
                 <Brand/>
                 <h1>"Sign in"</h1>
+                {move || (signed_out() && value.get().is_none()).then(|| view! { <SuccessBanner message="You are signed out."/> })}
                 {action_outcome(value, "Signed in.")}
                 <ActionForm action=login>
                     <input type="hidden" name="next" value=next/>

@@ -3,7 +3,7 @@
 use crate::{
     components::{
         action_outcome, field_error, href_with, icons, query_value, AdminOnly, EmptyState,
-        ErrorBanner, Field, Loading, MeResource, PageHeader, Pager,
+        ErrorBanner, Field, Loading, MeResource, Notice, PageHeader, Pager,
     },
     error::AppError,
     functions::carriers::carrier_options,
@@ -24,7 +24,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 /// The numbers table's query parameters (filters, sort and page).
-const TABLE_KEYS: [&str; 7] = ["q", "owner", "carrier", "assigned", "sort", "dir", "page"];
+const TABLE_KEYS: [&str; 8] = [
+    "released", "q", "owner", "carrier", "assigned", "sort", "dir", "page",
+];
+
+/// The list of released numbers (the "Released" tab).
+const RELEASED_LIST: &str = "/dashboard/phone-numbers?released=only";
 
 /// The current table query with some parameters replaced (for sort and page links).
 fn table_href(changes: &[(&str, String)]) -> String {
@@ -55,6 +60,7 @@ fn capabilities(voice: bool, sms: bool) -> String {
 #[component]
 pub fn PhoneNumbersPage() -> impl IntoView {
     let me = use_context::<MeResource>();
+    let released = query_value("released");
     let (q, owner, carrier, assigned, sort, dir, page) = (
         query_value("q"),
         query_value("owner"),
@@ -65,13 +71,20 @@ pub fn PhoneNumbersPage() -> impl IntoView {
         query_value("page"),
     );
     let numbers = Resource::new(
-        move || (q(), owner(), carrier(), assigned(), sort(), dir(), page()),
-        |(q, owner, carrier, assigned, sort, dir, page)| {
+        move || {
+            (
+                (q(), owner(), carrier(), assigned()),
+                released(),
+                (sort(), dir(), page()),
+            )
+        },
+        |((q, owner, carrier, assigned), released, (sort, dir, page))| {
             list_numbers(NumberQuery {
                 q,
                 owner,
                 carrier,
                 assigned,
+                released,
                 sort,
                 dir,
                 page: page.and_then(|p| p.parse().ok()),
@@ -120,7 +133,13 @@ pub fn PhoneNumbersPage() -> impl IntoView {
             </Suspense>
             <a class="button button-primary" href="/dashboard/phone-numbers/buy">"Buy a number"</a>
         </PageHeader>
+        <Notice/>
+        <nav class="subnav" aria-label="Active or released numbers">
+            <a href="/dashboard/phone-numbers" aria-current=move || released().is_none().then_some("page")>"Active"</a>
+            <a href=RELEASED_LIST aria-current=move || released().is_some().then_some("page")>"Released"</a>
+        </nav>
         <form class="filters card" method="get" action="/dashboard/phone-numbers" role="search" aria-label="Filter numbers">
+            {move || released().map(|r| view! { <input type="hidden" name="released" value=r/> })}
             <div class="field">
                 <label for="filter-q">"Search"</label>
                 <input id="filter-q" type="search" name="q" value=q placeholder="Number or label"/>
@@ -140,18 +159,21 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                     </Suspense>
                 </select>
             </div>
-            <div class="field">
-                <label for="filter-assigned">"Assistant"</label>
-                <select id="filter-assigned" name="assigned">
-                    <option value="" selected=move || assigned().is_none()>"Any"</option>
-                    <option value="assigned" selected=move || assigned().as_deref() == Some("assigned")>"Assigned"</option>
-                    <option value="unassigned" selected=move || assigned().as_deref() == Some("unassigned")>"Unassigned"</option>
-                </select>
-            </div>
+            // A released number answers for no assistant: the filter is for active ones.
+            {move || released().is_none().then(|| view! {
+                <div class="field">
+                    <label for="filter-assigned">"Assistant"</label>
+                    <select id="filter-assigned" name="assigned">
+                        <option value="" selected=move || assigned().is_none()>"Any"</option>
+                        <option value="assigned" selected=move || assigned().as_deref() == Some("assigned")>"Assigned"</option>
+                        <option value="unassigned" selected=move || assigned().as_deref() == Some("unassigned")>"Unassigned"</option>
+                    </select>
+                </div>
+            })}
             <OwnerFilter selected=owner()/>
             <div class="filter-actions">
                 <button class="button button-secondary" type="submit">"Apply"</button>
-                <a class="button button-ghost-dark" href="/dashboard/phone-numbers">"Clear"</a>
+                <a class="button button-ghost-dark" href=move || if released().is_some() { RELEASED_LIST } else { "/dashboard/phone-numbers" }>"Clear"</a>
             </div>
         </form>
         <section class="card">
@@ -159,6 +181,10 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match numbers.await {
                         Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+                        Ok(p) if p.total == 0 && released().is_some() && q().is_none() && owner().is_none() && carrier().is_none() && assigned().is_none() => view! {
+                            <EmptyState icon=icons::phone title="No released numbers"
+                                body="A number you release goes back to its carrier; Dial keeps it here, with when and by whom, and its calls."/>
+                        }.into_any(),
                         Ok(p) if p.total == 0 && q().is_none() && owner().is_none() && carrier().is_none() && assigned().is_none() => view! {
                             <EmptyState icon=icons::phone title="No phone numbers yet"
                                 body="Buy a number from Twilio's inventory, or import the numbers your Twilio account already has.">
@@ -166,6 +192,42 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                             </EmptyState>
                         }.into_any(),
                         Ok(p) if p.total == 0 => view! { <p class="muted">"No numbers match these filters."</p> }.into_any(),
+                        Ok(p) if released().is_some() => {
+                            let pages = p.pages();
+                            let prev = (p.page > 1).then(|| table_href(&[("page", (p.page - 1).to_string())]));
+                            let next = (p.page < pages).then(|| table_href(&[("page", (p.page + 1).to_string())]));
+                            view! {
+                                <div class="table-wrap">
+                                <table class="table">
+                                    <thead><tr>
+                                        <th scope="col">{sort_link("number", "Number")}</th>
+                                        <th scope="col">{sort_link("label", "Label")}</th>
+                                        <th scope="col">{sort_link("country", "Country")}</th>
+                                        <th scope="col">"Carrier"</th>
+                                        <th scope="col">{sort_link("owner", "Owner")}</th>
+                                        <th scope="col">"Status"</th>
+                                        <th scope="col">{sort_link("released", "Released")}</th>
+                                        <th scope="col">"Released by"</th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {p.items.into_iter().map(|n| view! {
+                                            <tr data-number=n.e164.to_string() class="row-released">
+                                                <td class="nowrap"><a href=format!("/dashboard/phone-numbers/{}", n.id)><strong>{n.e164.formatted()}</strong></a></td>
+                                                <td>{n.label.clone()}</td>
+                                                <td>{n.country.clone()}</td>
+                                                <td>{n.carrier.clone()}</td>
+                                                <td>{n.owner.clone().unwrap_or_else(|| "—".into())}</td>
+                                                <td>{status_badge(n.assignment_status)}</td>
+                                                <td class="nowrap">{n.released_at.map(format_time).unwrap_or_else(|| "—".into())}</td>
+                                                <td>{n.released_by.clone().unwrap_or_else(|| "—".into())}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                </div>
+                                <Pager page=p.page pages=pages total=p.total noun="released number" nouns="released numbers" prev next/>
+                            }.into_any()
+                        }
                         Ok(p) => {
                             let pages = p.pages();
                             let prev = (p.page > 1).then(|| table_href(&[("page", (p.page - 1).to_string())]));
@@ -517,10 +579,61 @@ pub fn NumberPage() -> impl IntoView {
                         <ErrorBanner message=e.to_string()/>
                         <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
                     }.into_any(),
+                    Ok(n) if n.is_released() => view! { <ReleasedNumber number=n/> }.into_any(),
                     Ok(n) => view! { <NumberDetails number=n label allot release assignment owners routing/> }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+/// A released number, read-only: when and by whom it was released, what it was, and its
+/// calls. Nothing on it can be changed (the services refuse released numbers too).
+#[component]
+fn ReleasedNumber(number: NumberRow) -> impl IntoView {
+    let shown = number.e164.formatted();
+    let when = number
+        .released_at
+        .map(format_time)
+        .unwrap_or_else(|| "—".into());
+    let who = number
+        .released_by
+        .clone()
+        .unwrap_or_else(|| "someone (not recorded)".into());
+    let calls = format!("/dashboard/calls?number={}", number.id);
+    view! {
+        <Title text=format!("{shown} (released)")/>
+        <PageHeader title=shown.clone() subtitle=if number.label.is_empty() { "No label".to_string() } else { number.label.clone() }>
+            <a class="button button-secondary" href=RELEASED_LIST>"Released numbers"</a>
+        </PageHeader>
+        <div class="banner banner-info" role="status" data-testid="released-notice">
+            {icons::lock()}
+            <span>
+                <strong>"Released"</strong>
+                {format!(" on {when} by {who}. ")}
+                "Dial keeps it in its history, read-only: it no longer takes or places calls, and the number itself may now belong to someone else."
+            </span>
+        </div>
+        <section class="card">
+            <dl class="facts">
+                <dt>"Number"</dt><dd><code>{number.e164.to_string()}</code></dd>
+                <dt>"Status"</dt><dd>{status_badge(AssignmentStatus::Released)}</dd>
+                <dt>"Released"</dt><dd data-testid="released-at">{when.clone()}</dd>
+                <dt>"Released by"</dt><dd data-testid="released-by">{who.clone()}</dd>
+                <dt>"Country"</dt><dd>{number.country.clone()}</dd>
+                <dt>"Capabilities"</dt><dd>{capabilities(number.voice, number.sms)}</dd>
+                <dt>"Carrier"</dt><dd>{number.carrier.clone()}</dd>
+                <dt>"Twilio SID"</dt><dd>{number.twilio_sid.clone().map(|s| view! { <code>{s}</code> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</dd>
+                <dt>"Owner"</dt><dd data-testid="number-owner">{number.owner.clone().unwrap_or_else(|| "Not allotted".into())}</dd>
+                <dt>"Routing profile"</dt><dd>{number.routing_profile.clone().unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Added"</dt><dd>{format_time(number.created_at)}</dd>
+            </dl>
+        </section>
+        <section class="card" aria-labelledby="calls-title">
+            <h2 id="calls-title">"Calls"</h2>
+            <p class="muted">"The calls this number took and placed stay in Dial's history."</p>
+            <a class="button button-secondary" href=calls>{format!("Calls with {shown}")}</a>
+        </section>
     }
 }
 

@@ -428,7 +428,13 @@ fn plural(n: i64, one: &str, many: &str) -> String {
 
 /// Deletes an assistant that answers no number. An assistant with live numbers, or with a
 /// provisioning run still open for one of them, is refused with what to do instead.
-pub async fn delete(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Result<(), AppError> {
+/// Returns the assistant as it was.
+pub async fn delete(
+    state: &AppState,
+    me: &Me,
+    actor: &Actor,
+    id: &str,
+) -> Result<Assistant, AppError> {
     let assistant = get(state, me, id).await?;
     // One statement, so a number assigned between a check and the delete cannot be
     // left pointing at a deleted assistant.
@@ -457,7 +463,7 @@ pub async fn delete(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Resul
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(assistant)
     }
 }
 

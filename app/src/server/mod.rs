@@ -16,6 +16,7 @@ pub mod files;
 pub mod keys;
 pub mod list;
 pub mod livekit;
+pub mod notice;
 pub mod numbers;
 pub mod routing;
 pub mod sandbox;

@@ -75,6 +75,7 @@ pub(crate) struct Row {
     assignment_status: AssignmentStatus,
     created_at: i64,
     released_at: Option<i64>,
+    released_by: Option<String>,
 }
 
 impl From<Row> for NumberRow {
@@ -96,13 +97,14 @@ impl From<Row> for NumberRow {
             assignment_status: r.assignment_status,
             created_at: r.created_at,
             released_at: r.released_at,
+            released_by: r.released_by,
         }
     }
 }
 
 pub(crate) const SELECT: &str = "SELECT n.id, n.e164, n.label, n.country, n.voice, n.sms, c.name AS carrier, n.twilio_sid, \
      n.owner_id, u.username AS owner, n.assistant_id, a.name AS assistant, r.name AS routing_profile, n.assignment_status, \
-     n.created_at, n.released_at \
+     n.created_at, n.released_at, n.released_by \
      FROM phone_numbers n \
      LEFT JOIN users u ON u.id = n.owner_id \
      LEFT JOIN carriers c ON c.id = n.carrier_id \
@@ -125,7 +127,16 @@ pub async fn list(
 ) -> Result<Page<NumberRow>, AppError> {
     use super::list::{paginate, Filter, ListQuery, Value};
     let mut filter = Filter::new();
-    filter.sql("n.released_at IS NULL");
+    let released = Released::parse(query.released.as_deref())?;
+    match released {
+        Released::Excluded => {
+            filter.sql("n.released_at IS NULL");
+        }
+        Released::Only => {
+            filter.sql("n.released_at IS NOT NULL");
+        }
+        Released::Included => {}
+    }
     if !me.is_admin() {
         filter.eq("n.owner_id", me.id.clone());
     } else if let Some(owner) = query.owner.as_deref().filter(|o| !o.is_empty()) {
@@ -176,6 +187,7 @@ pub async fn list(
         Some("owner") => "u.username",
         Some("status") => "n.assignment_status",
         Some("created") => "n.created_at",
+        Some("released") => "n.released_at",
         _ => "n.e164",
     };
     let dir = if query.dir.as_deref() == Some("desc") {
@@ -184,8 +196,9 @@ pub async fn list(
         "ASC"
     };
     // Live numbers are unique by e164, so that order needs no tie-breaker (and can walk the
-    // partial unique index); other columns tie-break on the id for stable pages.
-    let order = if column == "n.e164" {
+    // partial unique index); other columns, and released numbers (a number bought again
+    // after its release is there twice), tie-break on the id for stable pages.
+    let order = if column == "n.e164" && released == Released::Excluded {
         format!("{column} {dir}")
     } else {
         format!("{column} {dir}, n.id")
@@ -205,14 +218,50 @@ pub async fn list(
     })
 }
 
-/// One live number the user may see (others' numbers are "not found").
+/// Which numbers a list shows: by default only live ones; released numbers when asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Released {
+    Excluded,
+    Only,
+    Included,
+}
+
+impl Released {
+    fn parse(value: Option<&str>) -> Result<Released, AppError> {
+        match value.map(str::trim).filter(|v| !v.is_empty()) {
+            None | Some("false") => Ok(Released::Excluded),
+            Some("only") => Ok(Released::Only),
+            Some("include" | "true") => Ok(Released::Included),
+            Some(_) => Err(AppError::invalid(
+                "released",
+                "Use released=true (live and released numbers), released=only or released=false.",
+            )),
+        }
+    }
+}
+
+/// One live number the user may see (others' numbers are "not found"). Everything that
+/// changes a number reads it through here, so a released number cannot be changed.
 pub async fn get(state: &AppState, me: &Me, id: &str) -> Result<NumberRow, AppError> {
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "{SELECT} WHERE n.id = $1 AND n.released_at IS NULL"
-    ))
-    .bind(id)
-    .fetch_optional(&state.db.pool)
-    .await?;
+    visible(state, me, id, "AND n.released_at IS NULL").await
+}
+
+/// One number the user may see, live or released (its page shows a released number
+/// read-only, and calls keep linking to it).
+pub async fn find(state: &AppState, me: &Me, id: &str) -> Result<NumberRow, AppError> {
+    visible(state, me, id, "").await
+}
+
+async fn visible(
+    state: &AppState,
+    me: &Me,
+    id: &str,
+    condition: &'static str,
+) -> Result<NumberRow, AppError> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE n.id = $1 {condition}"))
+        .bind(id)
+        .fetch_optional(&state.db.pool)
+        .await?;
     let row = row.ok_or_else(|| AppError::not_found("That phone number"))?;
     if !me.is_admin() && row.owner_id.as_deref() != Some(me.id.as_str()) {
         return Err(AppError::not_found("That phone number"));
@@ -237,6 +286,32 @@ pub async fn id_of(state: &AppState, e164: &str) -> Result<Option<String>, AppEr
     Ok(live_by_e164(state, number.as_str())
         .await?
         .map(|(id, _)| id))
+}
+
+/// The id of `e164` as the user knows it: the live number, or else the one they (or, for
+/// an admin, anyone) released last. Used to name a number by E.164, so a released one is
+/// refused for what it is instead of being unknown.
+pub async fn id_in_history(
+    state: &AppState,
+    me: &Me,
+    e164: &str,
+) -> Result<Option<String>, AppError> {
+    if let Some(id) = id_of(state, e164).await? {
+        return Ok(Some(id));
+    }
+    let Ok(number) = E164::parse(e164, None) else {
+        return Ok(None);
+    };
+    let released: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM phone_numbers WHERE e164 = $1 AND released_at IS NOT NULL \
+         AND (owner_id = $2 OR $3 = 1) ORDER BY released_at DESC, id LIMIT 1",
+    )
+    .bind(number.as_str())
+    .bind(me.id.as_str())
+    .bind(i64::from(me.is_admin()))
+    .fetch_optional(&state.db.pool)
+    .await?;
+    Ok(released.map(|(id,)| id))
 }
 
 fn twilio_error(state: &AppState, client: &TwilioClient, err: &TwilioError) -> AppError {
@@ -744,9 +819,14 @@ pub async fn allot(
     get(state, me, id).await
 }
 
-/// Releases a number at Twilio and keeps it in Dial's history as released. Refused while
-/// an assistant answers it.
-pub async fn release(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Result<(), AppError> {
+/// Releases a number at Twilio and keeps it in Dial's history as released (when and by
+/// whom). Refused while an assistant answers it. Returns the released number.
+pub async fn release(
+    state: &AppState,
+    me: &Me,
+    actor: &Actor,
+    id: &str,
+) -> Result<NumberRow, AppError> {
     let number = get(state, me, id).await?;
     if number.assistant_id.is_some() {
         return Err(AppError::conflict(format!(
@@ -764,11 +844,20 @@ pub async fn release(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Resu
         }
     }
     let mut tx = state.db.begin_write().await?;
-    sqlx::query("UPDATE phone_numbers SET released_at = $1, assignment_status = 'released', updated_at = $1 WHERE id = $2")
-        .bind(now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    // `released_at IS NULL`: of two releases at once, only one records itself.
+    let released = sqlx::query(
+        "UPDATE phone_numbers SET released_at = $1, released_by = $2, assignment_status = 'released', \
+         updated_at = $1 WHERE id = $3 AND released_at IS NULL",
+    )
+    .bind(now())
+    .bind(actor.username.clone())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if released == 0 {
+        return Err(AppError::not_found("That phone number"));
+    }
     audit::record_on(
         &mut *tx,
         actor,
@@ -778,7 +867,7 @@ pub async fn release(state: &AppState, me: &Me, actor: &Actor, id: &str) -> Resu
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    find(state, me, id).await
 }
 
 /// Users a number can be allotted to.

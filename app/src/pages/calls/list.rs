@@ -58,10 +58,14 @@ pub fn CallsPage() -> impl IntoView {
     let numbers = Resource::new(
         || (),
         |_| async move {
-            list_numbers(NumberQuery::default())
-                .await
-                .map(|p| p.items)
-                .unwrap_or_default()
+            // Released numbers too: their calls stay in the history.
+            list_numbers(NumberQuery {
+                released: Some("include".into()),
+                ..NumberQuery::default()
+            })
+            .await
+            .map(|p| p.items)
+            .unwrap_or_default()
         },
     );
     let callable = Resource::new(|| (), |_| callable_numbers());
@@ -94,7 +98,12 @@ pub fn CallsPage() -> impl IntoView {
                         {move || Suspend::new(async move {
                             numbers.await.into_iter().map(|n| {
                                 let is = number().as_deref() == Some(n.id.as_str());
-                                view! { <option value=n.id selected=is>{n.e164.formatted()}</option> }
+                                let shown = if n.is_released() {
+                                    format!("{} (released)", n.e164.formatted())
+                                } else {
+                                    n.e164.formatted()
+                                };
+                                view! { <option value=n.id selected=is>{shown}</option> }
                             }).collect_view()
                         })}
                     </Suspense>

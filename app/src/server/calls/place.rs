@@ -335,16 +335,26 @@ pub async fn place(
     request: CallRequest,
     wait: bool,
 ) -> Result<crate::model::CallRow, AppError> {
-    type NumberInfo = (String, Option<String>, Option<String>);
+    type NumberInfo = (String, Option<String>, Option<String>, Option<i64>);
     let number: Option<NumberInfo> = sqlx::query_as(
-        "SELECT e164, owner_id, assistant_id FROM phone_numbers WHERE id = $1 AND released_at IS NULL",
+        "SELECT e164, owner_id, assistant_id, released_at FROM phone_numbers WHERE id = $1",
     )
     .bind(&request.number_id)
     .fetch_optional(&state.db.pool)
     .await?;
-    let (from, owner, number_assistant) = number
-        .filter(|(_, owner, _)| me.is_admin() || owner.as_deref() == Some(me.id.as_str()))
+    let (from, owner, number_assistant, released_at) = number
+        .filter(|(_, owner, ..)| me.is_admin() || owner.as_deref() == Some(me.id.as_str()))
         .ok_or_else(|| AppError::invalid("number_id", "Choose one of your numbers."))?;
+    if let Some(at) = released_at {
+        return Err(AppError::invalid(
+            "number_id",
+            format!(
+                "{} was released on {}: it stays in Dial's history, but calls cannot be placed from it. Choose one of your numbers.",
+                crate::phone::format_e164(&from),
+                crate::model::format_time(at)
+            ),
+        ));
+    }
     let assistant_id = request
         .assistant_id
         .clone()

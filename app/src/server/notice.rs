@@ -1,0 +1,32 @@
+//! Confirmations that outlive a redirect ("Released +1 415 555 0101. It stays in Dial's
+//! history."). An action that sends the user to another page leaves its message in the
+//! session ([`leave`]); the page it lands on takes it, once ([`take`], through the
+//! `take_notice` server function and the `Notice` component). It works the same without
+//! JavaScript (the form post answers with a redirect, then the page renders on the
+//! server) and hydrated (the client follows the redirect and the page asks for the
+//! message). The message is Dial's own text, never read from the URL, so a link cannot
+//! make a page claim something happened.
+//!
+//! Signing out ends the session, so the sign-in page says "You are signed out." from its
+//! own query parameter (`/login?signed_out=1`), a fixed text.
+
+use crate::error::AppError;
+use tower_sessions::Session;
+
+/// The session key.
+const KEY: &str = "notice";
+
+fn failed(err: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %err, "could not keep a confirmation in the session");
+    AppError::Internal
+}
+
+/// Leaves `message` for the next page this session shows.
+pub async fn leave(session: &Session, message: &str) -> Result<(), AppError> {
+    session.insert(KEY, message).await.map_err(failed)
+}
+
+/// The message left for this page, removed so it is shown once.
+pub async fn take(session: &Session) -> Result<Option<String>, AppError> {
+    session.remove::<String>(KEY).await.map_err(failed)
+}
