@@ -12,7 +12,8 @@ if (!process.env.DIAL_E2E_DIR) {
   process.env.DIAL_E2E_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'dial-e2e-'));
 }
 const runDir = process.env.DIAL_E2E_DIR;
-// Ports base+1 … base+4 (DIAL_E2E_PORT_BASE lets two checkouts run their suites at once).
+// Ports base+1 … base+4, and base+10, base+11 for restart.spec.ts's own Dial
+// (DIAL_E2E_PORT_BASE lets two checkouts run their suites at once).
 const portBase = Number(process.env.DIAL_E2E_PORT_BASE ?? 3100);
 const port = (n: number) => portBase + n;
 
@@ -59,8 +60,8 @@ export default defineConfig({
   projects: [
     { name: 'hydrated', testMatch: 'foundation.spec.ts', use: { baseURL: `http://127.0.0.1:${port(1)}`, javaScriptEnabled: true } },
     { name: 'no-js', testMatch: 'foundation.spec.ts', use: { baseURL: `http://127.0.0.1:${port(2)}`, javaScriptEnabled: false } },
-    { name: 'sandbox', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(3)}`, javaScriptEnabled: true } },
-    { name: 'sandbox-no-js', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(4)}`, javaScriptEnabled: false } },
+    { name: 'sandbox', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts', 'restart.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(3)}`, javaScriptEnabled: true } },
+    { name: 'sandbox-no-js', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts', 'restart.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(4)}`, javaScriptEnabled: false } },
   ],
   webServer: [
     server(port(1), 'hydrated', process.env.DIAL_E2E_DATABASE_URL_HYDRATED),

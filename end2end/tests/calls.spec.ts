@@ -56,10 +56,18 @@ test('place a call, transfer it, and read its timeline', async ({ page }) => {
     await expect(page.getByTestId('call-status')).toHaveText('Answered', { timeout: 1_000 });
   }).toPass({ timeout: 15_000 });
   await expect(page.getByTestId('call-facts')).toContainText('Outbound desk');
+  // A live call's duration counts up in the page (with JavaScript; without, each load
+  // shows it anew).
+  if (test.info().project.use.javaScriptEnabled !== false) {
+    const duration = page.getByTestId('call-duration');
+    const first = await duration.innerText();
+    expect(first).toMatch(/^\d+:\d\d$/);
+    await expect(duration).not.toHaveText(first, { timeout: 3_000 });
+  }
 
-  // Transfer: the result shows (as a banner with JavaScript, and as the call's last transfer).
+  // Transfer, to a number typed as people type them: the result shows (as a banner with JavaScript, and as the call's last transfer).
   const controls = page.getByTestId('call-controls');
-  await controls.getByLabel('Transfer to').fill('tel:+14155550199');
+  await controls.getByLabel('Transfer to').fill('+1 415 555 0199');
   await controls.getByRole('button', { name: 'Transfer', exact: true }).click();
   await expect(page.getByText('Transferred to tel:+14155550199').first()).toBeVisible();
 

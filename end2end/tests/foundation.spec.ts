@@ -117,7 +117,7 @@ test('an owner cannot open admin pages', async ({ page }) => {
   await expect(page.locator(`tr[data-user="${owner.username}"]`)).toBeVisible();
 
   await page.getByRole('button', { name: 'Sign out' }).click();
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/login\?signed_out=1$/);
 
   await signIn(page, owner);
   const response = await page.goto('/dashboard/settings/admin/users');
@@ -132,7 +132,8 @@ test('an owner cannot open admin pages', async ({ page }) => {
 test('signing out ends the session', async ({ page }) => {
   await signIn(page, owner);
   await page.getByRole('button', { name: 'Sign out' }).click();
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/login\?signed_out=1$/);
+  await expect(page.getByText('You are signed out.')).toBeVisible();
   await page.goto('/dashboard');
   await expect(page).toHaveURL(/\/login\?next=%2Fdashboard$/);
 });
