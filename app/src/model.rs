@@ -756,6 +756,9 @@ impl CallRow {
         if let Some(who) = reason.strip_prefix("hung up by ") {
             return Some(format!("Hung up by {who}"));
         }
+        if let Some(to) = reason.strip_prefix("transferred to ") {
+            return Some(format!("Transferred to {to}"));
+        }
         if reason.starts_with("closed by reconcile") {
             return Some("Closed by Dial: LiveKit no longer had the call".into());
         }
@@ -1103,6 +1106,10 @@ mod tests {
         assert_eq!(
             answered("client_initiated").ended_by(),
             Some("The phone hung up".into())
+        );
+        assert_eq!(
+            answered("transferred to tel:+14155550199").ended_by(),
+            Some("Transferred to tel:+14155550199".into())
         );
         assert_eq!(
             answered("participant_connection_aborted").ended_by(),

@@ -82,6 +82,7 @@ test('place a call, transfer it, and read its timeline', async ({ page }) => {
     await expect(page.getByTestId('call-status')).toHaveText('Ended', { timeout: 2_000 });
   }).toPass({ timeout: 20_000 });
   await expect(page.getByTestId('call-controls')).toHaveCount(0);
+  await expect(page.getByTestId('call-outcome')).toHaveText('Completed · Transferred to tel:+14155550199');
   await expect(page.getByTestId('last-transfer')).toHaveText(
     "Transferred to tel:+14155550199: the call was handed over and Dial's part of it ended.",
   );

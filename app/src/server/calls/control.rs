@@ -100,6 +100,15 @@ pub async fn transfer(
         .await
     {
         Ok(()) => {
+            // The bridge hangs up its side once the REFER succeeded; participant_left
+            // (which may have come first) says only that: the transfer is why it ended.
+            let mut tx = state.db.begin_write().await?;
+            sqlx::query("UPDATE call_sessions SET end_reason = $1 WHERE id = $2")
+                .bind(format!("transferred to {target}"))
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await?;
+            tx.commit().await?;
             dial_event(state, id, "transfer.succeeded", json!({ "to": target })).await?;
             crate::model::TransferResult {
                 ok: true,
