@@ -138,6 +138,12 @@ pub struct AuditEntry {
     pub target: Option<String>,
     pub detail: Option<String>,
     pub ip: Option<String>,
+    /// The provisioning run the row belongs to.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// For a provisioning run: the run's other rows (its start, its steps), oldest first.
+    #[serde(default)]
+    pub steps: Vec<AuditEntry>,
 }
 
 /// One page of a list, newest first.

@@ -222,3 +222,35 @@ test('a user changes their own password and is signed out everywhere else', asyn
   await signIn(phone, { username: owner.username, password: newPassword });
   await elsewhere.close();
 });
+
+test('API keys: one New key action, and the new key with a Copy button that copies', async ({ page, context, javaScriptEnabled, baseURL }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await signIn(page, admin);
+  await page.goto('/dashboard/settings/api-keys');
+  await expect(page.getByRole('heading', { name: 'API keys', level: 1 })).toBeVisible();
+  await expectHydratedIfJs(page, javaScriptEnabled);
+  // One way to start a key: the header's link to the form (no second button in the list).
+  await expect(page.getByRole('link', { name: 'New key' })).toHaveCount(1);
+  await expect(page.getByRole('button', { name: 'New key' })).toHaveCount(0);
+  await expect(page.getByRole('heading', { name: 'Create a key' })).toBeVisible();
+
+  await page.getByLabel('Name').fill('Layout check');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const shown = page.getByTestId('new-api-key');
+  await expect(shown).toBeVisible();
+  const secret = (await shown.locator('[data-secret="api-key"]').textContent()) ?? '';
+  expect(secret).toMatch(/^dial_/);
+  await expect(shown).toContainText('Copy it now');
+  const copy = shown.getByRole('button', { name: 'Copy' });
+  if (javaScriptEnabled) {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseURL });
+    await copy.click();
+    await expect(shown.getByRole('button', { name: 'Copied' })).toBeVisible();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    // The button says "Copy" again after a moment.
+    await expect(copy).toBeVisible({ timeout: 5_000 });
+  } else {
+    // Without JavaScript there is no button; the key is selectable text.
+    await expect(copy).toHaveCount(0);
+  }
+});

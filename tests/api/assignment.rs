@@ -328,6 +328,31 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
             "{action} in {actions:?}"
         );
     }
+    // Every row of a run names the run, so the audit log shows it as one entry.
+    let (unlinked,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'provisioning.%' \
+         AND action <> 'provisioning.route_test' AND run_id IS NULL",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(unlinked, 0);
+    let log: dial_app::model::Page<dial_app::model::AuditEntry> = app
+        .call(&app.client, "audit", &[("page", "1")])
+        .await
+        .unwrap();
+    assert!(log
+        .items
+        .iter()
+        .all(|e| !e.action.starts_with("provisioning.step")));
+    let runs: Vec<_> = log.items.iter().filter(|e| e.run_id.is_some()).collect();
+    assert!(runs.len() >= 2, "the assignments and the unassignment");
+    for run in runs {
+        assert_eq!(run.action, "provisioning.run_done");
+        assert_eq!(run.steps[0].action, "provisioning.run_started");
+        assert!(run.steps.iter().any(|s| s.action == "provisioning.step"));
+        assert!(run.steps.iter().all(|s| s.run_id == run.run_id));
+    }
     // The Twilio secrets Dial generated or stored never reach a page.
     assert!(!app.all_bodies().contains("DialSandbox2026"));
 }

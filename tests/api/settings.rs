@@ -362,6 +362,103 @@ async fn the_audit_log_is_newest_first_and_paged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_shows_a_provisioning_run_as_one_entry_with_its_steps() {
+    use dial_app::server::audit::{record, record_run, Actor};
+    let app = spawn_with_admin().await;
+    let db = &app.state.db;
+    let actor = Actor::system("test");
+    let run = "0b4c0d5e-1111-4222-8333-944455556666";
+    let started = format!("run {run}: assign to Reception");
+    record_run(
+        db,
+        run,
+        &actor,
+        "provisioning.run_started",
+        Some("+14155550100"),
+        Some(&started),
+    )
+    .await
+    .unwrap();
+    record(db, &actor, "test.between", None, None)
+        .await
+        .unwrap();
+    for step in 1..=3 {
+        let detail = format!("run {run} step {step} thing: created — ok");
+        record_run(
+            db,
+            run,
+            &actor,
+            "provisioning.step",
+            Some("+14155550100"),
+            Some(&detail),
+        )
+        .await
+        .unwrap();
+    }
+    let done = format!("run {run} (assign)");
+    record_run(
+        db,
+        run,
+        &actor,
+        "provisioning.run_done",
+        Some("+14155550100"),
+        Some(&done),
+    )
+    .await
+    .unwrap();
+    // 55 later entries push the run to the second page.
+    for i in 0..55 {
+        record(db, &actor, "test.entry", Some(&format!("entry {i}")), None)
+            .await
+            .unwrap();
+    }
+    let first: dial_app::model::Page<dial_app::model::AuditEntry> = app
+        .call(&app.client, "audit", &[("page", "1")])
+        .await
+        .unwrap();
+    let second: dial_app::model::Page<dial_app::model::AuditEntry> = app
+        .call(&app.client, "audit", &[("page", "2")])
+        .await
+        .unwrap();
+    // Pages count entries: the run is one, its five rows never split across pages.
+    let (plain,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE run_id IS NULL")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(first.total, plain as u64 + 1);
+    assert_eq!(first.items.len(), 50);
+    assert_eq!(first.items.len() + second.items.len(), first.total as usize);
+    let all: Vec<_> = first.items.iter().chain(&second.items).collect();
+    assert!(all
+        .iter()
+        .all(|e| e.run_id.is_none() || e.action == "provisioning.run_done"));
+    let entry = second
+        .items
+        .iter()
+        .find(|e| e.run_id.as_deref() == Some(run))
+        .expect("the run on the second page");
+    assert_eq!(entry.action, "provisioning.run_done");
+    let steps: Vec<&str> = entry.steps.iter().map(|s| s.action.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "provisioning.run_started",
+            "provisioning.step",
+            "provisioning.step",
+            "provisioning.step"
+        ]
+    );
+    assert!(
+        entry.steps.windows(2).all(|w| w[0].id < w[1].id),
+        "oldest first"
+    );
+    // The entry between the run's rows stays an entry of its own, in its place.
+    let between = all.iter().position(|e| e.action == "test.between").unwrap();
+    let at = all.iter().position(|e| e.run_id.is_some()).unwrap();
+    assert_eq!(between, at + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_connection_says_when_twilio_cannot_be_reached() {
     // Nothing listens on a port we just bound and released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

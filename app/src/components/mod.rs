@@ -261,6 +261,17 @@ pub fn AdminOnly(children: ChildrenFn) -> impl IntoView {
 
 /// Page links for a server-paged list. The caller builds the links (so they keep its
 /// filters, see [`href_with`]); a missing link shows as a disabled button.
+/// A time ("2025-01-02 14:03 UTC") for a narrow table column: it wraps between the date
+/// and the time of day, never inside either.
+pub fn stacked_time(epoch: i64) -> impl IntoView {
+    let text = crate::model::format_time(epoch);
+    let (date, time) = match text.split_once(' ') {
+        Some((d, t)) => (d.to_string(), t.to_string()),
+        None => (text.clone(), String::new()),
+    };
+    view! { <span class="stacked-time"><span>{date}</span>" "<span>{time}</span></span> }
+}
+
 #[component]
 pub fn Pager(
     page: u32,

@@ -63,9 +63,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                         Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
                         Ok(list) if list.is_empty() => view! {
                             <EmptyState icon=icons::lock title="No API keys yet"
-                                body="Create a key for each system that calls Dial, so you can revoke one without disturbing the others.">
-                                <a class="button button-primary" href="#new-key">"New key"</a>
-                            </EmptyState>
+                                body="Create a key below for each system that calls Dial, so you can revoke one without disturbing the others."/>
                         }.into_any(),
                         Ok(list) => view! { <KeyTable keys=list revoke/> }.into_any(),
                     }
@@ -73,7 +71,7 @@ pub fn ApiKeysPage() -> impl IntoView {
             </Suspense>
         </section>
         <section class="card" id="new-key" aria-labelledby="new-key-title">
-            <h2 id="new-key-title">"New key"</h2>
+            <h2 id="new-key-title">"Create a key"</h2>
             {action_outcome(value, "Key created. Copy it now: it is shown above, once.")}
             <ActionForm action=create node_ref=form>
                 <Field label="Name" name="name" required=true autocomplete="off" placeholder="CRM integration"
@@ -101,17 +99,55 @@ pub fn ApiKeysPage() -> impl IntoView {
 fn NewKey(created: CreatedKey) -> impl IntoView {
     let label = format!("New key \u{201c}{}\u{201d}", created.key.name);
     let aria_label = label.clone();
+    let secret = created.secret.clone();
+    // The Copy button needs JavaScript: without it the key is selectable text and the
+    // hint says to copy it.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let copied = RwSignal::new(None::<bool>);
+    let on_copy = move |_| copy_to_clipboard(secret.clone(), copied);
     view! {
-        <section class="banner banner-info" role="status" aria-label=aria_label data-testid="new-api-key">
+        <section class="banner banner-info new-key" role="status" aria-label=aria_label data-testid="new-api-key">
             {icons::lock()}
-            <div>
+            <div class="new-key-body">
                 <p><strong>{label}</strong></p>
-                <pre class="readonly-value"><code data-secret="api-key">{created.secret}</code></pre>
-                <p>"Copy it now: Dial keeps only a hash and cannot show it again."</p>
+                <div class="secret-copy">
+                    <pre class="readonly-value"><code data-secret="api-key">{created.secret}</code></pre>
+                    <button type="button" class="button button-secondary button-small" data-testid="copy-api-key"
+                        hidden=move || !hydrated.get() on:click=on_copy>
+                        {move || if copied.get() == Some(true) { icons::check() } else { icons::copy() }}
+                        {move || if copied.get() == Some(true) { "Copied" } else { "Copy" }}
+                    </button>
+                </div>
+                <p aria-live="polite">{move || match copied.get() {
+                    Some(false) => "The browser did not allow copying: select the key and copy it now. Dial keeps only a hash and cannot show it again.",
+                    _ => "Copy it now: Dial keeps only a hash and cannot show it again.",
+                }}</p>
             </div>
         </section>
     }
 }
+
+/// Puts `text` on the clipboard and says how it went in `done` ("Copied" for 2 seconds).
+#[cfg(feature = "hydrate")]
+fn copy_to_clipboard(text: String, done: RwSignal<Option<bool>>) {
+    leptos::task::spawn_local(async move {
+        let promise = window().navigator().clipboard().write_text(&text);
+        let ok = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+        done.set(Some(ok));
+        if ok {
+            set_timeout(
+                move || {
+                    done.try_set(None);
+                },
+                std::time::Duration::from_secs(2),
+            );
+        }
+    });
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn copy_to_clipboard(_text: String, _done: RwSignal<Option<bool>>) {}
 
 #[component]
 fn KeyTable(keys: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl IntoView {

@@ -1,9 +1,9 @@
 //! The audit log (admins): who did what, when, from where, paged newest first.
 
 use crate::{
-    components::{AdminOnly, ErrorBanner, Loading, PageHeader, Pager},
+    components::{stacked_time, AdminOnly, ErrorBanner, Loading, PageHeader, Pager},
     functions::audit::audit_log,
-    model::format_time,
+    model::{format_time, AuditEntry},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -47,6 +47,17 @@ fn action_label(action: &str) -> &str {
         "routing_profile.deleted" => "Routing profile deleted",
         "sandbox.inbound_call" => "Sandbox: inbound call simulated",
         "sandbox.outcome_set" => "Sandbox: call outcome chosen",
+        "provisioning.run_started" => "Provisioning started",
+        "provisioning.step" => "Step done",
+        "provisioning.step_failed" => "Step failed",
+        "provisioning.run_done" => "Provisioning finished",
+        "provisioning.run_failed" => "Provisioning failed",
+        "provisioning.retry" => "Provisioning retried",
+        "provisioning.roll_back" => "Roll back started",
+        "provisioning.step_rolled_back" => "Step rolled back",
+        "provisioning.rolled_back" => "Provisioning rolled back",
+        "provisioning.roll_back_failed" => "Roll back failed",
+        "provisioning.route_test" => "Inbound route tested",
         other => other,
     }
 }
@@ -63,7 +74,7 @@ fn AuditLog() -> impl IntoView {
     };
     let entries = Resource::new(page, audit_log);
     view! {
-        <PageHeader title="Audit log" subtitle="Every sign-in and every change to settings and users, newest first."/>
+        <PageHeader title="Audit log" subtitle="Every sign-in and every change to settings, users, numbers and calls, newest first. A provisioning run is one entry, its steps beneath it."/>
         <section class="card">
             <Suspense fallback=|| view! { <Loading/> }>
                 {move || Suspend::new(async move {
@@ -73,22 +84,17 @@ fn AuditLog() -> impl IntoView {
                             let pages = p.pages();
                             view! {
                                 <div class="table-wrap">
-                                <table class="table">
+                                <table class="table audit-table">
+                                    <colgroup>
+                                        <col class="col-when"/><col class="col-who"/><col class="col-what"/>
+                                        <col class="col-subject"/><col class="col-detail"/>
+                                    </colgroup>
                                     <thead><tr>
-                                        <th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"What"</th>
-                                        <th scope="col">"Subject"</th><th scope="col">"Detail"</th><th scope="col">"From"</th>
+                                        <th scope="col">"When"</th><th scope="col">"Who, from"</th><th scope="col">"What"</th>
+                                        <th scope="col">"Subject"</th><th scope="col">"Detail"</th>
                                     </tr></thead>
                                     <tbody>
-                                        {p.items.into_iter().map(|e| view! {
-                                            <tr data-action=e.action.clone()>
-                                                <td class="nowrap">{format_time(e.at)}</td>
-                                                <td>{e.actor.unwrap_or_else(|| "—".into())}</td>
-                                                <td>{action_label(&e.action).to_string()}</td>
-                                                <td>{e.target.unwrap_or_default()}</td>
-                                                <td class="muted">{e.detail.unwrap_or_default()}</td>
-                                                <td class="muted nowrap">{e.ip.unwrap_or_default()}</td>
-                                            </tr>
-                                        }).collect_view()}
+                                        {p.items.into_iter().map(|e| view! { <AuditRow entry=e/> }).collect_view()}
                                     </tbody>
                                 </table>
                                 </div>
@@ -102,5 +108,70 @@ fn AuditLog() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// A row's detail without the run id it starts with (the run is the row's group).
+fn shown_detail(detail: Option<&str>, run_id: Option<&str>) -> String {
+    let detail = detail.unwrap_or_default();
+    let Some(rest) = run_id.and_then(|id| detail.strip_prefix(&format!("run {id}"))) else {
+        return detail.to_string();
+    };
+    let rest = rest.trim_start_matches(':').trim();
+    // "(assign)" → "assign"
+    rest.strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or(rest)
+        .to_string()
+}
+
+/// One entry; a provisioning run with its other rows (start, steps) in a disclosure.
+#[component]
+fn AuditRow(entry: AuditEntry) -> impl IntoView {
+    let run = entry.run_id.clone();
+    let detail = shown_detail(entry.detail.as_deref(), run.as_deref());
+    let steps = (!entry.steps.is_empty()).then(|| {
+        let n = entry.steps.len();
+        let summary = format!(
+            "{n} earlier {} of this run",
+            if n == 1 { "entry" } else { "entries" }
+        );
+        let items = entry
+            .steps
+            .into_iter()
+            .map(|s| {
+                let text = shown_detail(s.detail.as_deref(), run.as_deref());
+                let failed = s.action.ends_with("_failed");
+                view! {
+                    <li data-action=s.action.clone() class:failed=failed>
+                        <span class="audit-step-time">{format_time(s.at)}</span>
+                        <span class="audit-step-what">{action_label(&s.action).to_string()}</span>
+                        <span class="audit-step-detail">{text}</span>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <details class="audit-steps">
+                <summary>{summary}</summary>
+                <ol>{items}</ol>
+            </details>
+        }
+    });
+    let run_label = run.as_deref().map(|id| {
+        let short: String = id.chars().take(8).collect();
+        view! { <span class="muted small audit-run" title=format!("Provisioning run {id}")>"run "<code>{short}</code></span> }
+    });
+    view! {
+        <tr data-action=entry.action.clone() data-run=run.clone()>
+            <td>{stacked_time(entry.at)}</td>
+            <td>
+                {entry.actor.unwrap_or_else(|| "—".into())}
+                {entry.ip.map(|ip| view! { <span class="cell-sub" title="The address the request came from">{ip}</span> })}
+            </td>
+            <td>{action_label(&entry.action).to_string()}{run_label}</td>
+            <td class="audit-subject">{entry.target.unwrap_or_default()}</td>
+            <td class="audit-detail"><span class="muted">{detail}</span>{steps}</td>
+        </tr>
     }
 }

@@ -198,7 +198,7 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                             let next = (p.page < pages).then(|| table_href(&[("page", (p.page + 1).to_string())]));
                             view! {
                                 <div class="table-wrap">
-                                <table class="table">
+                                <table class="table numbers-table">
                                     <thead><tr>
                                         <th scope="col">{sort_link("number", "Number")}</th>
                                         <th scope="col">{sort_link("label", "Label")}</th>
@@ -217,8 +217,8 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                                                 <td>{n.country.clone()}</td>
                                                 <td>{n.carrier.clone()}</td>
                                                 <td>{n.owner.clone().unwrap_or_else(|| "—".into())}</td>
-                                                <td>{status_badge(n.assignment_status)}</td>
-                                                <td class="nowrap">{n.released_at.map(format_time).unwrap_or_else(|| "—".into())}</td>
+                                                <td class="nowrap">{status_badge(n.assignment_status)}</td>
+                                                <td>{match n.released_at { Some(at) => crate::components::stacked_time(at).into_any(), None => "—".into_any() }}</td>
                                                 <td>{n.released_by.clone().unwrap_or_else(|| "—".into())}</td>
                                             </tr>
                                         }).collect_view()}
@@ -234,12 +234,11 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                             let next = (p.page < pages).then(|| table_href(&[("page", (p.page + 1).to_string())]));
                             view! {
                                 <div class="table-wrap">
-                                <table class="table">
+                                <table class="table numbers-table">
                                     <thead><tr>
                                         <th scope="col">{sort_link("number", "Number")}</th>
                                         <th scope="col">{sort_link("label", "Label")}</th>
                                         <th scope="col">{sort_link("country", "Country")}</th>
-                                        <th scope="col">"Capabilities"</th>
                                         <th scope="col">"Carrier"</th>
                                         <th scope="col">{sort_link("owner", "Owner")}</th>
                                         <th scope="col">"Assistant"</th>
@@ -250,16 +249,19 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                                     <tbody>
                                         {p.items.into_iter().map(|n| view! {
                                             <tr data-number=n.e164.to_string()>
-                                                <td class="nowrap"><a href=format!("/dashboard/phone-numbers/{}", n.id)><strong>{n.e164.formatted()}</strong></a></td>
+                                                <td class="nowrap">
+                                                    <a href=format!("/dashboard/phone-numbers/{}", n.id)><strong>{n.e164.formatted()}</strong></a>
+                                                    // The number's capabilities under it: a fact about the number, not worth a column of its own.
+                                                    <span class="cell-sub" data-testid="capabilities">{capabilities(n.voice, n.sms)}</span>
+                                                </td>
                                                 <td>{n.label.clone()}</td>
                                                 <td>{n.country.clone()}</td>
-                                                <td>{capabilities(n.voice, n.sms)}</td>
                                                 <td>{n.carrier.clone()}</td>
                                                 <td>{n.owner.clone().unwrap_or_else(|| "—".into())}</td>
                                                 <td>{n.assistant.clone().unwrap_or_else(|| "—".into())}</td>
                                                 <td>{n.routing_profile.clone().unwrap_or_else(|| "—".into())}</td>
-                                                <td>{status_badge(n.assignment_status)}</td>
-                                                <td class="nowrap">{format_time(n.created_at)}</td>
+                                                <td class="nowrap">{status_badge(n.assignment_status)}</td>
+                                                <td>{crate::components::stacked_time(n.created_at)}</td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>

@@ -31,7 +31,7 @@ pub async fn record(
     target: Option<&str>,
     detail: Option<&str>,
 ) -> Result<(), AppError> {
-    record_on(&db.pool, actor, action, target, detail).await
+    insert(&db.pool, actor, action, target, None, detail).await
 }
 
 /// [`record`] on a given executor: a transaction, so the audit row commits (or not) with
@@ -46,9 +46,51 @@ pub async fn record_on<'e, E>(
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
+    insert(executor, actor, action, target, None, detail).await
+}
+
+/// [`record`] for a row of a provisioning run: the run's id is stored with it (and named
+/// at the start of the detail, as before), so the log shows the run's rows together.
+pub async fn record_run(
+    db: &Db,
+    run_id: &str,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), AppError> {
+    insert(&db.pool, actor, action, target, Some(run_id), detail).await
+}
+
+/// [`record_run`] on a given executor (a transaction).
+pub async fn record_run_on<'e, E>(
+    executor: E,
+    run_id: &str,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), AppError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    insert(executor, actor, action, target, Some(run_id), detail).await
+}
+
+async fn insert<'e, E>(
+    executor: E,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    run_id: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), AppError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query(
-        "INSERT INTO audit_log (at, actor_id, actor_name, action, target, detail, ip) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_log (at, actor_id, actor_name, action, target, detail, ip, run_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(now())
     .bind(actor.user_id.clone())
@@ -57,6 +99,7 @@ where
     .bind(target.map(str::to_string))
     .bind(detail.map(str::to_string))
     .bind(actor.ip.clone())
+    .bind(run_id.map(str::to_string))
     .execute(executor)
     .await?;
     Ok(())
@@ -64,7 +107,7 @@ where
 
 pub const PER_PAGE: u32 = 50;
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Clone)]
 struct AuditRow {
     id: i64,
     at: i64,
@@ -73,34 +116,128 @@ struct AuditRow {
     target: Option<String>,
     detail: Option<String>,
     ip: Option<String>,
+    run_id: Option<String>,
 }
 
-/// Newest first.
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            at: r.at,
+            actor: r.actor_name,
+            action: r.action,
+            target: r.target,
+            detail: r.detail,
+            ip: r.ip,
+            run_id: r.run_id,
+            steps: Vec::new(),
+        }
+    }
+}
+
+/// A row that reports one step of a run rather than the run as a whole.
+pub fn is_step(action: &str) -> bool {
+    matches!(
+        action,
+        "provisioning.step" | "provisioning.step_failed" | "provisioning.step_rolled_back"
+    )
+}
+
+/// Newest first, a provisioning run as one entry: its latest row that is not a step (its
+/// outcome, or its start while it runs), with the run's other rows, oldest first, in
+/// `steps`. Pages count these entries, so a run never straddles two pages; a run sorts
+/// by its newest row, so a retried run comes back to the top.
 pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
-    use super::list::{paginate, Filter, ListQuery};
-    let list = ListQuery {
-        select: "SELECT id, at, actor_name, action, target, detail, ip FROM audit_log",
-        count: "SELECT COUNT(*) FROM audit_log",
-        order: "id DESC",
-        per_page: PER_PAGE,
-    };
-    let rows: Page<AuditRow> = paginate(&db.pool, &list, &Filter::new(), Some(page)).await?;
+    let (page, offset) = super::page_offset(Some(page), PER_PAGE)?;
+    let (total,): (i64,) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM audit_log WHERE run_id IS NULL) \
+              + (SELECT COUNT(DISTINCT run_id) FROM audit_log)",
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    let heads: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT MAX(id) AS newest, MAX(run_id) AS run_id FROM audit_log \
+         GROUP BY COALESCE(run_id, CAST(id AS TEXT)) ORDER BY newest DESC LIMIT $1 OFFSET $2",
+    )
+    .bind(i64::from(PER_PAGE))
+    .bind(offset)
+    .fetch_all(&db.pool)
+    .await?;
+    let runs: Vec<String> = heads.iter().filter_map(|(_, r)| r.clone()).collect();
+    let mut run_rows: Vec<AuditRow> = Vec::new();
+    if !runs.is_empty() {
+        let placeholders = (1..=runs.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT id, at, actor_name, action, target, detail, ip, run_id FROM audit_log \
+             WHERE run_id IN ({placeholders}) ORDER BY id"
+        );
+        let mut query = sqlx::query_as::<_, AuditRow>(&sql);
+        for r in &runs {
+            query = query.bind(r.clone());
+        }
+        run_rows = query.fetch_all(&db.pool).await?;
+    }
+    let singles: Vec<i64> = heads
+        .iter()
+        .filter(|(_, r)| r.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    let mut single_rows: Vec<AuditRow> = Vec::new();
+    if !singles.is_empty() {
+        let placeholders = (1..=singles.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT id, at, actor_name, action, target, detail, ip, run_id FROM audit_log \
+             WHERE id IN ({placeholders})"
+        );
+        let mut query = sqlx::query_as::<_, AuditRow>(&sql);
+        for id in &singles {
+            query = query.bind(*id);
+        }
+        single_rows = query.fetch_all(&db.pool).await?;
+    }
+    let mut items = Vec::with_capacity(heads.len());
+    for (newest, run) in heads {
+        match run {
+            None => {
+                if let Some(i) = single_rows.iter().position(|r| r.id == newest) {
+                    items.push(single_rows.swap_remove(i).into());
+                }
+            }
+            Some(run) => {
+                let rows: Vec<AuditEntry> = run_rows
+                    .iter()
+                    .filter(|r| r.run_id.as_deref() == Some(run.as_str()))
+                    .cloned()
+                    .map(AuditEntry::from)
+                    .collect();
+                if let Some(entry) = group_run(rows) {
+                    items.push(entry);
+                }
+            }
+        }
+    }
     Ok(Page {
-        items: rows
-            .items
-            .into_iter()
-            .map(|r| AuditEntry {
-                id: r.id,
-                at: r.at,
-                actor: r.actor_name,
-                action: r.action,
-                target: r.target,
-                detail: r.detail,
-                ip: r.ip,
-            })
-            .collect(),
-        page: rows.page,
-        per_page: rows.per_page,
-        total: rows.total,
+        items,
+        page,
+        per_page: PER_PAGE,
+        total: total.max(0) as u64,
     })
+}
+
+/// One entry for a run's rows (oldest first): the latest row that is not a step heads it
+/// (the latest row when all are steps), the others go beneath it, oldest first.
+pub fn group_run(mut rows: Vec<AuditEntry>) -> Option<AuditEntry> {
+    let head = rows
+        .iter()
+        .rposition(|r| !is_step(&r.action))
+        .or_else(|| rows.len().checked_sub(1))?;
+    let mut entry = rows.remove(head);
+    entry.steps = rows;
+    Some(entry)
 }

@@ -178,12 +178,12 @@ pub fn CallsPage() -> impl IntoView {
                                             let href = format!("/dashboard/calls/{}", c.id);
                                             view! {
                                                 <tr data-call=c.id.clone() class:call-live=c.is_live()>
-                                                    <td class="nowrap"><a href=href>{crate::model::format_time(c.created_at)}</a></td>
-                                                    <td class="nowrap">{direction_badge(c.direction)}{c.test.then(|| view! { " " <span class="badge badge-muted" title="Placed by Test inbound route">"Test"</span> })}</td>
+                                                    <td><a href=href>{crate::components::stacked_time(c.created_at)}</a></td>
+                                                    <td>{direction_badge(c.direction)}{c.test.then(|| view! { " " <span class="badge badge-muted" title="Placed by Test inbound route">"Test"</span> })}</td>
                                                     <td class="nowrap">{format_e164(&c.from)}</td>
                                                     <td class="nowrap">{format_e164(&c.to)}</td>
                                                     <td>{c.assistant.clone().unwrap_or_else(|| "—".into())}</td>
-                                                    <td>{call_status_badge(c.status)}</td>
+                                                    <td class="nowrap">{call_status_badge(c.status)}</td>
                                                     <td class="nowrap"><LiveDuration answered_at=c.answered_at ended_at=c.ended_at/></td>
                                                     <td>{c.outcome_words()}</td>
                                                 </tr>

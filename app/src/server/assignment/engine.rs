@@ -210,8 +210,9 @@ where
             .await
             .map_err(failed_at(position))?;
             crate::server::logged(
-                audit::record(
+                audit::record_run(
                     &ctx.state.db,
+                    &ctx.run.id,
                     &ctx.actor,
                     "provisioning.step",
                     Some(e164.as_str()),
@@ -238,8 +239,9 @@ where
             .execute(db)
             .await, "marking a step failed");
             crate::server::logged(
-                audit::record(
+                audit::record_run(
                     &ctx.state.db,
+                    &ctx.run.id,
                     &ctx.actor,
                     "provisioning.step_failed",
                     Some(e164.as_str()),
@@ -281,8 +283,9 @@ pub(super) async fn finish(ctx: &Ctx, result: Result<(), StepFailed>) -> Result<
     match result {
         Ok(()) => {
             crate::server::logged(
-                audit::record(
+                audit::record_run(
                     &ctx.state.db,
+                    &ctx.run.id,
                     &ctx.actor,
                     "provisioning.run_done",
                     Some(ctx.number.e164.as_str()),
@@ -316,8 +319,9 @@ pub(super) async fn finish(ctx: &Ctx, result: Result<(), StepFailed>) -> Result<
             .bind(&ctx.number.id)
             .execute(db)
             .await?;
-            audit::record(
+            audit::record_run(
                 &ctx.state.db,
+                &ctx.run.id,
                 &ctx.actor,
                 "provisioning.run_failed",
                 Some(ctx.number.e164.as_str()),

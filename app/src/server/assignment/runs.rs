@@ -70,8 +70,9 @@ pub(super) async fn insert_run(
             assistant.map(|(_, name)| name).unwrap_or("an assistant")
         ),
     };
-    audit::record_on(
+    audit::record_run_on(
         &mut *tx,
+        &id,
         actor,
         "provisioning.run_started",
         Some(number.e164.as_str()),
@@ -321,8 +322,9 @@ async fn take_failed_run(
     if claimed != 1 {
         return Err(AppError::conflict(refusal));
     }
-    audit::record_on(
+    audit::record_run_on(
         &mut *tx,
+        &run.id,
         actor,
         action,
         Some(e164.as_str()),

@@ -29,8 +29,9 @@ pub(super) async fn backward(ctx: &Ctx) -> Result<(), AppError> {
                 .bind(s.position)
                 .execute(db)
                 .await?;
-                audit::record(
+                audit::record_run(
                     &ctx.state.db,
+                    &ctx.run.id,
                     &ctx.actor,
                     "provisioning.step_rolled_back",
                     Some(ctx.number.e164.as_str()),
@@ -54,8 +55,9 @@ pub(super) async fn backward(ctx: &Ctx) -> Result<(), AppError> {
                 .bind(&ctx.run.id)
                 .execute(db)
                 .await?;
-                audit::record(
+                audit::record_run(
                     &ctx.state.db,
+                    &ctx.run.id,
                     &ctx.actor,
                     "provisioning.roll_back_failed",
                     Some(ctx.number.e164.as_str()),
@@ -88,8 +90,9 @@ pub(super) async fn backward(ctx: &Ctx) -> Result<(), AppError> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    audit::record(
+    audit::record_run(
         &ctx.state.db,
+        &ctx.run.id,
         &ctx.actor,
         "provisioning.rolled_back",
         Some(ctx.number.e164.as_str()),
