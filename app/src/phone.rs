@@ -310,7 +310,11 @@ fn fallback_groups(national: &str) -> Vec<usize> {
     let mut groups = Vec::new();
     let mut left = national.len();
     while left > 4 {
-        let take = if left % 4 == 0 || left > 7 { 4 } else { 3 };
+        let take = if left.is_multiple_of(4) || left > 7 {
+            4
+        } else {
+            3
+        };
         groups.push(take);
         left -= take;
     }

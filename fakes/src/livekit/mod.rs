@@ -212,15 +212,12 @@ impl World {
     fn saved(&self) -> Saved {
         let inbound = proto::ListSipInboundTrunkResponse {
             items: self.inbound.clone(),
-            ..Default::default()
         };
         let outbound = proto::ListSipOutboundTrunkResponse {
             items: self.outbound.clone(),
-            ..Default::default()
         };
         let rules = proto::ListSipDispatchRuleResponse {
             items: self.rules.clone(),
-            ..Default::default()
         };
         Saved {
             inbound: STANDARD.encode(inbound.encode_to_vec()),
