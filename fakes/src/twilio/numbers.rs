@@ -297,6 +297,23 @@ fn regulated(country: &str) -> bool {
     !matches!(country, "US" | "CA")
 }
 
+/// What the inventory sells: each country (ISO code) with the kinds of number it has
+/// (`Local`, `TollFree`, `Mobile`, as in the search's path), in the inventory's order. A
+/// search elsewhere finds nothing, as Twilio's does where it has no numbers for an account
+/// (an empty `available_phone_numbers`, not an error: Twilio's "AvailablePhoneNumber
+/// resource" doc).
+pub fn inventory_kinds() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut kinds: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    for a in inventory() {
+        match kinds.iter_mut().find(|(country, _)| *country == a.country) {
+            Some((_, list)) if !list.contains(&a.kind) => list.push(a.kind),
+            Some(_) => {}
+            None => kinds.push((a.country, vec![a.kind])),
+        }
+    }
+    kinds
+}
+
 pub(crate) fn inventory() -> Vec<Available> {
     let mut all = Vec::new();
     let mut add = |country: &'static str,
@@ -491,6 +508,14 @@ mod tests {
                 "{country} {kind}"
             );
         }
+        assert_eq!(
+            inventory_kinds(),
+            [
+                ("US", vec!["Local", "TollFree"]),
+                ("CA", vec!["Local", "TollFree"]),
+                ("GB", vec!["Local", "TollFree", "Mobile"]),
+            ]
+        );
         let mut numbers: Vec<&str> = a.iter().map(|n| n.phone_number.as_str()).collect();
         numbers.sort_unstable();
         numbers.dedup();
