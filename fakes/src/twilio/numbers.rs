@@ -408,11 +408,14 @@ pub(crate) fn inventory() -> Vec<Available> {
         20,
         (true, true, false),
     );
+    // United Kingdom numbers have 10 national digits, from Ofcom's ranges for drama
+    // (020 7946 0xxx, 0161 496 0xxx, 0808 157 0xxx, 07700 900xxx), as Twilio would sell
+    // real ones: +44 20 7946 0000.
     add(
         "GB",
         "Local",
         "+44",
-        "2079460",
+        "20794600",
         "London",
         "",
         40,
@@ -422,7 +425,7 @@ pub(crate) fn inventory() -> Vec<Available> {
         "GB",
         "Local",
         "+44",
-        "1614960",
+        "16149600",
         "Manchester",
         "",
         40,
@@ -432,7 +435,7 @@ pub(crate) fn inventory() -> Vec<Available> {
         "GB",
         "TollFree",
         "+44",
-        "8081570",
+        "80815700",
         "",
         "",
         20,
@@ -516,6 +519,14 @@ mod tests {
                 ("GB", vec!["Local", "TollFree", "Mobile"]),
             ]
         );
+        // Real lengths: 10 national digits in North America and the United Kingdom.
+        for n in &a {
+            let national = n
+                .phone_number
+                .strip_prefix(if n.country == "GB" { "+44" } else { "+1" })
+                .unwrap_or_default();
+            assert_eq!(national.len(), 10, "{}", n.phone_number);
+        }
         let mut numbers: Vec<&str> = a.iter().map(|n| n.phone_number.as_str()).collect();
         numbers.sort_unstable();
         numbers.dedup();
