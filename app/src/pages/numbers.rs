@@ -356,9 +356,15 @@ pub fn BuyNumberPage() -> impl IntoView {
         },
     );
     let buy = ServerAction::<BuyNumber>::new();
+    // Only an admin chooses an owner: an owner's page never asks for the users.
     let owners = Resource::new(
         || (),
-        |_| async move { owner_options().await.unwrap_or_default() },
+        move |_| async move {
+            match signed_in_admin(me).await {
+                Some(_) => owner_options().await.unwrap_or_default(),
+                None => Vec::new(),
+            }
+        },
     );
     view! {
         <Title text="Buy a number"/>
