@@ -106,6 +106,10 @@ pub struct TwilioSettingsView {
     pub last_test: Option<ConnectionTest>,
     pub updated_at: Option<i64>,
     pub updated_by: Option<String>,
+    /// Only in the answer to a save: what it changed, in words ("account SID", …); empty
+    /// when the form held the settings as they were (nothing was written).
+    #[serde(default)]
+    pub changed: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +279,14 @@ pub struct AvailableRow {
     pub sms: bool,
 }
 
+/// What a search of Twilio's inventory found, and when it found nothing, why in words
+/// that name only what the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailableNumbers {
+    pub numbers: Vec<AvailableRow>,
+    pub none_found: Option<String>,
+}
+
 /// A number on the Twilio account that Dial does not manage yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportCandidate {
@@ -287,6 +299,39 @@ pub struct ImportCandidate {
 pub struct OwnerOption {
     pub id: String,
     pub username: String,
+}
+
+impl OwnerOption {
+    /// How an owner picker names this user: the signed-in user once, as "Me (name)".
+    pub fn label(&self, me_id: &str) -> String {
+        if self.id == me_id {
+            format!("Me ({})", self.username)
+        } else {
+            self.username.clone()
+        }
+    }
+}
+
+/// How pickers name assistants: by name alone when they all have one owner (names are
+/// unique per owner, whatever their case), and as "Reception — olivia" when the list
+/// spans several owners (what an admin sees), so equal names can be told apart.
+pub fn assistant_labels<'a>(
+    assistants: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<String> {
+    let items: Vec<(&str, &str)> = assistants.into_iter().collect();
+    let several_owners = items
+        .first()
+        .is_some_and(|(_, first)| items.iter().any(|(_, owner)| owner != first));
+    items
+        .into_iter()
+        .map(|(name, owner)| {
+            if several_owners && !owner.is_empty() {
+                format!("{name} \u{2014} {owner}")
+            } else {
+                name.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A routing profile: organisational metadata on numbers (it does not change routing).
@@ -1052,6 +1097,25 @@ impl std::fmt::Debug for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pickers_tell_equal_assistant_names_and_the_signed_in_owner_apart() {
+        assert_eq!(
+            assistant_labels([("Reception", "olivia"), ("Sales", "olivia")]),
+            ["Reception", "Sales"]
+        );
+        assert_eq!(
+            assistant_labels([("Reception", "admin"), ("Reception", "olivia")]),
+            ["Reception \u{2014} admin", "Reception \u{2014} olivia"]
+        );
+        assert!(assistant_labels([]).is_empty());
+        let me = OwnerOption {
+            id: "u1".into(),
+            username: "admin".into(),
+        };
+        assert_eq!(me.label("u1"), "Me (admin)");
+        assert_eq!(me.label("u2"), "admin");
+    }
 
     fn ended(reason: Option<&str>, outcome: Option<Outcome>, sip: Option<i64>) -> CallRow {
         CallRow {

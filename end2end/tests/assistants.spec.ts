@@ -71,3 +71,23 @@ test('create an assistant, assign a number, test its route, unassign', async ({ 
   // The earlier assignment is in the history.
   await expect(page.locator('.history')).toContainText('Assign to Front desk');
 });
+
+// Issue 18 §7: a name that differs from another of the owner's only by case (or spaces)
+// is a duplicate, refused next to the Name field.
+test('an assistant name differing only by case is refused', async ({ page }) => {
+  await signInAsAdmin(page);
+  await page.goto('/dashboard/assistants');
+  const form = () => page.locator('form').filter({ has: page.getByRole('button', { name: 'Create assistant' }) });
+  await form().getByRole('textbox', { name: 'Name', exact: true }).fill('Night line');
+  await form().getByRole('textbox', { name: 'Agent name' }).fill('night-agent');
+  await form().getByRole('button', { name: 'Create assistant' }).click();
+  await expect(page.getByRole('heading', { name: 'Night line' })).toBeVisible();
+
+  await page.goto('/dashboard/assistants');
+  await form().getByRole('textbox', { name: 'Name', exact: true }).fill('  NIGHT LINE ');
+  await form().getByRole('textbox', { name: 'Agent name' }).fill('night-agent');
+  await form().getByRole('button', { name: 'Create assistant' }).click();
+  await expect(page.locator('.field-error').first()).toHaveText(
+    'You already have an assistant called “Night line” (names that differ only in capitals count as the same). Choose another name.');
+  await expect(page.getByRole('link', { name: /night line/i })).toHaveCount(1);
+});

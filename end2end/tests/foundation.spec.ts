@@ -108,6 +108,24 @@ test('Twilio settings are validated, saved, and shown masked after a reload', as
   await expect(page.getByText('Replace').first()).toBeVisible();
 });
 
+// Issue 18 §8: "Twilio settings saved" appeared when nothing changed.
+test('saving the Twilio settings unchanged says so', async ({ page, javaScriptEnabled }) => {
+  test.skip(!javaScriptEnabled, 'without JavaScript a save answers with the page again, which shows no banner either way');
+  await signIn(page, admin);
+  await page.goto('/dashboard/settings/admin/telephony/twilio');
+  await expectHydratedIfJs(page, javaScriptEnabled);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Nothing to save' }))
+    .toHaveText('Nothing to save: the settings are as they were.');
+  await expect(page.getByText('Twilio settings saved.')).toHaveCount(0);
+
+  await page.getByLabel('SIP username').fill('dial-2');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Twilio settings saved.' })).toBeVisible();
+  await expect(page.getByText('Nothing to save')).toHaveCount(0);
+  await expect(page.getByLabel('SIP username')).toHaveValue('dial-2');
+});
+
 test('an owner cannot open admin pages', async ({ page }) => {
   await signIn(page, admin);
   await page.goto('/dashboard/settings/admin/users');

@@ -146,3 +146,66 @@ test('add a carrier with TLS and a number bought elsewhere', async ({ page }) =>
   await expect(row).toContainText('NYC');
   await expect(row).toContainText('Telnyx');
 });
+
+// Issue 18 §7 and §8: the Buy page in the words of each role, numbers formatted by their
+// own country's rules, a hint that names only what was searched for, and an owner's
+// number page without admin-only cards or requests.
+test('the Buy page and a number page fit an owner', async ({ page }) => {
+  const owner = { username: 'olivia', password: 'owner password 1' };
+  await signInAsAdmin(page);
+  await page.goto('/dashboard/settings/admin/users');
+  await page.getByLabel('Username').fill(owner.username);
+  await page.getByLabel('Initial password').fill(owner.password);
+  await page.getByRole('button', { name: 'Create user' }).click();
+  await expect(page.locator(`tr[data-user="${owner.username}"]`)).toBeVisible();
+
+  // Germany: nothing entered but the country, so nothing but the inventory is blamed.
+  await page.goto('/dashboard/phone-numbers/buy');
+  await page.getByLabel('Country').selectOption('DE');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await expect(page.getByTestId('none-found')).toHaveText(
+    "The sandbox's simulated Twilio account has no local numbers in Germany. It sells numbers in the United States (local, toll-free), Canada (local, toll-free) and the United Kingdom (local, toll-free, mobile).");
+
+  // The admin is offered once as an owner, as "Me (admin)".
+  await page.getByLabel('Country').selectOption('GB');
+  await page.getByRole('button', { name: 'Search' }).click();
+  const london = page.locator('tr[data-available="+442079460000"]');
+  await expect(london.locator('td').first()).toHaveText('+44 20 7946 0000');
+  await london.locator('summary').click();
+  await expect(london.getByLabel('Owner').locator('option')).toHaveText(['Me (admin)', owner.username]);
+  await expect(london).toContainText('This buys the number on your Twilio account');
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Username').fill(owner.username);
+  await page.getByLabel('Password').fill(owner.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/dashboard$/);
+
+  // An owner's Buy and number pages ask for nothing only an admin may read.
+  const adminOnly: string[] = [];
+  page.on('response', (response) => {
+    if (/\/api\/(numbers\/owners|routing-profiles\/list)/.test(response.url())) {
+      adminOnly.push(`${response.status()} ${response.url()}`);
+    }
+  });
+  await page.goto('/dashboard/phone-numbers');
+  await page.getByRole('link', { name: 'Buy a number' }).first().click();
+  await expect(page).toHaveURL(/\/dashboard\/phone-numbers\/buy$/);
+  await page.getByLabel('Area code').fill('617');
+  await page.getByRole('button', { name: 'Search' }).click();
+  const row = page.locator('tr[data-available="+16175550100"]');
+  await row.locator('summary').click();
+  await expect(row).toContainText("Dial buys the number for you on your organisation's Twilio account");
+  await expect(page.locator('main')).not.toContainText('your Twilio account');
+  await expect(row.getByLabel('Owner')).toHaveCount(0);
+
+  await row.getByRole('button', { name: 'Buy +1 (617) 555-0100' }).click();
+  await expect(page.getByRole('heading', { name: '+1 (617) 555-0100' })).toBeVisible();
+  await expect(page.getByTestId('number-owner')).toHaveText(owner.username);
+  await page.reload();
+  await page.waitForLoadState('networkidle');
+  await expect(page.getByRole('heading', { name: 'Label' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Routing profile and compliance' })).toHaveCount(0);
+  await expect(page.getByRole('heading', { name: 'Owner', exact: true })).toHaveCount(0);
+  expect(adminOnly).toEqual([]);
+});

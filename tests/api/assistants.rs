@@ -610,3 +610,176 @@ async fn the_forms_work_without_javascript() {
     let (_, _, body) = app.get_page(&owner, "/dashboard/assistants").await;
     assert!(!body.contains("Deleted assistant Front desk."));
 }
+
+/// Issue 18: names that differ only by case (or surrounding spaces) were accepted as
+/// different. They are the same name for one owner; another owner may use it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_differ_only_by_case_are_duplicates() {
+    let app = spawn_with_admin().await;
+    let (owner, _) = app.owner_client().await;
+    let reception = create(&app, &app.client, "Reception", "front-desk").await;
+    for typed in ["reception", "  RECEPTION ", "Reception"] {
+        let err = create_err(&app, &app.client, &form(typed, "front-desk", "")).await;
+        let message = err
+            .field("name")
+            .unwrap_or_else(|| panic!("{typed:?}: {err:?}"));
+        assert!(
+            message.contains("You already have an assistant called \u{201c}Reception\u{201d}"),
+            "{message}"
+        );
+        assert_eq!(
+            message.contains("differ only in capitals"),
+            typed.trim() != "Reception",
+            "{message}"
+        );
+    }
+    // Non-ASCII letters fold too (on SQLite as on PostgreSQL).
+    create(&app, &app.client, "Équipe", "team").await;
+    let err = create_err(&app, &app.client, &form("équipe", "team", "")).await;
+    assert!(err.field("name").is_some(), "{err:?}");
+
+    // Renaming another assistant onto it is refused the same way; its own name in
+    // another case is a rename, not a clash.
+    let sales = create(&app, &app.client, "Sales", "sales").await;
+    let mut rename = form("RECEPTION", "sales", "");
+    rename.push(("id", &sales.id));
+    let err = app
+        .call::<Assistant>(&app.client, "assistants/update", &rename)
+        .await
+        .unwrap_err();
+    assert!(err.field("name").is_some(), "{err:?}");
+    let mut recase = form("reception", "front-desk", "");
+    recase.push(("id", &reception.id));
+    let recased: Assistant = app
+        .call(&app.client, "assistants/update", &recase)
+        .await
+        .unwrap();
+    assert_eq!(recased.name, "reception");
+
+    // Another owner's "Reception" is theirs to have.
+    create(&app, &owner, "Reception", "front-desk").await;
+
+    // The database holds the rule too, whatever writes to it.
+    let admin_id: String = sqlx::query_scalar("SELECT owner_id FROM assistants WHERE id = $1")
+        .bind(&reception.id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let direct = sqlx::query(
+        "INSERT INTO assistants (id, owner_id, name, agent_name, created_at, updated_at) \
+         VALUES ('direct', $1, 'RECEPTION', 'x', 1, 1)",
+    )
+    .bind(&admin_id)
+    .execute(&app.state.db.pool)
+    .await;
+    assert!(direct.is_err(), "the unique index refuses a case-duplicate");
+}
+
+/// Issue 18: an admin sees several owners' assistants in one picker; equal names are told
+/// apart by their owner ("Reception — olivia"), in the calls filter and when assigning an
+/// unallotted number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pickers_name_the_owner_when_names_repeat_across_owners() {
+    let app = spawn_with_admin().await;
+    let (owner, _) = app.owner_client().await;
+    create(&app, &app.client, "Reception", "front-desk").await;
+    create(&app, &owner, "Reception", "front-desk").await;
+    sqlx::query(
+        "INSERT INTO phone_numbers (id, e164, label, country, created_at, updated_at) \
+         VALUES ('free', '+14155550177', '', 'US', 1, 1)",
+    )
+    .execute(&app.state.db.pool)
+    .await
+    .expect("an unallotted number");
+    let routing: dial_app::model::Routing = app
+        .call(&app.client, "assignment/routing", &[("number_id", "free")])
+        .await
+        .unwrap();
+    let mut names: Vec<String> = routing.assistants.into_iter().map(|a| a.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["Reception \u{2014} admin", "Reception \u{2014} olivia"]
+    );
+
+    let (_, _, calls) = app.get_page(&app.client, "/dashboard/calls").await;
+    assert!(
+        calls.contains("Reception \u{2014} admin") && calls.contains("Reception \u{2014} olivia"),
+        "the calls filter tells them apart"
+    );
+    // An owner's pickers list only their own, by name alone.
+    let (_, _, theirs) = app.get_page(&owner, "/dashboard/calls").await;
+    assert!(theirs.contains(">Reception<") && !theirs.contains("\u{2014} olivia"));
+}
+
+/// Migration 0010 makes names unique whatever their case; pairs written before it keep
+/// the oldest name and the others get their id appended, so the migration never fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_renames_existing_case_duplicates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = fresh_database_url(dir.path()).await;
+    let folder = if url.starts_with("postgres") {
+        "migrations/postgres"
+    } else {
+        "migrations/sqlite"
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+    let mut before = sqlx::migrate::Migrator::new(std::path::Path::new(folder))
+        .await
+        .expect("migrations");
+    let all = before.migrations.clone();
+    assert!(all.iter().any(|m| m.version == 10), "0010 exists");
+    before.migrations = all.iter().filter(|m| m.version < 10).cloned().collect();
+    before.run(&pool).await.expect("migrate to 0009");
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, role, created_at, updated_at) \
+         VALUES ('u1', 'ana', 'x', 'owner', 1, 1), ('u2', 'ben', 'x', 'owner', 1, 1)",
+    )
+    .execute(&pool)
+    .await
+    .expect("users");
+    for (id, owner, name, at) in [
+        ("a1", "u1", "Reception", 1),
+        ("a2", "u1", "reception", 2),
+        ("a3", "u1", "RECEPTION", 3),
+        ("a4", "u2", "reception", 4),
+        ("a5", "u1", "Sales", 5),
+    ] {
+        sqlx::query(
+            "INSERT INTO assistants (id, owner_id, name, agent_name, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'agent', $4, $4)",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(name)
+        .bind(at)
+        .execute(&pool)
+        .await
+        .expect("assistant");
+    }
+    let mut after = sqlx::migrate::Migrator::new(std::path::Path::new(folder))
+        .await
+        .expect("migrations");
+    after.migrations = all;
+    after
+        .run(&pool)
+        .await
+        .expect("0010 applies over duplicates");
+    let names: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, name FROM assistants ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        names,
+        [
+            ("a1".to_string(), "Reception".to_string()),
+            ("a2".to_string(), "reception (a2)".to_string()),
+            ("a3".to_string(), "RECEPTION (a3)".to_string()),
+            ("a4".to_string(), "reception".to_string()),
+            ("a5".to_string(), "Sales".to_string()),
+        ]
+    );
+    pool.close().await;
+}

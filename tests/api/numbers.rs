@@ -2,7 +2,7 @@ use crate::helpers::*;
 use dial_app::{
     error::AppError,
     model::AssignmentStatus,
-    model::{AvailableRow, ImportCandidate, NumberRow, Page},
+    model::{AvailableNumbers, AvailableRow, ImportCandidate, NumberRow, Page},
     server::db::Backend,
 };
 use dial_fakes::{faults::Fault, twilio::FakeTwilio};
@@ -59,13 +59,14 @@ async fn buy(
 async fn a_regulated_number_is_refused_with_what_twilio_needs() {
     let (app, fake) = app_with_twilio().await;
     let london: Vec<AvailableRow> = app
-        .call(
+        .call::<AvailableNumbers>(
             &app.client,
             "numbers/search",
             &[("country", "GB"), ("kind", "local")],
         )
         .await
-        .unwrap();
+        .unwrap()
+        .numbers;
     let refused = buy(&app, &app.client, &london[0].e164, "London")
         .await
         .unwrap_err();
@@ -85,7 +86,7 @@ async fn a_regulated_number_is_refused_with_what_twilio_needs() {
 async fn search_then_buy_records_the_number_for_its_buyer() {
     let (app, fake) = app_with_twilio().await;
     let found: Vec<AvailableRow> = app
-        .call(
+        .call::<AvailableNumbers>(
             &app.client,
             "numbers/search",
             &[
@@ -96,11 +97,12 @@ async fn search_then_buy_records_the_number_for_its_buyer() {
             ],
         )
         .await
-        .unwrap();
+        .unwrap()
+        .numbers;
     assert!(!found.is_empty() && found.iter().all(|n| n.e164.starts_with("+1415")));
     assert_eq!(found[0].locality, "San Francisco");
     let bad = app
-        .call::<Vec<AvailableRow>>(
+        .call::<AvailableNumbers>(
             &app.client,
             "numbers/search",
             &[("country", "GB"), ("kind", "local"), ("area_code", "20")],
@@ -624,7 +626,7 @@ async fn twilio_failures_are_explained_and_leave_nothing_behind() {
     // Not connected at all: a message that says what to do.
     let bare = spawn_with_admin().await;
     let err = bare
-        .call::<Vec<AvailableRow>>(
+        .call::<AvailableNumbers>(
             &bare.client,
             "numbers/search",
             &[("country", "US"), ("kind", "local")],
@@ -745,4 +747,144 @@ async fn a_change_whose_audit_row_cannot_be_written_is_not_made() {
         .await
         .unwrap();
     assert_eq!(unchanged.label, "Before");
+}
+
+/// Issue 18: searching Germany said "Try another area code, or fewer digits" though
+/// neither was entered. The hint names only what the search asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_search_names_only_what_was_entered() {
+    let (app, _fake) = app_with_twilio().await;
+    let search = |form: Vec<(&'static str, &'static str)>| {
+        let app = &app;
+        async move {
+            app.call::<AvailableNumbers>(&app.client, "numbers/search", &form)
+                .await
+                .unwrap()
+        }
+    };
+    let germany = search(vec![("country", "DE"), ("kind", "local"), ("voice", "on")]).await;
+    assert!(germany.numbers.is_empty());
+    let hint = germany.none_found.expect("a hint");
+    assert!(hint.contains("no local numbers in Germany"), "{hint}");
+    assert!(
+        !hint.contains("area code") && !hint.contains("digits"),
+        "nothing was entered: {hint}"
+    );
+
+    let area = search(vec![
+        ("country", "US"),
+        ("kind", "local"),
+        ("area_code", "907"),
+    ])
+    .await;
+    let hint = area.none_found.expect("a hint");
+    assert!(
+        hint.contains("area code 907") && hint.contains("another area code"),
+        "{hint}"
+    );
+    assert!(!hint.contains("Contains"), "{hint}");
+
+    let digits = search(vec![
+        ("country", "GB"),
+        ("kind", "mobile"),
+        ("contains", "4242"),
+    ])
+    .await;
+    let hint = digits.none_found.expect("a hint");
+    assert!(
+        hint.contains("\u{201c}4242\u{201d}") && hint.contains("fewer digits"),
+        "{hint}"
+    );
+    assert!(!hint.contains("area code"), "{hint}");
+
+    let found = search(vec![
+        ("country", "US"),
+        ("kind", "local"),
+        ("area_code", "415"),
+    ])
+    .await;
+    assert!(!found.numbers.is_empty() && found.none_found.is_none());
+}
+
+/// Issue 18: an owner's number page showed an empty "Routing profile and compliance" card
+/// and asked for admin-only lists. The card shows only what an admin recorded, read-only;
+/// the admin-only lists answer an owner 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owners_number_page_shows_only_what_they_may_see() {
+    let (app, _fake) = app_with_twilio().await;
+    let (owner, _) = app.owner_client().await;
+    let mine = buy(&app, &owner, "+14155550121", "Mine").await.unwrap();
+    let page = format!("/dashboard/phone-numbers/{}", mine.id);
+
+    let (status, _, body) = app.get_page(&owner, &page).await;
+    assert_eq!(status, 200);
+    assert!(
+        !body.contains("Routing profile and compliance"),
+        "no empty card for an owner"
+    );
+    assert!(!body.contains("Allot to"));
+
+    for endpoint in ["numbers/owners", "routing-profiles/list"] {
+        let response = owner
+            .post(app.url(&format!("/api/{endpoint}")))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{endpoint}");
+    }
+
+    // What an admin records, the owner reads (and cannot change).
+    app.call::<()>(
+        &app.client,
+        "numbers/metadata/save",
+        &[("id", &mine.id), ("compliance", "a2p_status: approved")],
+    )
+    .await
+    .unwrap();
+    let (_, _, body) = app.get_page(&owner, &page).await;
+    assert!(body.contains("Routing profile and compliance") && body.contains("a2p_status"));
+    assert!(!body.contains("field-compliance"), "read-only for an owner");
+    let (_, _, admin_view) = app.get_page(&app.client, &page).await;
+    assert!(admin_view.contains("field-compliance"), "an admin edits it");
+}
+
+/// Issue 18: the Buy form offered both "Me" and "admin" as owner, and told an owner the
+/// number is bought "on your Twilio account".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_buy_page_names_the_buyer_once_and_fits_their_role() {
+    let (app, _fake) = app_with_twilio().await;
+    let (owner, owner_id) = app.owner_client().await;
+    let search = "/dashboard/phone-numbers/buy?country=US&kind=local&area_code=415";
+
+    // Without the hydration markers (`<!>`) between a text and its closing tag.
+    let markup = |page: String| page.replace("<!>", "");
+    let admin_page = markup(app.get_page(&app.client, search).await.2);
+    assert!(admin_page.contains(">Me (admin)</option>"));
+    assert!(!admin_page.contains(">admin</option>") && !admin_page.contains(">Me</option>"));
+    assert!(admin_page.contains(&format!("value=\"{owner_id}\">olivia</option>")));
+    assert!(admin_page.contains("on your Twilio account"));
+
+    let owner_page = markup(app.get_page(&owner, search).await.2);
+    assert!(
+        !owner_page.contains("your Twilio account"),
+        "an owner has no Twilio account"
+    );
+    assert!(owner_page.contains("organisation's Twilio account"));
+    assert!(
+        !owner_page.contains("name=\"owner_id\""),
+        "an owner chooses no owner"
+    );
+
+    // The number page's allotment names the admin once too.
+    let number = buy(&app, &app.client, "+14155550122", "").await.unwrap();
+    let page = markup(
+        app.get_page(
+            &app.client,
+            &format!("/dashboard/phone-numbers/{}", number.id),
+        )
+        .await
+        .2,
+    );
+    assert!(page.contains(">Me (admin)</option>") && !page.contains(">admin</option>"));
 }

@@ -4,7 +4,7 @@
 
 use crate::{assignment::*, helpers::*};
 use dial_app::{
-    model::{AvailableRow, CallRow, NumberRow, Page},
+    model::{AvailableNumbers, AvailableRow, CallRow, NumberRow, Page},
     server::sandbox::DEFAULT_TWILIO_ACCOUNT_SID as SID,
 };
 use std::time::Duration;
@@ -38,13 +38,14 @@ async fn a_purchase_whose_client_hung_up_is_still_recorded() {
     let app = provisioning_app().await;
     let (twilio, _) = fakes(&app);
     let available: Vec<AvailableRow> = app
-        .call(
+        .call::<AvailableNumbers>(
             &app.client,
             "numbers/search",
             &[("country", "US"), ("kind", "local"), ("area_code", "415")],
         )
         .await
-        .expect("search");
+        .expect("search")
+        .numbers;
     assert!(available.len() >= 20, "{}", available.len());
     // Every Twilio request takes 80 ms; a Buy is a look-up and a purchase (~160 ms), then
     // Dial records the number. Each client gives up somewhere in 150–180 ms: around the

@@ -102,6 +102,69 @@ async fn twilio_settings_are_saved_masked_and_never_echoed() {
     assert_eq!(again.sip_username.value, "dial2");
 }
 
+/// Issue 18: "Twilio settings saved" appeared when nothing changed. A save of the form as
+/// it was (secrets left empty, or typed again as stored) writes nothing and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saving_the_twilio_settings_unchanged_writes_nothing() {
+    let app = spawn_with_admin().await;
+    let first: TwilioSettingsView = app
+        .call(&app.client, "settings/twilio/save", &full_form())
+        .await
+        .unwrap();
+    let mut changed = first.changed.clone().expect("a save says what it changed");
+    changed.sort();
+    assert!(
+        changed.contains(&"account SID".to_string()) && changed.contains(&"auth token".to_string()),
+        "{changed:?}"
+    );
+    let audit_rows = app.audit_actions().await.len();
+
+    // The form as the page shows it after the save: plain values, secrets left empty.
+    let same = [
+        ("account_sid", SID),
+        ("sip_address", "dial-test.pstn.twilio.com"),
+        ("sip_username", "dial"),
+        ("public_url", "https://dial.example.com"),
+    ];
+    // The same secrets typed again are no change either.
+    let mut retyped = same.to_vec();
+    retyped.extend([("auth_token", TOKEN), ("sip_password", SIP_PASSWORD)]);
+    for form in [same.to_vec(), retyped] {
+        let again: TwilioSettingsView = app
+            .call(&app.client, "settings/twilio/save", &form)
+            .await
+            .unwrap();
+        assert_eq!(again.changed, Some(Vec::new()), "{form:?}");
+        assert_eq!(again.updated_at, first.updated_at, "nothing was written");
+        assert_eq!(again.auth_token, first.auth_token);
+    }
+    assert_eq!(
+        app.audit_actions().await.len(),
+        audit_rows,
+        "no audit row for no change"
+    );
+
+    // A real change is saved and named.
+    let changed: TwilioSettingsView = app
+        .call(
+            &app.client,
+            "settings/twilio/save",
+            &[
+                ("account_sid", SID),
+                ("sip_address", "dial-test.pstn.twilio.com"),
+                ("sip_username", "dial2"),
+                ("public_url", "https://dial.example.com"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.changed, Some(vec!["SIP username".to_string()]));
+    assert_eq!(app.audit_actions().await.len(), audit_rows + 1);
+    // Reading the settings is not a save.
+    let read: TwilioSettingsView = app.call(&app.client, "settings/twilio", &[]).await.unwrap();
+    assert_eq!(read.changed, None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_twilio_field_gets_its_own_message() {
     let app = spawn_with_admin().await;

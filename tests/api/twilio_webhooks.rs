@@ -6,7 +6,7 @@
 use crate::assignment::{fakes, insert_assistant, provisioning_app, twilio_number, user_id};
 use crate::helpers::*;
 use dial_app::{
-    model::{AvailableRow, NumberRow},
+    model::{AvailableNumbers, AvailableRow, NumberRow},
     server::{
         sandbox::{DEFAULT_TWILIO_ACCOUNT_SID as SID, DEFAULT_TWILIO_AUTH_TOKEN as TOKEN},
         twilio,
@@ -374,13 +374,14 @@ async fn bought_and_imported_numbers_get_dials_status_callback() {
 
     let imported = twilio_number(&app, "+14155550132").await;
     let found: Vec<AvailableRow> = app
-        .call(
+        .call::<AvailableNumbers>(
             &app.client,
             "numbers/search",
             &[("country", "US"), ("kind", "local"), ("area_code", "415")],
         )
         .await
-        .expect("search");
+        .expect("search")
+        .numbers;
     let pick = found.first().expect("the sandbox has 415 numbers");
     let bought: NumberRow = app
         .call(

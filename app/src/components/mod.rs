@@ -17,6 +17,20 @@ pub fn use_me() -> Option<MeResource> {
     use_context::<MeResource>()
 }
 
+/// The signed-in user, once the layout's resource has loaded.
+pub async fn signed_in(me: Option<MeResource>) -> Option<Me> {
+    match me {
+        Some(m) => m.0.await.ok().flatten(),
+        None => None,
+    }
+}
+
+/// The signed-in user if they are an administrator. Pages gate admin-only resources on it,
+/// so an owner's page never asks for what only admins may read.
+pub async fn signed_in_admin(me: Option<MeResource>) -> Option<Me> {
+    signed_in(me).await.filter(Me::is_admin)
+}
+
 #[component]
 pub fn PageHeader(
     #[prop(into)] title: String,
@@ -78,6 +92,17 @@ pub fn SuccessBanner(#[prop(into)] message: String) -> impl IntoView {
     view! {
         <div class="banner banner-success" role="status">
             {icons::check()}
+            <span>{message}</span>
+        </div>
+    }
+}
+
+/// Something the user should know that is neither a success nor an error.
+#[component]
+pub fn InfoBanner(#[prop(into)] message: String) -> impl IntoView {
+    view! {
+        <div class="banner banner-info" role="status">
+            {icons::info()}
             <span>{message}</span>
         </div>
     }

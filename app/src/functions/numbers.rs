@@ -1,6 +1,6 @@
 use crate::{
     error::AppError,
-    model::{AvailableRow, ImportCandidate, NumberQuery, NumberRow, OwnerOption, Page},
+    model::{AvailableNumbers, ImportCandidate, NumberQuery, NumberRow, OwnerOption, Page},
 };
 use leptos::prelude::*;
 
@@ -29,7 +29,7 @@ pub async fn search_numbers(
     contains: Option<String>,
     voice: Option<String>,
     sms: Option<String>,
-) -> Result<Vec<AvailableRow>, AppError> {
+) -> Result<AvailableNumbers, AppError> {
     use crate::server::{auth, numbers};
     auth::require_user()?;
     numbers::search(

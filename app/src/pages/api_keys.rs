@@ -132,7 +132,19 @@ fn NewKey(created: CreatedKey) -> impl IntoView {
 #[cfg(feature = "hydrate")]
 fn copy_to_clipboard(text: String, done: RwSignal<Option<bool>>) {
     leptos::task::spawn_local(async move {
-        let promise = window().navigator().clipboard().write_text(&text);
+        let navigator = window().navigator();
+        // Browsers offer the clipboard only to secure pages (https, or localhost): on
+        // plain http `navigator.clipboard` is undefined, and calling it would throw.
+        let available = wasm_bindgen_futures::js_sys::Reflect::get(
+            &navigator,
+            &wasm_bindgen::JsValue::from_str("clipboard"),
+        )
+        .is_ok_and(|clipboard| !clipboard.is_undefined() && !clipboard.is_null());
+        if !available {
+            done.set(Some(false));
+            return;
+        }
+        let promise = navigator.clipboard().write_text(&text);
         let ok = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
         done.set(Some(ok));
         if ok {

@@ -3,8 +3,8 @@
 
 use crate::{
     components::{
-        action_outcome, field_error, icons, successes, EmptyState, ErrorBanner, Field, Loading,
-        MeResource, Notice, PageHeader,
+        action_outcome, field_error, icons, signed_in, signed_in_admin, successes, EmptyState,
+        ErrorBanner, Field, Loading, MeResource, Notice, PageHeader,
     },
     error::AppError,
     functions::{
@@ -15,19 +15,12 @@ use crate::{
         },
         numbers::owner_options,
     },
-    model::{format_time, Assistant, AssistantOption, Me, NumberRow},
+    model::{format_time, Assistant, AssistantOption, NumberRow},
     pages::numbers::status_badge,
 };
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-
-async fn signed_in(me: Option<MeResource>) -> Option<Me> {
-    match me {
-        Some(m) => m.0.await.ok().flatten(),
-        None => None,
-    }
-}
 
 fn count(n: u32, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -109,9 +102,15 @@ where
     T: Clone + Send + Sync + 'static,
 {
     let me = use_context::<MeResource>();
+    // Only an admin's page asks for the users (owners choose nobody).
     let owners = Resource::new(
         || (),
-        |_| async move { owner_options().await.unwrap_or_default() },
+        move |_| async move {
+            match signed_in_admin(me).await {
+                Some(_) => owner_options().await.unwrap_or_default(),
+                None => Vec::new(),
+            }
+        },
     );
     let error = field_error(errors, "owner_id");
     view! {
@@ -125,7 +124,8 @@ where
                         <select id="field-owner_id" name="owner_id" aria-describedby="field-owner_id-hint">
                             {list.into_iter().map(|o| {
                                 let is = o.id == admin.id;
-                                view! { <option value=o.id selected=is>{o.username}</option> }
+                                let label = o.label(&admin.id);
+                                view! { <option value=o.id selected=is>{label}</option> }
                             }).collect_view()}
                         </select>
                         <p class="hint" id="field-owner_id-hint">"The assistant can answer only its owner's numbers."</p>

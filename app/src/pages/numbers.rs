@@ -2,8 +2,8 @@
 
 use crate::{
     components::{
-        action_outcome, field_error, href_with, icons, query_value, AdminOnly, EmptyState,
-        ErrorBanner, Field, Loading, MeResource, Notice, PageHeader, Pager,
+        action_outcome, field_error, href_with, icons, query_value, signed_in_admin, AdminOnly,
+        EmptyState, ErrorBanner, Field, Loading, MeResource, Notice, PageHeader, Pager,
     },
     error::AppError,
     functions::carriers::carrier_options,
@@ -317,6 +317,16 @@ fn OwnerFilter(selected: Option<String>) -> impl IntoView {
     }
 }
 
+/// Whose account pays for a number, in the words that fit the reader: an admin manages
+/// the Twilio account; an owner buys through the organisation's.
+fn buy_note(admin: bool) -> &'static str {
+    if admin {
+        "This buys the number on your Twilio account; Twilio charges for it every month until it is released."
+    } else {
+        "Dial buys the number for you on your organisation's Twilio account, which pays for it every month until it is released."
+    }
+}
+
 #[component]
 pub fn BuyNumberPage() -> impl IntoView {
     let me = use_context::<MeResource>();
@@ -348,13 +358,19 @@ pub fn BuyNumberPage() -> impl IntoView {
         },
     );
     let buy = ServerAction::<BuyNumber>::new();
+    // Only an admin chooses an owner: an owner's page never asks for the users.
     let owners = Resource::new(
         || (),
-        |_| async move { owner_options().await.unwrap_or_default() },
+        move |_| async move {
+            match signed_in_admin(me).await {
+                Some(_) => owner_options().await.unwrap_or_default(),
+                None => Vec::new(),
+            }
+        },
     );
     view! {
         <Title text="Buy a number"/>
-        <PageHeader title="Buy a number" subtitle="Search Twilio's inventory; the number is bought on your Twilio account.">
+        <PageHeader title="Buy a number" subtitle="Search Twilio's inventory for a number to add to Dial.">
             <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
         </PageHeader>
         <form class="filters card" method="get" action="/dashboard/phone-numbers/buy" role="search" aria-label="Search Twilio's inventory">
@@ -397,26 +413,32 @@ pub fn BuyNumberPage() -> impl IntoView {
             <h2 id="results-title">"Available numbers"</h2>
             <Suspense fallback=|| view! { <Loading label="Searching Twilio…"/> }>
                 {move || Suspend::new(async move {
-                    let admin = match me {
-                        Some(m) => m.0.await.ok().flatten().is_some_and(|u| u.is_admin()),
-                        None => false,
+                    let admin = signed_in_admin(me).await;
+                    // The admin buys for themselves (no owner_id) or for another user.
+                    let (my_label, owner_list) = match &admin {
+                        Some(a) => (
+                            format!("Me ({})", a.username),
+                            owners.await.into_iter().filter(|o| o.id != a.id).collect(),
+                        ),
+                        None => (String::new(), Vec::new()),
                     };
-                    let owner_list = if admin { owners.await } else { Vec::new() };
+                    let admin = admin.is_some();
                     match results.await {
                         Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
                         Ok(None) => view! { <p class="muted">"Choose a country and search."</p> }.into_any(),
-                        Ok(Some(list)) if list.is_empty() => view! {
-                            <p class="muted">"Twilio has no numbers matching this search. Try another area code, or fewer digits."</p>
+                        Ok(Some(found)) if found.numbers.is_empty() => view! {
+                            <p class="muted" data-testid="none-found">{found.none_found.unwrap_or_default()}</p>
                         }.into_any(),
-                        Ok(Some(list)) => view! {
+                        Ok(Some(found)) => view! {
                             <div class="table-wrap">
                             <table class="table">
                                 <thead><tr><th scope="col">"Number"</th><th scope="col">"Locality"</th><th scope="col">"Capabilities"</th><th scope="col"><span class="sr-only">"Buy"</span></th></tr></thead>
                                 <tbody>
-                                    {list.into_iter().map(|n| {
+                                    {found.numbers.into_iter().map(|n| {
                                         let shown = format_e164(&n.e164);
                                         let place = [n.locality.clone(), n.region.clone(), n.country.clone()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
-                                        let owners = owner_list.clone();
+                                        let owners: Vec<OwnerOption> = owner_list.clone();
+                                        let me_label = my_label.clone();
                                         let (row_key, hidden, label_id, owner_id) = (n.e164.clone(), n.e164.clone(), format!("label-{}", n.e164), format!("owner-{}", n.e164));
                                         let (label_for, owner_for) = (label_id.clone(), owner_id.clone());
                                         let button = format!("Buy {shown}");
@@ -432,14 +454,14 @@ pub fn BuyNumberPage() -> impl IntoView {
                                                             <input type="hidden" name="e164" value=hidden/>
                                                             <label for=label_for>"Label"</label>
                                                             <input id=label_id name="label" placeholder="e.g. Support line" maxlength="64"/>
-                                                            {(!owners.is_empty()).then(|| view! {
+                                                            {admin.then(|| view! {
                                                                 <label for=owner_for>"Owner"</label>
                                                                 <select id=owner_id name="owner_id">
-                                                                    <option value="">"Me"</option>
+                                                                    <option value="">{me_label}</option>
                                                                     {owners.into_iter().map(|o| view! { <option value=o.id>{o.username}</option> }).collect_view()}
                                                                 </select>
                                                             })}
-                                                            <p class="small">"This buys the number on your Twilio account; Twilio charges for it every month until it is released."</p>
+                                                            <p class="small">{buy_note(admin)}</p>
                                                             <button class="button button-primary button-small" type="submit" disabled=move || buy.pending().get()>
                                                                 {button}
                                                             </button>
@@ -542,9 +564,17 @@ pub fn NumberPage() -> impl IntoView {
     let assignment = AssignmentActions::new(id);
     // Every resource of the page is created here, outside the Suspense that renders the
     // cards (see `AssignmentActions`).
+    // The users and the routing profiles are an admin's to read: an owner's page never
+    // asks for them (the server would refuse).
+    let me = use_context::<MeResource>();
     let owners = Resource::new(
         || (),
-        |_| async move { owner_options().await.unwrap_or_default() },
+        move |_| async move {
+            match signed_in_admin(me).await {
+                Some(_) => owner_options().await.unwrap_or_default(),
+                None => Vec::new(),
+            }
+        },
     );
     let save_metadata = ServerAction::<SetNumberMetadata>::new();
     let metadata = Resource::new(
@@ -553,7 +583,12 @@ pub fn NumberPage() -> impl IntoView {
     );
     let profiles = Resource::new(
         || (),
-        |_| async move { routing_profiles().await.unwrap_or_default() },
+        move |_| async move {
+            match signed_in_admin(me).await {
+                Some(_) => routing_profiles().await.unwrap_or_default(),
+                None => Vec::new(),
+            }
+        },
     );
     let routing = RoutingData {
         save: save_metadata,
@@ -693,12 +728,10 @@ fn NumberDetails(
                     let number_id = number_id.clone();
                     let current_owner = current_owner.clone();
                     Suspend::new(async move {
-                        let admin = match me {
-                            Some(m) => m.0.await.ok().flatten().is_some_and(|u| u.is_admin()),
-                            None => false,
-                        };
-                        let list = if admin { owners.await } else { Vec::new() };
-                        admin.then(|| view! {
+                        let admin = signed_in_admin(me).await;
+                        let me_id = admin.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+                        let list = if admin.is_some() { owners.await } else { Vec::new() };
+                        admin.map(|_| view! {
                             <section class="card" aria-labelledby="allot-title">
                                 <h2 id="allot-title">"Owner"</h2>
                                 {action_outcome(allot.value(), "Number allotted.")}
@@ -709,7 +742,8 @@ fn NumberDetails(
                                         <select id="allot-owner" name="owner_id">
                                             {list.into_iter().map(|o| {
                                                 let is = current_owner.as_deref() == Some(o.id.as_str());
-                                                view! { <option value=o.id selected=is>{o.username}</option> }
+                                                let label = o.label(&me_id);
+                                                view! { <option value=o.id selected=is>{label}</option> }
                                             }).collect_view()}
                                         </select>
                                     </div>
@@ -721,7 +755,7 @@ fn NumberDetails(
                 }
             }
         </Suspense>
-        <RoutingSection number_id=number.id.clone() data=routing/>
+        <RoutingSection number_id=number.id.clone() profile_name=number.routing_profile.clone() data=routing/>
         <section class="card danger-zone" aria-labelledby="release-title">
             <h2 id="release-title">"Release"</h2>
             {action_outcome(release.value(), "Released.")}
@@ -752,9 +786,14 @@ struct RoutingData {
     profiles: Resource<Vec<RoutingProfile>>,
 }
 
-/// The number's routing profile and compliance state: editable by admins, shown to owners.
+/// The number's routing profile and compliance state: editable by admins; shown to owners
+/// read-only, and only when an admin recorded something.
 #[component]
-fn RoutingSection(number_id: String, data: RoutingData) -> impl IntoView {
+fn RoutingSection(
+    number_id: String,
+    profile_name: Option<String>,
+    data: RoutingData,
+) -> impl IntoView {
     let me = use_context::<MeResource>();
     let RoutingData {
         save,
@@ -763,36 +802,53 @@ fn RoutingSection(number_id: String, data: RoutingData) -> impl IntoView {
     } = data;
     let value = save.value();
     let compliance_error = field_error(value, "compliance");
-    view! {
-        <section class="card" aria-labelledby="routing-title">
+    let heading = || {
+        view! {
             <h2 id="routing-title">"Routing profile and compliance"</h2>
             <p class="muted small">"Organisational metadata: it does not change how calls are routed."</p>
-            {action_outcome(value, "Saved.")}
-            <Suspense fallback=|| view! { <Loading/> }>
+        }
+    };
+    view! {
+            <Suspense fallback=|| ()>
                 {
                     let number_id = number_id.clone();
                     move || {
                         let number_id = number_id.clone();
+                        let profile_name = profile_name.clone();
                         Suspend::new(async move {
-                            let admin = match me {
-                                Some(m) => m.0.await.ok().flatten().is_some_and(|u| u.is_admin()),
-                                None => false,
-                            };
+                            let admin = signed_in_admin(me).await.is_some();
                             let meta = match metadata.await {
                                 Ok(m) => m,
-                                Err(e) => return view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+                                Err(e) => return view! {
+                                    <section class="card" aria-labelledby="routing-title">
+                                        {heading()}
+                                        <ErrorBanner message=e.to_string()/>
+                                    </section>
+                                }.into_any(),
                             };
                             let text: String = meta.compliance.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
                             if !admin {
+                                // An owner reads what an admin recorded; with nothing recorded
+                                // there is no card.
+                                if profile_name.is_none() && meta.compliance.is_empty() {
+                                    return ().into_any();
+                                }
                                 return view! {
-                                    <dl class="facts">
-                                        {meta.compliance.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}
-                                    </dl>
+                                    <section class="card" aria-labelledby="routing-title" data-testid="routing-readonly">
+                                        {heading()}
+                                        <dl class="facts">
+                                            <dt>"Routing profile"</dt><dd>{profile_name.clone().unwrap_or_else(|| "None".into())}</dd>
+                                            {meta.compliance.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}
+                                        </dl>
+                                    </section>
                                 }.into_any();
                             }
                             let list = profiles.await;
                             let current = meta.routing_profile_id.clone();
                             view! {
+                                <section class="card" aria-labelledby="routing-title">
+                                {heading()}
+                                {action_outcome(value, "Saved.")}
                                 <ActionForm action=save>
                                     <input type="hidden" name="id" value=number_id/>
                                     <div class="field">
@@ -814,11 +870,11 @@ fn RoutingSection(number_id: String, data: RoutingData) -> impl IntoView {
                                     </div>
                                     <button class="button button-primary" type="submit">"Save"</button>
                                 </ActionForm>
+                                </section>
                             }.into_any()
                         })
                     }
                 }
             </Suspense>
-        </section>
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::{
     components::{
-        action_outcome, field_error, icons, successes, AdminOnly, ErrorBanner, Field, Loading,
-        PageHeader,
+        action_outcome, field_error, icons, successes, AdminOnly, ErrorBanner, Field, InfoBanner,
+        Loading, PageHeader,
     },
     error::AppError,
     functions::settings::{twilio_settings, SaveTwilioSettings, TestTwilioConnection},
@@ -32,6 +32,10 @@ fn TwilioSettings() -> impl IntoView {
     let tested = Memo::new(move |_| test.version().get());
     let settings = Resource::new(move || (saved.get(), tested.get()), |_| twilio_settings());
     let value = save.value();
+    // A save that found the settings as they were says so instead of "saved".
+    let unchanged = |r: &Option<Result<TwilioSettingsView, AppError>>| matches!(r, Some(Ok(v)) if v.changed.as_ref().is_some_and(Vec::is_empty));
+    let unchanged_save = move || value.with(unchanged);
+    let changed_saves = Signal::derive(move || value.get().filter(|_| !unchanged_save()));
     view! {
         <PageHeader title="Twilio" subtitle="The Twilio account Dial buys numbers with, and the Elastic SIP trunk calls travel over."/>
         <Suspense fallback=|| view! { <Loading/> }>
@@ -47,7 +51,8 @@ fn TwilioSettings() -> impl IntoView {
                         <ConnectionCard settings=s.clone() test/>
                         <section class="card" aria-labelledby="twilio-form">
                             <h2 id="twilio-form">"Credentials and trunk"</h2>
-                            {action_outcome(value, "Twilio settings saved.")}
+                            {action_outcome(changed_saves, "Twilio settings saved.")}
+                            {move || unchanged_save().then(|| view! { <InfoBanner message="Nothing to save: the settings are as they were."/> })}
                             <ActionForm action=save>
                                 <PlainField label="Account SID" name="account_sid" env="DIAL_TWILIO_ACCOUNT_SID"
                                     setting=s.account_sid.clone() placeholder="ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"

@@ -265,16 +265,43 @@ pub async fn get(state: &AppState, me: &Me, id: &str) -> Result<Assistant, AppEr
     }
 }
 
-fn duplicate(me: &Me, owner_id: &str, owner: &str, name: &str) -> AppError {
+fn duplicate(me: &Me, owner_id: &str, owner: &str, name: &str, typed: &str) -> AppError {
     let who = if owner_id == me.id {
         "You already have".to_string()
     } else {
         format!("{owner} already has")
     };
+    let case = if name == typed {
+        ""
+    } else {
+        " (names that differ only in capitals count as the same)"
+    };
     AppError::invalid(
         "name",
-        format!("{who} an assistant called \u{201c}{name}\u{201d}. Choose another name."),
+        format!("{who} an assistant called \u{201c}{name}\u{201d}{case}. Choose another name."),
     )
+}
+
+/// The name of another assistant of the owner that `name` would duplicate: names are
+/// compared without regard to case (Unicode lowercase; `name` is already trimmed), so two
+/// assistants of one owner can always be told apart. Read inside the write transaction;
+/// the unique index on `(owner_id, LOWER(name))` (migration 0010) backs it.
+async fn clashing_name(
+    tx: &mut sqlx::AnyConnection,
+    owner_id: &str,
+    name: &str,
+    except_id: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    let names: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, name FROM assistants WHERE owner_id = $1")
+            .bind(owner_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let wanted = name.to_lowercase();
+    Ok(names
+        .into_iter()
+        .find(|(id, other)| Some(id.as_str()) != except_id && other.trim().to_lowercase() == wanted)
+        .map(|(_, other)| other))
 }
 
 /// The owner of a new assistant: the creator, or (for admins) the active user they chose.
@@ -314,6 +341,9 @@ pub async fn create(
     let (owner_id, owner) = owner_of_new(state, me, owner_id).await?;
     let id = new_id();
     let mut tx = state.db.begin_write().await?;
+    if let Some(taken) = clashing_name(&mut tx, &owner_id, &fields.name, None).await? {
+        return Err(duplicate(me, &owner_id, &owner, &taken, &fields.name));
+    }
     let result = sqlx::query(
         "INSERT INTO assistants (id, owner_id, name, agent_name, metadata, room_prefix, description, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -331,7 +361,7 @@ pub async fn create(
     match result {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => {
-            return Err(duplicate(me, &owner_id, &owner, &fields.name))
+            return Err(duplicate(me, &owner_id, &owner, &fields.name, &fields.name))
         }
         Err(e) => return Err(e.into()),
     }
@@ -362,6 +392,15 @@ pub async fn update(
     let before = get(state, me, id).await?;
     let fields = AssistantFields::parse(input)?;
     let mut tx = state.db.begin_write().await?;
+    if let Some(taken) = clashing_name(&mut tx, &before.owner_id, &fields.name, Some(id)).await? {
+        return Err(duplicate(
+            me,
+            &before.owner_id,
+            &before.owner,
+            &taken,
+            &fields.name,
+        ));
+    }
     let result = sqlx::query(
         "UPDATE assistants SET name = $1, agent_name = $2, metadata = $3, room_prefix = $4, \
          description = $5, updated_at = $6 WHERE id = $7",
@@ -379,7 +418,13 @@ pub async fn update(
         Ok(done) if done.rows_affected() == 0 => return Err(AppError::not_found(NOT_FOUND)),
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => {
-            return Err(duplicate(me, &before.owner_id, &before.owner, &fields.name))
+            return Err(duplicate(
+                me,
+                &before.owner_id,
+                &before.owner,
+                &fields.name,
+                &fields.name,
+            ))
         }
         Err(e) => return Err(e.into()),
     }

@@ -20,10 +20,10 @@ use super::{
 use crate::{
     error::{AppError, FieldError},
     model::{
-        AssignmentStatus, AvailableRow, ImportCandidate, Me, NumberQuery, NumberRow, OwnerOption,
-        Page,
+        AssignmentStatus, AvailableNumbers, AvailableRow, ImportCandidate, Me, NumberQuery,
+        NumberRow, OwnerOption, Page,
     },
-    phone::{calling_code, E164},
+    phone::{calling_code, COUNTRIES, E164},
 };
 
 pub const PER_PAGE: u32 = 50;
@@ -329,7 +329,7 @@ fn label_of(field: &str, label: &str) -> Result<String, AppError> {
     Ok(label.to_string())
 }
 
-/// Search Twilio's inventory.
+/// Search Twilio's inventory; when nothing matches, say why in terms of what was asked.
 pub async fn search(
     state: &AppState,
     country: &str,
@@ -338,7 +338,7 @@ pub async fn search(
     contains: &str,
     voice: bool,
     sms: bool,
-) -> Result<Vec<AvailableRow>, AppError> {
+) -> Result<AvailableNumbers, AppError> {
     let mut errors = Vec::new();
     let country = country.trim().to_ascii_uppercase();
     if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
@@ -397,7 +397,7 @@ pub async fn search(
         .search_available(&country, kind, &search)
         .await
         .map_err(|e| twilio_error(state, &client, &e))?;
-    Ok(found
+    let numbers: Vec<AvailableRow> = found
         .into_iter()
         .map(|n| AvailableRow {
             e164: n.phone_number,
@@ -407,7 +407,114 @@ pub async fn search(
             voice: n.capabilities.voice,
             sms: n.capabilities.sms,
         })
-        .collect())
+        .collect();
+    let none_found = numbers.is_empty().then(|| {
+        let asked = Asked {
+            country: &country,
+            kind,
+            area_code: area_code.to_string(),
+            contains: contains.to_string(),
+            sms,
+        };
+        let sandbox = state
+            .sandbox
+            .is_some()
+            .then(dial_fakes::twilio::inventory_kinds);
+        none_found(&asked, sandbox.as_deref())
+    });
+    Ok(AvailableNumbers {
+        numbers,
+        none_found,
+    })
+}
+
+/// What a search asked for, as the user entered it.
+struct Asked<'a> {
+    country: &'a str,
+    kind: NumberType,
+    area_code: String,
+    contains: String,
+    sms: bool,
+}
+
+fn kind_words(kind: &str) -> &'static str {
+    match kind {
+        "TollFree" => "toll-free",
+        "Mobile" => "mobile",
+        _ => "local",
+    }
+}
+
+/// "the United States", "Germany": a country's name as it reads in a sentence.
+fn country_words(iso: &str) -> String {
+    match COUNTRIES.iter().find(|(code, _, _)| *code == iso) {
+        Some((code, name, _)) if matches!(*code, "US" | "GB" | "NL") => format!("the {name}"),
+        Some((_, name, _)) => (*name).to_string(),
+        None => iso.to_string(),
+    }
+}
+
+/// Why a search found nothing, naming only the filters the user set (area code,
+/// contains, SMS); with none set, it is the account that has no such numbers there. In
+/// the sandbox that is the simulated account, and the message says what it does sell.
+fn none_found(asked: &Asked<'_>, sandbox: Option<&[(&str, Vec<&str>)]>) -> String {
+    let kind = kind_words(asked.kind.path());
+    let place = country_words(asked.country);
+    let mut filters = Vec::new();
+    let mut tries = Vec::new();
+    if !asked.area_code.is_empty() {
+        filters.push(format!("with area code {}", asked.area_code));
+        tries.push("another area code");
+    }
+    if !asked.contains.is_empty() {
+        filters.push(format!("containing \u{201c}{}\u{201d}", asked.contains));
+        tries.push("fewer digits in \u{201c}Contains\u{201d}");
+    }
+    if asked.sms {
+        filters.push("with SMS".to_string());
+        tries.push("a search without SMS");
+    }
+    if !filters.is_empty() {
+        return format!(
+            "Twilio has no {kind} numbers in {place} {}. Try {}.",
+            join_words(&filters, "and"),
+            join_words(&tries, "or")
+        );
+    }
+    match sandbox {
+        Some(inventory) => {
+            let sells: Vec<String> = inventory
+                .iter()
+                .map(|(iso, kinds)| {
+                    let kinds: Vec<&str> = kinds.iter().map(|k| kind_words(k)).collect();
+                    format!("{} ({})", country_words(iso), kinds.join(", "))
+                })
+                .collect();
+            format!(
+                "The sandbox's simulated Twilio account has no {kind} numbers in {place}. It sells numbers in {}.",
+                join_words(&sells, "and")
+            )
+        }
+        None => format!(
+            "Twilio has no {kind} numbers in {place} for this account. Try another type of number, or another country."
+        ),
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn join_words<S: AsRef<str>>(items: &[S], last: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_string(),
+        [init @ .., end] => format!(
+            "{} {last} {}",
+            init.iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", "),
+            end.as_ref()
+        ),
+    }
 }
 
 /// A number on the Twilio account as Dial records it.
@@ -901,6 +1008,38 @@ mod tests {
         assert!(is_default_name("+12125550120", "+12125550120"));
         assert!(!is_default_name("Support line", "+12125550120"));
         assert!(!is_default_name("(212) 555-9999", "+12125550120"));
+    }
+
+    #[test]
+    fn an_empty_search_names_only_what_was_asked() {
+        let asked = |country, kind, area: &str, contains: &str, sms| Asked {
+            country,
+            kind,
+            area_code: area.into(),
+            contains: contains.into(),
+            sms,
+        };
+        assert_eq!(
+            none_found(&asked("US", NumberType::Local, "415", "", false), None),
+            "Twilio has no local numbers in the United States with area code 415. Try another area code."
+        );
+        assert_eq!(
+            none_found(&asked("GB", NumberType::Mobile, "", "999", true), None),
+            "Twilio has no mobile numbers in the United Kingdom containing \u{201c}999\u{201d} and with SMS. \
+             Try fewer digits in \u{201c}Contains\u{201d} or a search without SMS."
+        );
+        let nothing = none_found(&asked("DE", NumberType::Local, "", "", false), None);
+        assert_eq!(
+            nothing,
+            "Twilio has no local numbers in Germany for this account. Try another type of number, or another country."
+        );
+        assert!(!nothing.contains("area code") && !nothing.contains("digits"));
+        let sandbox = dial_fakes::twilio::inventory_kinds();
+        assert_eq!(
+            none_found(&asked("DE", NumberType::Local, "", "", false), Some(&sandbox)),
+            "The sandbox's simulated Twilio account has no local numbers in Germany. It sells numbers in \
+             the United States (local, toll-free), Canada (local, toll-free) and the United Kingdom (local, toll-free, mobile)."
+        );
     }
 
     #[test]

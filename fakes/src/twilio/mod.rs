@@ -27,6 +27,7 @@ pub mod spec;
 mod trunks;
 mod wire;
 
+pub use numbers::inventory_kinds;
 pub use spec::{Kind, Operation, Param, OPERATIONS};
 
 use crate::{

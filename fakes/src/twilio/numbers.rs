@@ -297,6 +297,23 @@ fn regulated(country: &str) -> bool {
     !matches!(country, "US" | "CA")
 }
 
+/// What the inventory sells: each country (ISO code) with the kinds of number it has
+/// (`Local`, `TollFree`, `Mobile`, as in the search's path), in the inventory's order. A
+/// search elsewhere finds nothing, as Twilio's does where it has no numbers for an account
+/// (an empty `available_phone_numbers`, not an error: Twilio's "AvailablePhoneNumber
+/// resource" doc).
+pub fn inventory_kinds() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut kinds: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    for a in inventory() {
+        match kinds.iter_mut().find(|(country, _)| *country == a.country) {
+            Some((_, list)) if !list.contains(&a.kind) => list.push(a.kind),
+            Some(_) => {}
+            None => kinds.push((a.country, vec![a.kind])),
+        }
+    }
+    kinds
+}
+
 pub(crate) fn inventory() -> Vec<Available> {
     let mut all = Vec::new();
     let mut add = |country: &'static str,
@@ -391,11 +408,14 @@ pub(crate) fn inventory() -> Vec<Available> {
         20,
         (true, true, false),
     );
+    // United Kingdom numbers have 10 national digits, from Ofcom's ranges for drama
+    // (020 7946 0xxx, 0161 496 0xxx, 0808 157 0xxx, 07700 900xxx), as Twilio would sell
+    // real ones: +44 20 7946 0000.
     add(
         "GB",
         "Local",
         "+44",
-        "2079460",
+        "20794600",
         "London",
         "",
         40,
@@ -405,7 +425,7 @@ pub(crate) fn inventory() -> Vec<Available> {
         "GB",
         "Local",
         "+44",
-        "1614960",
+        "16149600",
         "Manchester",
         "",
         40,
@@ -415,7 +435,7 @@ pub(crate) fn inventory() -> Vec<Available> {
         "GB",
         "TollFree",
         "+44",
-        "8081570",
+        "80815700",
         "",
         "",
         20,
@@ -490,6 +510,22 @@ mod tests {
                 a.iter().any(|n| n.country == country && n.kind == kind),
                 "{country} {kind}"
             );
+        }
+        assert_eq!(
+            inventory_kinds(),
+            [
+                ("US", vec!["Local", "TollFree"]),
+                ("CA", vec!["Local", "TollFree"]),
+                ("GB", vec!["Local", "TollFree", "Mobile"]),
+            ]
+        );
+        // Real lengths: 10 national digits in North America and the United Kingdom.
+        for n in &a {
+            let national = n
+                .phone_number
+                .strip_prefix(if n.country == "GB" { "+44" } else { "+1" })
+                .unwrap_or_default();
+            assert_eq!(national.len(), 10, "{}", n.phone_number);
         }
         let mut numbers: Vec<&str> = a.iter().map(|n| n.phone_number.as_str()).collect();
         numbers.sort_unstable();

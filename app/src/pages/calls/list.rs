@@ -1,6 +1,7 @@
 //! The calls list: filters, live updates, "Place a call" and "Check against LiveKit".
 
 use super::*;
+use crate::model::assistant_labels;
 
 #[component]
 pub fn CallsPage() -> impl IntoView {
@@ -82,9 +83,11 @@ pub fn CallsPage() -> impl IntoView {
                     <option value="" selected=move || assistant().is_none()>"All assistants"</option>
                     <Suspense fallback=|| ()>
                         {move || Suspend::new(async move {
-                            assistants.await.into_iter().map(|a| {
+                            let list = assistants.await;
+                            let labels = assistant_labels(list.iter().map(|a| (a.name.as_str(), a.owner.as_str())));
+                            list.into_iter().zip(labels).map(|(a, label)| {
                                 let is = assistant().as_deref() == Some(a.id.as_str());
-                                view! { <option value=a.id selected=is>{a.name}</option> }
+                                view! { <option value=a.id selected=is>{label}</option> }
                             }).collect_view()
                         })}
                     </Suspense>

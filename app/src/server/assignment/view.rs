@@ -87,20 +87,33 @@ pub async fn routing(state: &AppState, me: &Me, number_id: &str) -> Result<Routi
             .await?;
     let last_route_check = last_route_check.and_then(|j| serde_json::from_str(&j).ok());
     let owner = full.owner_id.clone();
-    let assistants: Vec<(String, String)> = match (me.is_admin(), owner) {
+    // An unallotted number may go to anyone's assistant (admins only): the picker then
+    // names each assistant's owner (`assistant_labels`).
+    const ASSISTANTS: &str = "SELECT a.id, a.name, COALESCE(u.username, '') FROM assistants a \
+         LEFT JOIN users u ON u.id = a.owner_id";
+    let assistants: Vec<(String, String, String)> = match (me.is_admin(), owner) {
         (_, Some(owner)) => {
-            sqlx::query_as("SELECT id, name FROM assistants WHERE owner_id = $1 ORDER BY name")
-                .bind(owner)
-                .fetch_all(&state.db.pool)
-                .await?
+            sqlx::query_as(&format!(
+                "{ASSISTANTS} WHERE a.owner_id = $1 ORDER BY LOWER(a.name), a.id"
+            ))
+            .bind(owner)
+            .fetch_all(&state.db.pool)
+            .await?
         }
         (true, None) => {
-            sqlx::query_as("SELECT id, name FROM assistants ORDER BY name")
-                .fetch_all(&state.db.pool)
-                .await?
+            sqlx::query_as(&format!(
+                "{ASSISTANTS} ORDER BY LOWER(a.name), u.username, a.id"
+            ))
+            .fetch_all(&state.db.pool)
+            .await?
         }
         (false, None) => Vec::new(),
     };
+    let labels = crate::model::assistant_labels(
+        assistants
+            .iter()
+            .map(|(_, name, owner)| (name.as_str(), owner.as_str())),
+    );
     Ok(Routing {
         number,
         twilio_trunk_sid: full.twilio_trunk_sid,
@@ -111,7 +124,8 @@ pub async fn routing(state: &AppState, me: &Me, number_id: &str) -> Result<Routi
         history: views,
         assistants: assistants
             .into_iter()
-            .map(|(id, name)| AssistantOption { id, name })
+            .zip(labels)
+            .map(|((id, _, _), name)| AssistantOption { id, name })
             .collect(),
         last_route_check,
     })

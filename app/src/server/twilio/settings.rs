@@ -224,6 +224,7 @@ pub async fn view(state: &AppState) -> Result<TwilioSettingsView, AppError> {
         last_test,
         updated_at,
         updated_by,
+        changed: None,
     })
 }
 
@@ -362,21 +363,32 @@ pub async fn save(
         "webhook base URL",
         &mut changed,
     );
-    // Secrets: a new value replaces; nothing submitted keeps the stored one.
+    // Secrets: a new value replaces; nothing submitted (or the stored value typed again)
+    // keeps the stored one.
+    let same_secret = |column: &'static str, typed: &str, stored: &Option<String>| {
+        decrypt(state, column, stored.clone())
+            .map(|old| old.is_some_and(|old| old.expose_secret() == typed))
+    };
     let new_token = match token {
-        Some(t) => {
+        Some(t) if !same_secret("auth_token", &t, &p_token)? => {
             changed.push("auth token");
             Some(state.keyring.encrypt(&t, binding("auth_token")))
         }
-        None => p_token,
+        _ => p_token,
     };
     let new_password = match password {
-        Some(p) => {
+        Some(p) if !same_secret("sip_password", &p, &p_password)? => {
             changed.push("SIP password");
             Some(state.keyring.encrypt(&p, binding("sip_password")))
         }
-        None => p_password,
+        _ => p_password,
     };
+    if changed.is_empty() {
+        // Nothing to write, and nothing for the audit log: the page says so.
+        let mut unchanged = view(state).await?;
+        unchanged.changed = Some(Vec::new());
+        return Ok(unchanged);
+    }
 
     let mut tx = state.db.begin_write().await?;
     sqlx::query(
@@ -400,11 +412,7 @@ pub async fn save(
     .execute(&mut *tx)
     .await?;
 
-    let detail = if changed.is_empty() {
-        "no changes".to_string()
-    } else {
-        format!("changed: {}", changed.join(", "))
-    };
+    let detail = format!("changed: {}", changed.join(", "));
     audit::record_on(
         &mut *tx,
         actor,
@@ -414,7 +422,9 @@ pub async fn save(
     )
     .await?;
     tx.commit().await?;
-    view(state).await
+    let mut saved = view(state).await?;
+    saved.changed = Some(changed.into_iter().map(str::to_string).collect());
+    Ok(saved)
 }
 
 /// Asks Twilio's account endpoint whether the credentials work, records the outcome
