@@ -58,6 +58,20 @@ fn action_label(action: &str) -> &str {
         "provisioning.rolled_back" => "Provisioning rolled back",
         "provisioning.roll_back_failed" => "Roll back failed",
         "provisioning.route_test" => "Inbound route tested",
+        "login.throttle_ended" => "Sign-in throttling ended",
+        "user.password_changed" => "Password changed",
+        "user.password_change_refused" => "Password change refused (wrong current password)",
+        "user.role_changed" => "Role changed",
+        "api_key.create" => "API key created",
+        "api_key.revoke" => "API key revoked",
+        "assistant.create" => "Assistant created",
+        "assistant.update" => "Assistant changed",
+        "assistant.delete" => "Assistant deleted",
+        "call.place" => "Call placed",
+        "call.transfer" => "Call transferred",
+        "call.hangup" => "Call hung up",
+        "calls.reconcile" => "Calls checked against LiveKit",
+        "sandbox.agent_answered" => "Sandbox: agent answered",
         other => other,
     }
 }
@@ -173,5 +187,37 @@ fn AuditRow(entry: AuditEntry) -> impl IntoView {
             <td class="audit-subject">{entry.target.unwrap_or_default()}</td>
             <td class="audit-detail"><span class="muted">{detail}</span>{steps}</td>
         </tr>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::action_label;
+
+    #[test]
+    fn every_action_dial_records_reads_in_words() {
+        for action in [
+            "api_key.create",
+            "api_key.revoke",
+            "assistant.create",
+            "assistant.delete",
+            "assistant.update",
+            "call.hangup",
+            "call.place",
+            "call.transfer",
+            "calls.reconcile",
+            "carrier.created",
+            "login.throttle_ended",
+            "number.released",
+            "provisioning.run_done",
+            "sandbox.agent_answered",
+            "user.password_change_refused",
+            "user.password_changed",
+            "user.role_changed",
+        ] {
+            let label = action_label(action);
+            assert_ne!(label, action, "{action} has no words");
+            assert!(!label.contains('.') && !label.contains('_'), "{label}");
+        }
     }
 }
