@@ -149,6 +149,11 @@ pub struct ServeArgs {
     /// Seconds to wait for LiveKit before giving up.
     #[arg(long, env = "DIAL_LIVEKIT_TIMEOUT_SECS", default_value_t = 10)]
     pub livekit_timeout_secs: u64,
+    /// The most LiveKit reads a second this instance spends following ringing calls
+    /// (LiveKit Cloud limits API requests per project: instances sharing a project should
+    /// divide its budget between them).
+    #[arg(long, env = "DIAL_LIVEKIT_READS_PER_SECOND", default_value_t = dial_app::server::calls::follow::READS_PER_SECOND, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub livekit_reads_per_second: u32,
     /// Seconds after which an unfinished provisioning run whose worker stopped (a crash, a
     /// restart) is resumed by this or another instance.
     #[arg(long, env = "DIAL_PROVISIONING_LEASE_SECS", default_value_t = 30)]
@@ -282,6 +287,7 @@ impl ServeArgs {
             sip_uri: non_empty(self.livekit_sip_uri.clone()),
         };
         config.livekit_timeout = Duration::from_secs(self.livekit_timeout_secs.max(1));
+        config.livekit_reads_per_second = self.livekit_reads_per_second;
         config.provisioning_lease = Duration::from_secs(self.provisioning_lease_secs.max(1));
         config.session_idle = Duration::from_secs(self.session_idle_minutes.max(1) * 60);
         config.session_absolute = Duration::from_secs(self.session_max_hours.max(1) * 3600);

@@ -20,6 +20,9 @@ pub struct Config {
     pub twilio_timeout: Duration,
     pub livekit: LiveKitEnv,
     pub livekit_timeout: Duration,
+    /// The most reads a second this process makes to follow ringing calls
+    /// (`DIAL_LIVEKIT_READS_PER_SECOND`; see `calls::follow`).
+    pub livekit_reads_per_second: u32,
     /// A provisioning run whose worker has not renewed its heartbeat for this long is taken
     /// over (resumed, or its roll back finished) by any instance.
     pub provisioning_lease: Duration,
@@ -78,6 +81,7 @@ impl Config {
             twilio_timeout: Duration::from_secs(10),
             livekit: LiveKitEnv::default(),
             livekit_timeout: Duration::from_secs(10),
+            livekit_reads_per_second: crate::server::calls::follow::READS_PER_SECOND,
             provisioning_lease: Duration::from_secs(30),
             session_idle: Duration::from_secs(12 * 3600),
             session_absolute: Duration::from_secs(7 * 24 * 3600),

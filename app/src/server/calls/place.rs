@@ -222,10 +222,18 @@ impl DialOut {
             .await
         };
         // While LiveKit dials (and, with "wait until answered", until the callee answers),
-        // follow the participant's sip.callStatus so the pages show "ringing".
+        // follow the participant's sip.callStatus so the pages show "ringing". The dial's
+        // own answer settles the call, so these reads wait behind those that alone can
+        // see an answer (`follow::Lane`); the claim keeps the webhooks' follower away.
+        let claim = follow::claim(state, &id, &room);
         let watch = async {
+            let mut delays = [250, 500, 1_000]
+                .into_iter()
+                .map(Duration::from_millis)
+                .chain(std::iter::repeat(Duration::from_secs(2)));
             loop {
-                tokio::time::sleep(Duration::from_millis(400)).await;
+                tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(2))).await;
+                follow::read_slot(state, follow::Lane::Background).await;
                 let status = match lk.get_participant(&room, &identity).await {
                     Ok(p) => sip_facts(&p).and_then(|f| f.status),
                     Err(_) => None,
@@ -252,6 +260,7 @@ impl DialOut {
             result = create => result,
             () = watch => unreachable_watch(),
         };
+        drop(claim);
         let failed = |e: &crate::server::livekit::LiveKitError| e.to_string();
         match result {
             Ok(info) => {
@@ -269,7 +278,7 @@ impl DialOut {
                 } else {
                     // LiveKit answered as soon as it dialled; the answer comes later, and
                     // no webhook says so.
-                    follow::follow(state, &id, &room, &identity);
+                    follow::follow(state, &id, &room, &identity, follow::Lane::Outbound);
                 }
                 dial_event(
                     state,

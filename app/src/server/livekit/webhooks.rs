@@ -186,10 +186,18 @@ fn follow_up(state: &AppState, event: &proto::WebhookEvent, applied: &calls::ing
             let answered = p.attributes.get("sip.callStatus").is_some_and(|s| {
                 calls::CallStatus::from_sip(s).is_some_and(|s| s >= calls::CallStatus::Answered)
             });
+            // Only inbound calls carry the dispatch rule's id (livekit/protocol
+            // `livekit/attrs.go`, set in livekit/sip `pkg/sip/inbound.go`). Their answer
+            // comes with their agent's track (a nudge); an outbound call's only with a read.
+            let lane = if p.attributes.contains_key("sip.ruleID") {
+                calls::follow::Lane::Background
+            } else {
+                calls::follow::Lane::Outbound
+            };
             if let (false, calls::ingest::Applied::Recorded { call_id: Some(id) }) =
                 (answered, applied)
             {
-                calls::follow::follow(state, id, room, &p.identity);
+                calls::follow::follow(state, id, room, &p.identity, lane);
             }
         }
         "track_published" if !sip => calls::follow::nudge(state, room),
