@@ -11,6 +11,11 @@ pub async fn twilio_settings() -> Result<TwilioSettingsView, AppError> {
     twilio::settings::view(&auth::state()?).await
 }
 
+/// What a save that changed something says.
+pub const SAVED: &str = "Twilio settings saved.";
+/// What a save that found the settings as they were says.
+pub const UNCHANGED: &str = "Nothing to save: the settings are as they were.";
+
 /// Empty secret fields keep the stored secret; fields set in the environment are ignored.
 #[server(prefix = "/api", endpoint = "settings/twilio/save")]
 pub async fn save_twilio_settings(
@@ -37,6 +42,16 @@ pub async fn save_twilio_settings(
     };
     let saved = twilio::settings::save(&state, &auth::actor(&me), input).await?;
     twilio::settings::refresh_https(&state).await?;
+    if super::plain_form_post() {
+        // Without JavaScript the answer is a redirect back to the page: the page says
+        // what the hydrated one shows under the form.
+        let message = if saved.changed.as_ref().is_some_and(Vec::is_empty) {
+            UNCHANGED
+        } else {
+            SAVED
+        };
+        crate::server::notice::leave(&auth::session()?, message).await?;
+    }
     Ok(saved)
 }
 

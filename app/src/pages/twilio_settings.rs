@@ -3,10 +3,12 @@
 use crate::{
     components::{
         action_outcome, field_error, icons, successes, AdminOnly, ErrorBanner, Field, InfoBanner,
-        Loading, PageHeader,
+        Loading, Notice, PageHeader,
     },
     error::AppError,
-    functions::settings::{twilio_settings, SaveTwilioSettings, TestTwilioConnection},
+    functions::settings::{
+        twilio_settings, SaveTwilioSettings, TestTwilioConnection, SAVED, UNCHANGED,
+    },
     model::{format_time, Source, TwilioSettingsView},
 };
 use leptos::{form::ActionForm, prelude::*};
@@ -51,8 +53,9 @@ fn TwilioSettings() -> impl IntoView {
                         <ConnectionCard settings=s.clone() test/>
                         <section class="card" aria-labelledby="twilio-form">
                             <h2 id="twilio-form">"Credentials and trunk"</h2>
-                            {action_outcome(changed_saves, "Twilio settings saved.")}
-                            {move || unchanged_save().then(|| view! { <InfoBanner message="Nothing to save: the settings are as they were."/> })}
+                            <Notice/>
+                            {action_outcome(changed_saves, SAVED)}
+                            {move || unchanged_save().then(|| view! { <InfoBanner message=UNCHANGED/> })}
                             <ActionForm action=save>
                                 <PlainField label="Account SID" name="account_sid" env="DIAL_TWILIO_ACCOUNT_SID"
                                     setting=s.account_sid.clone() placeholder="ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
