@@ -1132,3 +1132,77 @@ async fn a_rule_that_hides_the_number_hides_it_everywhere() {
     assert!(p.attributes.values().all(|v| !v.contains("4155550123")));
     assert_eq!(p.attributes["sip.callID"], call.call_id);
 }
+
+/// livekit/sip `pkg/sip/types.go` (`HeadersToAttrs`) with the trunk's options
+/// (livekit/protocol `sip/sip.go`): the INVITE's headers become `sip.h.*` attributes only
+/// as the trunk's `include_headers` asks; Twilio's CallSid always has its own attribute
+/// (livekit/sip `pkg/sip/participant.go`); `headers_to_attributes` names more.
+#[tokio::test]
+async fn an_inbound_calls_headers_become_attributes_as_its_trunk_asks() {
+    let (fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    async fn attributes_for(
+        fake: &FakeLiveKit,
+        lk: &LiveKitClient,
+        number: &str,
+        include: proto::SipHeaderOptions,
+    ) -> std::collections::HashMap<String, String> {
+        let mut to_attributes = std::collections::HashMap::new();
+        to_attributes.insert("x-twilio-callsid".to_string(), "twilio_call".to_string());
+        let trunk = fake.insert_legacy_inbound_trunk(proto::SipInboundTrunkInfo {
+            name: number.into(),
+            numbers: vec![number.into()],
+            allowed_addresses: vec!["54.172.60.0/30".into()],
+            include_headers: include as i32,
+            headers_to_attributes: to_attributes,
+            ..Default::default()
+        });
+        lk.create_dispatch_rule(
+            individual("call-", ""),
+            rule_options(number, &[&trunk], "agent"),
+        )
+        .await
+        .unwrap();
+        let ip = TWILIO_IP.parse().unwrap();
+        let call = fake
+            .simulate_inbound(number, "+14155550123", ip, None, Some("CA0123"))
+            .unwrap();
+        let participants = lk.list_participants(&call.room).await.unwrap();
+        participants[0].attributes.clone()
+    }
+
+    let none = attributes_for(
+        &fake,
+        &lk,
+        "+15105550101",
+        proto::SipHeaderOptions::SipNoHeaders,
+    )
+    .await;
+    assert!(!none.keys().any(|k| k.starts_with("sip.h.")), "{none:?}");
+    assert_eq!(none["sip.twilio.callSid"], "CA0123");
+    assert_eq!(
+        none["twilio_call"], "CA0123",
+        "named by the trunk, any case"
+    );
+
+    let x = attributes_for(
+        &fake,
+        &lk,
+        "+15105550102",
+        proto::SipHeaderOptions::SipXHeaders,
+    )
+    .await;
+    assert_eq!(x["sip.h.x-twilio-callsid"], "CA0123");
+    assert!(!x.contains_key("sip.h.from") && !x.contains_key("sip.h.call-id"));
+
+    let all = attributes_for(
+        &fake,
+        &lk,
+        "+15105550103",
+        proto::SipHeaderOptions::SipAllHeaders,
+    )
+    .await;
+    assert_eq!(all["sip.h.x-twilio-callsid"], "CA0123");
+    assert_eq!(all["sip.h.call-id"], all["sip.callIDFull"]);
+    assert!(all["sip.h.from"].contains("+14155550123"), "{all:?}");
+}

@@ -297,9 +297,15 @@ impl FakeLiveKit {
                 format!("{}@{source}", uuid::Uuid::new_v4().simple()),
             );
             attributes.insert("sip.callTag".into(), id("tag"));
+            // The INVITE as the carrier sent it, for the trunk's header options.
+            let mut invite = vec![
+                ("From", format!("<sip:{}@{source}>", from.trim())),
+                ("Call-ID", attributes["sip.callIDFull"].clone()),
+            ];
             if let Some(sid) = twilio_call_sid {
-                attributes.insert("sip.twilio.callSid".into(), sid.to_string());
+                invite.push(("X-Twilio-CallSid", sid.to_string()));
             }
+            headers_to_attributes(&mut attributes, &trunk, &invite);
             let participant = proto::ParticipantInfo {
                 sid: id("PA_"),
                 identity: identity.clone(),
@@ -816,6 +822,61 @@ impl FakeLiveKit {
                 };
                 Err(TwirpError::sip(code, status, reason))
             }
+        }
+    }
+}
+
+/// The attributes an inbound call's SIP headers give (livekit/sip `pkg/sip/types.go`,
+/// `HeadersToAttrs`, with the trunk's options as livekit/protocol `sip/sip.go` passes them
+/// in the dispatch): every header as `sip.h.<lowercase name>` with `SIP_ALL_HEADERS`, only
+/// `X-` ones with `SIP_X_HEADERS`, none by default; the carriers' headers Dial knows by
+/// name (livekit/sip `pkg/sip/participant.go`, `headerToAttr`: Twilio's CallSid and
+/// AccountSid, Telnyx's and Amazon Connect's ids); then the trunk's own
+/// `headers_to_attributes`. Header names match whatever their case.
+fn headers_to_attributes(
+    attributes: &mut HashMap<String, String>,
+    trunk: &proto::SipInboundTrunkInfo,
+    headers: &[(&str, String)],
+) {
+    use proto::SipHeaderOptions as Options;
+    let options = Options::try_from(trunk.include_headers).unwrap_or(Options::SipNoHeaders);
+    if options != Options::SipNoHeaders {
+        for (name, value) in headers {
+            let name = name.to_ascii_lowercase();
+            if options == Options::SipXHeaders && !name.starts_with("x-") {
+                continue;
+            }
+            attributes.insert(format!("sip.h.{name}"), value.clone());
+        }
+    }
+    let header = |wanted: &str| {
+        headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+            .map(|(_, value)| value.clone())
+    };
+    const KNOWN: [(&str, &str); 9] = [
+        ("X-Twilio-AccountSid", "sip.twilio.accountSid"),
+        ("X-Twilio-CallSid", "sip.twilio.callSid"),
+        ("X-call_leg_id", "sip.telnyx.callLegID"),
+        ("X-call_session_id", "sip.telnyx.callSessionID"),
+        ("X-Amzn-ConnectContactId", "sip.amazon.contactId"),
+        (
+            "X-Amzn-ConnectInitialContactId",
+            "sip.amazon.initialContactId",
+        ),
+        ("X-Amzn-SourceAccount", "sip.amazon.sourceAccount"),
+        ("X-Amzn-SourceArn", "sip.amazon.sourceArn"),
+        ("X-Amzn-TargetArn", "sip.amazon.targetArn"),
+    ];
+    for (name, attribute) in KNOWN {
+        if let Some(value) = header(name) {
+            attributes.insert(attribute.to_string(), value);
+        }
+    }
+    for (name, attribute) in &trunk.headers_to_attributes {
+        if let Some(value) = header(name) {
+            attributes.insert(attribute.clone(), value);
         }
     }
 }
