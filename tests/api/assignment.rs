@@ -1057,6 +1057,45 @@ async fn unassign_gives_the_number_its_voice_application_back() {
     );
 }
 
+/// A number answering with a webhook (TwiML) keeps its voice URL through assign and
+/// unassign: Twilio ignores it while the number is on a trunk and does not delete it
+/// (twilio_api_v2010.yaml: setting `trunk_sid` deletes only `voice_application_sid`), and
+/// Dial never clears it, so the number answers as before once Dial lets it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unassign_leaves_the_number_answering_at_its_voice_url_again() {
+    let app = provisioning_app().await;
+    let (twilio, _) = fakes(&app);
+    let admin = user_id(&app, ADMIN).await;
+    let number = twilio_number(&app, "+14155550136").await;
+    twilio.set_voice_url(SID, "+14155550136", "https://example.com/voice");
+    let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
+    let at_twilio = |twilio: &FakeTwilio| {
+        twilio
+            .numbers(SID)
+            .into_iter()
+            .find(|n| n.phone_number == "+14155550136")
+            .expect("the number")
+    };
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .unwrap();
+    let attached = at_twilio(&twilio);
+    assert!(attached.trunk_sid.is_some(), "on Dial's trunk");
+    app.call::<String>(
+        &app.client,
+        "assignment/unassign",
+        &[("number_id", number.id.as_str())],
+    )
+    .await
+    .unwrap();
+    let detached = at_twilio(&twilio);
+    assert_eq!(detached.trunk_sid, None);
+    assert_eq!(
+        detached.voice_url.as_deref(),
+        Some("https://example.com/voice")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_route_tests_call_is_marked_a_test_and_left_out_of_the_figures() {
     let app = provisioning_app().await;

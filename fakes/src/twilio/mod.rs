@@ -353,6 +353,20 @@ impl FakeTwilio {
         self.save();
     }
 
+    /// Points a number's calls at a webhook, as a number bought for TwiML has them.
+    pub fn set_voice_url(&self, account: &str, phone_number: &str, url: &str) {
+        if let Ok(mut w) = self.world.lock() {
+            if let Some(n) = w.accounts.get_mut(account).and_then(|a| {
+                a.numbers
+                    .iter_mut()
+                    .find(|n| n.available.phone_number == phone_number)
+            }) {
+                n.voice_url = Some(url.to_string());
+            }
+        }
+        self.save();
+    }
+
     /// Puts a number straight on an account (numbers bought outside Dial, for import tests).
     pub fn give_number(&self, account: &str, phone_number: &str) -> Option<String> {
         let sid = self.put_number(account, phone_number)?;
