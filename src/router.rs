@@ -41,6 +41,12 @@ pub fn build(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .nest("/api/v1", crate::api_v1::routes())
         .merge(twilio::webhooks::routes())
+        .route(
+            dial_app::functions::do_not_call::IMPORT_PATH,
+            post(dial_app::server::do_not_call::upload).layer(
+                axum::extract::DefaultBodyLimit::max(dial_app::server::do_not_call::MAX_UPLOAD),
+            ),
+        )
         .route("/api/{*fn_name}", post(server_fn_handler))
         .leptos_routes_with_context(
             &state,

@@ -8,6 +8,7 @@ use crate::pages::{
     calls::{CallPage, CallsPage},
     carriers::CarriersPage,
     dashboard::{DashboardLayout, NotFound, OverviewPage},
+    do_not_call::DoNotCallPage,
     livekit_settings::LiveKitPage,
     numbers::{BuyNumberPage, ImportNumbersPage, NumberPage, PhoneNumbersPage},
     routing::RoutingProfilesPage,
@@ -120,6 +121,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("admin/telephony/livekit") view=LiveKitPage ssr=SSR/>
                         <Route path=path!("admin/telephony/routing-profiles") view=RoutingProfilesPage ssr=SSR/>
                         <Route path=path!("admin/telephony/carriers") view=CarriersPage ssr=SSR/>
+                        <Route path=path!("admin/do-not-call") view=DoNotCallPage ssr=SSR/>
                         <Route path=path!("admin/audit") view=AuditPage ssr=SSR/>
                         <Route path=path!("admin/sandbox") view=SandboxPage ssr=SSR/>
                     </ParentRoute>

@@ -1191,3 +1191,34 @@ mod tests {
         );
     }
 }
+
+named_enum! {
+    /// How a number came onto the do-not-call list.
+    DoNotCallSource {
+        /// Added by an admin, one number.
+        Added => "added",
+        /// From a CSV file.
+        Imported => "imported",
+        /// The callee asked not to be called again, during a call.
+        OptedOut => "opted_out",
+    }
+}
+
+/// A number on the do-not-call list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoNotCallEntry {
+    pub e164: String,
+    pub source: DoNotCallSource,
+    pub note: String,
+    /// Who added it (a username), when known.
+    pub added_by: Option<String>,
+    pub created_at: i64,
+}
+
+/// A message an action left for the page it led to (see `server::notice`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeView {
+    pub message: String,
+    /// It says the action failed.
+    pub error: bool,
+}

@@ -14,6 +14,7 @@ mod call_pages;
 mod calls;
 mod carriers;
 mod crash;
+mod do_not_call;
 mod numbers;
 mod process;
 mod robustness;

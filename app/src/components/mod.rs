@@ -113,17 +113,33 @@ pub fn InfoBanner(#[prop(into)] message: String) -> impl IntoView {
 /// render it under their header.
 #[component]
 pub fn Notice() -> impl IntoView {
+    view! { <NoticeOf notice=notice_resource()/> }
+}
+
+/// The message the last action left for this page, asked for once. A page whose content
+/// waits for something (`AdminOnly`) creates it at its top, outside that wait, and shows
+/// it with [`NoticeOf`] inside: a resource first created inside another's pending content
+/// is not rendered by the server.
+pub fn notice_resource() -> Resource<Option<crate::model::NoticeView>> {
     // Asked again when the page's address changes (a tab, a filter), which finds nothing:
     // the message belongs to the visit the action led to.
     let location = leptos_router::hooks::use_location();
-    let notice = Resource::new(
+    Resource::new(
         move || (location.pathname.get(), location.search.get()),
         |_| async move { crate::functions::site::take_notice().await.ok().flatten() },
-    );
+    )
+}
+
+/// Shows the message of [`notice_resource`].
+#[component]
+pub fn NoticeOf(notice: Resource<Option<crate::model::NoticeView>>) -> impl IntoView {
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                notice.await.map(|message| view! { <SuccessBanner message/> })
+                notice.await.map(|n| match n.error {
+                    true => view! { <ErrorBanner message=n.message/> }.into_any(),
+                    false => view! { <SuccessBanner message=n.message/> }.into_any(),
+                })
             })}
         </Suspense>
     }

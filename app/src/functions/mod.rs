@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod calls;
 pub mod carriers;
+pub mod do_not_call;
 pub mod numbers;
 pub mod routing;
 pub mod sandbox;

@@ -12,7 +12,7 @@ pub async fn get_site_info() -> Result<SiteInfo, AppError> {
 
 /// The confirmation the last action left for this page (see `server::notice`), once.
 #[server(prefix = "/api", endpoint = "notice")]
-pub async fn take_notice() -> Result<Option<String>, AppError> {
+pub async fn take_notice() -> Result<Option<crate::model::NoticeView>, AppError> {
     use crate::server::{auth, notice};
     notice::take(&auth::session()?).await
 }

@@ -72,6 +72,9 @@ fn action_label(action: &str) -> &str {
         "call.hangup" => "Call hung up",
         "calls.reconcile" => "Calls checked against LiveKit",
         "sandbox.agent_answered" => "Sandbox: agent answered",
+        "do_not_call.add" => "Added to the do-not-call list",
+        "do_not_call.remove" => "Removed from the do-not-call list",
+        "do_not_call.import" => "Do-not-call list imported",
         other => other,
     }
 }
@@ -207,6 +210,9 @@ mod tests {
             "call.transfer",
             "calls.reconcile",
             "carrier.created",
+            "do_not_call.add",
+            "do_not_call.import",
+            "do_not_call.remove",
             "login.throttle_ended",
             "number.released",
             "provisioning.run_done",

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod calls;
 pub mod carriers;
 pub mod dashboard;
+pub mod do_not_call;
 pub mod livekit_settings;
 pub mod numbers;
 pub mod routing;

@@ -37,6 +37,7 @@ pub fn SettingsLayout() -> impl IntoView {
                             <A href="/dashboard/settings/admin/telephony/livekit">"LiveKit"</A>
                             <A href="/dashboard/settings/admin/telephony/carriers">"Carriers"</A>
                             <A href="/dashboard/settings/admin/telephony/routing-profiles">"Routing profiles"</A>
+                            <A href="/dashboard/settings/admin/do-not-call">"Do not call"</A>
                             <A href="/dashboard/settings/admin/audit">"Audit log"</A>
                             {sandbox.then(|| view! { <A href="/dashboard/settings/admin/sandbox">"Sandbox"</A> })}
                         })
@@ -98,6 +99,10 @@ pub fn SettingsIndex() -> impl IntoView {
                                 <a class="tile" href="/dashboard/settings/admin/telephony/routing-profiles">
                                     {icons::list()}<strong>"Routing profiles"</strong>
                                     <span class="muted">"Plans, countries and trunk references for numbers."</span>
+                                </a>
+                                <a class="tile" href="/dashboard/settings/admin/do-not-call">
+                                    {icons::shield()}<strong>"Do not call"</strong>
+                                    <span class="muted">"Numbers no campaign will ever call, added by hand or from a CSV file."</span>
                                 </a>
                                 <a class="tile" href="/dashboard/settings/admin/audit">
                                     {icons::list()}<strong>"Audit log"</strong>

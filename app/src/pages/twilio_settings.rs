@@ -2,8 +2,8 @@
 
 use crate::{
     components::{
-        action_outcome, field_error, icons, successes, AdminOnly, ErrorBanner, Field, InfoBanner,
-        Loading, Notice, PageHeader,
+        action_outcome, field_error, icons, notice_resource, successes, AdminOnly, ErrorBanner,
+        Field, InfoBanner, Loading, NoticeOf, PageHeader,
     },
     error::AppError,
     functions::settings::{
@@ -16,9 +16,10 @@ use leptos_meta::Title;
 
 #[component]
 pub fn TwilioPage() -> impl IntoView {
+    let notice = notice_resource();
     view! {
         <Title text="Twilio"/>
-        <AdminOnly><TwilioSettings/></AdminOnly>
+        <AdminOnly><TwilioSettings notice/></AdminOnly>
     }
 }
 
@@ -27,7 +28,7 @@ fn env_badge(variable: &'static str) -> impl IntoView {
 }
 
 #[component]
-fn TwilioSettings() -> impl IntoView {
+fn TwilioSettings(notice: Resource<Option<crate::model::NoticeView>>) -> impl IntoView {
     let save = ServerAction::<SaveTwilioSettings>::new();
     let test = ServerAction::<TestTwilioConnection>::new();
     let saved = successes(save.value());
@@ -53,7 +54,7 @@ fn TwilioSettings() -> impl IntoView {
                         <ConnectionCard settings=s.clone() test/>
                         <section class="card" aria-labelledby="twilio-form">
                             <h2 id="twilio-form">"Credentials and trunk"</h2>
-                            <Notice/>
+                            <NoticeOf notice/>
                             {action_outcome(changed_saves, SAVED)}
                             {move || unchanged_save().then(|| view! { <InfoBanner message=UNCHANGED/> })}
                             <ActionForm action=save>

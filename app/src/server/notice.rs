@@ -15,6 +15,8 @@ use tower_sessions::Session;
 
 /// The session key.
 const KEY: &str = "notice";
+/// The session key of a message saying an action failed.
+const ERROR_KEY: &str = "notice_error";
 
 fn failed(err: impl std::fmt::Display) -> AppError {
     tracing::error!(error = %err, "could not keep a confirmation in the session");
@@ -26,7 +28,25 @@ pub async fn leave(session: &Session, message: &str) -> Result<(), AppError> {
     session.insert(KEY, message).await.map_err(failed)
 }
 
+/// Leaves `message`, saying what went wrong, for the next page this session shows.
+pub async fn leave_error(session: &Session, message: &str) -> Result<(), AppError> {
+    session.insert(ERROR_KEY, message).await.map_err(failed)
+}
+
 /// The message left for this page, removed so it is shown once.
-pub async fn take(session: &Session) -> Result<Option<String>, AppError> {
-    session.remove::<String>(KEY).await.map_err(failed)
+pub async fn take(session: &Session) -> Result<Option<crate::model::NoticeView>, AppError> {
+    if let Some(message) = session.remove::<String>(ERROR_KEY).await.map_err(failed)? {
+        return Ok(Some(crate::model::NoticeView {
+            message,
+            error: true,
+        }));
+    }
+    Ok(session
+        .remove::<String>(KEY)
+        .await
+        .map_err(failed)?
+        .map(|message| crate::model::NoticeView {
+            message,
+            error: false,
+        }))
 }
