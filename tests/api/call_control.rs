@@ -259,6 +259,13 @@ async fn calls_not_waited_for_take_their_outcome_from_livekits_leave() {
     livekit.hang_up_from_phone(&room, "sip_+14155550114");
     let call = wait_for_status(&app, &placed.id, CallStatus::Ended).await;
     assert_eq!(call.outcome_words(), "Completed");
+    // Ended by the SIP participant's participant_left: the room is still open for its
+    // 20 s departure timeout (livekit/livekit `pkg/rtc/room.go`), its room_finished to come.
+    assert!(livekit.rooms().contains(&room), "the room is still open");
+    assert!(!livekit
+        .webhook_events()
+        .iter()
+        .any(|e| e.event == "room_finished" && e.room.as_ref().is_some_and(|r| r.name == room)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1165,6 +1165,50 @@ async fn create_sip_participant_waits_for_an_answer_as_long_as_livekit_does() {
     );
 }
 
+/// livekit-server may take 30 s to answer CreateSIPParticipant (80 s with
+/// `wait_until_answered`: livekit/livekit `pkg/service/sip.go`) and places the call even
+/// if its caller has gone; Dial waits that long for a dial, whatever its usual time-out,
+/// while other requests keep it.
+#[tokio::test]
+async fn a_dial_outwaits_livekit_not_dials_usual_time_out() {
+    use dial_fakes::faults::Fault;
+    let (fake, url) = fake().await;
+    let lk = LiveKitClient::new(
+        &url,
+        KEY,
+        &SecretString::from(SECRET.to_string()),
+        Duration::from_secs(1),
+    );
+    let trunk = lk
+        .create_outbound_trunk(outbound("+15105550100"))
+        .await
+        .unwrap();
+    assert!(dial_app::server::livekit::dial_timeout(false) > Duration::from_secs(30));
+    assert!(dial_app::server::livekit::dial_timeout(true) > Duration::from_secs(80));
+    fake.faults.inject(Fault::delay(
+        "POST /twirp/livekit.SIP/CreateSIPParticipant",
+        1,
+        Duration::from_millis(1500),
+    ));
+    lk.create_sip_participant(
+        &trunk.sip_trunk_id,
+        "+14155550000",
+        "slow-dial",
+        call("c", false),
+    )
+    .await
+    .expect("Dial heard LiveKit's answer");
+    fake.faults.inject(Fault::delay(
+        "POST /twirp/livekit.RoomService/ListRooms",
+        1,
+        Duration::from_millis(1500),
+    ));
+    assert!(
+        lk.list_rooms(vec![]).await.is_err(),
+        "other requests keep the usual time-out"
+    );
+}
+
 #[tokio::test]
 async fn twirp_over_json_answers_with_proto_names() {
     use livekit_api::access_token::{AccessToken, SIPGrants};
