@@ -193,6 +193,43 @@ async fn failed_calls_say_why_with_the_sip_status() {
     }
 }
 
+/// With "wait until answered" livekit-server waits 80 s for the answer, whatever the
+/// ringing timeout (livekit/livekit `pkg/service/sip.go`, `CreateSIPParticipant`), then
+/// fails the dial `deadline_exceeded`; the bridge dials under that request, so the call is
+/// cancelled then and leaves unanswered (livekit/sip `pkg/sip/client.go`). Dial says "No
+/// answer" at once, not after the ringing timeout. The sandbox's wait is cut to 0.5 s here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_still_ringing_when_livekit_stops_waiting_has_no_answer() {
+    let (app, number) = ready().await;
+    let (_, livekit) = fakes(&app);
+    livekit.set_timing(CallTiming {
+        sip_wait_until_answered: Duration::from_millis(500),
+        ..CallTiming::default()
+    });
+    livekit.set_outcome("+14155550121", CallOutcome::NoAnswer);
+    let placed = place(
+        &app,
+        &app.client,
+        &number,
+        "+14155550121",
+        &[("wait_until_answered", "on"), ("ringing_timeout", "60")],
+    )
+    .await
+    .expect("a call nobody answered is still a call");
+    let call = wait_until(&app, &placed.id, |c| {
+        c.status == CallStatus::Ended && c.outcome_words() == "No answer"
+    })
+    .await;
+    assert!(call.answered_at.is_none());
+    let dialled = livekit
+        .calls()
+        .into_iter()
+        .find(|c| c.to == "+14155550121")
+        .expect("dialled");
+    assert!(dialled.ended, "LiveKit cancelled the call: {dialled:?}");
+    assert_eq!(dialled.status, "ringing");
+}
+
 /// Without "wait until answered" LiveKit answers CreateSIPParticipant as soon as it dials;
 /// how the call ended then comes only from `participant_left`'s disconnect reason, which
 /// cannot tell busy from declined (livekit/sip `pkg/sip/errors.go`).
@@ -222,6 +259,13 @@ async fn calls_not_waited_for_take_their_outcome_from_livekits_leave() {
     livekit.hang_up_from_phone(&room, "sip_+14155550114");
     let call = wait_for_status(&app, &placed.id, CallStatus::Ended).await;
     assert_eq!(call.outcome_words(), "Completed");
+    // Ended by the SIP participant's participant_left: the room is still open for its
+    // 20 s departure timeout (livekit/livekit `pkg/rtc/room.go`), its room_finished to come.
+    assert!(livekit.rooms().contains(&room), "the room is still open");
+    assert!(!livekit
+        .webhook_events()
+        .iter()
+        .any(|e| e.event == "room_finished" && e.room.as_ref().is_some_and(|r| r.name == room)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

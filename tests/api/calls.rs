@@ -175,6 +175,59 @@ async fn verified_webhooks_build_one_forward_only_session_per_call() {
     assert_eq!(twilio.as_deref(), Some("CASCL_1"));
 }
 
+/// LiveKit sends no webhook for a participant's attribute or status change (livekit/protocol
+/// `webhook/consts.go`). An event Dial does not handle — such a name, or one a newer
+/// LiveKit adds — is recorded and answered 200 (never refused, or LiveKit would retry it),
+/// and moves no call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_dial_does_not_handle_is_recorded_not_refused() {
+    let app = provisioning_app().await;
+    let hooks = Webhooks::for_app(&app);
+    let (caller, number) = ("+15105550101", "+14155550131");
+    let joined = sip_event(
+        "participant_joined",
+        "EV_u1",
+        "desk-u",
+        "SCL_u",
+        caller,
+        number,
+        "ringing",
+    );
+    assert_eq!(hooks.post(&joined).await, 200);
+    let changed = sip_event(
+        "participant_attributes_changed",
+        "EV_u2",
+        "desk-u",
+        "SCL_u",
+        caller,
+        number,
+        "active",
+    );
+    assert_eq!(hooks.post(&changed).await, 200);
+    let newer = json!({
+        "event": "room_paused_in_a_newer_livekit",
+        "id": "EV_u3",
+        "createdAt": "1700000001",
+        "room": { "sid": "RM_desk-u", "name": "desk-u" },
+    });
+    assert_eq!(hooks.post(&newer).await, 200);
+    let (status, ..) = session(&app, "SCL_u").await.expect("the call");
+    assert_eq!(status, "ringing", "only reading the participant answers it");
+    let mut kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM call_events")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "participant_attributes_changed",
+            "participant_joined",
+            "room_paused_in_a_newer_livekit"
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbound_call_through_livekit_is_tracked_with_its_assistant() {
     let app = provisioning_app().await;

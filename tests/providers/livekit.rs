@@ -12,6 +12,8 @@ use std::{net::SocketAddr, time::Duration};
 pub const KEY: &str = "devkey";
 pub const SECRET: &str = "devsecret-devsecret-devsecret-0001";
 const TWILIO_IP: &str = "54.172.60.1";
+/// One second of a room's timeouts in these tests.
+const ROOM_SECOND: Duration = Duration::from_millis(10);
 
 pub async fn fake() -> (FakeLiveKit, String) {
     let fake = FakeLiveKit::new(KEY, SECRET);
@@ -20,6 +22,9 @@ pub async fn fake() -> (FakeLiveKit, String) {
         answer_after: Duration::from_millis(60),
         // Inbound calls ring until a test has the agent answer.
         agent_answers_after: None,
+        // A room's 20 s departure timeout lasts 200 ms here, its 5 minutes empty 3 s.
+        room_second: ROOM_SECOND,
+        ..CallTiming::default()
     });
     let addr = fake
         .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -712,8 +717,25 @@ async fn outbound_calls_ring_and_end_the_way_the_callee_chose() {
         assert!(
             lk.list_participants(&format!("room-{number}"))
                 .await
-                .is_err(),
-            "the failed call's room is gone"
+                .expect("the room outlives the failed call by its departure timeout")
+                .is_empty(),
+            "the failed call has left its room"
+        );
+    }
+    tokio::time::sleep(ROOM_SECOND * 20 + Duration::from_millis(100)).await;
+    for number in [
+        "+14155550001",
+        "+14155550002",
+        "+14155550003",
+        "+14155550004",
+    ] {
+        assert_eq!(
+            lk.list_participants(&format!("room-{number}"))
+                .await
+                .unwrap_err()
+                .code(),
+            Some("not_found"),
+            "the failed call's room is gone after its departure timeout"
         );
     }
 
@@ -841,6 +863,350 @@ async fn rooms_and_agent_dispatch() {
     assert!(lk.list_participants("demo").await.unwrap().is_empty());
     lk.delete_room("demo").await.unwrap();
     assert!(lk.list_rooms(vec![]).await.unwrap().is_empty());
+}
+
+/// The webhooks the fake sent about `room`, oldest first: (event, participant identity,
+/// disconnect reason).
+fn room_events(fake: &FakeLiveKit, room: &str) -> Vec<(String, String, i32)> {
+    fake.webhook_events()
+        .into_iter()
+        .filter(|e| e.room.as_ref().is_some_and(|r| r.name == room))
+        .map(|e| {
+            let (identity, reason) = e
+                .participant
+                .map(|p| (p.identity, p.disconnect_reason))
+                .unwrap_or_default();
+            (e.event, identity, reason)
+        })
+        .collect()
+}
+
+/// Waits (up to 3 s) until `room` is gone from ListRooms; how long that took.
+async fn room_closes(lk: &LiveKitClient, room: &str) -> Duration {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        if lk.list_rooms(vec![room.into()]).await.unwrap().is_empty() {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("room {room} never closed");
+}
+
+/// livekit/livekit `pkg/rtc/room.go` (`CloseIfEmpty`): a room outlives its last
+/// participant by its `departure_timeout` (`pkg/config/config.go`: 20 s; 300 s
+/// `empty_timeout`), answering ListParticipants meanwhile; someone joining in that time
+/// keeps it; `room_finished` comes when it really closes.
+#[tokio::test]
+async fn a_room_outlives_its_last_participant_by_its_departure_timeout() {
+    let (fake, url) = fake().await;
+    let (lk, trunk) = outbound_setup(&fake, &url).await;
+    lk.create_sip_participant(&trunk, "+14155550000", "stay", call("c1", true))
+        .await
+        .unwrap();
+    let room = lk.list_rooms(vec!["stay".into()]).await.unwrap().remove(0);
+    assert_eq!((room.empty_timeout, room.departure_timeout), (300, 20));
+    assert_eq!(room.num_participants, 1);
+
+    fake.hang_up_from_phone("stay", "c1");
+    assert!(
+        lk.list_participants("stay").await.unwrap().is_empty(),
+        "the empty room still answers"
+    );
+    assert_eq!(
+        lk.get_participant("stay", "c1").await.unwrap_err().code(),
+        Some("not_found")
+    );
+    // Another call joins before the departure timeout has passed: the room stays.
+    tokio::time::sleep(ROOM_SECOND * 10).await;
+    lk.create_sip_participant(&trunk, "+14155550000", "stay", call("c2", true))
+        .await
+        .unwrap();
+    tokio::time::sleep(ROOM_SECOND * 15).await;
+    let same = lk.list_rooms(vec!["stay".into()]).await.unwrap();
+    assert_eq!(
+        same.first().map(|r| r.sid.as_str()),
+        Some(room.sid.as_str()),
+        "the same room, kept open by its new participant"
+    );
+    assert!(!room_events(&fake, "stay")
+        .iter()
+        .any(|(e, _, _)| e == "room_finished"));
+
+    fake.hang_up_from_phone("stay", "c2");
+    let took = room_closes(&lk, "stay").await;
+    assert!(
+        took >= ROOM_SECOND * 19,
+        "closed {took:?} after the last participant left"
+    );
+    assert_eq!(
+        lk.list_participants("stay").await.unwrap_err().code(),
+        Some("not_found")
+    );
+    let events: Vec<(String, String)> = room_events(&fake, "stay")
+        .into_iter()
+        .filter(|(e, _, _)| e != "track_published")
+        .map(|(e, who, _)| (e, who))
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("room_started", ""),
+        ("participant_joined", "c1"),
+        ("participant_left", "c1"),
+        ("participant_joined", "c2"),
+        ("participant_left", "c2"),
+        ("room_finished", ""),
+    ]
+    .iter()
+    .map(|(e, who)| (e.to_string(), who.to_string()))
+    .collect();
+    assert_eq!(events, expected);
+}
+
+/// livekit/livekit `pkg/rtc/room.go`: a room nobody joined closes its `empty_timeout`
+/// after it was made; CreateRoom's timeouts replace the defaults when above zero, on an
+/// existing room too (`pkg/service/roomallocator.go`, `CreateRoom`).
+#[tokio::test]
+async fn a_room_nobody_joins_closes_after_its_empty_timeout() {
+    use livekit_api::services::room::{CreateRoomOptions, RoomClient};
+    let (fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    let rooms = RoomClient::with_api_key(&url, KEY, SECRET);
+    let short = rooms
+        .create_room(
+            "short",
+            CreateRoomOptions {
+                empty_timeout: 5,
+                departure_timeout: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((short.empty_timeout, short.departure_timeout), (5, 2));
+    let long = lk.create_room("long", "").await.unwrap();
+    assert_eq!((long.empty_timeout, long.departure_timeout), (300, 20));
+    let updated = rooms
+        .create_room(
+            "long",
+            CreateRoomOptions {
+                departure_timeout: 7,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.sid, long.sid,
+        "CreateRoom on an existing room updates it"
+    );
+    assert_eq!((updated.empty_timeout, updated.departure_timeout), (300, 7));
+
+    let took = room_closes(&lk, "short").await;
+    assert!(took >= ROOM_SECOND * 3, "closed after {took:?}");
+    assert_eq!(
+        room_events(&fake, "short"),
+        [
+            ("room_started".to_string(), String::new(), 0),
+            ("room_finished".to_string(), String::new(), 0)
+        ]
+    );
+    assert_eq!(
+        lk.list_rooms(vec!["long".into()]).await.unwrap().len(),
+        1,
+        "a room with the default 300 s is still there"
+    );
+}
+
+/// Agents do not keep a room open nor count in `num_participants` (livekit/livekit
+/// `pkg/rtc/participant.go`, `IsDependent`); closing the room removes them with
+/// ROOM_CLOSED (`pkg/rtc/room.go`, `Close`). The dispatch rule's room configuration
+/// sets the inbound room's timeouts (`pkg/service/utils.go`, `SetRoomConfiguration`).
+#[tokio::test]
+async fn agents_do_not_keep_a_room_open() {
+    let (fake, url) = fake().await;
+    let lk = client(&url, SECRET);
+    let trunk = lk
+        .create_inbound_trunk(inbound("in", &["+15105550100"], &[]))
+        .await
+        .unwrap();
+    let mut options = rule_options("in", &[&trunk.sip_trunk_id], "desk-agent");
+    if let Some(config) = options.room_config.as_mut() {
+        config.departure_timeout = 5;
+    }
+    lk.create_dispatch_rule(individual("call-", ""), options)
+        .await
+        .unwrap();
+    let call = fake
+        .simulate_inbound(
+            "+15105550100",
+            "+14155550123",
+            TWILIO_IP.parse().unwrap(),
+            None,
+            None,
+        )
+        .unwrap();
+    assert!(fake.agent_answers(&call.room));
+    let room = lk
+        .list_rooms(vec![call.room.clone()])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(room.departure_timeout, 5, "the rule's room configuration");
+    assert_eq!(
+        room.num_participants, 1,
+        "the caller; the agent does not count"
+    );
+    assert_eq!(lk.list_participants(&call.room).await.unwrap().len(), 2);
+
+    fake.hang_up_from_phone(&call.room, &call.participant_identity);
+    assert_eq!(
+        lk.list_participants(&call.room).await.unwrap().len(),
+        1,
+        "the agent is still there"
+    );
+    let took = room_closes(&lk, &call.room).await;
+    assert!(took >= ROOM_SECOND * 4, "closed after {took:?}");
+    let closing: Vec<(String, i32)> = room_events(&fake, &call.room)
+        .into_iter()
+        .filter(|(e, _, _)| e == "participant_left" || e == "room_finished")
+        .map(|(e, _, reason)| (e, reason))
+        .collect();
+    assert_eq!(
+        closing,
+        [
+            (
+                "participant_left".to_string(),
+                proto::DisconnectReason::ClientInitiated as i32
+            ),
+            (
+                "participant_left".to_string(),
+                proto::DisconnectReason::RoomClosed as i32
+            ),
+            ("room_finished".to_string(), 0),
+        ],
+        "the caller hangs up; the room closes and removes its agent"
+    );
+}
+
+/// livekit/livekit `pkg/service/sip.go` (`CreateSIPParticipant`) waits 80 s for an answer
+/// with `wait_until_answered`, then fails `deadline_exceeded` "request timed out"
+/// (livekit/psrpc `errors.go`); the bridge dials under that request's context (livekit/sip
+/// `pkg/sip/client.go`), so the unanswered call is cancelled and leaves as
+/// USER_UNAVAILABLE. Without waiting the request returns once the participant joined.
+#[tokio::test]
+async fn create_sip_participant_waits_for_an_answer_as_long_as_livekit_does() {
+    let (fake, url) = fake().await;
+    fake.set_timing(CallTiming {
+        ringing_after: Duration::from_millis(30),
+        answer_after: Duration::from_millis(60),
+        agent_answers_after: None,
+        room_second: ROOM_SECOND,
+        // LiveKit's 80 s, scaled down.
+        sip_wait_until_answered: Duration::from_millis(200),
+    });
+    let (lk, trunk) = outbound_setup(&fake, &url).await;
+    fake.set_outcome("+14155550009", CallOutcome::NoAnswer);
+    let mut long_ring = call("slow", true);
+    long_ring.ringing_timeout = Some(Duration::from_secs(5));
+    let start = std::time::Instant::now();
+    let err = lk
+        .create_sip_participant(&trunk, "+14155550009", "room-slow", long_ring)
+        .await
+        .unwrap_err();
+    let took = start.elapsed();
+    assert_eq!(err.code(), Some("deadline_exceeded"), "{err:?}");
+    assert!(err.to_string().contains("request timed out"), "{err}");
+    assert_eq!(err.sip_status(), None);
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+        "the server's wait, not the ringing timeout: {took:?}"
+    );
+    // The call does not go on: cancelled, left as unanswered, still "ringing".
+    assert_eq!(
+        lk.get_participant("room-slow", "slow")
+            .await
+            .unwrap_err()
+            .code(),
+        Some("not_found")
+    );
+    let record = fake
+        .calls()
+        .into_iter()
+        .find(|c| c.identity == "slow")
+        .unwrap();
+    assert!(record.ended);
+    assert_eq!(record.status, "ringing");
+    assert_eq!(
+        room_events(&fake, "room-slow")
+            .into_iter()
+            .filter(|(e, _, _)| e == "participant_left")
+            .map(|(_, _, reason)| reason)
+            .collect::<Vec<_>>(),
+        [proto::DisconnectReason::UserUnavailable as i32]
+    );
+
+    // An answer within the wait: answered.
+    lk.create_sip_participant(&trunk, "+14155550000", "room-quick", call("quick", true))
+        .await
+        .unwrap();
+    // Without waiting: the request returns at once and the call rings on past the wait.
+    let mut not_waited = call("free", false);
+    not_waited.ringing_timeout = Some(Duration::from_secs(5));
+    lk.create_sip_participant(&trunk, "+14155550009", "room-free", not_waited)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        lk.get_participant("room-free", "free")
+            .await
+            .unwrap()
+            .attributes["sip.callStatus"],
+        "ringing"
+    );
+}
+
+/// livekit-server may take 30 s to answer CreateSIPParticipant (80 s with
+/// `wait_until_answered`: livekit/livekit `pkg/service/sip.go`) and places the call even
+/// if its caller has gone; Dial waits that long for a dial, whatever its usual time-out,
+/// while other requests keep it.
+#[tokio::test]
+async fn a_dial_outwaits_livekit_not_dials_usual_time_out() {
+    use dial_fakes::faults::Fault;
+    let (fake, url) = fake().await;
+    let lk = LiveKitClient::new(
+        &url,
+        KEY,
+        &SecretString::from(SECRET.to_string()),
+        Duration::from_secs(1),
+    );
+    let trunk = lk
+        .create_outbound_trunk(outbound("+15105550100"))
+        .await
+        .unwrap();
+    assert!(dial_app::server::livekit::dial_timeout(false) > Duration::from_secs(30));
+    assert!(dial_app::server::livekit::dial_timeout(true) > Duration::from_secs(80));
+    fake.faults.inject(Fault::delay(
+        "POST /twirp/livekit.SIP/CreateSIPParticipant",
+        1,
+        Duration::from_millis(1500),
+    ));
+    lk.create_sip_participant(
+        &trunk.sip_trunk_id,
+        "+14155550000",
+        "slow-dial",
+        call("c", false),
+    )
+    .await
+    .expect("Dial heard LiveKit's answer");
+    fake.faults.inject(Fault::delay(
+        "POST /twirp/livekit.RoomService/ListRooms",
+        1,
+        Duration::from_millis(1500),
+    ));
+    assert!(
+        lk.list_rooms(vec![]).await.is_err(),
+        "other requests keep the usual time-out"
+    );
 }
 
 #[tokio::test]

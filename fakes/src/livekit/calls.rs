@@ -14,7 +14,7 @@ impl FakeLiveKit {
         if let Some(call) = w
             .calls
             .iter_mut()
-            .find(|c| c.room == room && c.identity == identity)
+            .find(|c| c.room == room && c.identity == identity && !c.ended)
         {
             call.status = status.to_string();
         }
@@ -54,7 +54,7 @@ impl FakeLiveKit {
     }
 
     /// Ends a SIP participant's call: removed from the room, `participant_left` with the
-    /// reason, and the room closes when no participant is left.
+    /// reason. The room stays for its `departure_timeout` (`rooms.rs`).
     ///
     /// The SIP participant joins the room (and so is connected) before the INVITE is
     /// sent, so it always leaves with `participant_left`, never
@@ -98,18 +98,12 @@ impl FakeLiveKit {
             }
             p.state = participant_info::State::Disconnected as i32;
             p.disconnect_reason = reason as i32;
-            let empty = r.participants.is_empty();
             let room_info = r.room.clone();
-            if empty {
-                w.rooms.remove(room);
-            }
-            Some((room_info, p, empty))
+            self.left(&mut w, room);
+            Some((room_info, p))
         };
-        if let Some((room_info, p, empty)) = removed {
+        if let Some((room_info, p)) = removed {
             self.emit("participant_left", &room_info, Some(&p));
-            if empty {
-                self.emit("room_finished", &room_info, None);
-            }
         }
     }
 
@@ -258,6 +252,14 @@ impl FakeLiveKit {
             };
             let config = rule.room_config.clone().unwrap_or_default();
             let (room, created) = self.ensure_room(&mut w, &room_name, &config.metadata);
+            let room = self
+                .set_room_timeouts(
+                    &mut w,
+                    &room_name,
+                    config.empty_timeout,
+                    config.departure_timeout,
+                )
+                .unwrap_or(room);
             let call_id = id("SCL_");
             // With `hide_phone_number` the caller's number appears nowhere: the identity is a
             // hash of it and the name its last four digits (livekit/protocol `rpc/sip.go`,
@@ -318,6 +320,7 @@ impl FakeLiveKit {
                 ..Default::default()
             };
             let mut agents = Vec::new();
+            Self::joined(&mut w, &room_name, &participant);
             let r = w.rooms.entry(room_name.clone()).or_default();
             r.participants.push(participant.clone());
             for agent in &config.agents {
@@ -565,6 +568,7 @@ impl FakeLiveKit {
                 attributes,
                 ..Default::default()
             };
+            Self::joined(&mut w, &req.room_name, &participant);
             if let Some(r) = w.rooms.get_mut(&req.room_name) {
                 r.participants.push(participant.clone());
             }
@@ -601,7 +605,9 @@ impl FakeLiveKit {
         } else {
             None
         };
-        let ringing_timeout = pb_duration(&req.ringing_timeout).unwrap_or(Duration::from_secs(30));
+        let ringing_timeout = pb_duration(&req.ringing_timeout)
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_RINGING_TIMEOUT);
         let max_duration = pb_duration(&req.max_call_duration);
         let fake = self.clone();
         let (room_name, identity) = (req.room_name.clone(), participant.identity.clone());
@@ -624,13 +630,34 @@ impl FakeLiveKit {
             room_name: req.room_name.clone(),
             sip_call_id: call_id,
         };
-        match waiter {
-            None => Ok(info),
-            Some(rx) => match rx.await {
-                Ok(Ok(())) => Ok(info),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(TwirpError::new("internal", "the call ended unexpectedly")),
-            },
+        let Some(rx) = waiter else {
+            return Ok(info);
+        };
+        match tokio::time::timeout(timing.sip_wait_until_answered, rx).await {
+            Ok(Ok(Ok(()))) => Ok(info),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err(TwirpError::new("internal", "the call ended unexpectedly")),
+            Err(_) => {
+                // livekit-server gives the SIP service 80 s (livekit/livekit
+                // `pkg/service/sip.go`, `CreateSIPParticipant`); when they pass, psrpc's
+                // client answers `deadline_exceeded` "request timed out" (livekit/psrpc
+                // `pkg/client/rpc.go`, `ErrRequestTimedOut` in `errors.go`). The bridge
+                // dials under that request's context (livekit/sip `pkg/sip/client.go`,
+                // `createSIPParticipant`: `dialCtx` from the RPC's `ctx`, detached only
+                // once answered), so the INVITE is cancelled at the same moment
+                // (`pkg/sip/outbound.go`, `sipResponse`) and the participant leaves as
+                // unanswered (`pkg/sip/errors.go`: USER_UNAVAILABLE): the call does not
+                // go on.
+                if let Ok(mut w) = self.world.lock() {
+                    w.waiters.remove(&info.sip_call_id);
+                }
+                self.end_call(
+                    &req.room_name,
+                    &info.participant_identity,
+                    proto::DisconnectReason::UserUnavailable,
+                );
+                Err(TwirpError::new("deadline_exceeded", "request timed out"))
+            }
         }
     }
 

@@ -11,10 +11,13 @@
 //! `disconnect_reason` LiveKit gives (see `calls.rs`). No webhook is sent for a status
 //! change, as with LiveKit.
 //!
+//! Rooms live as livekit-server's do (see `rooms.rs`): a room outlives its last participant
+//! by its `departure_timeout` (20 s by default) and a room nobody joined closes after its
+//! `empty_timeout` (5 minutes); agents do not keep a room open. `room_finished` is sent
+//! when it really closes. [`CallTiming::room_second`] shortens both for tests.
+//!
 //! Known differences from the real server: JSON responses use snake_case names but, like
-//! pbjson, omit fields that hold default values; a room closes the moment its last
-//! participant leaves (livekit-server keeps it for its `departure_timeout`, 20 s by
-//! default, and an unused room for its `empty_timeout`, 5 minutes).
+//! pbjson, omit fields that hold default values.
 
 use crate::{
     faults::{Faults, Recorded},
@@ -43,7 +46,7 @@ use std::{
     net::{IpAddr, SocketAddr},
     path::Path as FilePath,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -84,6 +87,25 @@ pub enum TransferOutcome {
     Fail(u16),
 }
 
+/// A room's `empty_timeout` when neither CreateRoom nor the dispatch rule's room
+/// configuration sets one: livekit/livekit `pkg/config/config.go` (`DefaultConfig`,
+/// `Room.EmptyTimeout: 5 * 60`).
+pub const DEFAULT_EMPTY_TIMEOUT_SECS: u32 = 5 * 60;
+
+/// A room's `departure_timeout` by default: livekit/livekit `pkg/config/config.go`
+/// (`Room.DepartureTimeout: 20`).
+pub const DEFAULT_DEPARTURE_TIMEOUT_SECS: u32 = 20;
+
+/// How long livekit-server waits for the SIP service to answer CreateSIPParticipant with
+/// `wait_until_answered` (livekit/livekit `pkg/service/sip.go`, `CreateSIPParticipant`:
+/// 80 s, or 30 s without it — time enough to join the room, which the fake does at once).
+pub const SIP_WAIT_UNTIL_ANSWERED: Duration = Duration::from_secs(80);
+
+/// The SIP bridge's ringing timeout when the request names none (livekit/sip
+/// `pkg/sip/participant.go`, `defaultRingingTimeout`). livekit-api 0.10 sends 30 s itself
+/// when it waits for the answer (`services/dial_timeout.rs`, `DEFAULT_RINGING_TIMEOUT`).
+pub const DEFAULT_RINGING_TIMEOUT: Duration = Duration::from_secs(3 * 60);
+
 #[derive(Debug, Clone, Copy)]
 pub struct CallTiming {
     pub ringing_after: Duration,
@@ -91,6 +113,13 @@ pub struct CallTiming {
     /// An inbound call's agent joins and publishes audio this long after the call
     /// arrives (and so answers it); `None`: only [`FakeLiveKit::agent_answers`] does.
     pub agent_answers_after: Option<Duration>,
+    /// How long one second of a room's `empty_timeout` and `departure_timeout` lasts here:
+    /// 1 s, as on livekit-server; tests that wait for `room_finished` shorten it. The
+    /// rooms still report their timeouts in seconds, as LiveKit's do.
+    pub room_second: Duration,
+    /// How long CreateSIPParticipant with `wait_until_answered` waits for the answer
+    /// before failing `deadline_exceeded` ([`SIP_WAIT_UNTIL_ANSWERED`]; tests shorten it).
+    pub sip_wait_until_answered: Duration,
 }
 
 impl Default for CallTiming {
@@ -99,6 +128,8 @@ impl Default for CallTiming {
             ringing_after: Duration::from_millis(100),
             answer_after: Duration::from_millis(300),
             agent_answers_after: Some(Duration::from_millis(150)),
+            room_second: Duration::from_secs(1),
+            sip_wait_until_answered: SIP_WAIT_UNTIL_ANSWERED,
         }
     }
 }
@@ -130,6 +161,12 @@ struct RoomState {
     room: proto::Room,
     participants: Vec<proto::ParticipantInfo>,
     dispatches: Vec<proto::AgentDispatch>,
+    /// When the room was made, the first participant that is not an agent joined, and
+    /// the last participant left (livekit/livekit `pkg/rtc/room.go`: `CreationTime`,
+    /// `joinedAt`, `leftAt`), for its closing (`rooms.rs`, `close_if_empty`).
+    created_at: Option<Instant>,
+    first_joined_at: Option<Instant>,
+    last_left_at: Option<Instant>,
 }
 
 #[derive(Default)]

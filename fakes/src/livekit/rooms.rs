@@ -1,11 +1,48 @@
 //! `livekit.RoomService` and `livekit.AgentDispatchService`: rooms, participants and
 //! agent dispatches, with room grants checked per request.
+//!
+//! A room's life follows livekit-server's (livekit/livekit `pkg/rtc/room.go`,
+//! `CloseIfEmpty`, run every second by `pkg/service/server.go`'s `backgroundWorker`
+//! through `pkg/service/roommanager.go`'s `CloseIdleRooms`): it stays open while anyone
+//! other than an agent or egress is in it (`pkg/rtc/participant.go`, `IsDependent`);
+//! once someone has joined and the last participant has left, it closes after its
+//! `departure_timeout`; a room nobody joined closes its `empty_timeout` after it was made.
+//! Closing removes the agents still in it (`participant_left`, `ROOM_CLOSED`), then sends
+//! `room_finished`. The timeouts come from the server's defaults (`pkg/config/config.go`:
+//! 300 s and 20 s), overridden by CreateRoom's fields when they are above zero
+//! (`pkg/service/roomallocator.go`, `CreateRoom`) and by the dispatch rule's room
+//! configuration for the rooms inbound calls make (`pkg/service/utils.go`,
+//! `SetRoomConfiguration`, from the SIP participant's token).
 
 use super::*;
+
+/// Agents and egress do not keep a room open, nor count in `num_participants`
+/// (livekit/livekit `pkg/rtc/participant.go`, `IsDependent`; `pkg/rtc/room.go`,
+/// `updateProto`).
+pub(super) fn is_dependent(p: &proto::ParticipantInfo) -> bool {
+    p.kind == participant_info::Kind::Agent as i32
+        || p.kind == participant_info::Kind::Egress as i32
+}
+
+/// When a room closes if nothing changes, or `None` while someone keeps it open
+/// (livekit/livekit `pkg/rtc/room.go`, `CloseIfEmpty`).
+fn closes_at(r: &RoomState, second: Duration) -> Option<Instant> {
+    if r.participants.iter().any(|p| !is_dependent(p)) {
+        return None;
+    }
+    let (since, timeout) = match (r.first_joined_at, r.last_left_at) {
+        // "need to give time in case participant is reconnecting"
+        (Some(_), Some(left)) => (left, r.room.departure_timeout),
+        _ => (r.created_at?, r.room.empty_timeout),
+    };
+    Some(since + second * timeout)
+}
 
 impl FakeLiveKit {
     // -- Rooms and participants -----------------------------------------------------------
 
+    /// The room `name`, made (with the server's default timeouts) if it does not exist;
+    /// whether it was made. A new room is watched for its `empty_timeout`.
     pub(super) fn ensure_room(
         &self,
         world: &mut World,
@@ -21,18 +58,109 @@ impl FakeLiveKit {
             metadata: metadata.to_string(),
             creation_time: now_secs(),
             creation_time_ms: now_secs() * 1000,
-            empty_timeout: 300,
-            departure_timeout: 20,
+            empty_timeout: DEFAULT_EMPTY_TIMEOUT_SECS,
+            departure_timeout: DEFAULT_DEPARTURE_TIMEOUT_SECS,
             ..Default::default()
         };
-        world.rooms.insert(
-            name.to_string(),
-            RoomState {
-                room: room.clone(),
-                ..Default::default()
-            },
-        );
+        let state = RoomState {
+            room: room.clone(),
+            created_at: Some(Instant::now()),
+            ..Default::default()
+        };
+        if let Some(at) = closes_at(&state, world.timing.room_second) {
+            self.watch_room(name, at);
+        }
+        world.rooms.insert(name.to_string(), state);
         (room, true)
+    }
+
+    /// Sets a room's timeouts from a request or a room configuration: a value above zero
+    /// replaces the room's (livekit/livekit `pkg/service/roomallocator.go`, `CreateRoom`,
+    /// which updates an existing room too).
+    pub(super) fn set_room_timeouts(
+        &self,
+        world: &mut World,
+        name: &str,
+        empty_timeout: u32,
+        departure_timeout: u32,
+    ) -> Option<proto::Room> {
+        let second = world.timing.room_second;
+        let r = world.rooms.get_mut(name)?;
+        if empty_timeout > 0 {
+            r.room.empty_timeout = empty_timeout;
+        }
+        if departure_timeout > 0 {
+            r.room.departure_timeout = departure_timeout;
+        }
+        if let Some(at) = closes_at(r, second) {
+            self.watch_room(name, at);
+        }
+        Some(r.room.clone())
+    }
+
+    /// A participant joined room `name`: one that is not an agent starts the room's
+    /// departure rule (livekit/livekit `pkg/rtc/room.go`, `Join`: `joinedAt`).
+    pub(super) fn joined(world: &mut World, name: &str, p: &proto::ParticipantInfo) {
+        if let Some(r) = world.rooms.get_mut(name) {
+            if !is_dependent(p) && r.first_joined_at.is_none() {
+                r.first_joined_at = Some(Instant::now());
+            }
+        }
+    }
+
+    /// A participant left room `name` (livekit/livekit `pkg/rtc/room.go`,
+    /// `RemoveParticipant`: `leftAt`, whoever it was); the room is watched for its
+    /// `departure_timeout` once only agents are left.
+    pub(super) fn left(&self, world: &mut World, name: &str) {
+        let second = world.timing.room_second;
+        if let Some(r) = world.rooms.get_mut(name) {
+            r.last_left_at = Some(Instant::now());
+            if let Some(at) = closes_at(r, second) {
+                self.watch_room(name, at);
+            }
+        }
+    }
+
+    /// Checks room `name` at `at` (outside a Tokio runtime the room stays until deleted).
+    fn watch_room(&self, name: &str, at: Instant) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (fake, name) = (self.clone(), name.to_string());
+        runtime.spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            fake.close_if_empty(&name);
+        });
+    }
+
+    /// Closes room `name` if its timeout has passed with nobody but agents in it; if it
+    /// is due later (someone left since, or its timeout grew), checks again then.
+    fn close_if_empty(&self, name: &str) {
+        let closed = {
+            let Ok(mut w) = self.world.lock() else { return };
+            let second = w.timing.room_second;
+            let Some(at) = w.rooms.get(name).and_then(|r| closes_at(r, second)) else {
+                return;
+            };
+            if at > Instant::now() {
+                self.watch_room(name, at);
+                return;
+            }
+            let Some(r) = w.rooms.remove(name) else {
+                return;
+            };
+            r
+        };
+        // Closing the room closes everyone still in it: only agents can be
+        // (livekit/livekit `pkg/rtc/room.go`, `Close`: `ParticipantCloseReasonRoomClosed`,
+        // `ROOM_CLOSED` in `pkg/rtc/types/interfaces.go`).
+        for p in &closed.participants {
+            let mut p = p.clone();
+            p.state = participant_info::State::Disconnected as i32;
+            p.disconnect_reason = proto::DisconnectReason::RoomClosed as i32;
+            self.emit("participant_left", &closed.room, Some(&p));
+        }
+        self.emit("room_finished", &closed.room, None);
     }
 
     pub(super) fn room_method(
@@ -54,6 +182,14 @@ impl FakeLiveKit {
                 let (room, created) = {
                     let mut w = self.lock()?;
                     let (room, created) = self.ensure_room(&mut w, &req.name, &req.metadata);
+                    let room = self
+                        .set_room_timeouts(
+                            &mut w,
+                            &req.name,
+                            req.empty_timeout,
+                            req.departure_timeout,
+                        )
+                        .unwrap_or(room);
                     if let Some(r) = w.rooms.get_mut(&req.name) {
                         for agent in &req.agents {
                             r.dispatches.push(proto::AgentDispatch {
@@ -84,7 +220,8 @@ impl FakeLiveKit {
                     .filter(|r| req.names.is_empty() || req.names.contains(&r.room.name))
                     .map(|r| {
                         let mut room = r.room.clone();
-                        room.num_participants = u32::try_from(r.participants.len()).unwrap_or(0);
+                        let people = r.participants.iter().filter(|p| !is_dependent(p)).count();
+                        room.num_participants = u32::try_from(people).unwrap_or(0);
                         room
                     })
                     .collect();

@@ -115,15 +115,18 @@ impl Incoming {
         let sip = participant.and_then(|p| Some((p, sip_facts(p)?)));
         let effect = match sip {
             Some((p, facts)) => {
+                // LiveKit's webhooks are room_started/finished, participant_joined/left/
+                // connection_aborted, track_published/unpublished, egress, ingress and
+                // agent job events (livekit/protocol `webhook/consts.go`): none for a
+                // participant's attribute or `sip.callStatus` change, which is followed by
+                // reading the participant (`follow.rs`). Any other event about a SIP
+                // participant (its track, or a name a newer LiveKit adds) is recorded on
+                // its call and moves nothing.
                 let status = match event.event.as_str() {
                     "participant_left" | "participant_connection_aborted" => {
                         Some(CallStatus::Ended)
                     }
-                    "participant_joined"
-                    | "participant_updated"
-                    | "participant_attributes_changed" => {
-                        facts.status.or(Some(CallStatus::Answered))
-                    }
+                    "participant_joined" => facts.status.or(Some(CallStatus::Answered)),
                     _ => None,
                 };
                 let end_reason = (status == Some(CallStatus::Ended)).then(|| {
@@ -1217,7 +1220,7 @@ mod tests {
             &t.db,
             &[
                 sip_event(
-                    "participant_updated",
+                    "participant_joined",
                     "EV_4",
                     "SCL_a",
                     "active",
@@ -1249,6 +1252,84 @@ mod tests {
         .await
         .expect("count");
         assert_eq!((events, sessions), (5, 2));
+    }
+
+    /// LiveKit sends no webhook when a participant's attributes (its `sip.callStatus`)
+    /// change (livekit/protocol `webhook/consts.go`): such a name, like any a newer
+    /// LiveKit may add, is recorded on its call and moves nothing.
+    #[tokio::test]
+    async fn an_event_name_livekit_does_not_send_is_recorded_and_moves_nothing() {
+        let t = temp_db().await;
+        let results = deliver(
+            &t.db,
+            &[sip_event(
+                "participant_joined",
+                "EV_1",
+                "SCL_r",
+                "ringing",
+                1_700_000_000,
+            )],
+        )
+        .await;
+        let call = match &results[0] {
+            Ok(Applied::Recorded { call_id: Some(id) }) => id.clone(),
+            other => panic!("the join was not recorded on a call: {other:?}"),
+        };
+        let later = deliver(
+            &t.db,
+            &[
+                sip_event(
+                    "participant_attributes_changed",
+                    "EV_2",
+                    "SCL_r",
+                    "active",
+                    1_700_000_010,
+                ),
+                sip_event(
+                    "participant_updated",
+                    "EV_3",
+                    "SCL_r",
+                    "active",
+                    1_700_000_020,
+                ),
+                sip_event(
+                    "sip_call_answered_in_a_newer_livekit",
+                    "EV_4",
+                    "SCL_r",
+                    "active",
+                    1_700_000_030,
+                ),
+            ],
+        )
+        .await;
+        for result in &later {
+            assert_eq!(
+                result.as_ref().ok(),
+                Some(&Applied::Recorded {
+                    call_id: Some(call.clone())
+                }),
+                "recorded on the call, not refused"
+            );
+        }
+        assert_eq!(
+            stored(&t.db, "SCL_r").await,
+            Some(("ringing".into(), None, None, None)),
+            "still ringing: only reading the participant says it was answered"
+        );
+        let kinds: Vec<String> =
+            sqlx::query_scalar("SELECT kind FROM call_events ORDER BY occurred_at")
+                .fetch_all(&t.db.pool)
+                .await
+                .expect("kinds");
+        assert_eq!(
+            kinds,
+            [
+                "participant_joined",
+                "participant_attributes_changed",
+                "participant_updated",
+                "sip_call_answered_in_a_newer_livekit"
+            ]
+        );
     }
 
     #[tokio::test]

@@ -160,6 +160,26 @@ pub struct CallOptions {
     pub max_call_duration: Option<Duration>,
 }
 
+/// How long Dial waits for CreateSIPParticipant: longer than livekit-server waits for its
+/// SIP service (livekit/livekit `pkg/service/sip.go`, `CreateSIPParticipant`: 30 s to join
+/// the room, 80 s with `wait_until_answered`), so that Dial hears LiveKit's own answer —
+/// `deadline_exceeded` "request timed out" when it stopped waiting, and the call was
+/// cancelled with it (livekit/sip `pkg/sip/client.go`). Giving up earlier (Dial's usual
+/// 10 s) would not stop the call: livekit-server's request to the SIP service is not
+/// cancelled when its caller goes (livekit/psrpc has no cancel message for a unary
+/// request, `internal/internal.proto`), so the phone could ring for a call Dial recorded
+/// as failed. With `wait_until_answered` livekit-api 0.10 also keeps it above the ringing
+/// timeout + 2 s (`services/dial_timeout.rs`).
+pub fn dial_timeout(wait_until_answered: bool) -> Duration {
+    const MARGIN: Duration = Duration::from_secs(5);
+    let livekit_waits = if wait_until_answered {
+        Duration::from_secs(80)
+    } else {
+        Duration::from_secs(30)
+    };
+    livekit_waits + MARGIN
+}
+
 /// LiveKit's API, in two kinds of client. livekit-api 0.10 replays a request against
 /// other LiveKit Cloud regions after a transport error or a 5xx (up to 3 attempts, for
 /// `*.livekit.cloud` / `*.livekit.run` hosts and time-outs of 5 s or more:
@@ -359,6 +379,8 @@ impl LiveKitClient {
 
     // -- Calls ----------------------------------------------------------------------------
 
+    /// Places a call. Dial waits for the answer longer than livekit-server waits for its
+    /// SIP service ([`dial_timeout`]).
     pub async fn create_sip_participant(
         &self,
         trunk_id: &str,
@@ -379,6 +401,7 @@ impl LiveKitClient {
             wait_until_answered: Some(call.wait_until_answered),
             ringing_timeout: call.ringing_timeout,
             max_call_duration: call.max_call_duration,
+            timeout: Some(dial_timeout(call.wait_until_answered)),
             ..Default::default()
         };
         Ok(self

@@ -82,6 +82,11 @@ impl Sandbox {
         state_dir: Option<&Path>,
     ) -> Result<Sandbox, SandboxError> {
         let first_run = state_dir.is_none_or(|dir| !dir.join(TWILIO_STATE_FILE).exists());
+        // The simulated LiveKit keeps its default timing: calls ring and answer in a
+        // fraction of a second, but rooms live as long as LiveKit's (20 s after the last
+        // participant, 5 minutes unused) and a dial waits as long as LiveKit's 80 s. Dial
+        // ends a call on its participant's leave, not on the room's close, so nothing
+        // waits on that: room_finished arrives 20 s after the call, as from LiveKit.
         let (twilio, livekit) = match state_dir {
             Some(dir) => (
                 FakeTwilio::with_state_file(&dir.join(TWILIO_STATE_FILE))?,
