@@ -125,6 +125,48 @@ test('saving the Twilio settings unchanged says so', async ({ page, javaScriptEn
   await expect(page.getByLabel('SIP username')).toHaveValue('dial-2');
 });
 
+// Issue 14: the do-not-call list, added to by hand and from a CSV file with a bad row,
+// and a number taken off it again after a confirmation.
+test('the do-not-call list: add, import a CSV with a bad row, remove', async ({ page, javaScriptEnabled }) => {
+  await signIn(page, admin);
+  await page.goto('/dashboard/settings/admin/do-not-call');
+  await expectHydratedIfJs(page, javaScriptEnabled);
+  await expect(page.getByRole('heading', { name: 'The list is empty' })).toBeVisible();
+
+  await page.getByLabel('Phone number').fill('(415) 555-0100');
+  await page.getByLabel('Note (optional)').fill('asked by email');
+  await page.getByRole('button', { name: 'Add to the list' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Added +1 (415) 555-0100' }))
+    .toHaveText('Added +1 (415) 555-0100 to the do-not-call list: no campaign will call it.');
+  const added = page.locator('tr[data-dnc="+14155550100"]');
+  await expect(added).toContainText('Added by admin');
+  await expect(added).toContainText('asked by email');
+
+  await page.getByLabel('CSV file').setInputFiles({
+    name: 'opted-out.csv',
+    mimeType: 'text/csv',
+    buffer: Buffer.from('name;phone\nAda;+1 415 555 0101\nBob;nope\nCy;4155550100\n'),
+  });
+  await page.getByRole('button', { name: 'Import' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Added 1 number' })).toContainText(
+    'Added 1 number to the do-not-call list. 1 was already on it. 1 row was not added: line 3 (\u201cnope\u201d)');
+  await expect(page.locator('tr[data-dnc="+14155550101"]')).toContainText('Imported by admin');
+
+  await added.locator('summary').click();
+  await added.getByRole('button', { name: 'Remove +1 (415) 555-0100' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Removed' }))
+    .toHaveText('Removed +1 (415) 555-0100 from the do-not-call list: campaigns may call it again.');
+  await expect(page.locator('tr[data-dnc="+14155550100"]')).toHaveCount(0);
+  await expect(page.locator('tr[data-dnc="+14155550101"]')).toHaveCount(1);
+
+  // A file without a phone column is refused whole, as an error.
+  await page.getByLabel('CSV file').setInputFiles({
+    name: 'wrong.csv', mimeType: 'text/csv', buffer: Buffer.from('name,email\nAda,ada@example.com\n'),
+  });
+  await page.getByRole('button', { name: 'Import' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'No phone column' })).toBeVisible();
+});
+
 test('an owner cannot open admin pages', async ({ page }) => {
   await signIn(page, admin);
   await page.goto('/dashboard/settings/admin/users');
