@@ -21,5 +21,6 @@ mod routing;
 mod sandbox;
 mod security;
 mod settings;
+mod transfers;
 mod twilio_webhooks;
 mod users;
