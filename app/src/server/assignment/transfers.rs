@@ -56,12 +56,8 @@ impl TransferMode {
 /// What the number's page, the call page and the API say about a trunk that refuses
 /// transfers.
 fn block(number_id: &str, trunk_sid: &str, mode: TransferMode, admin: bool) -> TransferBlock {
-    let what = match mode {
-        TransferMode::SipOnly => "only to sip: addresses, not to phone numbers",
-        _ => "not at all",
-    };
     let fix = if admin {
-        "Turn transfers on from the number's page (Assistant → Turn on transfers), or set Call Transfer in the Twilio console."
+        "Turn transfers on from the number's page (Assistant → Turn on transfers), or in the Twilio console."
     } else {
         "Ask an administrator to turn transfers on for the number."
     };
@@ -69,11 +65,21 @@ fn block(number_id: &str, trunk_sid: &str, mode: TransferMode, admin: bool) -> T
         transfer_mode: mode.as_str().to_string(),
         trunk_sid: trunk_sid.to_string(),
         number_id: number_id.to_string(),
-        message: format!(
-            "The number's Twilio trunk {trunk_sid} lets calls be transferred {what} (Call Transfer is “{}” there): Twilio refuses the transfer request. {fix}",
+        message: format!("{} {fix}", refusal_words(trunk_sid, mode)),
+        can_enable: admin,
+    }
+}
+
+/// What the trunk's mode means for transfers, in words.
+fn refusal_words(trunk_sid: &str, mode: TransferMode) -> String {
+    match mode {
+        TransferMode::SipOnly => format!(
+            "The number's Twilio trunk {trunk_sid} allows transfers only to sip: addresses (Call Transfer “sip-only”): Twilio refuses transfers to phone numbers."
+        ),
+        _ => format!(
+            "The number's Twilio trunk {trunk_sid} has Call Transfer off (“{}”): Twilio refuses every transfer request.",
             mode.as_str()
         ),
-        can_enable: admin,
     }
 }
 
@@ -188,14 +194,9 @@ pub(super) async fn precheck_trunk(ctx: &Ctx) -> Result<Option<String>, StepErro
     } else {
         "a trunk Dial did not make"
     };
-    let what = match mode {
-        TransferMode::SipOnly => "only to sip: addresses, not to phone numbers",
-        _ => "not at all",
-    };
     Ok(Some(format!(
-        "Warning: Twilio trunk {} ({whose}) has Call Transfer “{}”, so this number's calls can be transferred {what}. An administrator can turn transfers on from the number's page",
-        trunk.sid,
-        mode.as_str()
+        "Warning: this number's calls cannot all be transferred ({whose}). {} An administrator can turn transfers on from the number's page",
+        refusal_words(&trunk.sid, mode)
     )))
 }
 
