@@ -606,6 +606,9 @@ pub struct Routing {
     pub assistants: Vec<AssistantOption>,
     /// The last "Test inbound route" result.
     pub last_route_check: Option<RouteCheck>,
+    /// The number's Twilio trunk refuses transfers (as last read).
+    #[serde(default)]
+    pub transfer_block: Option<TransferBlock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -990,6 +993,35 @@ impl CallEventView {
 pub struct CallDetail {
     pub call: CallRow,
     pub timeline: Vec<CallEventView>,
+    /// Why the carrier would refuse to transfer this call, while it is on; null when
+    /// nothing is known against it.
+    #[serde(default)]
+    pub transfer_block: Option<TransferBlock>,
+}
+
+/// The number's Twilio Elastic SIP trunk refuses transfers (its `TransferMode`): Twilio
+/// answers the SIP REFER with a refusal, so Dial says so rather than trying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TransferBlock {
+    /// The trunk's `TransferMode`: `disable-all` (no transfers) or `sip-only` (only to
+    /// sip: addresses, not to phone numbers).
+    pub transfer_mode: String,
+    /// The Twilio trunk (TK…).
+    pub trunk_sid: String,
+    /// The Dial number whose calls go through the trunk.
+    pub number_id: String,
+    /// What is wrong and how to fix it, in words.
+    pub message: String,
+    /// The viewer may turn transfers on (administrators), from the number's page.
+    pub can_enable: bool,
+}
+
+impl TransferBlock {
+    /// Only phone-number (tel:) destinations are refused; sip: ones work.
+    pub fn sip_only(&self) -> bool {
+        self.transfer_mode == "sip-only"
+    }
 }
 
 /// The result of a transfer.

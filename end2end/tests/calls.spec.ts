@@ -157,3 +157,74 @@ test('an inbound call rings until its agent answers, and its page follows it', a
     }).toPass({ timeout: 10_000 });
   }
 });
+
+// Twilio refuses a transfer its trunk's Call Transfer setting does not allow. Someone turns
+// transfers off in the Twilio console (here: the sandbox's Twilio, over its API); the
+// refused transfer says why and the call stays on; the call page then explains instead of
+// offering the form, and links an administrator to the number, where transfers are turned
+// on in one confirmed click; the next transfer goes through.
+test('a trunk that refuses transfers: the call says why, and an admin turns them on', async ({ page, request }) => {
+  await signInAsAdmin(page);
+  await page.goto('/dashboard/settings/admin/sandbox');
+  const twilio = await page.locator('dt', { hasText: 'Twilio API' }).locator('xpath=following-sibling::dd[1]').innerText();
+  const account = await page.locator('dt', { hasText: 'Twilio account' }).locator('xpath=following-sibling::dd[1]').innerText();
+  // The sandbox's default credentials (`dial sandbox --help`).
+  const headers = { Authorization: 'Basic ' + Buffer.from(`${account}:5a4db0c5a4db0c5a4db0c5a4db0c5a4d`).toString('base64') };
+  const trunks = await (await request.get(`${twilio}/v1/Trunks`, { headers })).json();
+  const trunk: string = trunks.trunks[0].sid;
+  const off = await request.post(`${twilio}/v1/Trunks/${trunk}`, { headers, form: { TransferMode: 'disable-all' } });
+  expect(off.status()).toBe(200);
+
+  // A call from the assigned number.
+  await page.goto('/dashboard/calls');
+  const place = page.locator('section#place-call');
+  await place.getByLabel('From number').selectOption({ label: '+1 (510) 555-0107 · Outbound desk' });
+  await place.getByLabel('Destination').fill('+14155550101');
+  await place.getByRole('button', { name: 'Call', exact: true }).click();
+  await expect(page).toHaveURL(/\/dashboard\/calls\/[^/?#]+$/);
+  const callUrl = new URL(page.url()).pathname;
+  await expect(async () => {
+    await page.goto(callUrl);
+    await expect(page.getByTestId('call-status')).toHaveText('Answered', { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
+
+  // Dial last read the trunk with transfers on, so it tries: Twilio refuses the REFER.
+  const controls = page.getByTestId('call-controls');
+  await controls.getByLabel('Transfer to').fill('+1 415 555 0199');
+  await controls.getByRole('button', { name: 'Transfer', exact: true }).click();
+  await expect(page.getByText('(SIP 403 Forbidden). The call is still connected.').first()).toBeVisible();
+  await page.goto(callUrl);
+  await expect(page.getByTestId('call-status')).toHaveText('Answered');
+  await expect(page.getByTestId('last-transfer')).toContainText('failed');
+  await expect(page.getByTestId('last-transfer')).toContainText('The call is still connected.');
+  // Now the page explains rather than offering a transfer that would fail.
+  const unavailable = page.getByTestId('transfer-unavailable');
+  await expect(unavailable).toContainText('Transfer is unavailable.');
+  await expect(unavailable).toContainText(trunk);
+  await expect(unavailable).toContainText('disable-all');
+  await expect(controls.getByLabel('Transfer to')).toHaveCount(0);
+
+  // The fix, from the number's page: confirmed, then done.
+  await unavailable.getByRole('link', { name: 'Turn on transfers for the number' }).click();
+  await expect(page.getByRole('heading', { name: '+1 (510) 555-0107' })).toBeVisible();
+  const warning = page.getByTestId('transfers-off');
+  await expect(warning).toContainText('Calls on this number cannot be transferred.');
+  const enable = page.getByTestId('enable-transfers');
+  await enable.locator('summary').click();
+  await expect(enable).toContainText(`Set Call Transfer on Twilio trunk ${trunk} to “enable-all”?`);
+  await enable.getByRole('button', { name: 'Turn on transfers', exact: true }).click();
+  await expect(page.getByTestId('transfers-off')).toHaveCount(0);
+  const now = await (await request.get(`${twilio}/v1/Trunks/${trunk}`, { headers })).json();
+  expect(now.transfer_mode).toBe('enable-all');
+
+  // The audit log says it in words.
+  await page.goto('/dashboard/settings/admin/audit');
+  await expect(page.getByText('Transfers turned on at the Twilio trunk').first()).toBeVisible();
+
+  // And the call transfers.
+  await page.goto(callUrl);
+  await expect(page.getByTestId('transfer-unavailable')).toHaveCount(0);
+  await controls.getByLabel('Transfer to').fill('+1 415 555 0199');
+  await controls.getByRole('button', { name: 'Transfer', exact: true }).click();
+  await expect(page.getByText('Transferred to tel:+14155550199').first()).toBeVisible();
+});

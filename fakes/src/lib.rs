@@ -9,6 +9,28 @@ pub mod twilio;
 
 pub use store::StateError;
 
+/// Links the two fakes as the real chain is linked: a REFER the LiveKit bridge sends for a
+/// call through a Twilio trunk is answered by the Twilio fake, by that trunk's
+/// `TransferMode` (`twilio/refer.rs`); a refusal fails TransferSIPParticipant as it would
+/// at LiveKit (`livekit/transfer.rs`). Calls through other carriers are not Twilio's and
+/// keep the LiveKit fake's own answer.
+pub fn link(twilio: &twilio::FakeTwilio, livekit: &livekit::FakeLiveKit) {
+    let twilio = twilio.clone();
+    livekit.set_refer_peer(Some(std::sync::Arc::new(
+        move |call: &livekit::ReferredCall| {
+            let address = (call.direction == "outbound")
+                .then_some(call.trunk_address.as_deref())
+                .flatten();
+            twilio
+                .answer_refer(address, &call.called_number, &call.refer_to)
+                .map(|answer| match answer {
+                    Ok(()) => livekit::TransferOutcome::Succeed,
+                    Err(status) => livekit::TransferOutcome::Fail(status),
+                })
+        },
+    )));
+}
+
 /// Seconds since the Unix epoch (the fakes' clock for creation times and room ages).
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()

@@ -188,6 +188,15 @@ pub(super) async fn transfer_call(
     let target = dial_app::server::calls::parse_transfer_target(&body.to, "to")?;
     let result =
         dial_app::server::calls::transfer(&state, &me, &api_actor(&me), &id, &target).await?;
+    if !result.ok {
+        // Tried and not completed: the refusal's reason and SIP status are in the message.
+        return Err(AppError::Upstream {
+            provider: "LiveKit".into(),
+            code: None,
+            message: result.message,
+        }
+        .into());
+    }
     Ok(Json(result))
 }
 

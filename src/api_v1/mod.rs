@@ -290,6 +290,9 @@ pub struct Endpoint {
     pub response: Schema,
     /// The handler, for the given method.
     pub route: fn(MethodFilter) -> MethodRouter<AppState>,
+    /// Error statuses the route answers for its own reasons, each with what it means
+    /// (every route also has `default`: any other error, in the same body).
+    pub errors: &'static [(u16, &'static str)],
 }
 
 impl Endpoint {
@@ -298,6 +301,23 @@ impl Endpoint {
         format!("{BASE}{}", self.path)
     }
 }
+
+/// What a transfer answers besides success: it was not tried (409), or it was tried and
+/// did not complete (502).
+const TRANSFER_ERRORS: &[(u16, &str)] = &[
+    (
+        409,
+        "Nothing was sent: the call has ended or has not reached LiveKit yet, or the number's \
+         Twilio trunk refuses this transfer (its Call Transfer setting is `disable-all`, or \
+         `sip-only` for a phone-number destination). The message names the reason and the fix.",
+    ),
+    (
+        502,
+        "The transfer was tried and did not complete: LiveKit or the carrier refused it (a \
+         refused SIP REFER), with the reason and SIP status in the message. A refused \
+         transfer leaves the call connected; the message says whether the call is still on.",
+    ),
+];
 
 /// Every route under `/api/v1`.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -310,6 +330,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: schema_of::<Me>,
         route: |m| on(m, me),
+        errors: &[],
     },
     Endpoint {
         method: Method::GET,
@@ -320,6 +341,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: || json!({ "type": "object" }),
         route: |m| on(m, openapi),
+        errors: &[],
     },
     Endpoint {
         method: Method::GET,
@@ -331,6 +353,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: inline::<Page<NumberRow>>,
         route: |m| on(m, list_numbers),
+        errors: &[],
     },
     Endpoint {
         method: Method::GET,
@@ -341,6 +364,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: inline::<Vec<Assistant>>,
         route: |m| on(m, list_assistants),
+        errors: &[],
     },
     Endpoint {
         method: Method::POST,
@@ -351,6 +375,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: Some(schema_of::<PlaceCallBody>),
         response: schema_of::<CallRow>,
         route: |m| on(m, place_call),
+        errors: &[],
     },
     Endpoint {
         method: Method::GET,
@@ -361,6 +386,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: inline::<Page<CallRow>>,
         route: |m| on(m, list_calls),
+        errors: &[],
     },
     Endpoint {
         method: Method::GET,
@@ -371,6 +397,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: schema_of::<CallDetail>,
         route: |m| on(m, get_call),
+        errors: &[],
     },
     Endpoint {
         method: Method::POST,
@@ -381,6 +408,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: Some(schema_of::<TransferBody>),
         response: schema_of::<TransferResult>,
         route: |m| on(m, transfer_call),
+        errors: TRANSFER_ERRORS,
     },
     Endpoint {
         method: Method::POST,
@@ -391,6 +419,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: schema_of::<CallRow>,
         route: |m| on(m, hang_up_call),
+        errors: &[],
     },
 ];
 

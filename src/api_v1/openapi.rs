@@ -52,6 +52,15 @@ pub fn openapi_document() -> Value {
                 json!({ "$ref": "#/components/responses/Unauthorized" }),
             );
         }
+        for (status, description) in endpoint.errors {
+            responses.insert(
+                status.to_string(),
+                json!({
+                    "description": description,
+                    "content": { "application/json": { "schema": schema_ref("Error") } }
+                }),
+            );
+        }
         responses.insert(
             "default".into(),
             json!({ "$ref": "#/components/responses/Error" }),

@@ -211,6 +211,8 @@ async fn an_assigned_number_routes_calls_to_the_assistants_agent_and_unassign_un
         vec![format!("sip:{SANDBOX_SIP_URI}")]
     );
     assert_eq!(trunk.credential_lists.len(), 1);
+    // Made with transfers on (Twilio's default is disable-all).
+    assert_eq!(trunk.transfer_mode, "enable-all");
     assert!(attached(&twilio, number.e164.as_str()));
     assert_eq!(r.twilio_trunk_sid.as_deref(), Some(trunk.sid.as_str()));
 

@@ -305,6 +305,26 @@ async fn transfers_succeed_or_fail_with_the_reason() {
         .unwrap();
     assert!(!failed.ok);
     assert_eq!(failed.sip_status_code, Some(486));
+    assert!(
+        failed.message.contains("SIP 486 Busy Here")
+            && failed.message.contains("The call is still connected."),
+        "{}",
+        failed.message
+    );
+    // A refused transfer leaves the call up, and the timeline says why in words.
+    let after = detail(&app, &app.client, &call.id).await;
+    assert_eq!(after.call.status, CallStatus::Answered);
+    let refused = after
+        .timeline
+        .iter()
+        .find(|e| e.kind == "transfer.failed")
+        .expect("transfer.failed");
+    assert_eq!(refused.detail["sip_status"], 486, "{:?}", refused.detail);
+    assert_eq!(refused.detail["call"], "still connected");
+    assert_eq!(
+        refused.detail["error"],
+        "the carrier or the transfer target refused the transfer"
+    );
 
     let ok: TransferResult = app
         .call(
@@ -335,6 +355,17 @@ async fn transfers_succeed_or_fail_with_the_reason() {
         kinds.contains(&"transfer.failed".to_string())
             && kinds.contains(&"transfer.succeeded".to_string())
     );
+    // The status LiveKit answered is recorded with the success.
+    let succeeded = detail(&app, &app.client, &call.id)
+        .await
+        .timeline
+        .into_iter()
+        .find(|e| e.kind == "transfer.succeeded")
+        .expect("transfer.succeeded");
+    assert_eq!(succeeded.detail["transfer_status"], "successful");
+    assert!(succeeded.detail["transfer_id"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("STR_")));
     // The transferred caller leaves the room: the session ends from its webhook.
     wait_for_status(&app, &call.id, CallStatus::Ended).await;
 }

@@ -22,5 +22,6 @@ mod routing;
 mod sandbox;
 mod security;
 mod settings;
+mod transfers;
 mod twilio_webhooks;
 mod users;

@@ -580,3 +580,32 @@ async fn contract_effects_livekit_rooms_take_the_servers_default_timeouts() {
     );
     livekit_rooms_take_the_servers_default_timeouts(&real_livekit().1).await;
 }
+
+/// Every trunk of a real account states its Call Transfer setting as one of the values
+/// of twilio/twilio-oai `spec/yaml/twilio_trunking_v1.yaml` (`trunk_enum_transfer_setting`),
+/// the field Dial's assignment pre-check reads. Read-only.
+#[tokio::test]
+#[ignore = "contract: runs against real Twilio when DIAL_CONTRACT_TWILIO_* are set (scripts/test passes --include-ignored)"]
+async fn contract_twilio_trunk_transfer_mode() {
+    let client = TwilioClient::new(
+        reqwest::Client::new(),
+        &std::env::var("DIAL_CONTRACT_TWILIO_API_BASE")
+            .unwrap_or_else(|_| "https://api.twilio.com".into()),
+        AccountSid::parse(&var("DIAL_CONTRACT_TWILIO_ACCOUNT_SID"))
+            .expect("DIAL_CONTRACT_TWILIO_ACCOUNT_SID is AC and 32 hexadecimal digits"),
+        SecretString::from(var("DIAL_CONTRACT_TWILIO_AUTH_TOKEN")),
+        Duration::from_secs(15),
+    )
+    .with_trunking_base(
+        &std::env::var("DIAL_CONTRACT_TWILIO_TRUNKING_BASE")
+            .unwrap_or_else(|_| "https://trunking.twilio.com".into()),
+    );
+    for trunk in client.list_trunks().await.expect("trunks") {
+        let mode = trunk.transfer_mode.as_deref().unwrap_or_default();
+        assert!(
+            dial_app::server::assignment::TransferMode::parse(mode).is_some(),
+            "trunk {} has TransferMode {mode:?}",
+            trunk.sid
+        );
+    }
+}

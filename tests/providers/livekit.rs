@@ -1,5 +1,6 @@
 use dial_app::server::livekit::{
-    proto, CallOptions, InboundTrunkSpec, LiveKitClient, LiveKitError, OutboundTrunkSpec,
+    proto, transfer::TransferReport, CallOptions, InboundTrunkSpec, LiveKitClient, LiveKitError,
+    OutboundTrunkSpec,
 };
 use dial_fakes::livekit::{
     CallOutcome, CallTiming, FakeLiveKit, InboundRejected, TransferOutcome, WebhookKnobs,
@@ -800,14 +801,40 @@ async fn transfers_and_hang_ups() {
         .await
         .unwrap_err();
     assert_eq!(bad.code(), Some("invalid_argument"));
+    // The transfer target busy: a refused transfer, with protocol's Twirp code for 486
+    // (livekit/protocol livekit/sip.go, sipCodeToGRPCCode) and SIPTransferError's
+    // reason; the call stays connected.
     let busy = lk
         .transfer_sip_participant("room-t", "caller-t", "tel:+14155559999", true, None)
         .await
-        .unwrap_err();
-    assert_eq!(busy.sip_status(), Some(486));
-    lk.transfer_sip_participant("room-t", "caller-t", "sip:agent@example.com", false, None)
+        .unwrap();
+    let TransferReport::NotCompleted {
+        sip_status,
+        code,
+        call_ended,
+        transfer_id,
+        reason,
+    } = busy
+    else {
+        panic!("{busy:?}")
+    };
+    assert_eq!(sip_status, Some((486, "Busy Here".to_string())));
+    assert_eq!(code.as_deref(), Some("resource_exhausted"));
+    assert!(!call_ended && transfer_id.is_some_and(|t| t.starts_with("STR_")));
+    assert_eq!(
+        reason,
+        "the carrier or the transfer target refused the transfer"
+    );
+    assert!(lk.get_participant("room-t", "caller-t").await.is_ok());
+    // Accepted: livekit/livekit pkg/service/sip.go answers the bridge's status.
+    let done = lk
+        .transfer_sip_participant("room-t", "caller-t", "sip:agent@example.com", false, None)
         .await
         .unwrap();
+    assert!(
+        matches!(&done, TransferReport::Done { status: "successful", transfer_id: Some(t) } if t.starts_with("STR_")),
+        "{done:?}"
+    );
     assert!(
         lk.get_participant("room-t", "caller-t").await.is_err(),
         "a transferred call leaves LiveKit"
@@ -1571,4 +1598,186 @@ async fn an_inbound_calls_headers_become_attributes_as_its_trunk_asks() {
     assert_eq!(all["sip.h.x-twilio-callsid"], "CA0123");
     assert_eq!(all["sip.h.call-id"], all["sip.callIDFull"]);
     assert!(all["sip.h.from"].contains("+14155550123"), "{all:?}");
+}
+
+/// A REFER refused by the carrier, raw on the wire: livekit/sip `pkg/sip/protocol.go`
+/// (`sendRefer`: any answer but 200/202 fails the transfer with its SIP status), the code
+/// from livekit/protocol `livekit/sip.go` (`sipCodeToGRPCCode`: 403 → permission_denied)
+/// and the metadata `SIPTransferError.TwirpErrorMeta` writes; an accepted one answers
+/// `TransferSIPParticipantResponse` (livekit/protocol `protobufs/livekit_sip.proto`).
+#[tokio::test]
+async fn a_refused_refer_is_a_twirp_error_with_the_sip_status_and_the_call_stays() {
+    let (fake, url) = fake().await;
+    let (lk, trunk) = outbound_setup(&fake, &url).await;
+    fake.set_transfer_outcome("tel:+14155559403", TransferOutcome::Fail(403));
+    lk.create_sip_participant(&trunk, "+14155550000", "room-r", call("caller-r", true))
+        .await
+        .unwrap();
+    let token = livekit_api::access_token::AccessToken::with_api_key(KEY, SECRET)
+        .with_grants(livekit_api::access_token::VideoGrants {
+            room_admin: true,
+            room: "room-r".into(),
+            ..Default::default()
+        })
+        .with_sip_grants(livekit_api::access_token::SIPGrants {
+            call: true,
+            ..Default::default()
+        })
+        .to_jwt()
+        .unwrap();
+    let post = |to: &str| {
+        reqwest::Client::new()
+            .post(format!("{url}/twirp/livekit.SIP/TransferSIPParticipant"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "room_name": "room-r", "participant_identity": "caller-r", "transfer_to": to
+            }))
+            .send()
+    };
+    let refused = post("tel:+14155559403").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "permission_denied", "{body}");
+    assert_eq!(body["meta"]["sip_status_code"], "403");
+    assert_eq!(body["meta"]["sip_status"], "Forbidden");
+    assert_eq!(body["meta"]["sip_transfer_reason"], "STR_REJECTED");
+    assert!(body["meta"]["sip_transfer_id"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("STR_")));
+    assert_eq!(
+        body["msg"],
+        "sip transfer failed: STR_REJECTED: sip status: 403: Forbidden"
+    );
+    // The refused REFER left the call connected.
+    let p = lk.get_participant("room-r", "caller-r").await.unwrap();
+    assert_eq!(p.attributes["sip.callStatus"], "active");
+
+    let accepted = post("sip:desk@pbx.example.com").await.unwrap();
+    assert_eq!(accepted.status().as_u16(), 200);
+    let body: serde_json::Value = accepted.json().await.unwrap();
+    assert_eq!(body["status"], "STS_TRANSFER_SUCCESSFUL", "{body}");
+    assert_eq!(body["reason"], "STR_COMPLETED");
+    assert!(lk.get_participant("room-r", "caller-r").await.is_err());
+}
+
+/// The sandbox's chain: LiveKit's REFER for a call through a Twilio trunk is answered by
+/// the Twilio fake by the trunk's TransferMode (`fakes/src/twilio/refer.rs`), outbound
+/// (by the trunk's termination address) and inbound (by the called number's trunk).
+#[tokio::test]
+async fn the_linked_twilio_fake_refuses_refers_its_trunk_does_not_allow() {
+    use dial_app::server::twilio::TrunkParams;
+    let (twilio, base) = crate::twilio::fake().await;
+    let (fake, url) = fake().await;
+    dial_fakes::link(&twilio, &fake);
+    let tw = crate::twilio::client(&base, crate::twilio::TOKEN);
+    // A trunk made without TransferMode: Twilio's default, disable-all.
+    let trunk = tw
+        .create_trunk(&TrunkParams {
+            domain_name: Some("dial-test.pstn.twilio.com".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(trunk.transfer_mode.as_deref(), Some("disable-all"));
+    let (lk, out_trunk) = outbound_setup(&fake, &url).await;
+    lk.create_sip_participant(&out_trunk, "+14155550000", "room-o", call("caller-o", true))
+        .await
+        .unwrap();
+    let transfer =
+        |to: &'static str| lk.transfer_sip_participant("room-o", "caller-o", to, false, None);
+    let refused = transfer("tel:+14155550111").await.unwrap();
+    assert!(
+        matches!(&refused, TransferReport::NotCompleted { sip_status: Some((403, _)), code: Some(c), call_ended: false, .. } if c == "permission_denied"),
+        "{refused:?}"
+    );
+    // sip-only: SIP destinations only.
+    tw.update_trunk(
+        &trunk.sid,
+        &TrunkParams {
+            transfer_mode: Some("sip-only".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        transfer("tel:+14155550111").await.unwrap(),
+        TransferReport::NotCompleted { .. }
+    ));
+    assert!(matches!(
+        transfer("sip:desk@pbx.example.com").await.unwrap(),
+        TransferReport::Done { .. }
+    ));
+
+    // Inbound: the called number's trunk decides.
+    let number = "+12125550120";
+    let sid = twilio.give_number(crate::twilio::SID, number).unwrap();
+    tw.attach_number(&trunk.sid, &sid).await.unwrap();
+    tw.update_trunk(
+        &trunk.sid,
+        &TrunkParams {
+            transfer_mode: Some("disable-all".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let inbound_trunk = lk
+        .create_inbound_trunk(inbound("in", &[number], &[]))
+        .await
+        .unwrap();
+    lk.create_dispatch_rule(
+        individual("call-", ""),
+        rule_options("r", &[&inbound_trunk.sip_trunk_id], "agent"),
+    )
+    .await
+    .unwrap();
+    let routed = fake
+        .simulate_inbound(
+            number,
+            "+14155550999",
+            TWILIO_IP.parse().unwrap(),
+            None,
+            None,
+        )
+        .unwrap();
+    assert!(fake.agent_answers(&routed.room));
+    let inbound_refused = lk
+        .transfer_sip_participant(
+            &routed.room,
+            &routed.participant_identity,
+            "tel:+14155550111",
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        inbound_refused,
+        TransferReport::NotCompleted {
+            sip_status: Some((403, _)),
+            ..
+        }
+    ));
+    tw.update_trunk(
+        &trunk.sid,
+        &TrunkParams {
+            transfer_mode: Some("enable-all".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        lk.transfer_sip_participant(
+            &routed.room,
+            &routed.participant_identity,
+            "tel:+14155550111",
+            false,
+            None
+        )
+        .await
+        .unwrap(),
+        TransferReport::Done { .. }
+    ));
 }

@@ -62,6 +62,18 @@ pub async fn roll_back_run(run_id: String) -> Result<(), AppError> {
     assignment::roll_back(&auth::state()?, &me, &auth::actor(&me), &run_id).await
 }
 
+/// Turns transfers on at the number's Twilio trunk (administrators). A form post without
+/// JavaScript lands back on the number's page.
+#[server(prefix = "/api", endpoint = "assignment/enable-transfers")]
+pub async fn enable_trunk_transfers(number_id: String) -> Result<(), AppError> {
+    use crate::server::{assignment, auth};
+    let me = auth::require_user()?;
+    let state = auth::state()?;
+    assignment::enable_transfers(&state, &me, &auth::actor(&me), &number_id).await?;
+    leptos_axum::redirect(&format!("/dashboard/phone-numbers/{number_id}#transfers"));
+    Ok(())
+}
+
 #[server(prefix = "/api", endpoint = "assignment/test-route")]
 pub async fn test_inbound_route(number_id: String) -> Result<RouteCheck, AppError> {
     use crate::server::{assignment, auth};

@@ -8,11 +8,12 @@ use crate::{
     components::{action_outcome, icons, ErrorBanner, Loading},
     error::AppError,
     functions::assignment::{
-        get_number_routing, AssignNumber, RetryRun, RollBackRun, TestInboundRoute, UnassignNumber,
+        get_number_routing, AssignNumber, EnableTrunkTransfers, RetryRun, RollBackRun,
+        TestInboundRoute, UnassignNumber,
     },
     model::{
         format_time, RouteCheck, Routing, RunKind, RunStatus, RunView, StepAction, StepStatus,
-        StepView,
+        StepView, TransferBlock,
     },
 };
 use leptos::{form::ActionForm, prelude::*};
@@ -29,6 +30,7 @@ pub struct AssignmentActions {
     pub retry: ServerAction<RetryRun>,
     pub roll_back: ServerAction<RollBackRun>,
     pub test: ServerAction<TestInboundRoute>,
+    pub enable_transfers: ServerAction<EnableTrunkTransfers>,
     /// Bumped while a run is followed, to refetch `routing`.
     tick: RwSignal<u32>,
     pub routing: Resource<Result<Routing, AppError>>,
@@ -41,12 +43,14 @@ impl AssignmentActions {
         let retry = ServerAction::new();
         let roll_back = ServerAction::new();
         let test = ServerAction::<TestInboundRoute>::new();
+        let enable_transfers = ServerAction::<EnableTrunkTransfers>::new();
         let tick = RwSignal::new(0u32);
         let changes = move || {
             assign.version().get()
                 + unassign.version().get()
                 + retry.version().get()
                 + roll_back.version().get()
+                + enable_transfers.version().get()
         };
         let routing = Resource::new(
             move || (number_id(), changes(), tick.get(), test.version().get()),
@@ -58,6 +62,7 @@ impl AssignmentActions {
             retry,
             roll_back,
             test,
+            enable_transfers,
             tick,
             routing,
         }
@@ -209,6 +214,7 @@ pub fn AssignmentSection(number_id: String, actions: AssignmentActions) -> impl 
             {action_outcome(actions.unassign.value(), "Unassignment finished.")}
             {action_outcome(actions.retry.value(), "Retried.")}
             {action_outcome(actions.roll_back.value(), "Rolled back.")}
+            {action_outcome(actions.enable_transfers.value(), "Transfers turned on at the Twilio trunk.")}
             <Transition fallback=|| view! { <Loading/> }>
                 {
                     let number_id = number_id.clone();
@@ -321,6 +327,10 @@ fn RoutingView(
             {move || test.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBanner message=e.to_string()/> })}
         }
     });
+    let transfers = routing.transfer_block.clone().map(|block| {
+        let number_id = number_id.clone();
+        view! { <TransfersOff block number_id action=actions.enable_transfers/> }
+    });
     let history = routing.history.clone();
     let last_check = routing
         .last_route_check
@@ -337,9 +347,41 @@ fn RoutingView(
             {assign_form}
             {test_form}
         </div>
+        {transfers}
         {last_check}
         {unassign_form}
         {(!history.is_empty()).then(|| view! { <History runs=history/> })}
+    }
+}
+
+/// The number's Twilio trunk refuses transfers: the warning, and for administrators the
+/// one-click fix (confirmed first; a plain form post without JavaScript).
+#[component]
+fn TransfersOff(
+    block: TransferBlock,
+    number_id: String,
+    action: ServerAction<EnableTrunkTransfers>,
+) -> impl IntoView {
+    let prompt = format!(
+        "Set Call Transfer on Twilio trunk {} to “enable-all”? Calls on every number of the trunk can then be transferred to phone numbers and SIP addresses; Twilio bills the transferred call's new leg to your account.",
+        block.trunk_sid
+    );
+    view! {
+        <div class="banner banner-warning" role="status" id="transfers" data-testid="transfers-off">
+            <span><strong>"Calls on this number cannot be transferred. "</strong>{block.message.clone()}</span>
+        </div>
+        {block.can_enable.then(|| view! {
+            <details class="confirm" data-testid="enable-transfers">
+                <summary class="button button-secondary">"Turn on transfers…"</summary>
+                <ActionForm action=action>
+                    <input type="hidden" name="number_id" value=number_id/>
+                    <p>{prompt}</p>
+                    <button class="button button-primary" type="submit" disabled=move || action.pending().get()>
+                        "Turn on transfers"
+                    </button>
+                </ActionForm>
+            </details>
+        })}
     }
 }
 

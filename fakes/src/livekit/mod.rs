@@ -53,10 +53,12 @@ use tokio::sync::{mpsc, oneshot};
 mod calls;
 mod rooms;
 mod sip;
+mod transfer;
 mod twirp;
 mod webhooks;
 
 use sip::*;
+pub use transfer::{ReferPeer, ReferredCall};
 pub use twirp::TwirpError;
 use twirp::*;
 pub use webhooks::sign_webhook;
@@ -79,11 +81,12 @@ pub enum CallOutcome {
     TrunkAuthFailure,
 }
 
-/// How a transfer to a destination ends.
+/// How the carrier answers a transfer's REFER (see `transfer.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransferOutcome {
     Succeed,
-    /// Fails with this SIP status (486, 603, 408, ...).
+    /// Refused with this SIP status (403 by the REFER's answer, 486 or 603 reported by a
+    /// NOTIFY from the transfer target, ...): the call stays connected.
     Fail(u16),
 }
 
@@ -178,6 +181,8 @@ struct World {
     outcomes: HashMap<String, CallOutcome>,
     default_outcome: Option<CallOutcome>,
     transfers: HashMap<String, TransferOutcome>,
+    /// The carrier that answers REFERs (the sandbox links the Twilio fake).
+    refer_peer: Option<ReferPeer>,
     calls: Vec<FakeCall>,
     /// Waiters of `wait_until_answered` calls, by call id.
     waiters: HashMap<String, oneshot::Sender<Result<(), TwirpError>>>,

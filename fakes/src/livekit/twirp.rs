@@ -214,7 +214,7 @@ pub(super) async fn handle(
                         Err(TwirpError::new("unauthenticated", "permissions denied"))
                     } else {
                         match fake.transfer(req, &claims).await {
-                            Ok(()) => body.encode(&pbjson_types::Empty {}),
+                            Ok(answer) => body.encode(&answer),
                             Err(e) => Err(e),
                         }
                     }

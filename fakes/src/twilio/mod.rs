@@ -23,11 +23,13 @@
 
 mod credentials;
 mod numbers;
+mod refer;
 pub mod spec;
 mod trunks;
 mod wire;
 
 pub use numbers::inventory_kinds;
+pub use refer::REFER_REFUSED;
 pub use spec::{Kind, Operation, Param, OPERATIONS};
 
 use crate::{
@@ -197,6 +199,8 @@ pub struct FakeNumber {
 pub struct FakeTrunk {
     pub sid: String,
     pub domain_name: Option<String>,
+    /// `disable-all`, `enable-all` or `sip-only`.
+    pub transfer_mode: String,
     pub origination_urls: Vec<String>,
     pub number_sids: Vec<String>,
     pub credential_lists: Vec<String>,
@@ -323,6 +327,7 @@ impl FakeTwilio {
             .map(|t| FakeTrunk {
                 sid: t.sid.clone(),
                 domain_name: t.domain_name.clone(),
+                transfer_mode: t.transfer_mode.clone(),
                 origination_urls: t
                     .origination_urls
                     .iter()

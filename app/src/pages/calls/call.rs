@@ -37,7 +37,7 @@ fn kind_words(kind: &str) -> String {
 }
 
 /// The details worth showing from an event's JSON, in this order.
-const DETAIL_KEYS: [&str; 16] = [
+const DETAIL_KEYS: [&str; 20] = [
     "to",
     "from",
     "room",
@@ -46,6 +46,10 @@ const DETAIL_KEYS: [&str; 16] = [
     "sip_call_id",
     "error",
     "sip_status",
+    "sip_reason",
+    "call",
+    "transfer_status",
+    "transfer_id",
     "reason",
     "by",
     "assistant",
@@ -95,11 +99,19 @@ fn last_transfer(timeline: &[CallEventView]) -> Option<(bool, String)> {
             format!("Transferred to {to}: the call was handed over and Dial's part of it ended."),
         ))
     } else {
-        let status = get("sip_status")
-            .map(|s| format!(" (SIP {s})"))
-            .unwrap_or_default();
+        let status = match (get("sip_status"), get("sip_reason")) {
+            (Some(s), Some(r)) => format!(" (SIP {s} {r})"),
+            (Some(s), None) => format!(" (SIP {s})"),
+            _ => String::new(),
+        };
         let error = get("error").unwrap_or_else(|| "no reason given".into());
-        Some((false, format!("Transfer to {to} failed: {error}{status}")))
+        let call = get("call")
+            .map(|c| format!(". The call is {c}."))
+            .unwrap_or_default();
+        Some((
+            false,
+            format!("Transfer to {to} failed: {error}{status}{call}"),
+        ))
     }
 }
 
@@ -134,7 +146,11 @@ pub fn CallPage() -> impl IntoView {
     // ends, so a transfer target being typed is not cleared by a refetch.
     let live = Resource::new(
         move || (id(), acted(), ended.get()),
-        |(id, _, _)| async move { get_call(id).await.map(|d| d.call.is_live()) },
+        |(id, _, _)| async move {
+            get_call(id)
+                .await
+                .map(|d| (d.call.is_live(), d.transfer_block))
+        },
     );
     // While the call is on: the change stream, and the slow poll as the fallback.
     poll_while(tick, move || !ended.get());
@@ -187,7 +203,8 @@ struct CallControls {
     hang_up: ServerAction<HangUpCall>,
     transfer: ServerAction<TransferCall>,
     refresh: ServerAction<RefreshCall>,
-    live: Resource<Result<bool, AppError>>,
+    /// Whether the call is on, and why the carrier would refuse a transfer.
+    live: Resource<Result<(bool, Option<TransferBlock>), AppError>>,
 }
 
 /// The header and the facts of the call.
@@ -305,12 +322,32 @@ fn ControlsCard(id: Signal<String>, controls: CallControls) -> impl IntoView {
             {
                 move || {
                     Suspend::new(async move {
-                        let on = live.await.unwrap_or(false);
+                        let (on, block) = live.await.unwrap_or((false, None));
                         let id = id.get_untracked();
                         let (transfer_id, refresh_id, hang_up_id) = (id.clone(), id.clone(), id);
+                        // A trunk that refuses every transfer: say why instead of a form
+                        // whose transfer would fail at the phone.
+                        let blocked = block.as_ref().is_some_and(|b| !b.sip_only());
+                        let notice = block.map(|b| {
+                            let fix = b.can_enable.then(|| {
+                                let href = format!("/dashboard/phone-numbers/{}#transfers", b.number_id);
+                                view! { " " <a href=href>"Turn on transfers for the number"</a> }
+                            });
+                            view! {
+                                <div class="banner banner-warning" role="status" data-testid="transfer-unavailable">
+                                    <span>
+                                        <strong>{if b.sip_only() { "Transfers to phone numbers are unavailable. " } else { "Transfer is unavailable. " }}</strong>
+                                        {b.message.clone()}
+                                        {fix}
+                                    </span>
+                                </div>
+                            }
+                        });
                         on.then(|| view! {
                             <section class="card" aria-labelledby="controls-title" data-testid="call-controls">
                                 <h2 id="controls-title">"Control the call"</h2>
+                                {notice}
+                                {(!blocked).then(|| view! {
                                 <ActionForm action=transfer attr:class="inline-form transfer-form">
                                     <input type="hidden" name="id" value=transfer_id/>
                                     <Field label="Transfer to" name="transfer_to" required=true autocomplete="off"
@@ -320,6 +357,7 @@ fn ControlsCard(id: Signal<String>, controls: CallControls) -> impl IntoView {
                                         {move || if transfer.pending().get() { "Transferring…" } else { "Transfer" }}
                                     </button>
                                 </ActionForm>
+                                })}
                                 <div class="actions-row">
                                     <ActionForm action=refresh attr:class="inline-form">
                                         <input type="hidden" name="id" value=refresh_id/>
@@ -440,5 +478,16 @@ mod tests {
         );
         assert_eq!(last_transfer(&timeline[..1]).map(|t| t.0), Some(true));
         assert_eq!(last_transfer(&[]), None);
+        let refused = [event(
+            "transfer.failed",
+            r#"{"to":"tel:+1","error":"the transfer was refused","sip_status":403,"sip_reason":"Forbidden","call":"still connected"}"#,
+        )];
+        assert_eq!(
+            last_transfer(&refused).map(|t| t.1),
+            Some(
+                "Transfer to tel:+1 failed: the transfer was refused (SIP 403 Forbidden). The call is still connected."
+                    .to_string()
+            )
+        );
     }
 }

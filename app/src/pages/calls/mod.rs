@@ -22,7 +22,7 @@ use crate::{
     },
     model::{
         AssistantOption, CallDetail, CallEventView, CallQuery, CallRow, CallStatus, Direction,
-        NumberQuery, TransferResult,
+        NumberQuery, TransferBlock, TransferResult,
     },
     phone::format_e164,
 };

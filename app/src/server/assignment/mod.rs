@@ -119,6 +119,7 @@ mod route_test;
 mod runs;
 mod steps;
 mod store;
+mod transfers;
 mod trunks;
 mod undo;
 mod view;
@@ -131,6 +132,7 @@ use undo::*;
 
 pub use route_test::*;
 pub use runs::*;
+pub use transfers::*;
 pub use trunks::*;
 pub use view::*;
 

@@ -96,16 +96,27 @@ pub(super) async fn precheck(ctx: &Ctx) -> Result<Outcome, StepError> {
             ).into()),
         }
     };
-    let (inbound, rules, outbound, incoming) = tokio::join!(
+    // The Twilio trunk's Call Transfer setting: a warning, not a failure (calls work;
+    // only their transfers would be refused).
+    let transfers = async {
+        if twilio_number {
+            precheck_trunk(ctx).await
+        } else {
+            Ok(None)
+        }
+    };
+    let (inbound, rules, outbound, incoming, transfers) = tokio::join!(
         lk.list_inbound_trunks(),
         lk.list_dispatch_rules(),
         lk.list_outbound_trunks(),
-        incoming
+        incoming,
+        transfers
     );
     let inbound = inbound?;
     let rules = rules?;
     let outbound = outbound?;
     let incoming = incoming?;
+    let transfers = transfers?;
     if twilio_number {
         checks.push("Twilio settings complete".into());
     }
@@ -150,6 +161,7 @@ pub(super) async fn precheck(ctx: &Ctx) -> Result<Outcome, StepError> {
         }
     }
     checks.push("no dispatch rule clashes".into());
+    checks.extend(transfers);
     if let Ok(mut s) = ctx.snapshot.lock() {
         *s = Snapshot {
             inbound: Some(inbound),
@@ -213,21 +225,7 @@ pub(super) async fn twilio_trunk(ctx: &Ctx, row: StepRow) -> Result<Outcome, Ste
         }
     }
     // 2. A trunk whose termination address is the configured one.
-    let account_suffix: String = client
-        .account_sid()
-        .chars()
-        .rev()
-        .take(10)
-        .collect::<Vec<char>>()
-        .into_iter()
-        .rev()
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let domain = settings
-        .sip_address
-        .as_ref()
-        .map(|(a, _)| a.to_ascii_lowercase())
-        .unwrap_or_else(|| format!("dial-{account_suffix}.pstn.twilio.com"));
+    let domain = trunk_domain(&client, &settings);
     let trunks = client.list_trunks().await.map_err(tw_err)?;
     if let Some(trunk) = trunks.iter().find(|t| {
         t.domain_name
@@ -279,6 +277,7 @@ pub(super) async fn twilio_trunk(ctx: &Ctx, row: StepRow) -> Result<Outcome, Ste
         .map_err(tw_err)?;
     let mut row = row;
     row.intent = Some("create".into());
+    record_mode(&ctx.state, &ctx.number.id, trunk.transfer_mode.as_deref()).await?;
     complete_dial_trunk(ctx, &client, &trunk.sid, &domain, &row, true).await?;
     Ok(Outcome::done(
         StepAction::Created,
@@ -863,7 +862,7 @@ pub(super) async fn record_unassignment(ctx: &Ctx) -> Result<Outcome, StepError>
     let t = now();
     let mut tx = ctx.state.db.begin_write().await?;
     sqlx::query(
-        "UPDATE phone_numbers SET assistant_id = NULL, twilio_trunk_sid = NULL, inbound_trunk_id = NULL, \
+        "UPDATE phone_numbers SET assistant_id = NULL, twilio_trunk_sid = NULL, twilio_transfer_mode = NULL, inbound_trunk_id = NULL, \
          outbound_trunk_id = NULL, dispatch_rule_id = NULL, assignment_status = 'unassigned', updated_at = $1 WHERE id = $2",
     )
     .bind(t)

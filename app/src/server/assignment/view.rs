@@ -114,7 +114,9 @@ pub async fn routing(state: &AppState, me: &Me, number_id: &str) -> Result<Routi
             .iter()
             .map(|(_, name, owner)| (name.as_str(), owner.as_str())),
     );
+    let transfer_block = block_for_number(state, number_id, me.is_admin()).await?;
     Ok(Routing {
+        transfer_block,
         number,
         twilio_trunk_sid: full.twilio_trunk_sid,
         inbound_trunk_id: full.inbound_trunk_id,

@@ -1,6 +1,7 @@
 //! Controlling a live call: hang up, transfer, and refresh from LiveKit.
 
 use super::*;
+use crate::server::livekit::transfer::TransferReport;
 
 pub(super) async fn live_call(
     state: &AppState,
@@ -69,7 +70,9 @@ pub fn parse_transfer_target(text: &str, field: &str) -> Result<TransferTarget, 
     TransferTarget::parse(text).map_err(|message| AppError::invalid(field, message))
 }
 
-/// Transfers the call (SIP REFER). Succeeded or failed, with LiveKit's reason and SIP status.
+/// Transfers the call (SIP REFER). Succeeded or failed, with LiveKit's reason and SIP
+/// status; a transfer the number's Twilio trunk would refuse is not tried (a conflict
+/// naming the reason). A refused transfer leaves the call connected.
 pub async fn transfer(
     state: &AppState,
     me: &crate::model::Me,
@@ -77,8 +80,11 @@ pub async fn transfer(
     id: &str,
     target: &TransferTarget,
 ) -> Result<crate::model::TransferResult, AppError> {
-    let target = target.as_str();
     let (call, room, identity) = live_call(state, me, id).await?;
+    if let Some(number) = call.number_id.as_deref() {
+        crate::server::assignment::check_before_transfer(state, me, number, target).await?;
+    }
+    let target = target.as_str();
     let lk = livekit::settings::client(state)?;
     dial_event(
         state,
@@ -95,11 +101,14 @@ pub async fn transfer(
         Some(&format!("call {id} to {target}")),
     )
     .await?;
-    let result = match lk
+    let answer = lk
         .transfer_sip_participant(&room, &identity, target, false, None)
-        .await
-    {
-        Ok(()) => {
+        .await;
+    let result = match answer {
+        Ok(TransferReport::Done {
+            transfer_id,
+            status,
+        }) => {
             // The bridge hangs up its side once the REFER succeeded; participant_left
             // (which may have come first) says only that: the transfer is why it ended.
             let mut tx = state.db.begin_write().await?;
@@ -109,13 +118,67 @@ pub async fn transfer(
                 .execute(&mut *tx.tx)
                 .await?;
             tx.commit().await?;
-            dial_event(state, id, "transfer.succeeded", json!({ "to": target })).await?;
+            dial_event(
+                state,
+                id,
+                "transfer.succeeded",
+                json!({ "to": target, "transfer_status": status, "transfer_id": transfer_id }),
+            )
+            .await?;
             crate::model::TransferResult {
                 ok: true,
                 message: format!(
                     "Transferred to {target}. The call was handed over: the caller is connected there now, and Dial's part of the call has ended."
                 ),
                 sip_status_code: None,
+            }
+        }
+        Ok(TransferReport::NotCompleted {
+            transfer_id,
+            reason,
+            sip_status,
+            code,
+            call_ended,
+        }) => {
+            let status_words = sip_status
+                .as_ref()
+                .map(|(c, r)| {
+                    if r.is_empty() {
+                        format!(" (SIP {c})")
+                    } else {
+                        format!(" (SIP {c} {r})")
+                    }
+                })
+                .unwrap_or_default();
+            if let Some(number) = call.number_id.as_deref() {
+                crate::server::assignment::reread_transfer_mode(state, number).await;
+            }
+            let after = if call_ended {
+                "The call has ended."
+            } else {
+                "The call is still connected."
+            };
+            dial_event(
+                state,
+                id,
+                "transfer.failed",
+                json!({
+                    "to": target,
+                    "error": reason,
+                    "sip_status": sip_status.as_ref().map(|(c, _)| i64::from(*c)),
+                    "sip_reason": sip_status.as_ref().map(|(_, r)| r.clone()).filter(|r| !r.is_empty()),
+                    "code": code,
+                    "transfer_id": transfer_id,
+                    "call": if call_ended { "ended" } else { "still connected" },
+                }),
+            )
+            .await?;
+            crate::model::TransferResult {
+                ok: false,
+                message: format!(
+                    "The transfer to {target} failed: {reason}{status_words}. {after}"
+                ),
+                sip_status_code: sip_status.map(|(c, _)| i64::from(c)),
             }
         }
         Err(e) => {

@@ -199,7 +199,14 @@ pub async fn detail(
         events.extend(early);
         events.sort_by_key(|e| e.3);
     }
+    let transfer_block = match call.number_id.as_deref().filter(|_| call.is_live()) {
+        Some(number) => {
+            crate::server::assignment::block_for_number(state, number, me.is_admin()).await?
+        }
+        None => None,
+    };
     Ok(crate::model::CallDetail {
+        transfer_block,
         call,
         timeline: events
             .into_iter()

@@ -3,6 +3,7 @@
 //! type; errors keep LiveKit's Twirp code and message (and the SIP status of a failed call).
 
 pub mod settings;
+pub mod transfer;
 pub mod webhooks;
 
 pub use livekit_protocol as proto;
@@ -13,7 +14,7 @@ use livekit_api::services::{
     sip::{
         CreateSIPDispatchRuleOptions, CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions,
         CreateSIPParticipantOptions, ListSIPDispatchRuleFilter, ListSIPInboundTrunkFilter,
-        ListSIPOutboundTrunkFilter, SIPClient, TransferSIPParticipantOptions,
+        ListSIPOutboundTrunkFilter, SIPClient,
     },
     ServiceError, SipCallError, TwirpError,
 };
@@ -196,6 +197,9 @@ pub struct LiveKitClient {
     sip_act: SIPClient,
     room_act: RoomClient,
     dispatch_act: AgentDispatchClient,
+    /// Dial's own Twirp calls (TransferSIPParticipant, whose answer livekit-api drops):
+    /// sent once, failover off.
+    twirp: transfer::TwirpCaller,
 }
 
 impl LiveKitClient {
@@ -213,6 +217,12 @@ impl LiveKitClient {
             sip_act: sip().with_failover(false),
             room_act: room().with_failover(false),
             dispatch_act: dispatch().with_failover(false),
+            twirp: transfer::TwirpCaller {
+                http: reqwest::Client::new(),
+                url: url.to_string(),
+                api_key: api_key.to_string(),
+                api_secret: api_secret.clone(),
+            },
         }
     }
 
@@ -416,6 +426,9 @@ impl LiveKitClient {
             .await?)
     }
 
+    /// Transfers the call (SIP REFER) and reads LiveKit's answer: a transfer that did
+    /// not complete — refused with a SIP status, or reported in the answer's status — is
+    /// `Ok(NotCompleted)`; `Err` is everything else (no such room, LiveKit unreachable).
     pub async fn transfer_sip_participant(
         &self,
         room: &str,
@@ -423,21 +436,15 @@ impl LiveKitClient {
         transfer_to: &str,
         play_dialtone: bool,
         ringing_timeout: Option<Duration>,
-    ) -> Result<()> {
-        let options = TransferSIPParticipantOptions {
-            play_dialtone: Some(play_dialtone),
-            ringing_timeout,
+    ) -> Result<transfer::TransferReport> {
+        let request = proto::TransferSipParticipantRequest {
+            participant_identity: identity.to_string(),
+            room_name: room.to_string(),
+            transfer_to: transfer_to.to_string(),
+            play_dialtone,
             ..Default::default()
         };
-        Ok(self
-            .sip_act
-            .transfer_sip_participant(
-                room.to_string(),
-                identity.to_string(),
-                transfer_to.to_string(),
-                options,
-            )
-            .await?)
+        self.twirp.transfer(request, ringing_timeout).await
     }
 
     // -- Rooms ----------------------------------------------------------------------------

@@ -116,6 +116,8 @@ impl Sandbox {
                 twilio.give_number(&credentials.twilio_account_sid, number);
             }
         }
+        // LiveKit's REFERs for calls through Twilio trunks are answered by Twilio's fake.
+        dial_fakes::link(&twilio, &livekit);
         let twilio_bound = twilio.serve(twilio_addr).await?;
         let livekit_bound = livekit.serve(livekit_addr).await?;
         Ok(Sandbox {
