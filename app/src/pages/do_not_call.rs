@@ -118,7 +118,10 @@ fn DoNotCall(notice: Resource<Option<crate::model::NoticeView>>) -> impl IntoVie
                     <label for="dnc-q">"Find a number"</label>
                     <input id="dnc-q" name="q" type="search" placeholder="Digits of the number" value=q/>
                 </div>
-                <div class="field"><button class="button button-secondary" type="submit">"Find"</button></div>
+                <div class="filter-actions">
+                    <button class="button button-secondary" type="submit">"Find"</button>
+                    {move || q().map(|_| view! { <a class="button button-ghost-dark" href=DO_NOT_CALL_PAGE>"Clear"</a> })}
+                </div>
             </form>
             <Suspense fallback=|| view! { <Loading/> }>
                 {move || Suspend::new(async move {

@@ -106,7 +106,11 @@ impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Problem::NoNumber => write!(f, "no phone number"),
-            Problem::InvalidNumber(why) => write!(f, "{why}"),
+            // The number's own first sentence; the advice after it is for a form field.
+            Problem::InvalidNumber(why) => {
+                let first = why.split(" \u{2014} ").next().unwrap_or(why);
+                write!(f, "{}", first.trim_end())
+            }
             Problem::Duplicate { first_line } => {
                 write!(f, "the same number as line {first_line}")
             }

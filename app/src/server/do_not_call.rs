@@ -227,7 +227,9 @@ impl ImportReport {
             if unnamed > 0 {
                 text.push_str(&format!("; and {unnamed} more"));
             }
-            text.push('.');
+            if !text.ends_with('.') {
+                text.push('.');
+            }
         }
         text
     }
