@@ -228,7 +228,7 @@ async fn inbound_trunks_need_a_security_field_and_follow_the_conflict_rules() {
 
 #[tokio::test]
 async fn outbound_trunks_want_a_host_and_numbers() {
-    let (_fake, url) = fake().await;
+    let (fake, url) = fake().await;
     let lk = client(&url, SECRET);
     for address in [
         "sip:dial.pstn.twilio.com",
@@ -255,6 +255,12 @@ async fn outbound_trunks_want_a_host_and_numbers() {
         .await
         .unwrap();
     assert_eq!(trunk.destination_country, "US");
+    // The country goes in the create itself (issue 13), not in an update after it.
+    let paths: Vec<String> = fake.faults.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        !paths.iter().any(|p| p.ends_with("UpdateSIPOutboundTrunk")),
+        "{paths:?}"
+    );
     assert_eq!(trunk.transport, proto::SipTransport::Tls as i32);
     // No conflict check for outbound trunks.
     lk.create_outbound_trunk(outbound("+15105550100"))

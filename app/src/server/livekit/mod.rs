@@ -12,9 +12,9 @@ use livekit_api::services::{
     agent_dispatch::AgentDispatchClient,
     room::{CreateRoomOptions, RoomClient},
     sip::{
-        CreateSIPDispatchRuleOptions, CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions,
-        CreateSIPParticipantOptions, ListSIPDispatchRuleFilter, ListSIPInboundTrunkFilter,
-        ListSIPOutboundTrunkFilter, SIPClient,
+        CreateSIPDispatchRuleOptions, CreateSIPInboundTrunkOptions, CreateSIPParticipantOptions,
+        ListSIPDispatchRuleFilter, ListSIPInboundTrunkFilter, ListSIPOutboundTrunkFilter,
+        SIPClient,
     },
     ServiceError, SipCallError, TwirpError,
 };
@@ -222,6 +222,7 @@ impl LiveKitClient {
                 url: url.to_string(),
                 api_key: api_key.to_string(),
                 api_secret: api_secret.clone(),
+                timeout,
             },
         }
     }
@@ -276,33 +277,21 @@ impl LiveKitClient {
         &self,
         spec: OutboundTrunkSpec,
     ) -> Result<proto::SipOutboundTrunkInfo> {
-        let options = CreateSIPOutboundTrunkOptions {
-            transport: spec.transport,
-            metadata: spec.metadata,
-            auth_username: spec.auth_username,
-            auth_password: spec.auth_password.expose_secret().to_string(),
-            ..Default::default()
-        };
-        let created = self
-            .sip_act
-            .create_sip_outbound_trunk(spec.name, spec.address, spec.numbers, options)
-            .await?;
-        // livekit-api 0.10's create request always sends an empty destination country
-        // (`services/sip.rs`, `create_sip_outbound_trunk`): a country the admin chose is
-        // set by an update right after.
-        match spec.destination_country.filter(|c| !c.is_empty()) {
-            Some(country) => {
-                let update = proto::SipOutboundTrunkUpdate {
-                    destination_country: Some(country),
-                    ..Default::default()
-                };
-                Ok(self
-                    .sip_act
-                    .update_sip_outbound_trunk(created.sip_trunk_id.clone(), update)
-                    .await?)
-            }
-            None => Ok(created),
-        }
+        // Dial's own request, so the admin's destination country goes in the create
+        // itself (livekit-api 0.10 sends it empty; see `TwirpCaller::create_outbound_trunk`).
+        self.twirp
+            .create_outbound_trunk(proto::SipOutboundTrunkInfo {
+                name: spec.name,
+                address: spec.address,
+                numbers: spec.numbers,
+                transport: spec.transport as i32,
+                metadata: spec.metadata,
+                auth_username: spec.auth_username,
+                auth_password: spec.auth_password.expose_secret().to_string(),
+                destination_country: spec.destination_country.unwrap_or_default(),
+                ..Default::default()
+            })
+            .await
     }
 
     pub async fn list_outbound_trunks(&self) -> Result<Vec<proto::SipOutboundTrunkInfo>> {
