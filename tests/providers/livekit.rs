@@ -1787,3 +1787,47 @@ async fn the_linked_twilio_fake_refuses_refers_its_trunk_does_not_allow() {
         TransferReport::Done { .. }
     ));
 }
+
+/// livekit/sip `pkg/sip/outbound.go` (`setExtraAttrs`: the 200 OK's headers through
+/// `HeadersToAttrs`) with the options livekit/protocol `rpc/sip.go` gives the call (the
+/// trunk's `include_headers`, replaced by the request's when it names one): an answered
+/// outbound call carries `sip.h.*` attributes only when asked.
+#[tokio::test]
+async fn an_answered_outbound_call_carries_its_answers_headers_only_when_asked() {
+    use livekit_api::services::sip::{CreateSIPParticipantOptions, SIPClient};
+    let (fake, url) = fake().await;
+    let (lk, trunk) = outbound_setup(&fake, &url).await;
+    let sip = SIPClient::with_api_key(&url, KEY, SECRET);
+    let mut attributes = Vec::new();
+    for (room, include) in [
+        ("headers-none", None),
+        ("headers-all", Some(proto::SipHeaderOptions::SipAllHeaders)),
+    ] {
+        lk.create_room(room, "").await.unwrap();
+        sip.create_sip_participant(
+            trunk.clone(),
+            "+14155550002".into(),
+            room.into(),
+            CreateSIPParticipantOptions {
+                participant_identity: "callee".into(),
+                wait_until_answered: Some(true),
+                include_headers: include,
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        let participants = lk.list_participants(room).await.unwrap();
+        attributes.push(participants[0].attributes.clone());
+    }
+    assert!(
+        !attributes[0].keys().any(|k| k.starts_with("sip.h.")),
+        "{:?}",
+        attributes[0]
+    );
+    let all = &attributes[1];
+    assert_eq!(all["sip.h.call-id"], all["sip.callIDFull"]);
+    assert!(all["sip.h.to"].contains("+14155550002"), "{all:?}");
+    assert!(all["sip.h.to"].ends_with(&format!(";tag={}", all["sip.callTag"])));
+}

@@ -307,7 +307,12 @@ impl FakeLiveKit {
             if let Some(sid) = twilio_call_sid {
                 invite.push(("X-Twilio-CallSid", sid.to_string()));
             }
-            headers_to_attributes(&mut attributes, &trunk, &invite);
+            headers_to_attributes(
+                &mut attributes,
+                trunk.include_headers,
+                &trunk.headers_to_attributes,
+                &invite,
+            );
             let participant = proto::ParticipantInfo {
                 sid: id("PA_"),
                 identity: identity.clone(),
@@ -605,6 +610,26 @@ impl FakeLiveKit {
         } else {
             None
         };
+        // The answer's headers become attributes as the trunk asks, or as the request
+        // asks when it names an option (livekit/protocol `rpc/sip.go`,
+        // `NewCreateSIPParticipantRequest`: `include_headers` from the trunk, replaced by
+        // the request's when set; `headers_to_attributes` from the trunk).
+        if let Ok(mut w) = self.world.lock() {
+            let trunk = w
+                .outbound
+                .iter()
+                .find(|t| t.sip_trunk_id == req.sip_trunk_id)
+                .map(|t| (t.include_headers, t.headers_to_attributes.clone()));
+            if let Some((trunk_option, to_attributes)) = trunk {
+                let option = if req.include_headers != 0 {
+                    req.include_headers
+                } else {
+                    trunk_option
+                };
+                w.answer_headers
+                    .insert(call_id.clone(), (option, to_attributes));
+            }
+        }
         let ringing_timeout = pb_duration(&req.ringing_timeout)
             .filter(|d| !d.is_zero())
             .unwrap_or(DEFAULT_RINGING_TIMEOUT);
@@ -672,6 +697,22 @@ impl FakeLiveKit {
         ringing_timeout: Duration,
         max_duration: Option<Duration>,
     ) {
+        // Taken now, so a call that fails leaves nothing behind.
+        let (option, to_attributes, callee) = self
+            .world
+            .lock()
+            .ok()
+            .map(|mut w| {
+                let (option, to_attributes) = w.answer_headers.remove(call_id).unwrap_or_default();
+                let callee = w
+                    .calls
+                    .iter()
+                    .find(|c| c.call_id == call_id)
+                    .map(|c| c.to.clone())
+                    .unwrap_or_default();
+                (option, to_attributes, callee)
+            })
+            .unwrap_or_default();
         let finish = |result: Result<(), TwirpError>| {
             if let Ok(mut w) = self.world.lock() {
                 if let Some(tx) = w.waiters.remove(call_id) {
@@ -749,14 +790,22 @@ impl FakeLiveKit {
             }
             None => {
                 // The 200 OK brings the Call-ID and the callee's tag (livekit/sip
-                // `pkg/sip/outbound.go`, `setExtraAttrs` at the end of `sipSignal`).
-                self.set_attribute(
-                    room,
-                    identity,
-                    "sip.callIDFull",
-                    &format!("{}@dial", uuid::Uuid::new_v4().simple()),
-                );
-                self.set_attribute(room, identity, "sip.callTag", &id("tag"));
+                // `pkg/sip/outbound.go`, `setExtraAttrs` at the end of `sipSignal`, through
+                // `HeadersToAttrs` with the call's header options).
+                let call_id_full = format!("{}@dial", uuid::Uuid::new_v4().simple());
+                let tag = id("tag");
+                let host = self.trunk_address_of(room, identity).unwrap_or_default();
+                let answer = [
+                    ("Call-ID", call_id_full.clone()),
+                    ("To", format!("<sip:{callee}@{host}>;tag={tag}")),
+                ];
+                let mut extra = HashMap::new();
+                headers_to_attributes(&mut extra, option, &to_attributes, &answer);
+                extra.insert("sip.callIDFull".into(), call_id_full);
+                extra.insert("sip.callTag".into(), tag);
+                for (name, value) in &extra {
+                    self.set_attribute(room, identity, name, value);
+                }
                 if self.set_status(room, identity, "active").is_none() {
                     finish(Err(TwirpError::new(
                         "aborted",
@@ -783,11 +832,12 @@ impl FakeLiveKit {
 /// `headers_to_attributes`. Header names match whatever their case.
 fn headers_to_attributes(
     attributes: &mut HashMap<String, String>,
-    trunk: &proto::SipInboundTrunkInfo,
+    include_headers: i32,
+    to_attributes: &HashMap<String, String>,
     headers: &[(&str, String)],
 ) {
     use proto::SipHeaderOptions as Options;
-    let options = Options::try_from(trunk.include_headers).unwrap_or(Options::SipNoHeaders);
+    let options = Options::try_from(include_headers).unwrap_or(Options::SipNoHeaders);
     if options != Options::SipNoHeaders {
         for (name, value) in headers {
             let name = name.to_ascii_lowercase();
@@ -822,7 +872,7 @@ fn headers_to_attributes(
             attributes.insert(attribute.to_string(), value);
         }
     }
-    for (name, attribute) in &trunk.headers_to_attributes {
+    for (name, attribute) in to_attributes {
         if let Some(value) = header(name) {
             attributes.insert(attribute.clone(), value);
         }

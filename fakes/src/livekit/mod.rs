@@ -186,6 +186,9 @@ struct World {
     calls: Vec<FakeCall>,
     /// Waiters of `wait_until_answered` calls, by call id.
     waiters: HashMap<String, oneshot::Sender<Result<(), TwirpError>>>,
+    /// What an outbound call's answer turns into attributes, by call id: the header
+    /// option and `headers_to_attributes` in force for it.
+    answer_headers: HashMap<String, (i32, HashMap<String, String>)>,
     timing: CallTiming,
 }
 
