@@ -471,6 +471,20 @@ async fn an_inbound_call_rings_until_its_agent_answers_without_reconcile() {
         detail(&app, &app.client, &id).await.call.status,
         CallStatus::Ringing
     );
+    // LiveKit transfers only an established call: refused here, nothing sent.
+    let refused = app
+        .call::<TransferResult>(
+            &app.client,
+            "calls/transfer",
+            &[("id", id.as_str()), ("transfer_to", "tel:+14155550199")],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("not been answered yet"),
+        "{refused:?}"
+    );
+    assert!(livekit.calls().iter().all(|c| c.transfers.is_empty()));
     let before = std::time::Instant::now();
     assert!(livekit.agent_answers(&routed.room));
     let answered = wait_for_status(&app, &id, CallStatus::Answered).await;
@@ -481,4 +495,50 @@ async fn an_inbound_call_rings_until_its_agent_answers_without_reconcile() {
         "{:?}",
         before.elapsed()
     );
+}
+
+/// A call whose end Dial has not heard of yet (its webhook is late) is "not found" at
+/// LiveKit when a transfer reaches it: that is the call's state, answered 409 with
+/// words, not a carrier failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_that_finds_the_call_gone_says_so() {
+    let (app, number) = ready().await;
+    let (_, livekit) = fakes(&app);
+    let placed = place(
+        &app,
+        &app.client,
+        &number,
+        "+14155550100",
+        &[("wait_until_answered", "on")],
+    )
+    .await
+    .unwrap();
+    let call = wait_for_status(&app, &placed.id, CallStatus::Answered).await;
+    let call = wait_until(&app, &call.id, |c| c.sip_call_id.is_some()).await;
+    livekit.set_webhook_knobs(dial_fakes::livekit::WebhookKnobs {
+        hold: true,
+        ..Default::default()
+    });
+    let fake_call = livekit
+        .calls()
+        .into_iter()
+        .find(|c| Some(c.call_id.as_str()) == call.sip_call_id.as_deref())
+        .expect("the fake's call");
+    livekit.hang_up_from_phone(&fake_call.room, &fake_call.identity);
+    let refused = app
+        .call::<TransferResult>(
+            &app.client,
+            "calls/transfer",
+            &[
+                ("id", call.id.as_str()),
+                ("transfer_to", "tel:+14155550199"),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, dial_app::error::AppError::Conflict { .. }),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("had ended"), "{refused}");
 }

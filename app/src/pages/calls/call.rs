@@ -142,14 +142,30 @@ pub fn CallPage() -> impl IntoView {
             ended.set(true);
         }
     });
+    // Set once the followed call is seen answered: transfer is offered from then on
+    // (LiveKit transfers only an established call).
+    let answered = RwSignal::new(false);
+    Effect::new(move |_| {
+        let up = call
+            .get()
+            .and_then(Result::ok)
+            .is_some_and(|d| d.call.status >= crate::model::CallStatus::Answered);
+        if up && !answered.get_untracked() {
+            answered.set(true);
+        }
+    });
     // Whether the controls are shown: refetched only when an action completes or the call
-    // ends, so a transfer target being typed is not cleared by a refetch.
+    // is answered or ends, so a transfer target being typed is not cleared by a refetch.
     let live = Resource::new(
-        move || (id(), acted(), ended.get()),
-        |(id, _, _)| async move {
-            get_call(id)
-                .await
-                .map(|d| (d.call.is_live(), d.transfer_block))
+        move || (id(), acted(), ended.get(), answered.get()),
+        |(id, _, _, _)| async move {
+            get_call(id).await.map(|d| {
+                (
+                    d.call.is_live(),
+                    d.transfer_block,
+                    d.call.status >= crate::model::CallStatus::Answered,
+                )
+            })
         },
     );
     // While the call is on: the change stream, and the slow poll as the fallback.
@@ -198,13 +214,17 @@ fn not_found_status(error: &AppError) {
     let _ = error;
 }
 
+/// What the controls show: (the call is on, why a transfer would be refused, answered).
+type LiveControls = (bool, Option<TransferBlock>, bool);
+
 #[derive(Clone, Copy)]
 struct CallControls {
     hang_up: ServerAction<HangUpCall>,
     transfer: ServerAction<TransferCall>,
     refresh: ServerAction<RefreshCall>,
-    /// Whether the call is on, and why the carrier would refuse a transfer.
-    live: Resource<Result<(bool, Option<TransferBlock>), AppError>>,
+    /// Whether the call is on, why the carrier would refuse a transfer, and whether it
+    /// was answered.
+    live: Resource<Result<LiveControls, AppError>>,
 }
 
 /// The header and the facts of the call.
@@ -322,7 +342,7 @@ fn ControlsCard(id: Signal<String>, controls: CallControls) -> impl IntoView {
             {
                 move || {
                     Suspend::new(async move {
-                        let (on, block) = live.await.unwrap_or((false, None));
+                        let (on, block, up) = live.await.unwrap_or((false, None, false));
                         let id = id.get_untracked();
                         let (transfer_id, refresh_id, hang_up_id) = (id.clone(), id.clone(), id);
                         // A trunk that refuses every transfer: say why instead of a form
@@ -347,7 +367,10 @@ fn ControlsCard(id: Signal<String>, controls: CallControls) -> impl IntoView {
                             <section class="card" aria-labelledby="controls-title" data-testid="call-controls">
                                 <h2 id="controls-title">"Control the call"</h2>
                                 {notice}
-                                {(!blocked).then(|| view! {
+                                {(!blocked && !up).then(|| view! {
+                                    <p class="muted small" data-testid="transfer-after-answer">"Transfer is offered once the call is answered."</p>
+                                })}
+                                {(!blocked && up).then(|| view! {
                                 <ActionForm action=transfer attr:class="inline-form transfer-form">
                                     <input type="hidden" name="id" value=transfer_id/>
                                     <Field label="Transfer to" name="transfer_to" required=true autocomplete="off"

@@ -81,6 +81,14 @@ pub async fn transfer(
     target: &TransferTarget,
 ) -> Result<crate::model::TransferResult, AppError> {
     let (call, room, identity) = live_call(state, me, id).await?;
+    // LiveKit's bridge transfers only an established call (livekit/sip
+    // `pkg/sip/outbound.go` and `inbound.go`, `transferCall`: "can't transfer non
+    // established call"): one still ringing is refused here, with nothing sent.
+    if call.status < CallStatus::Answered {
+        return Err(AppError::conflict(
+            "The call has not been answered yet: a call can be transferred once it is answered.",
+        ));
+    }
     if let Some(number) = call.number_id.as_deref() {
         crate::server::assignment::check_before_transfer(state, me, number, target).await?;
     }
@@ -190,6 +198,18 @@ pub async fn transfer(
                 json!({ "to": target, "error": e.to_string(), "sip_status": status }),
             )
             .await?;
+            // The call ended, or is not established, as the transfer reached LiveKit: the
+            // call's state, not the carrier, refused it.
+            if status.is_none() && (e.is_not_found() || e.code() == Some("failed_precondition")) {
+                return Err(AppError::conflict(format!(
+                    "The call could not be transferred: it {} as the transfer reached LiveKit.",
+                    if e.is_not_found() {
+                        "had ended"
+                    } else {
+                        "was not established"
+                    }
+                )));
+            }
             crate::model::TransferResult {
                 ok: false,
                 message: format!("The transfer to {target} failed: {e}"),
