@@ -436,10 +436,14 @@ const MERGE_SESSION: &str = "ON CONFLICT (sip_call_id) WHERE sip_call_id IS NOT 
      updated_at = excluded.updated_at \
      RETURNING id, sip_call_id, owner_id";
 
-/// Closes every open call of a finished room ($1 when, $2 now, $3 the room).
+/// Closes every open call of a finished room ($1 when, $2 now, $3 the room). Only calls
+/// that began before the room finished: a room lasts 20 s after its last participant
+/// (livekit/livekit `pkg/rtc/room.go`), and a rule without random room names (or a
+/// direct rule) can put a newer call in a new room of the same name meanwhile.
 const CLOSE_ROOM: &str = "UPDATE call_sessions SET status = 'ended', status_rank = 3, \
      ended_at = COALESCE(ended_at, $1), end_reason = COALESCE(end_reason, 'room_finished'), \
-     updated_at = $2 WHERE room_name = $3 AND status_rank < 3 RETURNING id, owner_id";
+     updated_at = $2 WHERE room_name = $3 AND status_rank < 3 AND created_at <= $1 \
+     RETURNING id, owner_id";
 
 /// Adopts a placed call ($1 the call id LiveKit gave, $2 the session).
 const NAME_PLACED: &str = "UPDATE call_sessions SET sip_call_id = $1 WHERE id = $2";
@@ -1156,6 +1160,66 @@ mod tests {
         .fetch_optional(&db.pool)
         .await
         .expect("query")
+    }
+
+    /// A late `room_finished` of a room whose name a newer call's room has taken closes
+    /// the older call only.
+    #[tokio::test]
+    async fn a_late_room_finished_leaves_a_newer_call_in_a_room_of_the_same_name() {
+        let t = temp_db().await;
+        let in_shared = |mut e: proto::WebhookEvent| {
+            if let Some(room) = e.room.as_mut() {
+                room.name = "call-shared".into();
+            }
+            e
+        };
+        let finished: proto::WebhookEvent = serde_json::from_value(json!({
+            "event": "room_finished",
+            "id": "EV_finished",
+            "createdAt": "1700000030",
+            "room": { "sid": "RM_1", "name": "call-shared" },
+        }))
+        .expect("a webhook event");
+        deliver(
+            &t.db,
+            &[
+                in_shared(sip_event(
+                    "participant_joined",
+                    "EV_1",
+                    "SCL_old",
+                    "active",
+                    1_700_000_000,
+                )),
+                in_shared(sip_event(
+                    "participant_joined",
+                    "EV_2",
+                    "SCL_new",
+                    "ringing",
+                    1_700_000_050,
+                )),
+            ],
+        )
+        .await;
+        sqlx::query(
+            "UPDATE call_sessions SET created_at = 1700000050 WHERE sip_call_id = 'SCL_new'",
+        )
+        .execute(&t.db.pool)
+        .await
+        .expect("the newer call began after the room finished");
+        sqlx::query(
+            "UPDATE call_sessions SET created_at = 1700000000 WHERE sip_call_id = 'SCL_old'",
+        )
+        .execute(&t.db.pool)
+        .await
+        .expect("the older call began before");
+        deliver(&t.db, &[finished]).await;
+        let old = stored(&t.db, "SCL_old").await.expect("the older call");
+        assert_eq!(
+            (old.0.as_str(), old.3.as_deref()),
+            ("ended", Some("room_finished"))
+        );
+        let new = stored(&t.db, "SCL_new").await.expect("the newer call");
+        assert_ne!(new.0, "ended", "{new:?}");
     }
 
     #[tokio::test]
