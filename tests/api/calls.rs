@@ -596,3 +596,71 @@ async fn pages_hear_about_their_calls_as_they_change() {
         "the owner does not hear about the admin's calls"
     );
 }
+
+/// The calls list's number filter offers every number that has calls — not a first
+/// page of numbers — released ones marked, and an owner only their own.
+#[tokio::test]
+async fn the_number_filter_offers_every_number_with_calls() {
+    let app = spawn_with_admin().await;
+    let (owner, owner_id) = app.owner_client().await;
+    let pool = &app.state.db.pool;
+    for i in 0..70 {
+        let (id, e164) = (format!("n{i}"), format!("+1415555{:04}", 1000 + i));
+        sqlx::query(
+            "INSERT INTO phone_numbers (id, e164, label, country, created_at, updated_at, owner_id, released_at) \
+             VALUES ($1, $2, '', 'US', 1, 1, $3, $4)",
+        )
+        .bind(&id)
+        .bind(&e164)
+        .bind((i == 0).then(|| owner_id.clone()))
+        .bind((i == 1).then_some(5_i64))
+        .execute(pool)
+        .await
+        .unwrap();
+        // Every number but the last has a call.
+        if i < 69 {
+            sqlx::query(
+                "INSERT INTO call_sessions (id, direction, phone_number_id, owner_id, from_number, to_number, status, status_rank, created_at, updated_at) \
+                 VALUES ($1, 'inbound', $2, $3, '+14155550999', $4, 'ended', 3, 1, 1)",
+            )
+            .bind(format!("c{i}"))
+            .bind(&id)
+            .bind((i == 0).then(|| owner_id.clone()))
+            .bind(&e164)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }
+    let all: Vec<dial_app::model::AssistantOption> = app
+        .call(&app.client, "calls/filter-numbers", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        all.len(),
+        69,
+        "every number with calls, beyond a first page of 50"
+    );
+    assert!(all.iter().all(|n| n.id != "n69"), "no calls, not offered");
+    let chosen: Vec<dial_app::model::AssistantOption> = app
+        .call(&app.client, "calls/filter-numbers", &[("selected", "n69")])
+        .await
+        .unwrap();
+    assert_eq!(chosen.len(), 70, "the number filtered by now, calls or not");
+    let released = all
+        .iter()
+        .find(|n| n.id == "n1")
+        .expect("the released number");
+    assert_eq!(released.name, "+1 (415) 555-1001 (released)");
+    let mine: Vec<dial_app::model::AssistantOption> =
+        app.call(&owner, "calls/filter-numbers", &[]).await.unwrap();
+    assert_eq!(
+        mine.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        ["n0"]
+    );
+    let not_mine: Vec<dial_app::model::AssistantOption> = app
+        .call(&owner, "calls/filter-numbers", &[("selected", "n69")])
+        .await
+        .unwrap();
+    assert_eq!(not_mine.len(), 1, "another's number is never offered");
+}

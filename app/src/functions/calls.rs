@@ -28,6 +28,15 @@ pub async fn callable_numbers() -> Result<Vec<AssistantOption>, AppError> {
     calls::callable_numbers(&auth::state()?, &me).await
 }
 
+/// The numbers the calls list can be filtered by: `name` is the number, "(released)"
+/// when it is.
+#[server(prefix = "/api", endpoint = "calls/filter-numbers")]
+pub async fn filter_numbers(selected: Option<String>) -> Result<Vec<AssistantOption>, AppError> {
+    use crate::server::{auth, calls};
+    let me = auth::require_user()?;
+    calls::numbers_with_calls(&auth::state()?, &me, selected.as_deref()).await
+}
+
 /// Places a call; without JavaScript the form post lands on the call's page.
 #[server(prefix = "/api", endpoint = "calls/place")]
 pub async fn place_call(#[server(flatten)] form: CallForm) -> Result<CallRow, AppError> {

@@ -56,19 +56,11 @@ pub fn CallsPage() -> impl IntoView {
         || (),
         |_| async move { list_assistants().await.unwrap_or_default() },
     );
-    let numbers = Resource::new(
-        || (),
-        |_| async move {
-            // Released numbers too: their calls stay in the history.
-            list_numbers(NumberQuery {
-                released: Some("include".into()),
-                ..NumberQuery::default()
-            })
-            .await
-            .map(|p| p.items)
-            .unwrap_or_default()
-        },
-    );
+    // Every number that has calls, released ones too (their calls stay in the history),
+    // and the one filtered by now.
+    let numbers = Resource::new(number, |selected| async move {
+        filter_numbers(selected).await.unwrap_or_default()
+    });
     let callable = Resource::new(|| (), |_| callable_numbers());
     view! {
         <Title text="Calls"/>
@@ -101,12 +93,7 @@ pub fn CallsPage() -> impl IntoView {
                         {move || Suspend::new(async move {
                             numbers.await.into_iter().map(|n| {
                                 let is = number().as_deref() == Some(n.id.as_str());
-                                let shown = if n.is_released() {
-                                    format!("{} (released)", n.e164.formatted())
-                                } else {
-                                    n.e164.formatted()
-                                };
-                                view! { <option value=n.id selected=is>{shown}</option> }
+                                view! { <option value=n.id selected=is>{n.name}</option> }
                             }).collect_view()
                         })}
                     </Suspense>
@@ -290,7 +277,7 @@ fn PlaceCallCard(
                                     </div>
                                     <div class="form-row">
                                         <Field label="Ringing timeout (seconds)" name="ringing_timeout" kind="number"
-                                            hint="Give up if nobody answers in this time."
+                                            hint="Give up if nobody answers in this time (up to 300 s; with \u{201c}Wait until answered\u{201d} LiveKit gives up at 80 s whatever this says)."
                                             error=Signal::derive(field_error(value, "ringing_timeout"))/>
                                         <Field label="Max call duration (seconds)" name="max_duration" kind="number"
                                             hint="Hang up after this long."

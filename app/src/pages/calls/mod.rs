@@ -15,14 +15,13 @@ use crate::{
     functions::{
         assistants::list_assistants,
         calls::{
-            callable_numbers, get_call, list_calls, HangUpCall, PlaceCall, ReconcileCalls,
-            RefreshCall, TransferCall,
+            callable_numbers, filter_numbers, get_call, list_calls, HangUpCall, PlaceCall,
+            ReconcileCalls, RefreshCall, TransferCall,
         },
-        numbers::list_numbers,
     },
     model::{
         AssistantOption, CallDetail, CallEventView, CallQuery, CallRow, CallStatus, Direction,
-        NumberQuery, TransferBlock, TransferResult,
+        TransferBlock, TransferResult,
     },
     phone::format_e164,
 };

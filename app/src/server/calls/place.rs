@@ -487,3 +487,35 @@ pub async fn callable_numbers(
         })
         .collect())
 }
+
+/// The numbers the calls list can be filtered by: every number of the user's (an
+/// admin's: every number) that has calls, released ones marked, whatever their count
+/// (the filter used to offer only a first page of numbers), and the one the list is
+/// filtered by now, calls or not.
+pub async fn numbers_with_calls(
+    state: &AppState,
+    me: &crate::model::Me,
+    selected: Option<&str>,
+) -> Result<Vec<crate::model::AssistantOption>, AppError> {
+    let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT n.id, n.e164, n.released_at FROM phone_numbers n \
+         WHERE (n.owner_id = $1 OR $2 = 1) \
+         AND (n.id = $3 OR EXISTS (SELECT 1 FROM call_sessions c WHERE c.phone_number_id = n.id)) \
+         ORDER BY n.e164",
+    )
+    .bind(&me.id)
+    .bind(i64::from(me.is_admin()))
+    .bind(selected.unwrap_or_default())
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, e164, released)| crate::model::AssistantOption {
+            id,
+            name: match released {
+                Some(_) => format!("{} (released)", crate::phone::format_e164(&e164)),
+                None => crate::phone::format_e164(&e164),
+            },
+        })
+        .collect())
+}
