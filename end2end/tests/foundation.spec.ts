@@ -58,6 +58,20 @@ test('first run creates the administrator, once', async ({ page, javaScriptEnabl
   expect(blocked).toEqual([]);
 });
 
+// Issue 17: browsers and crawlers ask for /favicon.ico whatever the page links; it is a
+// real icon (16, 32 and 48 px, drawn from favicon.svg), not a page rendered as a 404.
+test('the site has its icon at /favicon.ico and /favicon.svg', async ({ request }) => {
+  const ico = await request.get('/favicon.ico');
+  expect(ico.status()).toBe(200);
+  expect(ico.headers()['content-type']).toMatch(/^image\/(x-icon|vnd\.microsoft\.icon)/);
+  const bytes = await ico.body();
+  expect([...bytes.subarray(0, 4)]).toEqual([0, 0, 1, 0]);
+  expect(bytes.readUInt16LE(4)).toBe(3);
+  const svg = await request.get('/favicon.svg');
+  expect(svg.status()).toBe(200);
+  expect(svg.headers()['content-type']).toContain('image/svg+xml');
+});
+
 test('sign-in refuses a wrong password and the sidebar reaches every section', async ({ page }) => {
   await page.goto('/login');
   await page.getByLabel('Username').fill(admin.username);
