@@ -6,7 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Builds live outside the clone so fresh clones (and CI) reuse them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dial-target}"
 WASM_BINDGEN_VERSION="0.2.130"
-export PATH="$HOME/.cargo/bin:$PATH"
+# Where `cargo install` puts tools (CARGO_HOME/bin), so a tool installed below is found.
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
