@@ -260,3 +260,25 @@ async fn owners_and_other_sites_cannot_touch_the_list() {
     );
     assert!(listed(&app).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_large_import_adds_every_row() {
+    let app = spawn_with_admin().await;
+    // Several statements' worth of rows (an import inserts a few hundred at a time).
+    let mut csv = String::from("phone\n");
+    for i in 0..1_234 {
+        csv.push_str(&format!("+1415{:07}\n", 2_000_000 + i));
+    }
+    // One number twice: the second is named, not added.
+    csv.push_str("+14152000000\n");
+    let html = page_after(&app, upload(&app, &app.client, csv.as_bytes(), None).await).await;
+    assert!(
+        html.contains("Added 1234 numbers to the do-not-call list. 1 row was not added: line 1236"),
+        "{html}"
+    );
+    let page: Page<DoNotCallEntry> = app
+        .call(&app.client, "do-not-call/list", &[])
+        .await
+        .expect("list");
+    assert_eq!(page.total, 1_234);
+}
