@@ -163,44 +163,49 @@ pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
     .bind(offset)
     .fetch_all(&db.pool)
     .await?;
-    let runs: Vec<String> = heads.iter().filter_map(|(_, r)| r.clone()).collect();
-    let mut run_rows: Vec<AuditRow> = Vec::new();
-    if !runs.is_empty() {
-        let placeholders = (1..=runs.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT id, at, actor_name, action, target, detail, ip, run_id FROM audit_log \
-             WHERE run_id IN ({placeholders}) ORDER BY id"
-        );
-        let mut query = sqlx::query_as::<_, AuditRow>(&sql);
-        for r in &runs {
-            query = query.bind(r.clone());
-        }
-        run_rows = query.fetch_all(&db.pool).await?;
-    }
+    // Every row of this page's groups in one read: the runs' rows and the single rows.
+    let runs: Vec<&str> = heads.iter().filter_map(|(_, r)| r.as_deref()).collect();
     let singles: Vec<i64> = heads
         .iter()
         .filter(|(_, r)| r.is_none())
         .map(|(id, _)| *id)
         .collect();
-    let mut single_rows: Vec<AuditRow> = Vec::new();
-    if !singles.is_empty() {
-        let placeholders = (1..=singles.len())
+    let list = |from: usize, n: usize| {
+        (from..from + n)
             .map(|i| format!("${i}"))
             .collect::<Vec<_>>()
-            .join(", ");
+            .join(", ")
+    };
+    let mut rows: Vec<AuditRow> = Vec::new();
+    if !heads.is_empty() {
+        // An empty list would be `IN ()`: NULL matches nothing and is valid SQL.
+        let (run_list, single_list) = (
+            if runs.is_empty() {
+                "NULL".into()
+            } else {
+                list(1, runs.len())
+            },
+            if singles.is_empty() {
+                "NULL".into()
+            } else {
+                list(runs.len() + 1, singles.len())
+            },
+        );
         let sql = format!(
             "SELECT id, at, actor_name, action, target, detail, ip, run_id FROM audit_log \
-             WHERE id IN ({placeholders})"
+             WHERE run_id IN ({run_list}) OR (run_id IS NULL AND id IN ({single_list})) ORDER BY id"
         );
         let mut query = sqlx::query_as::<_, AuditRow>(&sql);
+        for r in &runs {
+            query = query.bind(r.to_string());
+        }
         for id in &singles {
             query = query.bind(*id);
         }
-        single_rows = query.fetch_all(&db.pool).await?;
+        rows = query.fetch_all(&db.pool).await?;
     }
+    let (run_rows, mut single_rows): (Vec<AuditRow>, Vec<AuditRow>) =
+        rows.into_iter().partition(|r| r.run_id.is_some());
     let mut items = Vec::with_capacity(heads.len());
     for (newest, run) in heads {
         match run {
