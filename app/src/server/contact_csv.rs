@@ -232,9 +232,9 @@ pub fn parse(
             .collect()
     };
     let columns = text(&header, 1)?;
-    let mut seen = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
     for name in &columns {
-        if !name.is_empty() && seen.insert(header_key(name), ()).is_some() {
+        if !name.is_empty() && !seen.insert(header_key(name)) {
             return Err(Refusal::DuplicateColumn { name: name.clone() });
         }
     }

@@ -46,6 +46,14 @@ pub const READS_PER_SECOND: u32 = 10;
 const FIRST_DELAYS_MS: [u64; 3] = [250, 500, 1_000];
 const STEADY: Duration = Duration::from_secs(2);
 
+/// The waits between a call's reads: [`FIRST_DELAYS_MS`], then every [`STEADY`].
+pub(super) fn cadence() -> impl Iterator<Item = Duration> {
+    FIRST_DELAYS_MS
+        .iter()
+        .map(|ms| Duration::from_millis(*ms))
+        .chain(std::iter::repeat(STEADY))
+}
+
 /// A call still unanswered after this long is left to its webhooks and to reconcile
 /// (LiveKit's longest default ringing is 3 minutes).
 const FOLLOW_FOR: Duration = Duration::from_secs(200);
@@ -296,10 +304,7 @@ async fn run(
 ) -> Result<(), AppError> {
     let started = Instant::now();
     let lk = livekit::settings::client(state)?;
-    let mut delays = FIRST_DELAYS_MS
-        .iter()
-        .map(|ms| Duration::from_millis(*ms))
-        .chain(std::iter::repeat(STEADY));
+    let mut delays = cadence();
     let mut known = CallStatus::Dialing;
     while started.elapsed() < FOLLOW_FOR {
         let delay = delays.next().unwrap_or(STEADY);

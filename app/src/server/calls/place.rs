@@ -227,12 +227,8 @@ impl DialOut {
         // see an answer (`follow::Lane`); the claim keeps the webhooks' follower away.
         let claim = follow::claim(state, &id, &room);
         let watch = async {
-            let mut delays = [250, 500, 1_000]
-                .into_iter()
-                .map(Duration::from_millis)
-                .chain(std::iter::repeat(Duration::from_secs(2)));
-            loop {
-                tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(2))).await;
+            for delay in follow::cadence() {
+                tokio::time::sleep(delay).await;
                 follow::read_slot(state, follow::Lane::Background).await;
                 let status = match lk.get_participant(&room, &identity).await {
                     Ok(p) => sip_facts(&p).and_then(|f| f.status),
