@@ -1012,6 +1012,15 @@ async fn against_a_real_livekit_the_route_test_checks_the_trunk_and_rule() {
 
 /// Twilio deletes a number's voice application when the number joins a trunk
 /// (twilio_api_v2010.yaml, the number's `trunk_sid`): unassign puts it back.
+/// The number `e164` as the Twilio fake holds it.
+fn at_twilio(twilio: &FakeTwilio, e164: &str) -> dial_fakes::twilio::FakeNumber {
+    twilio
+        .numbers(SID)
+        .into_iter()
+        .find(|n| n.phone_number == e164)
+        .expect("the number")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unassign_gives_the_number_its_voice_application_back() {
     let app = provisioning_app().await;
@@ -1023,14 +1032,7 @@ async fn unassign_gives_the_number_its_voice_application_back() {
     assign(&app, &app.client, &number.id, &assistant)
         .await
         .unwrap();
-    let at_twilio = |twilio: &FakeTwilio| {
-        twilio
-            .numbers(SID)
-            .into_iter()
-            .find(|n| n.phone_number == "+14155550135")
-            .expect("the number")
-    };
-    let attached = at_twilio(&twilio);
+    let attached = at_twilio(&twilio, "+14155550135");
     assert!(attached.trunk_sid.is_some());
     assert_eq!(attached.voice_application_sid, None, "Twilio deleted it");
 
@@ -1043,7 +1045,7 @@ async fn unassign_gives_the_number_its_voice_application_back() {
     .unwrap();
     let r = routing(&app, &app.client, &number.id).await;
     assert_eq!(r.number.assignment_status, AssignmentStatus::Unassigned);
-    let detached = at_twilio(&twilio);
+    let detached = at_twilio(&twilio, "+14155550135");
     assert_eq!(detached.trunk_sid, None);
     assert_eq!(
         detached.voice_application_sid.as_deref(),
@@ -1071,17 +1073,10 @@ async fn unassign_leaves_the_number_answering_at_its_voice_url_again() {
     let number = twilio_number(&app, "+14155550136").await;
     twilio.set_voice_url(SID, "+14155550136", "https://example.com/voice");
     let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
-    let at_twilio = |twilio: &FakeTwilio| {
-        twilio
-            .numbers(SID)
-            .into_iter()
-            .find(|n| n.phone_number == "+14155550136")
-            .expect("the number")
-    };
     assign(&app, &app.client, &number.id, &assistant)
         .await
         .unwrap();
-    let attached = at_twilio(&twilio);
+    let attached = at_twilio(&twilio, "+14155550136");
     assert!(attached.trunk_sid.is_some(), "on Dial's trunk");
     app.call::<String>(
         &app.client,
@@ -1090,7 +1085,7 @@ async fn unassign_leaves_the_number_answering_at_its_voice_url_again() {
     )
     .await
     .unwrap();
-    let detached = at_twilio(&twilio);
+    let detached = at_twilio(&twilio, "+14155550136");
     assert_eq!(detached.trunk_sid, None);
     assert_eq!(
         detached.voice_url.as_deref(),

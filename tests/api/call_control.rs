@@ -44,6 +44,22 @@ async fn wait_until(app: &TestApp, id: &str, done: impl Fn(&CallRow) -> bool) ->
     }
 }
 
+/// A call to +1 415 555 0100 placed from `number` with "wait until answered", once
+/// answered and known to LiveKit by its SIP call id.
+async fn answered_call(app: &TestApp, number: &str) -> CallRow {
+    let placed = place(
+        app,
+        &app.client,
+        number,
+        "+14155550100",
+        &[("wait_until_answered", "on")],
+    )
+    .await
+    .unwrap();
+    let call = wait_for_status(app, &placed.id, CallStatus::Answered).await;
+    wait_until(app, &call.id, |c| c.sip_call_id.is_some()).await
+}
+
 async fn wait_for_status(app: &TestApp, id: &str, status: CallStatus) -> CallRow {
     wait_until(app, id, |c| c.status == status).await
 }
@@ -273,17 +289,7 @@ async fn transfers_succeed_or_fail_with_the_reason() {
     let (app, number) = ready().await;
     let (_, livekit) = fakes(&app);
     livekit.set_transfer_outcome("tel:+14155550188", TransferOutcome::Fail(486));
-    let placed = place(
-        &app,
-        &app.client,
-        &number,
-        "+14155550100",
-        &[("wait_until_answered", "on")],
-    )
-    .await
-    .unwrap();
-    let call = wait_for_status(&app, &placed.id, CallStatus::Answered).await;
-    let call = wait_until(&app, &call.id, |c| c.sip_call_id.is_some()).await;
+    let call = answered_call(&app, &number).await;
 
     let bad = app
         .call::<TransferResult>(
@@ -504,17 +510,7 @@ async fn an_inbound_call_rings_until_its_agent_answers_without_reconcile() {
 async fn a_transfer_that_finds_the_call_gone_says_so() {
     let (app, number) = ready().await;
     let (_, livekit) = fakes(&app);
-    let placed = place(
-        &app,
-        &app.client,
-        &number,
-        "+14155550100",
-        &[("wait_until_answered", "on")],
-    )
-    .await
-    .unwrap();
-    let call = wait_for_status(&app, &placed.id, CallStatus::Answered).await;
-    let call = wait_until(&app, &call.id, |c| c.sip_call_id.is_some()).await;
+    let call = answered_call(&app, &number).await;
     livekit.set_webhook_knobs(dial_fakes::livekit::WebhookKnobs {
         hold: true,
         ..Default::default()
