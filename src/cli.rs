@@ -158,6 +158,10 @@ pub struct ServeArgs {
     /// restart) is resumed by this or another instance.
     #[arg(long, env = "DIAL_PROVISIONING_LEASE_SECS", default_value_t = 30)]
     pub provisioning_lease_secs: u64,
+    /// Seconds after which a campaign dial claimed by an instance that stopped renewing
+    /// its claim (a crash, a kill) is reconciled by another instance.
+    #[arg(long, env = "DIAL_CAMPAIGN_LEASE_SECS", default_value_t = 30)]
+    pub campaign_lease_secs: u64,
     /// Sign a user out after this many minutes without a request.
     #[arg(long, env = "DIAL_SESSION_IDLE_MINUTES", default_value_t = 720)]
     pub session_idle_minutes: u64,
@@ -289,6 +293,7 @@ impl ServeArgs {
         config.livekit_timeout = Duration::from_secs(self.livekit_timeout_secs.max(1));
         config.livekit_reads_per_second = self.livekit_reads_per_second;
         config.provisioning_lease = Duration::from_secs(self.provisioning_lease_secs.max(1));
+        config.campaign_lease = Duration::from_secs(self.campaign_lease_secs.max(1));
         config.session_idle = Duration::from_secs(self.session_idle_minutes.max(1) * 60);
         config.session_absolute = Duration::from_secs(self.session_max_hours.max(1) * 3600);
         config.trust_proxy = self.trust_proxy;

@@ -47,6 +47,18 @@ pub fn build(state: AppState) -> Router {
                 axum::extract::DefaultBodyLimit::max(dial_app::server::do_not_call::MAX_UPLOAD),
             ),
         )
+        .route(
+            "/api/campaigns/{id}/upload",
+            post(dial_app::server::campaigns::contacts::upload_route).layer(
+                axum::extract::DefaultBodyLimit::max(
+                    dial_app::server::campaigns::contacts::MAX_UPLOAD,
+                ),
+            ),
+        )
+        .route(
+            "/api/campaigns/{id}/results.csv",
+            get(dial_app::server::campaigns::contacts::export_route),
+        )
         .route("/api/{*fn_name}", post(server_fn_handler))
         .leptos_routes_with_context(
             &state,

@@ -82,6 +82,9 @@ impl Application {
         dial_app::server::assignment::spawn_resumer(state.clone());
         // Calls whose last webhooks were lost are closed against LiveKit's rooms.
         dial_app::server::calls::spawn_reconciler(state.clone());
+        // Running campaigns are dialled by every instance, sharing the work through the
+        // database.
+        dial_app::server::campaigns::engine::spawn(state.clone());
 
         let store = DbSessionStore::new(db.clone());
         tokio::spawn(async move {

@@ -6,6 +6,7 @@ use crate::pages::{
     audit::AuditPage,
     auth::{LoginPage, SetupPage},
     calls::{CallPage, CallsPage},
+    campaigns::{CampaignPage, CampaignsPage, NewCampaignPage, UploadPreviewPage},
     carriers::CarriersPage,
     dashboard::{DashboardLayout, NotFound, OverviewPage},
     do_not_call::DoNotCallPage,
@@ -113,6 +114,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("assistants/:id") view=AssistantPage ssr=SSR/>
                     <Route path=path!("calls") view=CallsPage ssr=SSR/>
                     <Route path=path!("calls/:id") view=CallPage ssr=SSR/>
+                    <Route path=path!("campaigns") view=CampaignsPage ssr=SSR/>
+                    <Route path=path!("campaigns/new") view=NewCampaignPage ssr=SSR/>
+                    <Route path=path!("campaigns/:id") view=CampaignPage ssr=SSR/>
+                    <Route path=path!("campaigns/:id/uploads/:upload") view=UploadPreviewPage ssr=SSR/>
                     <ParentRoute path=path!("settings") view=SettingsLayout ssr=SSR>
                         <Route path=path!("") view=SettingsIndex ssr=SSR/>
                         <Route path=path!("api-keys") view=ApiKeysPage ssr=SSR/>

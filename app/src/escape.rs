@@ -18,9 +18,27 @@ pub fn markup(text: &str) -> String {
     out
 }
 
+/// A spreadsheet cell's text that a spreadsheet will not run as a formula: text starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'` (OWASP, "CSV
+/// Injection"). The CSV writer quotes it as needed.
+pub fn csv_cell(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::markup;
+    use super::{csv_cell, markup};
+
+    #[test]
+    fn formulas_are_not_left_for_a_spreadsheet_to_run() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("Ada Lovelace"), "Ada Lovelace");
+        assert_eq!(csv_cell(""), "");
+    }
     use proptest::prelude::*;
 
     #[test]

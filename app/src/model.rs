@@ -1126,6 +1126,10 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+// After `named_enum!`, which it uses.
+mod campaign;
+pub use campaign::*;
+
 #[cfg(test)]
 mod tests {
     use super::*;

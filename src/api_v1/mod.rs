@@ -20,8 +20,11 @@ use axum::{
 };
 use dial_app::{
     error::{AppError, FieldError},
-    model::{Assistant, CallDetail, CallRow, Me, NumberRow, Page, TransferResult},
-    server::{api_keys, state::AppState},
+    model::{
+        Assistant, CallDetail, CallRow, CampaignContact, CampaignDetail, CampaignSettings,
+        CampaignSummary, Me, NumberRow, Page, TransferResult,
+    },
+    server::{api_keys, campaigns::contacts, state::AppState},
 };
 use serde_json::{json, Value};
 use utoipa::{PartialSchema, ToSchema};
@@ -304,6 +307,12 @@ impl Endpoint {
 
 /// What a transfer answers besides success: it was not tried (409), or it was tried and
 /// did not complete (502).
+const CAMPAIGN_STATE_ERRORS: &[(u16, &str)] = &[(
+    409,
+    "Nothing changed: the campaign is not in a state that allows this (e.g. starting a \
+     running one, changing a completed one), or it has nobody to call. The message says why.",
+)];
+
 const TRANSFER_ERRORS: &[(u16, &str)] = &[
     (
         409,
@@ -421,6 +430,127 @@ pub const ENDPOINTS: &[Endpoint] = &[
         route: |m| on(m, hang_up_call),
         errors: &[],
     },
+    Endpoint {
+        method: Method::GET,
+        path: "/campaigns",
+        summary: "Your campaigns (all of them for an admin), newest first, 25 per page",
+        auth: true,
+        query: CAMPAIGNS_QUERY,
+        request: None,
+        response: inline::<Page<CampaignSummary>>,
+        route: |m| on(m, list_campaigns),
+        errors: &[],
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/campaigns",
+        summary: "Create a campaign (a draft): its assistant, the numbers it calls from, calling window, pace and retry rules",
+        auth: true,
+        query: &[],
+        request: Some(schema_of::<CampaignSettings>),
+        response: schema_of::<CampaignDetail>,
+        route: |m| on(m, create_campaign),
+        errors: &[],
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/campaigns/{id}",
+        summary: "One campaign: settings, counts, outcomes, caller numbers' health, progress",
+        auth: true,
+        query: &[],
+        request: None,
+        response: schema_of::<CampaignDetail>,
+        route: |m| on(m, get_campaign),
+        errors: &[],
+    },
+    Endpoint {
+        method: Method::PUT,
+        path: "/campaigns/{id}",
+        summary: "Change a campaign's settings (pace, limits and retry rules take effect at once, even while it runs; its assistant and numbers change only while it is a draft or paused)",
+        auth: true,
+        query: &[],
+        request: Some(schema_of::<CampaignSettings>),
+        response: schema_of::<CampaignDetail>,
+        route: |m| on(m, update_campaign),
+        errors: CAMPAIGN_STATE_ERRORS,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/campaigns/{id}/start",
+        summary: "Start a draft campaign",
+        auth: true,
+        query: &[],
+        request: None,
+        response: schema_of::<CampaignDetail>,
+        route: |m| on(m, start_campaign),
+        errors: CAMPAIGN_STATE_ERRORS,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/campaigns/{id}/pause",
+        summary: "Pause a running campaign: no new dials; calls in progress finish",
+        auth: true,
+        query: &[],
+        request: None,
+        response: schema_of::<CampaignDetail>,
+        route: |m| on(m, pause_campaign),
+        errors: CAMPAIGN_STATE_ERRORS,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/campaigns/{id}/resume",
+        summary: "Resume a paused campaign",
+        auth: true,
+        query: &[],
+        request: None,
+        response: schema_of::<CampaignDetail>,
+        route: |m| on(m, resume_campaign),
+        errors: CAMPAIGN_STATE_ERRORS,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/campaigns/{id}/cancel",
+        summary: "Cancel a campaign: contacts not yet called are done as cancelled; calls in progress finish unless hang_up",
+        auth: true,
+        query: &[],
+        request: Some(schema_of::<CancelBody>),
+        response: schema_of::<CampaignDetail>,
+        route: |m| on(m, cancel_campaign),
+        errors: CAMPAIGN_STATE_ERRORS,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/campaigns/{id}/contacts",
+        summary: "Add contacts: a JSON array of {phone, name, variables}, or a CSV file sent with Content-Type: text/csv (a phone column; a name column; other columns become variables). Invalid, duplicate and do-not-call entries are left out and listed",
+        auth: true,
+        query: &[],
+        request: Some(inline::<Vec<contacts::ContactInput>>),
+        response: schema_of::<ContactsAdded>,
+        route: |m| on(m, add_contacts),
+        errors: CAMPAIGN_STATE_ERRORS,
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/campaigns/{id}/contacts",
+        summary: "A campaign's contacts in file order, 50 per page",
+        auth: true,
+        query: CONTACTS_QUERY,
+        request: None,
+        response: inline::<Page<CampaignContact>>,
+        route: |m| on(m, list_contacts),
+        errors: &[],
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/campaigns/{id}/results.csv",
+        summary: "A campaign's results as CSV (streamed): line, phone, name, state, attempts, result, last outcome and SIP status, call id, variables",
+        auth: true,
+        query: &[],
+        request: None,
+        response: || json!({ "type": "string" }),
+        route: |m| on(m, export_results),
+        errors: &[],
+    },
 ];
 
 /// A JSON Schema, built when the document is.
@@ -458,6 +588,10 @@ pub fn schemas() -> serde_json::Map<String, Value> {
     add::<Assistant>(&mut found);
     add::<TransferBody>(&mut found);
     add::<TransferResult>(&mut found);
+    add::<dial_app::model::CampaignSettings>(&mut found);
+    add::<dial_app::model::CampaignDetail>(&mut found);
+    add::<CancelBody>(&mut found);
+    add::<ContactsAdded>(&mut found);
     found
         .into_iter()
         .filter_map(|(name, schema)| Some((name, serde_json::to_value(schema).ok()?)))
@@ -508,11 +642,13 @@ async fn openapi() -> Json<Value> {
 }
 
 mod calls;
+mod campaigns;
 mod openapi;
 mod query;
 #[cfg(test)]
 mod tests;
 
 use calls::*;
+use campaigns::*;
 pub use openapi::*;
 pub use query::{Checked, QueryKind, QueryParam};

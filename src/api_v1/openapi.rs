@@ -24,11 +24,17 @@ pub fn openapi_document() -> Value {
     let mut paths = serde_json::Map::new();
     for endpoint in ENDPOINTS {
         let mut responses = serde_json::Map::new();
+        // A `.csv` route answers CSV; every other one JSON.
+        let content_type = if endpoint.path.ends_with(".csv") {
+            "text/csv"
+        } else {
+            "application/json"
+        };
         responses.insert(
             "200".into(),
             json!({
                 "description": "Success",
-                "content": { "application/json": { "schema": (endpoint.response)() } }
+                "content": { content_type: { "schema": (endpoint.response)() } }
             }),
         );
         if let Some((_, targets)) = LINKS

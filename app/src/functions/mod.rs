@@ -9,6 +9,7 @@ pub mod assistants;
 pub mod audit;
 pub mod auth;
 pub mod calls;
+pub mod campaigns;
 pub mod carriers;
 pub mod do_not_call;
 pub mod numbers;

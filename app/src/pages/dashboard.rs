@@ -31,6 +31,7 @@ pub fn DashboardLayout() -> impl IntoView {
                     <A href="/dashboard/phone-numbers">{icons::phone()}<span>"Phone numbers"</span></A>
                     <A href="/dashboard/assistants">{icons::bot()}<span>"Assistants"</span></A>
                     <A href="/dashboard/calls">{icons::activity()}<span>"Calls"</span></A>
+                    <A href="/dashboard/campaigns">{icons::megaphone()}<span>"Campaigns"</span></A>
                     <A href="/dashboard/settings">{icons::settings()}<span>"Settings"</span></A>
                 </nav>
                 <div class="sidebar-user">

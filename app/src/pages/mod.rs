@@ -6,6 +6,7 @@ pub mod assistants;
 pub mod audit;
 pub mod auth;
 pub mod calls;
+pub mod campaigns;
 pub mod carriers;
 pub mod dashboard;
 pub mod do_not_call;

@@ -26,6 +26,9 @@ pub struct Config {
     /// A provisioning run whose worker has not renewed its heartbeat for this long is taken
     /// over (resumed, or its roll back finished) by any instance.
     pub provisioning_lease: Duration,
+    /// A campaign contact claimed by an instance that has not renewed the claim for this
+    /// long is reconciled by any instance (`campaigns::engine`).
+    pub campaign_lease: Duration,
     pub session_idle: Duration,
     pub session_absolute: Duration,
     /// Read the client's address from X-Forwarded-For (set when behind a reverse proxy).
@@ -83,6 +86,7 @@ impl Config {
             livekit_timeout: Duration::from_secs(10),
             livekit_reads_per_second: crate::server::calls::follow::READS_PER_SECOND,
             provisioning_lease: Duration::from_secs(30),
+            campaign_lease: Duration::from_secs(30),
             session_idle: Duration::from_secs(12 * 3600),
             session_absolute: Duration::from_secs(7 * 24 * 3600),
             trust_proxy: false,

@@ -396,7 +396,7 @@ pub async fn upload(
 }
 
 /// A multipart body that could not be read, in words (too large, or cut short).
-fn upload_refusal(e: &axum::extract::multipart::MultipartError) -> String {
+pub fn upload_refusal(e: &axum::extract::multipart::MultipartError) -> String {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         format!(
             "The file is larger than {} MB. Split it and upload the parts.",

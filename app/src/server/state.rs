@@ -35,6 +35,33 @@ pub struct AppState {
     pub https_host: Arc<std::sync::RwLock<Option<String>>>,
     /// Requests being handled now (counted by the router), for the shutdown log.
     pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// The time campaigns go by (windows, quiet hours, retries); tests move it.
+    pub clock: Clock,
+}
+
+/// The wall clock, plus an offset tests can move forward (the calling window, quiet
+/// hours and retry delays are hours long).
+#[derive(Clone, Default)]
+pub struct Clock {
+    offset_ms: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    /// Now, in milliseconds since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        super::now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Now, in seconds since the epoch.
+    pub fn now(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+
+    /// Moves the clock forward (tests).
+    pub fn advance(&self, by: std::time::Duration) {
+        self.offset_ms
+            .fetch_add(by.as_millis() as i64, Ordering::Relaxed);
+    }
 }
 
 /// "This call changed" (and whose it is, so each viewer hears only about calls it may see).
@@ -68,6 +95,7 @@ impl AppState {
             setup_code: None,
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
             in_flight: Arc::default(),
+            clock: Clock::default(),
         }
     }
 

@@ -462,6 +462,154 @@ pub async fn place(
     get(state, me, &id).await
 }
 
+/// A campaign's dial, claimed by the campaign engine (which chose its id).
+#[derive(Debug, Clone)]
+pub struct CampaignDial {
+    pub call_id: String,
+    pub campaign_id: String,
+    pub contact_id: String,
+    pub number_id: String,
+    pub assistant_id: String,
+    pub owner_id: String,
+    pub to: crate::phone::E164,
+    /// `{name, phone, variables}` for the agent.
+    pub contact: serde_json::Value,
+    pub attempt: u32,
+    pub ringing_timeout: Duration,
+    pub max_duration: Option<Duration>,
+}
+
+/// Places a campaign's call: an ordinary outbound call (in Calls, followed, controllable)
+/// marked with its campaign and contact, whose agent gets the assistant's metadata plus
+/// `{"dial": {"campaign_id", "contact", "attempt", …}}`. It waits until the callee answers
+/// or the call fails, so the outcome is the SIP answer itself (busy, declined, the
+/// carrier's 503, …).
+pub async fn place_for_campaign(state: &AppState, dial: CampaignDial) -> Result<(), AppError> {
+    type NumberInfo = (String, Option<String>, Option<i64>);
+    let (from, trunk, released) = sqlx::query_as::<_, NumberInfo>(
+        "SELECT e164, outbound_trunk_id, released_at FROM phone_numbers WHERE id = $1",
+    )
+    .bind(&dial.number_id)
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(|| AppError::not_found("number"))?;
+    type AssistantInfo = (String, String, String, String);
+    let (assistant_name, agent, metadata, prefix) = sqlx::query_as::<_, AssistantInfo>(
+        "SELECT name, agent_name, metadata, room_prefix FROM assistants WHERE id = $1",
+    )
+    .bind(&dial.assistant_id)
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(|| AppError::not_found("assistant"))?;
+    let id = dial.call_id.clone();
+    let room = format!("{prefix}{}", &id.replace('-', "")[..12]);
+    let identity = format!("sip_{}", dial.to.as_str());
+    let t = now();
+    let mut tx = state.db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO call_sessions (id, direction, phone_number_id, assistant_id, owner_id, from_number, to_number, \
+         room_name, participant_identity, status, status_rank, created_at, updated_at, campaign_id, campaign_contact_id) \
+         VALUES ($1, 'outbound', $2, $3, $4, $5, $6, $7, $8, 'dialing', 0, $9, $9, $10, $11)",
+    )
+    .bind(&id)
+    .bind(&dial.number_id)
+    .bind(&dial.assistant_id)
+    .bind(&dial.owner_id)
+    .bind(&from)
+    .bind(dial.to.as_str())
+    .bind(&room)
+    .bind(&identity)
+    .bind(t)
+    .bind(&dial.campaign_id)
+    .bind(&dial.contact_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    dial_event(
+        state,
+        &id,
+        "call.requested",
+        json!({
+            "by": "campaign", "campaign_id": dial.campaign_id, "attempt": dial.attempt,
+            "from": from, "to": dial.to.as_str(), "assistant": assistant_name,
+            "wait_until_answered": true,
+            "ringing_timeout_secs": dial.ringing_timeout.as_secs(),
+            "max_duration_secs": dial.max_duration.map(|d| d.as_secs()),
+        }),
+    )
+    .await?;
+    let fail = |message: String| async move {
+        let t = now();
+        let mut tx = state.db.begin_write().await?;
+        sqlx::query("UPDATE call_sessions SET outcome = 'failed' WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx.tx)
+            .await?;
+        advance(&mut tx, &id, CallStatus::Ended, t, Some(&message), t).await?;
+        tx.commit().await?;
+        Ok::<(), AppError>(())
+    };
+    if released.is_some() {
+        let message = "the number was released".to_string();
+        fail(message.clone()).await?;
+        return Err(AppError::conflict(message));
+    }
+    let lk = match livekit::settings::client(state) {
+        Ok(lk) => lk,
+        Err(e) => {
+            fail(e.to_string()).await?;
+            return Err(e);
+        }
+    };
+    let trunk = match trunk {
+        Some(trunk) => trunk,
+        None => {
+            match crate::server::assignment::ensure_outbound_trunk(state, &dial.number_id).await {
+                Ok(trunk) => trunk,
+                Err(e) => {
+                    fail(e.to_string()).await?;
+                    return Err(e);
+                }
+            }
+        }
+    };
+    let mut agent_metadata: serde_json::Value =
+        serde_json::from_str(&metadata).unwrap_or_else(|_| json!({}));
+    if let Some(obj) = agent_metadata.as_object_mut() {
+        obj.insert(
+            "dial".into(),
+            json!({
+                "call_id": dial.call_id, "direction": "outbound", "to": dial.to.as_str(), "from": from,
+                "campaign_id": dial.campaign_id, "contact": dial.contact, "attempt": dial.attempt,
+            }),
+        );
+    }
+    DialOut {
+        state: state.clone(),
+        lk,
+        id: dial.call_id.clone(),
+        trunk,
+        from,
+        room,
+        identity,
+        agent,
+        agent_metadata: agent_metadata.to_string(),
+        request: CallRequest {
+            number_id: dial.number_id.clone(),
+            to: dial.to.clone(),
+            assistant_id: Some(dial.assistant_id.clone()),
+            dtmf: None,
+            play_dialtone: false,
+            wait_until_answered: true,
+            ringing_timeout: Some(dial.ringing_timeout),
+            max_duration: dial.max_duration,
+            display_name: None,
+        },
+    }
+    .run()
+    .await
+}
+
 /// The numbers the user may call from, with the assistant that would take the call.
 pub async fn callable_numbers(
     state: &AppState,
