@@ -86,6 +86,8 @@ CREATE TABLE campaign_attempts (
     phone           TEXT NOT NULL,
     phone_number_id TEXT NOT NULL,
     call_id         TEXT NOT NULL,
+    -- The Dial instance that placed it.
+    instance        TEXT NOT NULL DEFAULT '',
     -- 0 when the carrier refused it for its call rate (not an attempt on the contact).
     counted         BIGINT NOT NULL DEFAULT 1,
     started_at      BIGINT NOT NULL,

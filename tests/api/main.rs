@@ -12,6 +12,7 @@ mod auth;
 mod call_control;
 mod call_pages;
 mod calls;
+mod campaign_processes;
 mod campaigns;
 mod carriers;
 mod crash;

@@ -219,6 +219,10 @@ pub struct CampaignDetail {
     pub progress: Vec<ProgressPoint>,
     /// Whether this user may change it (its owner, or an admin).
     pub can_edit: bool,
+    /// When the next waiting contact is due, and why it waits (calling hours, the daily
+    /// limit), while nothing is being dialled.
+    pub next_attempt_at: Option<i64>,
+    pub waiting_for: Option<String>,
 }
 
 /// A contact in a campaign's table.

@@ -417,10 +417,11 @@ fn CampaignView(
         <NoticeOf notice/>
         {action_error}
         <section class="card" aria-labelledby="c-progress">
-            <div class="card-actions">
+            <div class="card-head">
                 <h2 id="c-progress">"Progress"</h2>
                 <Lifecycle id=id.clone() state=s.state act/>
             </div>
+            {status_line(&detail)}
             {progress_bar(c)}
             <dl class="stats">
                 {tiles.into_iter().map(|(label, n, tone)| view! {
@@ -475,7 +476,7 @@ fn CampaignView(
             </section>
         }})}
         <section class="card" id="contacts" aria-labelledby="c-contacts">
-            <div class="card-actions">
+            <div class="card-head">
                 <h2 id="c-contacts">"Contacts"</h2>
                 <a class="button button-secondary button-small" href=export_path(&id) download="">"Export results (CSV)"</a>
             </div>
@@ -497,18 +498,54 @@ fn CampaignView(
     }
 }
 
+/// What the campaign is doing now, in a sentence.
+fn status_line(d: &CampaignDetail) -> impl IntoView {
+    let c = d.summary.counts;
+    let text = match d.summary.state {
+        CampaignState::Draft => {
+            "Not started: import contacts, check \u{201c}Before starting\u{201d}, then start."
+                .to_string()
+        }
+        CampaignState::Paused => format!("Paused: no new calls; {} in progress finish.", c.dialing),
+        CampaignState::Completed => d.summary.finished_at.map_or("Completed.".to_string(), |t| {
+            format!("Completed on {}.", crate::model::format_time(t))
+        }),
+        CampaignState::Cancelled => {
+            "Cancelled: contacts not called were left uncalled.".to_string()
+        }
+        CampaignState::Running if c.dialing > 0 => format!(
+            "Calling: {} call{} in progress.",
+            c.dialing,
+            if c.dialing == 1 { "" } else { "s" }
+        ),
+        CampaignState::Running => match d.next_attempt_at {
+            Some(t) => format!(
+                "Waiting: the next call is due at {} ({}).",
+                crate::model::format_time(t),
+                d.waiting_for.clone().unwrap_or_else(|| "a retry".into())
+            ),
+            None => "Running.".to_string(),
+        },
+    };
+    view! { <p class="campaign-status" data-testid="campaign-status">{text}</p> }
+}
+
 fn preflight_view(p: &crate::model::Preflight) -> impl IntoView {
     let skipped: u64 = p.skipped.iter().map(|(_, n)| n).sum();
     let to_call = p.contacts.saturating_sub(skipped);
     let finish = if p.window_hours_per_week <= 0.0 {
         "No call could start: the calling window and the quiet hours never overlap.".to_string()
     } else {
+        let needed = if p.hours_needed < 1.0 {
+            format!("about {} minutes", (p.hours_needed * 60.0).ceil().max(1.0))
+        } else {
+            format!("about {:.1} hours", p.hours_needed)
+        };
         let weeks = p.hours_needed / p.window_hours_per_week;
         format!(
-            "At this pace the first attempts need about {:.1} hours of calling; the window gives {:.0} hours a week, so about {}.",
-            p.hours_needed,
+            "At this pace the first attempts take {needed} of calling time; the calling hours give {:.0} hours a week, so the list {}.",
             p.window_hours_per_week,
-            if weeks <= 1.0 { "within a week".to_string() } else { format!("{:.1} weeks", weeks) }
+            if weeks <= 1.0 { "fits within one week of calling hours".to_string() } else { format!("needs about {weeks:.1} weeks of calling hours") }
         )
     };
     view! {

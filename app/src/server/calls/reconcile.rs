@@ -138,3 +138,57 @@ pub async fn reconcile_now(state: &AppState, actor: &audit::Actor) -> Result<Rec
     .await?;
     Ok(report)
 }
+
+/// What [`reconcile_session`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// The session had ended already, or LiveKit no longer has its call: it is closed.
+    Over,
+    /// LiveKit has the call: its webhooks and the follower take it from here.
+    Live,
+    /// Not known yet (LiveKit could not be asked, or a dial may still reach it).
+    Unknown,
+}
+
+/// Reconciles one open session against LiveKit (a campaign dial whose instance stopped):
+/// a participant that is there moves the session forward; one that is not there closes
+/// it, once the session is older than `settle_secs` (a dial in flight when its instance
+/// stopped may still reach LiveKit until then).
+pub async fn reconcile_session(
+    state: &AppState,
+    id: &str,
+    settle_secs: i64,
+) -> Result<SessionCheck, AppError> {
+    let session: Option<(Option<String>, Option<String>, i64, i64)> = sqlx::query_as(
+        "SELECT room_name, participant_identity, status_rank, created_at FROM call_sessions WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some((room, identity, rank, created_at)) = session else {
+        return Ok(SessionCheck::Over);
+    };
+    if rank >= CallStatus::Ended.rank() {
+        return Ok(SessionCheck::Over);
+    }
+    let (Some(room), Some(identity)) = (room, identity) else {
+        close(state, id, "closed by reconcile: no room").await?;
+        return Ok(SessionCheck::Over);
+    };
+    let lk = livekit::settings::client(state)?;
+    match lk.get_participant(&room, &identity).await {
+        Ok(p) => {
+            if let Some(status) = sip_facts(&p).and_then(|f| f.status) {
+                let mut tx = state.db.begin_write().await?;
+                advance(&mut tx, id, status, now(), None, now()).await?;
+                tx.commit().await?;
+            }
+            Ok(SessionCheck::Live)
+        }
+        Err(e) if e.is_not_found() && created_at <= now() - settle_secs => {
+            close(state, id, "closed by reconcile").await?;
+            Ok(SessionCheck::Over)
+        }
+        Err(_) => Ok(SessionCheck::Unknown),
+    }
+}

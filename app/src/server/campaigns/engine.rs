@@ -352,8 +352,8 @@ async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim
         .execute(&mut *tx.tx)
         .await?;
         sqlx::query(
-            "INSERT INTO campaign_attempts (id, campaign_id, contact_id, attempt, phone, phone_number_id, call_id, started_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO campaign_attempts (id, campaign_id, contact_id, attempt, phone, phone_number_id, call_id, started_at, instance) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(new_id())
         .bind(campaign_id)
@@ -363,6 +363,7 @@ async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim
         .bind(&number_id)
         .bind(&call_id)
         .bind(now)
+        .bind(me.instance.as_ref())
         .execute(&mut *tx.tx)
         .await?;
         tx.commit().await?;
@@ -521,9 +522,10 @@ async fn settle(state: &AppState) -> Result<(), AppError> {
         Option<String>,
         Option<i64>,
         Option<i64>,
+        Option<String>,
     );
     let ended: Vec<Row> = sqlx::query_as(
-        "SELECT cc.id, cc.campaign_id, cc.call_id, cc.attempts, cs.outcome, cs.sip_status_code, cs.answered_at \
+        "SELECT cc.id, cc.campaign_id, cc.call_id, cc.attempts, cs.outcome, cs.sip_status_code, cs.answered_at, cs.end_reason \
          FROM campaign_contacts cc JOIN call_sessions cs ON cs.id = cc.call_id \
          WHERE cc.state = 'dialing' AND cs.status = 'ended' LIMIT 500",
     )
@@ -534,7 +536,7 @@ async fn settle(state: &AppState) -> Result<(), AppError> {
     }
     let now = state.clock.now();
     let mut campaigns: std::collections::HashMap<String, Campaign> = Default::default();
-    for (contact_id, campaign_id, call_id, attempts, outcome, sip, answered) in ended {
+    for (contact_id, campaign_id, call_id, attempts, outcome, sip, answered, end_reason) in ended {
         if !campaigns.contains_key(&campaign_id) {
             match super::load(state, &campaign_id).await? {
                 Some(c) => {
@@ -546,10 +548,19 @@ async fn settle(state: &AppState) -> Result<(), AppError> {
         let Some(campaign) = campaigns.get(&campaign_id) else {
             continue;
         };
-        let outcome = outcome
-            .as_deref()
-            .and_then(Outcome::parse)
-            .unwrap_or(crate::server::calls::outcome_of_ended(answered.is_some()));
+        let outcome = match (outcome.as_deref().and_then(Outcome::parse), answered) {
+            (Some(outcome), _) => outcome,
+            // Closed against LiveKit without an answer (its instance stopped mid-dial, and
+            // LiveKit dropped the dial with it): a failure on Dial's side, retried as such.
+            (None, None)
+                if end_reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("closed by reconcile")) =>
+            {
+                Outcome::Failed
+            }
+            (None, answered) => crate::server::calls::outcome_of_ended(answered.is_some()),
+        };
         let open = matches!(
             campaign.state,
             CampaignState::Running | CampaignState::Paused
@@ -625,21 +636,29 @@ async fn contact_number(state: &AppState, contact_id: &str) -> Result<String, Ap
 }
 
 /// Contacts whose dialling instance stopped renewing its claim.
+///
+/// - No call session: the instance stopped before the call was created; the attempt did
+///   not happen, and the contact is pending again (no attempt counted).
+/// - A call session: the call may be live at LiveKit. It is reconciled against LiveKit
+///   (its participant there or not); a call LiveKit does not have is closed once a dial
+///   in flight could no longer reach it, and then settles by the retry rules like any
+///   other. It is never redialled blindly.
 async fn recover(state: &AppState) -> Result<(), AppError> {
     let now = state.clock.now();
-    let expired: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT cc.id, cc.call_id, cs.id FROM campaign_contacts cc LEFT JOIN call_sessions cs ON cs.id = cc.call_id \
+    type Row = (String, Option<String>, Option<String>, i64);
+    let expired: Vec<Row> = sqlx::query_as(
+        "SELECT cc.id, cc.call_id, cs.id, c.ringing_timeout_secs FROM campaign_contacts cc \
+         JOIN campaigns c ON c.id = cc.campaign_id LEFT JOIN call_sessions cs ON cs.id = cc.call_id \
          WHERE cc.state = 'dialing' AND cc.lease_until IS NOT NULL AND cc.lease_until < $1 LIMIT 500",
     )
     .bind(now)
     .fetch_all(&state.db.pool)
     .await?;
-    for (contact_id, call_id, session) in expired {
-        let mut tx = state.db.begin_write().await?;
+    for (contact_id, call_id, session, ringing) in expired {
         match session {
-            // The call was never created: the attempt did not happen.
             None => {
-                sqlx::query(
+                let mut tx = state.db.begin_write().await?;
+                let changed = sqlx::query(
                     "UPDATE campaign_contacts SET state = 'pending', attempts = attempts - 1, lease_owner = NULL, \
                      lease_until = NULL, next_attempt_at = $1, updated_at = $1 WHERE id = $2 AND state = 'dialing' \
                      AND lease_until < $1",
@@ -647,28 +666,44 @@ async fn recover(state: &AppState) -> Result<(), AppError> {
                 .bind(now)
                 .bind(&contact_id)
                 .execute(&mut *tx.tx)
-                .await?;
+                .await?
+                .rows_affected();
                 sqlx::query(
                     "DELETE FROM campaign_attempts WHERE call_id = $1 AND ended_at IS NULL",
                 )
                 .bind(call_id.unwrap_or_default())
                 .execute(&mut *tx.tx)
                 .await?;
+                tx.commit().await?;
+                if changed > 0 {
+                    tracing::info!(contact = %contact_id, "a campaign contact claimed by a stopped instance was never dialled: pending again");
+                }
             }
-            // The call exists: LiveKit has (or had) it. Its end settles the contact; the
-            // call reconcile closes it if LiveKit no longer has it.
-            Some(_) => {
-                sqlx::query(
-                    "UPDATE campaign_contacts SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_until < $2",
-                )
-                .bind(&contact_id)
-                .bind(now)
-                .execute(&mut *tx.tx)
-                .await?;
+            Some(session) => {
+                // The longest a dial sent by the stopped instance could still be on its
+                // way to LiveKit: its ringing time and the dial's own margin.
+                let settle = ringing + 15;
+                use crate::server::calls::SessionCheck;
+                match crate::server::calls::reconcile_session(state, &session, settle).await {
+                    // LiveKit has it, or it is over (and settles on the next pass): the
+                    // claim has done its work.
+                    Ok(SessionCheck::Live | SessionCheck::Over) => {
+                        sqlx::query(
+                            "UPDATE campaign_contacts SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_until < $2",
+                        )
+                        .bind(&contact_id)
+                        .bind(now)
+                        .execute(&state.db.pool)
+                        .await?;
+                        tracing::info!(contact = %contact_id, call = %session, "reconciled a campaign call whose instance stopped");
+                    }
+                    Ok(SessionCheck::Unknown) => {}
+                    Err(e) => {
+                        tracing::warn!(call = %session, error = %e, "could not reconcile a campaign call against LiveKit");
+                    }
+                }
             }
         }
-        tx.commit().await?;
-        tracing::info!(contact = %contact_id, "recovered a campaign contact whose instance stopped");
     }
     Ok(())
 }

@@ -764,6 +764,14 @@ pub async fn detail(state: &AppState, me: &Me, id: &str) -> Result<CampaignDetai
             }
         })
         .collect();
+    let next: Option<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT next_attempt_at, waiting_for FROM campaign_contacts WHERE campaign_id = $1 AND state = 'pending' \
+         ORDER BY next_attempt_at LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let next = next.filter(|(t, _)| *t > state.clock.now());
     let outcomes: Vec<(String, i64)> = sqlx::query_as(
         "SELECT COALESCE(result, ''), COUNT(*) FROM campaign_contacts WHERE campaign_id = $1 AND state = 'done' \
          GROUP BY result ORDER BY COUNT(*) DESC",
@@ -781,6 +789,8 @@ pub async fn detail(state: &AppState, me: &Me, id: &str) -> Result<CampaignDetai
             .collect(),
         progress: progress(state, &campaign).await?,
         can_edit: true,
+        next_attempt_at: next.as_ref().map(|(t, _)| *t),
+        waiting_for: next.and_then(|(_, w)| w),
     })
 }
 
