@@ -110,6 +110,9 @@ pub struct TwilioSettingsView {
     /// when the form held the settings as they were (nothing was written).
     #[serde(default)]
     pub changed: Option<Vec<String>>,
+    /// Calls a second the trunk accepts, shared by every campaign.
+    #[serde(default)]
+    pub outbound_cps: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -372,6 +375,9 @@ pub struct CarrierView {
     pub destination_country: String,
     pub inbound_addresses: Vec<String>,
     pub numbers: u64,
+    /// Calls a second the carrier accepts on this trunk, shared by every campaign.
+    #[serde(default)]
+    pub outbound_cps: u32,
 }
 
 pub const CARRIER_KINDS: &[(&str, &str)] = &[
@@ -942,6 +948,8 @@ pub struct CarrierForm {
     pub destination_country: Option<String>,
     /// One address or CIDR block per line.
     pub inbound_addresses: Option<String>,
+    #[serde(default)]
+    pub outbound_cps: Option<String>,
 }
 
 /// The routing profile form as the browser sends it.

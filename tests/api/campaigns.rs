@@ -846,3 +846,79 @@ async fn an_upload_is_previewed_before_anything_is_imported() {
         .await;
     assert!(page.contains("UTF-8"), "the refusal is shown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_carrier_trunks_call_rate_is_shared_by_campaigns() {
+    use reqwest::Method;
+    let (app, number, assistant, key) = campaign_app("+14155550136").await;
+    let refused = app
+        .call::<String>(&app.client, "settings/twilio/cps", &[("outbound_cps", "0")])
+        .await
+        .expect_err("0");
+    assert!(refused.field("outbound_cps").is_some(), "{refused:?}");
+    let said: String = app
+        .call(&app.client, "settings/twilio/cps", &[("outbound_cps", "2")])
+        .await
+        .expect("cps");
+    assert!(said.contains("2 calls a second"), "{said}");
+    // Two campaigns at 10 a second each share the trunk's 2 a second.
+    let mut ids = Vec::new();
+    for (n, name) in ["One", "Two"].iter().enumerate() {
+        let (_, created) = api(
+            &app,
+            &key,
+            Method::POST,
+            "/api/v1/campaigns",
+            Some(always(name, &assistant, &number)),
+        )
+        .await;
+        let id = created["summary"]["id"].as_str().expect("id").to_string();
+        let list: Vec<Value> = (0..6)
+            .map(|i| json!({ "phone": format!("+141555506{n}{i}") }))
+            .collect();
+        api(
+            &app,
+            &key,
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/contacts"),
+            Some(Value::Array(list)),
+        )
+        .await;
+        ids.push(id);
+    }
+    let started = Instant::now();
+    for id in &ids {
+        let (status, body) = api(
+            &app,
+            &key,
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/start"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    for id in &ids {
+        wait_for(&app, &key, id, "completion", |d| {
+            d.summary.state == CampaignState::Completed
+        })
+        .await;
+    }
+    // 12 calls at 2 a second: at least 5 s from the first to the last.
+    let (first, last): (i64, i64) =
+        sqlx::query_as("SELECT MIN(started_at), MAX(started_at) FROM campaign_attempts")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .expect("span");
+    assert!(last - first >= 5, "12 attempts in {} s", last - first);
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    let per_second: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT started_at, COUNT(*) FROM campaign_attempts GROUP BY started_at")
+            .fetch_all(&app.state.db.pool)
+            .await
+            .expect("per second");
+    assert!(
+        per_second.iter().all(|(_, n)| *n <= 3),
+        "never more than the rate (and one caught up): {per_second:?}"
+    );
+}

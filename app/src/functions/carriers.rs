@@ -32,6 +32,7 @@ fn input(form: CarrierForm) -> crate::server::carriers::CarrierInput {
         auth_password: secrecy::SecretString::from(form.auth_password.unwrap_or_default().expose()),
         destination_country: form.destination_country.unwrap_or_default(),
         inbound_addresses: form.inbound_addresses.unwrap_or_default(),
+        outbound_cps: form.outbound_cps.unwrap_or_default(),
     }
 }
 

@@ -55,6 +55,23 @@ pub async fn save_twilio_settings(
     Ok(saved)
 }
 
+/// The calls a second the Elastic SIP trunk accepts (campaigns share it).
+#[server(prefix = "/api", endpoint = "settings/twilio/cps")]
+pub async fn save_twilio_cps(outbound_cps: String) -> Result<String, AppError> {
+    use crate::server::{auth, twilio};
+    let me = auth::require_admin()?;
+    let cps = twilio::settings::set_outbound_cps(&auth::state()?, &auth::actor(&me), &outbound_cps)
+        .await?;
+    let message = format!(
+        "Campaigns place at most {cps} call{} a second through the Twilio trunk.",
+        if cps == 1 { "" } else { "s" }
+    );
+    if super::plain_form_post() {
+        crate::server::notice::leave(&auth::session()?, &message).await?;
+    }
+    Ok(message)
+}
+
 #[server(prefix = "/api", endpoint = "settings/twilio/test")]
 pub async fn test_twilio_connection() -> Result<ConnectionTest, AppError> {
     use crate::server::{auth, twilio};

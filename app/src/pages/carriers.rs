@@ -240,6 +240,8 @@ where
             <Field label="Auth username" name="auth_username" id_prefix=prefix.clone() value=value(|c| c.auth_username.clone()) autocomplete="off" error=Signal::derive(field_error(errors, "auth_username"))/>
             <Field label="Auth password" name="auth_password" id_prefix=prefix.clone() kind="password" autocomplete="new-password" hint=password_hint error=Signal::derive(field_error(errors, "auth_password"))/>
             <Field label="Destination country" name="destination_country" id_prefix=prefix.clone() value=value(|c| c.destination_country.clone()) placeholder="US" error=Signal::derive(field_error(errors, "destination_country"))/>
+            <Field label="Calls a second" name="outbound_cps" id_prefix=prefix.clone() kind="number" value=value(|c| c.outbound_cps.max(1).to_string())
+                hint="What the carrier accepts on this trunk; campaigns share it." error=Signal::derive(field_error(errors, "outbound_cps"))/>
         </div>
         <Field label="Inbound source addresses" name="inbound_addresses" id_prefix=prefix value=value(|c| c.inbound_addresses.join(", ")) placeholder="192.0.2.10, 198.51.100.0/24"
             hint="Optional: the addresses this carrier sends calls from (IPs or CIDR ranges, comma-separated)." error=Signal::derive(field_error(errors, "inbound_addresses"))/>

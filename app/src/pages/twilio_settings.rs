@@ -7,7 +7,7 @@ use crate::{
     },
     error::AppError,
     functions::settings::{
-        twilio_settings, SaveTwilioSettings, TestTwilioConnection, SAVED, UNCHANGED,
+        twilio_settings, SaveTwilioCps, SaveTwilioSettings, TestTwilioConnection, SAVED, UNCHANGED,
     },
     model::{format_time, Source, TwilioSettingsView},
 };
@@ -31,6 +31,7 @@ fn env_badge(variable: &'static str) -> impl IntoView {
 fn TwilioSettings(notice: Resource<Option<crate::model::NoticeView>>) -> impl IntoView {
     let save = ServerAction::<SaveTwilioSettings>::new();
     let test = ServerAction::<TestTwilioConnection>::new();
+    let cps = ServerAction::<SaveTwilioCps>::new();
     let saved = successes(save.value());
     let tested = Memo::new(move |_| test.version().get());
     let settings = Resource::new(move || (saved.get(), tested.get()), |_| twilio_settings());
@@ -94,6 +95,20 @@ fn TwilioSettings(notice: Resource<Option<crate::model::NoticeView>>) -> impl In
                                         <span class="muted small">{format!("Last saved {}{}", format_time(at), s.updated_by.clone().map(|b| format!(" by {b}")).unwrap_or_default())}</span>
                                     })}
                                 </div>
+                            </ActionForm>
+                        </section>
+                        <section class="card" id="call-rate" aria-labelledby="twilio-cps">
+                            <h2 id="twilio-cps">"Call rate"</h2>
+                            <p class="muted small">"A Twilio Elastic SIP trunk accepts 1 call a second per region unless Twilio raised the limit for your account (up to 5), and refuses calls over it (SIP 503). Campaigns share this budget across all of Dial's instances."</p>
+                            {move || cps.value().get().map(|r| match r {
+                                Ok(message) => view! { <crate::components::SuccessBanner message/> }.into_any(),
+                                Err(e) if e.field("outbound_cps").is_some() => ().into_any(),
+                                Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
+                            })}
+                            <ActionForm action=cps attr:class="inline-form">
+                                <Field label="Calls a second" name="outbound_cps" kind="number" value=s.outbound_cps.max(1).to_string()
+                                    error=Signal::derive(field_error(cps.value(), "outbound_cps"))/>
+                                <button class="button button-secondary" type="submit" disabled=move || cps.pending().get()>"Save call rate"</button>
                             </ActionForm>
                         </section>
                     }.into_any()

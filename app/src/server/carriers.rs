@@ -38,6 +38,8 @@ pub struct CarrierInput {
     pub auth_password: SecretString,
     pub destination_country: String,
     pub inbound_addresses: String,
+    /// Calls a second the carrier accepts on this trunk (empty: 1).
+    pub outbound_cps: String,
 }
 
 struct Valid {
@@ -49,6 +51,7 @@ struct Valid {
     auth_password: Option<SecretString>,
     destination_country: Option<String>,
     inbound_addresses: Vec<String>,
+    outbound_cps: i64,
 }
 
 fn valid_address(a: &str) -> bool {
@@ -124,8 +127,22 @@ fn validate_input(input: &CarrierInput) -> Result<Valid, AppError> {
     if let Some(bad) = addresses.iter().find(|a| !valid_address(a)) {
         errors.push(FieldError::new("inbound_addresses", format!("\u{201c}{bad}\u{201d} is not an IP address or CIDR range (e.g. 192.0.2.10 or 192.0.2.0/24).")));
     }
+    let outbound_cps = match input.outbound_cps.trim() {
+        "" => 1,
+        text => match text.parse::<i64>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    "outbound_cps",
+                    "Enter the calls a second this trunk accepts, a whole number from 1 to 1000.",
+                ));
+                1
+            }
+        },
+    };
     match (sip_address, errors.is_empty()) {
         (Some(sip_address), true) => Ok(Valid {
+            outbound_cps,
             name,
             kind: input.kind.clone(),
             sip_address,
@@ -150,18 +167,19 @@ type CarrierTuple = (
     Option<String>,
     String,
     i64,
+    i64,
 );
 
 pub async fn list(state: &AppState) -> Result<Vec<CarrierView>, AppError> {
     let rows: Vec<CarrierTuple> = sqlx::query_as(
         "SELECT c.id, c.name, c.kind, c.sip_address, c.transport, c.auth_username, c.auth_password, c.destination_country, \
-         c.inbound_addresses, (SELECT COUNT(*) FROM phone_numbers n WHERE n.carrier_id = c.id AND n.released_at IS NULL) \
+         c.inbound_addresses, (SELECT COUNT(*) FROM phone_numbers n WHERE n.carrier_id = c.id AND n.released_at IS NULL), c.outbound_cps \
          FROM carriers c ORDER BY LOWER(c.name)",
     )
     .fetch_all(&state.db.pool)
     .await?;
     rows.into_iter()
-        .map(|(id, name, kind, sip_address, transport, username, password, country, addresses, numbers)| {
+        .map(|(id, name, kind, sip_address, transport, username, password, country, addresses, numbers, cps)| {
             let ends_with = match &password {
                 Some(stored) => {
                     let plain = state.keyring.decrypt(stored, binding(&id)).map_err(|e| {
@@ -187,6 +205,7 @@ pub async fn list(state: &AppState) -> Result<Vec<CarrierView>, AppError> {
                 destination_country: country.unwrap_or_default(),
                 inbound_addresses: serde_json::from_str(&addresses).unwrap_or_default(),
                 numbers: numbers.max(0) as u64,
+                outbound_cps: cps.max(1) as u32,
             })
         })
         .collect()
@@ -213,7 +232,7 @@ pub async fn create(
     let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "INSERT INTO carriers (id, name, kind, sip_address, transport, auth_username, auth_password, destination_country, \
-         inbound_addresses, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+         inbound_addresses, created_at, updated_at, outbound_cps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
     )
     .bind(&id)
     .bind(&v.name)
@@ -225,6 +244,7 @@ pub async fn create(
     .bind(v.destination_country.clone())
     .bind(serde_json::to_string(&v.inbound_addresses).unwrap_or_else(|_| "[]".into()))
     .bind(now())
+    .bind(v.outbound_cps)
     .execute(&mut *tx)
     .await;
     match result {
@@ -265,7 +285,7 @@ pub async fn update(
     let mut tx = state.db.begin_write().await?;
     let result = sqlx::query(
         "UPDATE carriers SET name = $1, kind = $2, sip_address = $3, transport = $4, auth_username = $5, auth_password = $6, \
-         destination_country = $7, inbound_addresses = $8, updated_at = $9 WHERE id = $10",
+         destination_country = $7, inbound_addresses = $8, updated_at = $9, outbound_cps = $11 WHERE id = $10",
     )
     .bind(&v.name)
     .bind(&v.kind)
@@ -277,6 +297,7 @@ pub async fn update(
     .bind(serde_json::to_string(&v.inbound_addresses).unwrap_or_else(|_| "[]".into()))
     .bind(now())
     .bind(id)
+    .bind(v.outbound_cps)
     .execute(&mut *tx)
     .await;
     match result {

@@ -225,6 +225,7 @@ pub async fn view(state: &AppState) -> Result<TwilioSettingsView, AppError> {
         updated_at,
         updated_by,
         changed: None,
+        outbound_cps: outbound_cps(state).await?,
     })
 }
 
@@ -580,6 +581,57 @@ pub async fn seed_sandbox(
     save(state, &Actor::system("sandbox"), input)
         .await
         .map(|_| ())
+}
+
+/// The calls a second the Elastic SIP trunk accepts (Twilio: 1 per region unless the
+/// account owner raised it, up to 5), shared by every campaign and instance.
+pub async fn outbound_cps(state: &AppState) -> Result<u32, AppError> {
+    let cps: Option<i64> =
+        sqlx::query_scalar("SELECT outbound_cps FROM twilio_config WHERE id = $1")
+            .bind(ROW)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    Ok(cps.map_or(1, |c| c.clamp(1, 1000) as u32))
+}
+
+/// Sets [`outbound_cps`] from the form's text (1 to 1000).
+pub async fn set_outbound_cps(
+    state: &AppState,
+    actor: &Actor,
+    text: &str,
+) -> Result<u32, AppError> {
+    let cps = match text.trim().parse::<u32>() {
+        Ok(n) if (1..=1000).contains(&n) => n,
+        _ => {
+            return Err(AppError::invalid(
+                "outbound_cps",
+                "Enter the calls a second your Twilio trunk accepts: 1 unless Twilio raised it for your account (whole numbers, 1 to 1000).",
+            ))
+        }
+    };
+    let mut tx = state.db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO twilio_config (id, updated_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(ROW)
+    .bind(now())
+    .execute(&mut *tx.tx)
+    .await?;
+    sqlx::query("UPDATE twilio_config SET outbound_cps = $1 WHERE id = $2")
+        .bind(i64::from(cps))
+        .bind(ROW)
+        .execute(&mut *tx.tx)
+        .await?;
+    crate::server::audit::record_on(
+        &mut *tx.tx,
+        actor,
+        "twilio.outbound_cps",
+        None,
+        Some(&format!("{cps} calls a second")),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(cps)
 }
 
 /// Records the Elastic SIP trunk Dial uses. When Dial created the trunk it also records
