@@ -7,17 +7,36 @@ pub(super) fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-/// Answers that name a resource other operations take as their `id`
-/// (`$response.body#/id`): a client, or a tool that follows links, goes from a placed call
-/// to reading, transferring and hanging it up.
-pub(super) const LINKS: &[(&str, &[&str])] = &[(
-    "post_calls",
-    &[
-        "get_calls_id",
-        "post_calls_id_transfer",
-        "post_calls_id_hangup",
-    ],
-)];
+/// Answers that name a resource other operations take as their `id` (where in the answer
+/// the id is, and the operations): a client, or a tool that follows links, goes from a
+/// placed call to reading, transferring and hanging it up, and from a created campaign to
+/// everything done with it.
+pub(super) const LINKS: &[(&str, &str, &[&str])] = &[
+    (
+        "post_calls",
+        "$response.body#/id",
+        &[
+            "get_calls_id",
+            "post_calls_id_transfer",
+            "post_calls_id_hangup",
+        ],
+    ),
+    (
+        "post_campaigns",
+        "$response.body#/summary/id",
+        &[
+            "get_campaigns_id",
+            "put_campaigns_id",
+            "post_campaigns_id_start",
+            "post_campaigns_id_pause",
+            "post_campaigns_id_resume",
+            "post_campaigns_id_cancel",
+            "post_campaigns_id_contacts",
+            "get_campaigns_id_contacts",
+            "get_campaigns_id_results_csv",
+        ],
+    ),
+];
 
 /// The OpenAPI 3.1 document of [`ENDPOINTS`].
 pub fn openapi_document() -> Value {
@@ -37,16 +56,16 @@ pub fn openapi_document() -> Value {
                 "content": { content_type: { "schema": (endpoint.response)() } }
             }),
         );
-        if let Some((_, targets)) = LINKS
+        if let Some((_, id, targets)) = LINKS
             .iter()
-            .find(|(from, _)| *from == operation_id(endpoint))
+            .find(|(from, ..)| *from == operation_id(endpoint))
         {
             let links: serde_json::Map<String, Value> = targets
                 .iter()
                 .map(|target| {
                     (
                         target.to_string(),
-                        json!({ "operationId": target, "parameters": { "id": "$response.body#/id" } }),
+                        json!({ "operationId": target, "parameters": { "id": id } }),
                     )
                 })
                 .collect();

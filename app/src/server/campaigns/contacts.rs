@@ -473,7 +473,7 @@ pub async fn list(
     filter: &ContactFilter,
 ) -> Result<Page<CampaignContact>, AppError> {
     visible(state, me, campaign_id).await?;
-    let page = filter.page.unwrap_or(1).max(1);
+    let (page, offset) = crate::server::page_offset(filter.page, PER_PAGE)?;
     let (state_sql, attempts_sql) = match filter.state.as_deref() {
         Some("fresh") => ("pending", "AND attempts = 0"),
         Some("waiting") => ("pending", "AND attempts > 0"),
@@ -507,7 +507,7 @@ pub async fn list(
     .bind(state_sql)
     .bind(outcome)
     .bind(i64::from(PER_PAGE))
-    .bind(i64::from((page - 1) * PER_PAGE))
+    .bind(offset)
     .fetch_all(&state.db.pool)
     .await?;
     Ok(Page {

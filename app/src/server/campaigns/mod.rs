@@ -832,7 +832,7 @@ pub async fn list(
     filter: Option<CampaignState>,
     page: Option<u32>,
 ) -> Result<Page<CampaignSummary>, AppError> {
-    let page = page.unwrap_or(1).max(1);
+    let (page, offset) = super::page_offset(page, PER_PAGE)?;
     let admin = i64::from(me.is_admin());
     let filter = filter.map(CampaignState::as_str).unwrap_or_default();
     let (total,): (i64,) = sqlx::query_as(
@@ -853,7 +853,7 @@ pub async fn list(
         .bind(admin)
         .bind(filter)
         .bind(i64::from(PER_PAGE))
-        .bind(i64::from((page - 1) * PER_PAGE))
+        .bind(offset)
         .fetch_all(&state.db.pool)
         .await?;
     let mut items = Vec::with_capacity(rows.len());
