@@ -237,3 +237,16 @@ pub(super) async fn list_assistants(
 ) -> Result<Json<Vec<dial_app::model::Assistant>>, ApiError> {
     Ok(Json(dial_app::server::assistants::list(&state, &me).await?))
 }
+
+/// The call's other party asked not to be called again (an agent, or a CRM, reports it).
+pub(super) async fn opt_out_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<dial_app::server::do_not_call::OptedOut>, ApiError> {
+    // A call the key's user may not see is "not found".
+    dial_app::server::calls::detail(&state, &me, &id).await?;
+    Ok(Json(
+        dial_app::server::do_not_call::opt_out(&state, &api_actor(&me), &id).await?,
+    ))
+}

@@ -431,6 +431,17 @@ pub const ENDPOINTS: &[Endpoint] = &[
         errors: &[],
     },
     Endpoint {
+        method: Method::POST,
+        path: "/calls/{id}/opt-out",
+        summary: "The call's other party asked not to be called again: their number goes on the do-not-call list at once, and no campaign dials it",
+        auth: true,
+        query: &[],
+        request: None,
+        response: schema_of::<dial_app::server::do_not_call::OptedOut>,
+        route: |m| on(m, opt_out_call),
+        errors: &[(409, "The other party's number is not a phone number (withheld, or a SIP address).")],
+    },
+    Endpoint {
         method: Method::GET,
         path: "/campaigns",
         summary: "Your campaigns (all of them for an admin), newest first, 25 per page",
@@ -592,6 +603,7 @@ pub fn schemas() -> serde_json::Map<String, Value> {
     add::<dial_app::model::CampaignDetail>(&mut found);
     add::<CancelBody>(&mut found);
     add::<ContactsAdded>(&mut found);
+    add::<dial_app::server::do_not_call::OptedOut>(&mut found);
     found
         .into_iter()
         .filter_map(|(name, schema)| Some((name, serde_json::to_value(schema).ok()?)))

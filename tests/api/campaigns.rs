@@ -922,3 +922,145 @@ async fn the_carrier_trunks_call_rate_is_shared_by_campaigns() {
         "never more than the rate (and one caught up): {per_second:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_out_from_the_agent_or_the_api_puts_the_number_on_the_do_not_call_list() {
+    use reqwest::Method;
+    let (app, number, assistant, key) = campaign_app("+14155550137").await;
+    let (_, created) = api(
+        &app,
+        &key,
+        Method::POST,
+        "/api/v1/campaigns",
+        Some(always("Opt-outs", &assistant, &number)),
+    )
+    .await;
+    let id = created["summary"]["id"].as_str().expect("id").to_string();
+    api(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/api/v1/campaigns/{id}/contacts"),
+        Some(json!([{ "phone": "+14155550500" }, { "phone": "+14155550501" }])),
+    )
+    .await;
+    api(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/api/v1/campaigns/{id}/start"),
+        None,
+    )
+    .await;
+    let (_, livekit) = fakes(&app);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rooms = loop {
+        let live: Vec<_> = livekit
+            .calls()
+            .into_iter()
+            .filter(|c| c.status == "active")
+            .collect();
+        if live.len() == 2 {
+            break live;
+        }
+        assert!(Instant::now() < deadline, "both calls answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let call_of = |to: &'static str| {
+        let app = &app;
+        async move {
+            let (id,): (String,) =
+                sqlx::query_as("SELECT id FROM call_sessions WHERE to_number = $1")
+                    .bind(to)
+                    .fetch_one(&app.state.db.pool)
+                    .await
+                    .expect("call");
+            id
+        }
+    };
+    // The API: the callee of the first call asks.
+    let first = call_of("+14155550500").await;
+    let (status, body) = api(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/api/v1/calls/{first}/opt-out"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "e164": "+14155550500", "added": true }));
+    let (status, body) = api(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/api/v1/calls/{first}/opt-out"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["added"].clone()),
+        (200, json!(false)),
+        "said twice, listed once"
+    );
+    let (status, _) = api(&app, &key, Method::POST, "/api/v1/calls/nope/opt-out", None).await;
+    assert_eq!(status, 404);
+
+    // The agent: it leaves the second call's room with `dial.opt_out` set.
+    let second = rooms
+        .iter()
+        .find(|c| c.to.ends_with("4155550501"))
+        .expect("second call");
+    let sandbox = app.state.sandbox.as_ref().expect("sandbox");
+    let body = json!({
+        "event": "participant_left",
+        "id": "EV_optout",
+        "createdAt": "1700000000",
+        "room": { "sid": "RM_optout", "name": second.room },
+        "participant": {
+            "sid": "PA_agent", "identity": "agent-AJ_1", "state": "DISCONNECTED", "kind": "AGENT",
+            "attributes": { "dial.opt_out": "true" }
+        }
+    });
+    let bytes = serde_json::to_vec(&body).expect("json");
+    let token = dial_fakes::livekit::sign_webhook(
+        &sandbox.credentials.livekit_api_key,
+        &sandbox.credentials.livekit_api_secret,
+        &bytes,
+    );
+    let response = reqwest::Client::new()
+        .post(app.url("/webhooks/livekit"))
+        .header("content-type", "application/webhook+json")
+        .header("authorization", token)
+        .body(bytes)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(response.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed: Vec<(String, String)> =
+            sqlx::query_as("SELECT e164, source FROM do_not_call ORDER BY e164")
+                .fetch_all(&app.state.db.pool)
+                .await
+                .expect("listed");
+        if listed.len() == 2 {
+            assert_eq!(
+                listed[1],
+                ("+14155550501".to_string(), "opted_out".to_string())
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent's opt-out was not recorded: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(app
+        .audit_actions()
+        .await
+        .iter()
+        .any(|a| a == "do_not_call.opt_out"));
+    callees_hang_up(&app);
+}

@@ -146,6 +146,79 @@ pub async fn add(
     ))
 }
 
+/// The attribute an agent sets on its own participant when the callee asks not to be
+/// called again (`"true"`); Dial reads it from the agent's `participant_left` webhook
+/// (LiveKit sends none when attributes change).
+pub const OPT_OUT_ATTRIBUTE: &str = "dial.opt_out";
+
+/// What an opt-out did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct OptedOut {
+    /// The number now on the do-not-call list, E.164.
+    pub e164: String,
+    /// False when it was on the list already.
+    pub added: bool,
+}
+
+/// The other party of call `call_id` (the callee of an outbound call, the caller of an
+/// inbound one) asked not to be called again: their number goes on the do-not-call list
+/// at once (source `opted_out`), and no campaign dials it from then on.
+pub async fn opt_out(state: &AppState, actor: &Actor, call_id: &str) -> Result<OptedOut, AppError> {
+    let call: Option<(String, String, String)> =
+        sqlx::query_as("SELECT direction, from_number, to_number FROM call_sessions WHERE id = $1")
+            .bind(call_id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    let (direction, from, to) = call.ok_or_else(|| AppError::not_found("call"))?;
+    let other = if direction == "inbound" { from } else { to };
+    let e164 = E164::parse(&other, None).map_err(|_| {
+        AppError::conflict("The caller's number is not a phone number (withheld or a SIP address): there is nothing to list.")
+    })?;
+    let mut tx = state.db.begin_write().await?;
+    let added = sqlx::query(
+        "INSERT INTO do_not_call (e164, source, note, added_by, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (e164) DO NOTHING",
+    )
+    .bind(e164.as_str())
+    .bind(DoNotCallSource::OptedOut.as_str())
+    .bind(format!("asked during call {call_id}"))
+    .bind(actor.user_id.clone())
+    .bind(now())
+    .execute(&mut *tx.tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if added {
+        audit::record_on(
+            &mut *tx.tx,
+            actor,
+            "do_not_call.opt_out",
+            Some(e164.as_str()),
+            Some(&format!("call {call_id}")),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(OptedOut {
+        e164: e164.as_str().to_string(),
+        added,
+    })
+}
+
+/// [`opt_out`] for the call in `room` whose agent left with [`OPT_OUT_ATTRIBUTE`] set.
+pub async fn opt_out_in_room(state: &AppState, room: &str) -> Result<Option<OptedOut>, AppError> {
+    let call: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM call_sessions WHERE room_name = $1 ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(room)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    match call {
+        Some((id,)) => opt_out(state, &Actor::system("agent"), &id).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Takes a number off the list.
 pub async fn remove(
     state: &AppState,

@@ -201,6 +201,27 @@ fn follow_up(state: &AppState, event: &proto::WebhookEvent, applied: &calls::ing
             }
         }
         "track_published" if !sip => calls::follow::nudge(state, room),
+        // The agent says the callee opted out (it sets the attribute on itself; LiveKit
+        // reports attributes when the participant leaves).
+        "participant_left"
+            if !sip
+                && p.attributes
+                    .get(crate::server::do_not_call::OPT_OUT_ATTRIBUTE)
+                    .is_some_and(|v| {
+                        matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes")
+                    }) =>
+        {
+            let (state, room) = (state.clone(), room.to_string());
+            tokio::spawn(async move {
+                match crate::server::do_not_call::opt_out_in_room(&state, &room).await {
+                    Ok(Some(done)) => {
+                        tracing::info!(number = %done.e164, "a callee opted out during a call")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(%room, error = %e, "could not record an opt-out"),
+                }
+            });
+        }
         _ => {}
     }
 }
