@@ -246,7 +246,10 @@ async fn the_sandbox_page_sets_a_mix_of_outcomes_and_a_call_length() {
     ])
     .await
     .unwrap();
-    assert!(saved.contains("answer 60 %, busy 15 %"), "{saved}");
+    assert!(
+        saved.contains("60 % answered, 15 % busy, 20 % no answer, 5 % declined"),
+        "{saved}"
+    );
     let set = sandbox.livekit.outcome_mix().expect("a mix");
     assert_eq!(
         set.shares(),
@@ -300,9 +303,11 @@ async fn the_sandbox_page_sets_a_mix_of_outcomes_and_a_call_length() {
         ]
     );
     assert_eq!(view.call_length, Some((20, 90)));
-    let (_, _, page) = app.get_page(&app.client, "/dashboard/settings/admin/sandbox").await;
+    let (_, _, page) = app
+        .get_page(&app.client, "/dashboard/settings/admin/sandbox")
+        .await;
     assert!(
-        page.contains("Answered 60 % · Busy (SIP 486) 15 %"),
+        page.contains("Answered 60 % · Busy 15 % · No answer 20 % · Declined 5 %"),
         "the page shows the mix"
     );
     assert!(page.contains("20–90 s, then the callee hangs up"));

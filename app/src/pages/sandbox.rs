@@ -39,10 +39,26 @@ where
     }
 }
 
-/// "Answered 60 % · Busy (SIP 486) 15 %".
+/// The mix form's fields: the outcomes of `CALL_OUTCOMES`, in short.
+const MIX_FIELDS: &[(&str, &str)] = &[
+    ("answer", "Answered"),
+    ("busy", "Busy"),
+    ("no_answer", "No answer"),
+    ("declined", "Declined"),
+    ("trunk_auth_failure", "Trunk auth failed"),
+];
+
+/// "Answered 60 % · Busy 15 %".
 fn mix_in_words(mix: &[(String, u8)]) -> String {
     mix.iter()
-        .map(|(key, share)| format!("{} {share} %", outcome_label(key)))
+        .map(|(key, share)| {
+            let label = MIX_FIELDS
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, label)| label.to_string())
+                .unwrap_or_else(|| key.clone());
+            format!("{label} {share} %")
+        })
         .collect::<Vec<_>>()
         .join(" · ")
 }
@@ -147,12 +163,12 @@ fn SandboxControls() -> impl IntoView {
             {result_banner(mix_value, "mix-result")}
             <ActionForm action=mix>
                 <div class="form-row">
-                    {CALL_OUTCOMES.iter().map(|(key, label)| view! {
+                    {MIX_FIELDS.iter().map(|(key, label)| view! {
                         <Field label=format!("{label} (%)") name=*key kind="number" placeholder="0"
                             error=Signal::derive(field_error(mix_value, key))/>
                     }).collect_view()}
                 </div>
-                <p class="hint">"Whole percentages that add up to 100, e.g. 60 answered, 15 busy, 20 no answer, 5 declined."</p>
+                <p class="hint">"Whole percentages that add up to 100, e.g. 60 answered, 15 busy, 20 no answer, 5 declined. Each ends as chosen for a single number above: busy is SIP 486, no answer SIP 480 after the ringing timeout, declined SIP 603, trunk auth failed SIP 407."</p>
                 <button class="button button-primary" type="submit">"Save mix"</button>
             </ActionForm>
         </section>

@@ -26,6 +26,17 @@ fn outcome_name(o: CallOutcome) -> &'static str {
     }
 }
 
+/// An outcome in a sentence: "60 % busy".
+fn outcome_words(o: CallOutcome) -> &'static str {
+    match o {
+        CallOutcome::Answer => "answered",
+        CallOutcome::Busy => "busy",
+        CallOutcome::NoAnswer => "no answer",
+        CallOutcome::Declined => "declined",
+        CallOutcome::TrunkAuthFailure => "trunk authentication failed",
+    }
+}
+
 fn parse_outcome(s: &str) -> Option<CallOutcome> {
     Some(match s {
         "answer" => CallOutcome::Answer,
@@ -285,8 +296,14 @@ pub async fn set_outcome_mix(
             .join(", ");
         (Some(mix), detail)
     };
+    let in_words = mix
+        .iter()
+        .flat_map(|m| m.shares())
+        .map(|(o, share)| format!("{share} % {}", outcome_words(*o)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let message = match &mix {
-        Some(_) => format!("Saved. Callees without an outcome of their own now answer by the mix: {detail}."),
+        Some(_) => format!("Saved. Callees without an outcome of their own now answer by the mix: {in_words}."),
         None => "Saved. Calls are no longer mixed: callees without an outcome of their own answer by the outcome for every other number.".to_string(),
     };
     sandbox.livekit.set_outcome_mix(mix);
