@@ -327,6 +327,7 @@ def main():
         "pub(super) const UNDECIDED: u16 = u16::MAX;\n\n"
         "/// (prefix: the country code and leading national digits as a number, which never\n"
         "/// starts with 0; zone: an index into [`ZONES`], or [`UNDECIDED`]), sorted by prefix.\n"
+        "#[rustfmt::skip]\n"
         "pub(super) static PREFIXES: &[(u32, u16)] = &[\n"
     )
     for prefix in sorted(compact, key=int):

@@ -13,6 +13,14 @@
 //! the exchange's own prefix (+1 208 201) decides; +7 none, +7 495 Europe/Moscow. A number
 //! no prefix covers has no zone.
 //!
+//! A number libphonenumber cannot place by its prefix (a mobile number in most countries,
+//! toll-free, premium, ...) is in its country's zone when the country has one; where a
+//! country code is shared, its region's (a Dominican mobile, +1 809, is in
+//! America/Santo_Domingo although +1 spans many zones). The zone names are
+//! libphonenumber's, which sometimes stand for a region by a zone with the same standard
+//! offset (+7 401, Kaliningrad, is Europe/Bucharest there, an hour off in summer): this is
+//! as accurate as libphonenumber's data, no more.
+//!
 //! Guarantee: `zone_of` never guesses. The generator checks its compact table against
 //! every prefix of the source; the tests below check that every zone in it is one chrono-tz
 //! knows, and that the table is sorted (the lookup is a binary search).
