@@ -153,7 +153,6 @@ async fn main() {
         .execute(&b.state.db.pool)
         .await
         .expect("cps");
-    b.sandbox.raise_trunk_cps(100);
     b.sandbox.livekit.set_default_outcome(CallOutcome::Busy);
     b.sandbox.livekit.set_timing(CallTiming {
         ringing_after: Duration::from_millis(20),
@@ -227,6 +226,8 @@ async fn main() {
             per.iter().min().copied().unwrap_or(0),
             per.iter().max().copied().unwrap_or(0),
         );
+        let refused = b.sandbox.twilio.cps_refusals();
+        println!("(carrier refusals for the trunk's rate so far: {refused})");
         println!(
             "pacing at {cps} a second, {latency:?} provider latency, {seconds} s: {sum} attempts, mean {mean:.2}/s ({:+.1} % of the cap), seconds ranged {min}..{max}",
             (mean / cps - 1.0) * 100.0

@@ -201,6 +201,12 @@ pub struct SandboxView {
     /// answer, busy, no_answer, declined or trunk_auth_failure.
     pub default_outcome: String,
     pub outcomes: Vec<(String, String)>,
+    /// The callees' outcome mix, (outcome as in `default_outcome`, percent), the shares
+    /// above 0; empty when calls are not mixed.
+    pub outcome_mix: Vec<(String, u8)>,
+    /// How long answered calls last before the callee hangs up, (shortest, longest) in
+    /// seconds; `None`: the callee never hangs up.
+    pub call_length: Option<(u32, u32)>,
     pub calls: Vec<SandboxCallRow>,
 }
 

@@ -9,12 +9,26 @@ pub mod twilio;
 
 pub use store::StateError;
 
-/// Links the two fakes as the real chain is linked: a REFER the LiveKit bridge sends for a
+/// Links the two fakes as the real chain is linked: an outbound call the LiveKit bridge
+/// sends to a Twilio trunk's termination domain is admitted or refused by the Twilio fake,
+/// by that trunk's calls-per-second limit (`twilio/cps.rs`; a refusal fails the call as
+/// LiveKit reports a carrier's 503, `livekit/carrier.rs`); a REFER the bridge sends for a
 /// call through a Twilio trunk is answered by the Twilio fake, by that trunk's
 /// `TransferMode` (`twilio/refer.rs`); a refusal fails TransferSIPParticipant as it would
 /// at LiveKit (`livekit/transfer.rs`). Calls through other carriers are not Twilio's and
 /// keep the LiveKit fake's own answer.
 pub fn link(twilio: &twilio::FakeTwilio, livekit: &livekit::FakeLiveKit) {
+    let carrier = twilio.clone();
+    livekit.set_dial_peer(Some(std::sync::Arc::new(
+        move |call: &livekit::DialledCall| {
+            carrier.admit_call(&call.trunk_address).map(|admitted| {
+                admitted.map_err(|refusal| livekit::InviteRefused {
+                    status: refusal.status,
+                    reason: refusal.reason,
+                })
+            })
+        },
+    )));
     let twilio = twilio.clone();
     livekit.set_refer_peer(Some(std::sync::Arc::new(
         move |call: &livekit::ReferredCall| {

@@ -6,7 +6,11 @@ use dial_app::{
         SandboxView, SiteInfo, TwilioSettingsView,
     },
 };
-use std::io::{BufRead, BufReader};
+use reqwest::StatusCode;
+use std::{
+    io::{BufRead, BufReader},
+    time::Duration,
+};
 
 async fn sandbox_app() -> TestApp {
     let mut spawn = Spawn::new().await;
@@ -201,6 +205,173 @@ async fn the_sandbox_page_simulates_calls_and_outcomes() {
         )
         .await;
     assert_eq!(refused.unwrap_err(), AppError::Forbidden);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_page_sets_a_mix_of_outcomes_and_a_call_length() {
+    use dial_fakes::livekit::{CallLength, CallOutcome};
+    let app = sandbox_app().await;
+    let sandbox = app.state.sandbox.clone().unwrap();
+    let mix = |shares: &[(&'static str, &'static str)]| {
+        let shares = shares.to_vec();
+        let app = &app;
+        async move {
+            app.call::<String>(&app.client, "sandbox/outcome-mix", &shares)
+                .await
+        }
+    };
+
+    // Shares that do not add up to 100 are refused, and nothing changes.
+    let short = mix(&[("answer", "60"), ("busy", "15"), ("no_answer", "20")])
+        .await
+        .unwrap_err();
+    let message = short.field("mix").expect("the mix is named");
+    assert!(message.contains("add up to 95 %"), "{message}");
+    assert_eq!(sandbox.livekit.outcome_mix(), None);
+    // A share that is not a whole percentage names its field.
+    let bad = mix(&[("answer", "sixty"), ("busy", "101"), ("declined", "5")])
+        .await
+        .unwrap_err();
+    assert!(
+        bad.field("answer").is_some() && bad.field("busy").is_some(),
+        "{bad:?}"
+    );
+
+    let saved = mix(&[
+        ("answer", "60"),
+        ("busy", "15 %"),
+        ("no_answer", "20"),
+        ("declined", "5"),
+        ("trunk_auth_failure", ""),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        saved.contains("60 % answered, 15 % busy, 20 % no answer, 5 % declined"),
+        "{saved}"
+    );
+    let set = sandbox.livekit.outcome_mix().expect("a mix");
+    assert_eq!(
+        set.shares(),
+        &[
+            (CallOutcome::Answer, 60),
+            (CallOutcome::Busy, 15),
+            (CallOutcome::NoAnswer, 20),
+            (CallOutcome::Declined, 5),
+        ]
+    );
+
+    // The call length: one length, a range, and what is refused.
+    for (form, field) in [
+        (vec![("shortest", "0")], "shortest"),
+        (vec![("shortest", "90"), ("longest", "30")], "longest"),
+        (vec![("longest", "30")], "shortest"),
+        (vec![("shortest", "ten")], "shortest"),
+        (vec![("shortest", "86401")], "shortest"),
+    ] {
+        let err = app
+            .call::<String>(&app.client, "sandbox/call-length", &form)
+            .await
+            .unwrap_err();
+        assert!(err.field(field).is_some(), "{form:?}: {err:?}");
+    }
+    assert_eq!(sandbox.livekit.call_length(), None);
+    app.call::<String>(
+        &app.client,
+        "sandbox/call-length",
+        &[("shortest", "20"), ("longest", "90")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        sandbox.livekit.call_length(),
+        Some(CallLength::between(Duration::from_secs(20), Duration::from_secs(90)).unwrap())
+    );
+
+    let view: SandboxView = app
+        .call::<Option<SandboxView>>(&app.client, "sandbox", &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        view.outcome_mix,
+        vec![
+            ("answer".to_string(), 60),
+            ("busy".to_string(), 15),
+            ("no_answer".to_string(), 20),
+            ("declined".to_string(), 5),
+        ]
+    );
+    assert_eq!(view.call_length, Some((20, 90)));
+    let (_, _, page) = app
+        .get_page(&app.client, "/dashboard/settings/admin/sandbox")
+        .await;
+    assert!(
+        page.contains("Answered 60 % · Busy 15 % · No answer 20 % · Declined 5 %"),
+        "the page shows the mix"
+    );
+    assert!(page.contains("20–90 s, then the callee hangs up"));
+
+    // Empty stops them.
+    mix(&[("answer", ""), ("busy", "")]).await.unwrap();
+    app.call::<String>(&app.client, "sandbox/call-length", &[("shortest", "")])
+        .await
+        .unwrap();
+    assert_eq!(sandbox.livekit.outcome_mix(), None);
+    assert_eq!(sandbox.livekit.call_length(), None);
+    let actions = app.audit_actions().await;
+    assert!(
+        actions.contains(&"sandbox.outcome_mix_set".to_string())
+            && actions.contains(&"sandbox.call_length_set".to_string())
+    );
+
+    // Owners cannot.
+    let (owner, _) = app.owner_client().await;
+    assert_eq!(
+        app.call::<String>(&owner, "sandbox/outcome-mix", &[("answer", "100")])
+            .await
+            .unwrap_err(),
+        AppError::Forbidden
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mix_form_works_without_javascript() {
+    let app = sandbox_app().await;
+    let page = app.url("/dashboard/settings/admin/sandbox");
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        app.client
+            .post(app.url("/api/sandbox/outcome-mix"))
+            .header("accept", "text/html")
+            .header("referer", page.clone())
+            .form(&form)
+            .send()
+    };
+    let refused = post(vec![("answer", "50"), ("busy", "20")]).await.unwrap();
+    assert!(refused.status().is_redirection());
+    let location = refused.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("__err="), "{location}");
+    let (status, _, body) = app
+        .get_page(&app.client, location.trim_start_matches(&app.address))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("The shares add up to 70 %; they must add up to 100 %"),
+        "the refusal shows without JavaScript"
+    );
+    let saved = post(vec![("answer", "70"), ("no_answer", "30")])
+        .await
+        .unwrap();
+    assert!(saved.status().is_redirection());
+    let location = saved.headers()["location"].to_str().unwrap().to_string();
+    assert!(!location.contains("__err="), "{location}");
+    let (_, _, body) = app
+        .get_page(&app.client, location.trim_start_matches(&app.address))
+        .await;
+    assert!(
+        body.contains("Answered 70 % · No answer"),
+        "the page shows the mix"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

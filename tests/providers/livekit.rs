@@ -60,7 +60,7 @@ fn inbound(name: &str, numbers: &[&str], allowed_numbers: &[&str]) -> InboundTru
     }
 }
 
-fn outbound(number: &str) -> OutboundTrunkSpec {
+pub(crate) fn outbound(number: &str) -> OutboundTrunkSpec {
     OutboundTrunkSpec {
         name: "out".into(),
         address: "dial-test.pstn.twilio.com".into(),
@@ -627,7 +627,7 @@ async fn inbound_trunks_are_checked_as_loosely_as_livekit_checks_them() {
     );
 }
 
-async fn outbound_setup(fake: &FakeLiveKit, url: &str) -> (LiveKitClient, String) {
+pub(crate) async fn outbound_setup(fake: &FakeLiveKit, url: &str) -> (LiveKitClient, String) {
     let lk = client(url, SECRET);
     let trunk = lk
         .create_outbound_trunk(outbound("+15105550100"))
@@ -637,7 +637,7 @@ async fn outbound_setup(fake: &FakeLiveKit, url: &str) -> (LiveKitClient, String
     (lk, trunk.sip_trunk_id)
 }
 
-fn call(identity: &str, wait: bool) -> CallOptions {
+pub(crate) fn call(identity: &str, wait: bool) -> CallOptions {
     CallOptions {
         participant_identity: identity.into(),
         wait_until_answered: wait,
@@ -900,7 +900,7 @@ async fn rooms_and_agent_dispatch() {
 
 /// The webhooks the fake sent about `room`, oldest first: (event, participant identity,
 /// disconnect reason).
-fn room_events(fake: &FakeLiveKit, room: &str) -> Vec<(String, String, i32)> {
+pub(crate) fn room_events(fake: &FakeLiveKit, room: &str) -> Vec<(String, String, i32)> {
     fake.webhook_events()
         .into_iter()
         .filter(|e| e.room.as_ref().is_some_and(|r| r.name == room))

@@ -1,5 +1,6 @@
-//! Sandbox controls: simulate an inbound call, choose how outbound calls end. Admins only,
-//! and only in sandbox mode.
+//! Sandbox controls: simulate an inbound call, choose how outbound calls end (per number,
+//! by a mix of outcomes, and how long answered calls last). Admins only, and only in
+//! sandbox mode.
 
 use crate::{error::AppError, model::SandboxView};
 use leptos::prelude::*;
@@ -71,6 +72,50 @@ pub async fn sandbox_set_outcome(number: Option<String>, outcome: String) -> Res
         &crate::server::auth::actor(&me),
         number.as_deref(),
         &outcome,
+    )
+    .await
+}
+
+/// The callees' outcome mix: whole percentages that add up to 100; all empty stops mixing.
+#[server(prefix = "/api", endpoint = "sandbox/outcome-mix")]
+pub async fn sandbox_set_outcome_mix(
+    answer: Option<String>,
+    busy: Option<String>,
+    no_answer: Option<String>,
+    declined: Option<String>,
+    trunk_auth_failure: Option<String>,
+) -> Result<String, AppError> {
+    let me = crate::server::auth::require_admin()?;
+    let (state, sandbox) = sandbox()?;
+    crate::server::sandbox::ui::set_outcome_mix(
+        &state,
+        &sandbox,
+        &crate::server::auth::actor(&me),
+        &crate::server::sandbox::ui::MixForm {
+            answer: answer.as_deref(),
+            busy: busy.as_deref(),
+            no_answer: no_answer.as_deref(),
+            declined: declined.as_deref(),
+            trunk_auth_failure: trunk_auth_failure.as_deref(),
+        },
+    )
+    .await
+}
+
+/// How long answered calls last before the callee hangs up (seconds; both empty: never).
+#[server(prefix = "/api", endpoint = "sandbox/call-length")]
+pub async fn sandbox_set_call_length(
+    shortest: Option<String>,
+    longest: Option<String>,
+) -> Result<String, AppError> {
+    let me = crate::server::auth::require_admin()?;
+    let (state, sandbox) = sandbox()?;
+    crate::server::sandbox::ui::set_call_length(
+        &state,
+        &sandbox,
+        &crate::server::auth::actor(&me),
+        shortest.as_deref(),
+        longest.as_deref(),
     )
     .await
 }

@@ -1,12 +1,15 @@
-//! The sandbox page: simulate inbound calls and choose how outbound calls end (sandbox mode, admins).
+//! The sandbox page: simulate inbound calls and choose how outbound calls end — per number,
+//! by a mix of outcomes, and how long answered calls last (sandbox mode, admins).
 
 use crate::{
     components::{
         action_outcome, field_error, icons, successes, AdminOnly, ErrorBanner, Field, Loading,
         PageHeader,
     },
+    error::AppError,
     functions::sandbox::{
-        sandbox_status, SandboxAgentAnswers, SandboxInboundCall, SandboxSetOutcome,
+        sandbox_status, SandboxAgentAnswers, SandboxInboundCall, SandboxSetCallLength,
+        SandboxSetOutcome, SandboxSetOutcomeMix,
     },
     model::CALL_OUTCOMES,
 };
@@ -18,6 +21,57 @@ pub fn SandboxPage() -> impl IntoView {
     view! {
         <Title text="Sandbox"/>
         <AdminOnly><SandboxControls/></AdminOnly>
+    }
+}
+
+/// A form's result in words: its message, or what was wrong (the fields say which when
+/// several are).
+fn result_banner<S>(value: S, test_id: &'static str) -> impl IntoView
+where
+    S: Get<Value = Option<Result<String, AppError>>> + Copy + Send + Sync + 'static,
+{
+    move || {
+        value.get().map(|result| match result {
+            Ok(message) => view! { <div class="banner banner-success" role="status" data-testid=test_id>{icons::check()}<span>{message}</span></div> }.into_any(),
+            Err(AppError::Invalid { errors }) if errors.len() > 1 => view! { <div class="banner banner-error" role="alert" data-testid=test_id>{icons::alert()}<span>"Please correct the fields marked below."</span></div> }.into_any(),
+            Err(e) => view! { <div class="banner banner-error" role="alert" data-testid=test_id>{icons::alert()}<span>{e.to_string()}</span></div> }.into_any(),
+        })
+    }
+}
+
+/// The mix form's fields: the outcomes of `CALL_OUTCOMES`, in short.
+const MIX_FIELDS: &[(&str, &str)] = &[
+    ("answer", "Answered"),
+    ("busy", "Busy"),
+    ("no_answer", "No answer"),
+    ("declined", "Declined"),
+    ("trunk_auth_failure", "Trunk auth failed"),
+];
+
+/// "Answered 60 % · Busy 15 %".
+fn mix_in_words(mix: &[(String, u8)]) -> String {
+    mix.iter()
+        .map(|(key, share)| {
+            let label = MIX_FIELDS
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, label)| label.to_string())
+                .unwrap_or_else(|| key.clone());
+            format!("{label} {share} %")
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn call_length_in_words(length: Option<(u32, u32)>) -> String {
+    match length {
+        None => "Until the agent or Dial hangs up".to_string(),
+        Some((shortest, longest)) if shortest == longest => {
+            format!("{shortest} s, then the callee hangs up")
+        }
+        Some((shortest, longest)) => {
+            format!("{shortest}–{longest} s, then the callee hangs up")
+        }
     }
 }
 
@@ -34,13 +88,27 @@ fn SandboxControls() -> impl IntoView {
     let inbound = ServerAction::<SandboxInboundCall>::new();
     let outcome = ServerAction::<SandboxSetOutcome>::new();
     let answer = ServerAction::<SandboxAgentAnswers>::new();
+    let mix = ServerAction::<SandboxSetOutcomeMix>::new();
+    let length = ServerAction::<SandboxSetCallLength>::new();
     let placed = Memo::new(move |_| inbound.version().get());
     let answered = Memo::new(move |_| answer.version().get());
     let chosen = successes(outcome.value());
+    let mixed = successes(mix.value());
+    let lengthened = successes(length.value());
     let status = Resource::new(
-        move || (placed.get(), chosen.get(), answered.get()),
+        move || {
+            (
+                placed.get(),
+                chosen.get(),
+                answered.get(),
+                mixed.get(),
+                lengthened.get(),
+            )
+        },
         |_| sandbox_status(),
     );
+    let mix_value = mix.value();
+    let length_value = length.value();
     let answer_value = answer.value();
     let inbound_value = inbound.value();
     let outcome_value = outcome.value();
@@ -89,6 +157,35 @@ fn SandboxControls() -> impl IntoView {
                 <button class="button button-primary" type="submit">"Save outcome"</button>
             </ActionForm>
         </section>
+        <section class="card" aria-labelledby="outcome-mix">
+            <h2 id="outcome-mix">"Mix of outcomes"</h2>
+            <p class="muted">"For campaigns: each call to a number without an outcome of its own draws one from these shares, so a long list ends as a real one would. A number's own outcome still wins; the mix wins over the outcome for every other number. Leave them all empty to stop mixing."</p>
+            {result_banner(mix_value, "mix-result")}
+            <ActionForm action=mix>
+                <div class="form-row">
+                    {MIX_FIELDS.iter().map(|(key, label)| view! {
+                        <Field label=format!("{label} (%)") name=*key kind="number" placeholder="0"
+                            error=Signal::derive(field_error(mix_value, key))/>
+                    }).collect_view()}
+                </div>
+                <p class="hint">"Whole percentages that add up to 100, e.g. 60 answered, 15 busy, 20 no answer, 5 declined. Each ends as chosen for a single number above: busy is SIP 486, no answer SIP 480 after the ringing timeout, declined SIP 603, trunk auth failed SIP 407."</p>
+                <button class="button button-primary" type="submit">"Save mix"</button>
+            </ActionForm>
+        </section>
+        <section class="card" aria-labelledby="call-length">
+            <h2 id="call-length">"How long answered calls last"</h2>
+            <p class="muted">"The callee hangs up after this long, as a person would (LiveKit reports it as the phone hanging up). Give one length, or a range to draw each call's from. Leave both empty and callees never hang up."</p>
+            {result_banner(length_value, "length-result")}
+            <ActionForm action=length>
+                <div class="form-row">
+                    <Field label="Shortest (seconds)" name="shortest" kind="number" placeholder="30"
+                        error=Signal::derive(field_error(length_value, "shortest"))/>
+                    <Field label="Longest (seconds, optional)" name="longest" kind="number" placeholder="90"
+                        error=Signal::derive(field_error(length_value, "longest"))/>
+                </div>
+                <button class="button button-primary" type="submit">"Save call length"</button>
+            </ActionForm>
+        </section>
         <Suspense fallback=|| view! { <Loading/> }>
             {move || Suspend::new(async move {
                 match status.await {
@@ -103,8 +200,12 @@ fn SandboxControls() -> impl IntoView {
                         <section class="card" aria-labelledby="current-outcomes">
                             <h2 id="current-outcomes">"Current outcomes"</h2>
                             <dl class="facts">
-                                <dt>"Every other number"</dt><dd data-testid="default-outcome">{outcome_label(&v.default_outcome)}</dd>
                                 {v.outcomes.iter().map(|(n, o)| view! { <dt>{n.clone()}</dt><dd>{outcome_label(o)}</dd> }).collect_view()}
+                                {(!v.outcome_mix.is_empty()).then(|| view! {
+                                    <dt>"Numbers without their own outcome"</dt><dd data-testid="outcome-mix">{mix_in_words(&v.outcome_mix)}</dd>
+                                })}
+                                <dt>"Every other number"</dt><dd data-testid="default-outcome">{outcome_label(&v.default_outcome)}{(!v.outcome_mix.is_empty()).then_some(" (not used while the mix is set)")}</dd>
+                                <dt>"Answered calls last"</dt><dd data-testid="call-length">{call_length_in_words(v.call_length)}</dd>
                             </dl>
                         </section>
                         <section class="card" aria-labelledby="fake-calls">

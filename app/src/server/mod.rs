@@ -7,6 +7,7 @@ pub mod assignment;
 pub mod assistants;
 pub mod audit;
 pub mod auth;
+pub mod calling_window;
 pub mod calls;
 pub mod campaigns;
 pub mod carriers;

@@ -73,6 +73,18 @@ impl FakeLiveKit {
                 | proto::DisconnectReason::ParticipantRemoved
                 | proto::DisconnectReason::RoomDeleted
         );
+        self.end_call_as(room, identity, reason, hung_up);
+    }
+
+    /// [`end_call`](Self::end_call), saying whether the call's status becomes `hangup`
+    /// (a call the carrier dropped leaves with CLIENT_INITIATED but keeps its status).
+    pub(super) fn end_call_as(
+        &self,
+        room: &str,
+        identity: &str,
+        reason: proto::DisconnectReason,
+        hung_up: bool,
+    ) {
         let removed = {
             let Ok(mut w) = self.world.lock() else { return };
             if let Some(call) = w
@@ -353,6 +365,7 @@ impl FakeLiveKit {
                 status: "ringing".into(),
                 ended: false,
                 transfers: Vec::new(),
+                outcome: None,
             });
             let routed = InboundRouted {
                 call_id,
@@ -487,7 +500,7 @@ impl FakeLiveKit {
             }
         }
         let to = normalize_number(&req.sip_call_to);
-        let (room, participant, outcome, timing, call_id, created) = {
+        let (room, participant, outcome, timing, call_id, created, trunk_address, length) = {
             let mut w = self.lock()?;
             let trunk = w
                 .outbound
@@ -500,12 +513,9 @@ impl FakeLiveKit {
                         req.sip_trunk_id
                     ))
                 })?;
-            let outcome = w
-                .outcomes
-                .get(&to)
-                .copied()
-                .or(w.default_outcome)
-                .unwrap_or(CallOutcome::Answer);
+            let call_id = id("SCL_");
+            let outcome = w.callee_outcome(&to, &call_id);
+            let length = w.call_length.map(|l| l.for_call(&call_id));
             let (room, created) = self.ensure_room(&mut w, &req.room_name, "");
             let identity = if req.participant_identity.is_empty() {
                 format!("sip_{to}")
@@ -524,7 +534,6 @@ impl FakeLiveKit {
                     ),
                 ));
             }
-            let call_id = id("SCL_");
             // The caller ID (livekit/protocol `rpc/sip.go`,
             // `NewCreateSIPParticipantRequestResult`): the request's `sip_number`, else a
             // number of the trunk chosen at random; a trunk without numbers is refused;
@@ -592,14 +601,46 @@ impl FakeLiveKit {
                 status: "dialing".into(),
                 ended: false,
                 transfers: Vec::new(),
+                outcome: Some(outcome),
             });
-            (room, participant, outcome, w.timing, call_id, created)
+            (
+                room,
+                participant,
+                outcome,
+                w.timing,
+                call_id,
+                created,
+                trunk.address.clone(),
+                length,
+            )
         };
         if created {
             self.emit("room_started", &room, None);
         }
         self.emit("participant_joined", &room, Some(&participant));
         self.publish_sip_track(&room, &participant);
+        // The INVITE goes to the carrier, which may refuse it before any callee hears it
+        // (`carrier.rs`).
+        let peer = self.lock()?.dial_peer.clone();
+        let refused = peer
+            .and_then(|answer| {
+                answer(&DialledCall {
+                    trunk_address,
+                    to: req.sip_call_to.clone(),
+                })
+            })
+            .and_then(Result::err);
+        let ending = match refused {
+            Some(refused) => {
+                if let Ok(mut w) = self.world.lock() {
+                    if let Some(call) = w.calls.iter_mut().find(|c| c.call_id == call_id) {
+                        call.outcome = None;
+                    }
+                }
+                Ending::Refused(refused)
+            }
+            None => Ending::Callee(outcome),
+        };
 
         let waiter = if req.wait_until_answered {
             let (tx, rx) = oneshot::channel();
@@ -630,24 +671,28 @@ impl FakeLiveKit {
                     .insert(call_id.clone(), (option, to_attributes));
             }
         }
-        let ringing_timeout = pb_duration(&req.ringing_timeout)
-            .filter(|d| !d.is_zero())
-            .unwrap_or(DEFAULT_RINGING_TIMEOUT);
-        let max_duration = pb_duration(&req.max_call_duration);
+        let plan = CallPlan {
+            ending,
+            timing,
+            ringing_timeout: pb_duration(&req.ringing_timeout)
+                .filter(|d| !d.is_zero())
+                .unwrap_or(DEFAULT_RINGING_TIMEOUT),
+            // The request's maximum duration (the bridge hangs up) or the callee's own
+            // hang-up, whichever comes first.
+            lasts: [
+                pb_duration(&req.max_call_duration).filter(|d| !d.is_zero()),
+                length,
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
+        };
         let fake = self.clone();
         let (room_name, identity) = (req.room_name.clone(), participant.identity.clone());
         let id_for_task = call_id.clone();
         tokio::spawn(async move {
-            fake.progress_call(
-                &room_name,
-                &identity,
-                &id_for_task,
-                outcome,
-                timing,
-                ringing_timeout,
-                max_duration,
-            )
-            .await;
+            fake.progress_call(&room_name, &identity, &id_for_task, plan)
+                .await;
         });
         let info = proto::SipParticipantInfo {
             participant_id: participant.sid.clone(),
@@ -686,17 +731,19 @@ impl FakeLiveKit {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn progress_call(
         &self,
         room: &str,
         identity: &str,
         call_id: &str,
-        outcome: CallOutcome,
-        timing: CallTiming,
-        ringing_timeout: Duration,
-        max_duration: Option<Duration>,
+        plan: CallPlan,
     ) {
+        let CallPlan {
+            ending,
+            timing,
+            ringing_timeout,
+            lasts,
+        } = plan;
         // Taken now, so a call that fails leaves nothing behind.
         let (option, to_attributes, callee) = self
             .world
@@ -718,6 +765,17 @@ impl FakeLiveKit {
                 if let Some(tx) = w.waiters.remove(call_id) {
                     let _ = tx.send(result);
                 }
+            }
+        };
+        let outcome = match ending {
+            Ending::Callee(outcome) => outcome,
+            Ending::Refused(refused) => {
+                // The carrier's final response comes at once, before any ringing.
+                tokio::time::sleep(timing.ringing_after / 2).await;
+                let (error, left) = carrier::refused_invite(&refused);
+                finish(Err(error));
+                self.end_call_as(room, identity, left, false);
+                return;
             }
         };
         // How each ending looks to the API (livekit/protocol `livekit/sip.go`,
@@ -814,13 +872,31 @@ impl FakeLiveKit {
                     return;
                 }
                 finish(Ok(()));
-                if let Some(max) = max_duration.filter(|d| !d.is_zero()) {
-                    tokio::time::sleep(max).await;
-                    self.end_call(room, identity, proto::DisconnectReason::ClientInitiated);
+                // The bridge hangs up at the maximum duration, or the callee sends BYE
+                // (`callees.rs`): either way `hangup`, CLIENT_INITIATED.
+                if let Some(lasts) = lasts {
+                    tokio::time::sleep(lasts).await;
+                    self.hang_up_from_phone(room, identity);
                 }
             }
         }
     }
+}
+
+/// What happens to an outbound call once dialled.
+pub(super) struct CallPlan {
+    ending: Ending,
+    timing: CallTiming,
+    ringing_timeout: Duration,
+    /// An answered call ends this long after the answer.
+    lasts: Option<Duration>,
+}
+
+/// Who ends an outbound call that does not stay up: its callee, or the carrier refusing
+/// the INVITE.
+enum Ending {
+    Callee(CallOutcome),
+    Refused(InviteRefused),
 }
 
 /// The attributes an inbound call's SIP headers give (livekit/sip `pkg/sip/types.go`,

@@ -50,13 +50,17 @@ use std::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+mod callees;
 mod calls;
+mod carrier;
 mod rooms;
 mod sip;
 mod transfer;
 mod twirp;
 mod webhooks;
 
+pub use callees::{CallLength, CallLengthError, MixError, OutcomeMix, LONGEST_CALL};
+pub use carrier::{DialPeer, DialledCall, InviteRefused};
 use sip::*;
 pub use transfer::{ReferPeer, ReferredCall};
 pub use twirp::TwirpError;
@@ -67,7 +71,7 @@ pub use webhooks::sign_webhook;
 // State
 
 /// How an outbound call to a number ends (set per callee by tests or the sandbox user).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallOutcome {
     Answer,
@@ -157,6 +161,10 @@ pub struct FakeCall {
     /// The call is over (it left LiveKit).
     pub ended: bool,
     pub transfers: Vec<String>,
+    /// How the callee answers an outbound call (by its number, the mix or the default;
+    /// see `callees.rs`); `None` for an inbound call, and for one the carrier refused
+    /// before it reached the callee.
+    pub outcome: Option<CallOutcome>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -180,9 +188,15 @@ struct World {
     rooms: BTreeMap<String, RoomState>,
     outcomes: HashMap<String, CallOutcome>,
     default_outcome: Option<CallOutcome>,
+    /// Callees without an outcome of their own, by proportion (`callees.rs`).
+    outcome_mix: Option<OutcomeMix>,
+    /// How long answered calls last before the callee hangs up.
+    call_length: Option<CallLength>,
     transfers: HashMap<String, TransferOutcome>,
     /// The carrier that answers REFERs (the sandbox links the Twilio fake).
     refer_peer: Option<ReferPeer>,
+    /// The carrier that answers outbound calls' INVITEs (`carrier.rs`).
+    dial_peer: Option<DialPeer>,
     calls: Vec<FakeCall>,
     /// Waiters of `wait_until_answered` calls, by call id.
     waiters: HashMap<String, oneshot::Sender<Result<(), TwirpError>>>,
@@ -243,7 +257,8 @@ pub enum InboundRejected {
 }
 
 /// What a state file holds: the SIP trunks and dispatch rules (each list as the protobuf
-/// of its List response, base64), and the outcomes the sandbox user chose.
+/// of its List response, base64), and the outcomes, mix and call length the sandbox user
+/// chose (the last two absent from files written before they existed).
 #[derive(Serialize, serde::Deserialize)]
 struct Saved {
     inbound: String,
@@ -251,6 +266,10 @@ struct Saved {
     rules: String,
     outcomes: BTreeMap<String, CallOutcome>,
     default_outcome: Option<CallOutcome>,
+    #[serde(default)]
+    outcome_mix: Option<OutcomeMix>,
+    #[serde(default)]
+    call_length: Option<CallLength>,
 }
 
 impl World {
@@ -270,6 +289,8 @@ impl World {
             rules: STANDARD.encode(rules.encode_to_vec()),
             outcomes: self.outcomes.clone().into_iter().collect(),
             default_outcome: self.default_outcome,
+            outcome_mix: self.outcome_mix.clone(),
+            call_length: self.call_length,
         }
     }
 
@@ -284,6 +305,8 @@ impl World {
             rules: list::<proto::ListSipDispatchRuleResponse>(&saved.rules)?.items,
             outcomes: saved.outcomes.into_iter().collect(),
             default_outcome: saved.default_outcome,
+            outcome_mix: saved.outcome_mix,
+            call_length: saved.call_length,
             ..World::default()
         })
     }

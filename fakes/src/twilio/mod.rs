@@ -21,6 +21,7 @@
 //! Layout: [`spec`] (the operations table), `wire` (auth, parameters, errors, paging),
 //! and one module per resource: `numbers`, `credentials`, `trunks`.
 
+mod cps;
 mod credentials;
 mod numbers;
 mod refer;
@@ -28,6 +29,7 @@ pub mod spec;
 mod trunks;
 mod wire;
 
+pub use cps::{CarrierRefusal, TrunkCpsError, CPS_REFUSAL_REASON, DEFAULT_TRUNK_CPS};
 pub use numbers::inventory_kinds;
 pub use refer::REFER_REFUSED;
 pub use spec::{Kind, Operation, Param, OPERATIONS};
@@ -106,6 +108,10 @@ pub(crate) struct Trunk {
     origination_urls: Vec<OriginationUrl>,
     credential_lists: Vec<String>,
     created: i64,
+    /// Calls a second the trunk's termination accepts (see `cps.rs`); a state file
+    /// written before the limit existed gets the default.
+    #[serde(default = "cps::default_trunk_cps")]
+    cps: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +138,9 @@ pub(crate) type Owned = HashMap<String, String>;
 pub(crate) struct World {
     accounts: HashMap<String, Account>,
     owned: Owned,
+    /// Each trunk's calls admitted in the last second, and its refusals (`cps.rs`): the
+    /// carrier's running state, not saved.
+    calls_per_second: cps::Admissions,
 }
 
 /// What a state file holds: the accounts, in SID order (which account owns a number
@@ -204,6 +213,8 @@ pub struct FakeTrunk {
     pub origination_urls: Vec<String>,
     pub number_sids: Vec<String>,
     pub credential_lists: Vec<String>,
+    /// Calls a second its termination accepts.
+    pub cps: u32,
 }
 
 #[derive(Clone, Default)]
@@ -340,6 +351,7 @@ impl FakeTwilio {
                     .map(|n| n.sid.clone())
                     .collect(),
                 credential_lists: t.credential_lists.clone(),
+                cps: t.cps,
             })
             .collect()
     }

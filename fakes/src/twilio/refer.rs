@@ -18,7 +18,7 @@ use super::FakeTwilio;
 pub const REFER_REFUSED: u16 = 403;
 
 /// `host[:port][;params]` → `host`, lower case.
-fn host_of(address: &str) -> String {
+pub(super) fn host_of(address: &str) -> String {
     let address = address.trim().trim_start_matches("sip:");
     let host = address.split([';', ':']).next().unwrap_or(address);
     host.to_ascii_lowercase()

@@ -120,6 +120,7 @@ pub(crate) fn create(account: &mut Account, _: &mut Owned, ctx: &Ctx) -> Respons
         origination_urls: Vec::new(),
         credential_lists: Vec::new(),
         created: now(),
+        cps: super::DEFAULT_TRUNK_CPS,
     };
     let body = trunk_json(&account.sid, &trunk);
     account.trunks.push(trunk);

@@ -389,7 +389,9 @@ pub(crate) async fn operation(
             "Internal Server Error",
         );
     };
-    let super::World { accounts, owned } = &mut *world;
+    let super::World {
+        accounts, owned, ..
+    } = &mut *world;
     let Some(account) = accounts.get_mut(&auth.account) else {
         return error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     };

@@ -189,9 +189,18 @@ async fn trunk_budget(
 
 /// Takes the next pace slot of a budget whose next slot is `next_ms`: `None` when it is
 /// not due yet. A slot a little late keeps its schedule (at most one interval is caught
-/// up), so the rate holds without bursts.
+/// up), so the campaign's rate holds without bursts.
 fn take_slot(next_ms: i64, now_ms: i64, interval_ms: i64) -> Option<i64> {
     (next_ms <= now_ms).then(|| next_ms.max(now_ms - interval_ms) + interval_ms)
+}
+
+/// A carrier trunk's slots: never two calls closer than its interval, plus a margin for
+/// the time between the claim and the carrier seeing the call. Twilio counts a trunk's
+/// calls over a sliding second and refuses the one over the limit; nothing is caught up.
+fn take_trunk_slot(next_ms: i64, now_ms: i64, cps: i64) -> Option<i64> {
+    const MARGIN_MS: i64 = 20;
+    let interval = (1000 + cps - 1) / cps.max(1) + MARGIN_MS;
+    (next_ms <= now_ms).then_some(now_ms + interval)
 }
 
 async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim, AppError> {
@@ -261,15 +270,15 @@ async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim
             finish_skipped(&mut tx, &campaign, &contact_id, gate::Skip::DoNotCall, now).await?;
             continue;
         }
-        let zone = gate::zone_for(
+        let zones = gate::zones(
             zone.as_deref(),
             campaign.time_zone,
             campaign.use_contact_zone,
         );
-        if !campaign.hours.allows(at, zone) {
+        if !campaign.window.allowed_in(at, zones) {
             let open = campaign
-                .hours
-                .next_open(at, zone)
+                .window
+                .next_open_in(at, zones)
                 .map_or(now + 86_400, |t| t.timestamp());
             postpone(
                 &mut tx,
@@ -281,7 +290,8 @@ async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim
             .await?;
             continue;
         }
-        let since = gate::Hours::last_midnight(at, zone).timestamp();
+        // A number's day is the callee's.
+        let since = gate::last_midnight(at, zones.callee).timestamp();
         let (today,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM campaign_attempts WHERE phone = $1 AND counted = 1 AND started_at >= $2",
         )
@@ -290,7 +300,7 @@ async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim
         .fetch_one(&mut *tx.tx)
         .await?;
         if today >= i64::from(campaign.daily_cap) {
-            let midnight = gate::Hours::next_midnight(at, zone).timestamp();
+            let midnight = gate::next_midnight(at, zones.callee).timestamp();
             postpone(
                 &mut tx,
                 &contact_id,
@@ -316,8 +326,7 @@ async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim
         .bind(&key)
         .fetch_one(&mut *tx.tx)
         .await?;
-        let trunk_interval = 1000 / cps.clamp(1, 1000);
-        let Some(trunk_after) = take_slot(trunk_next, now_ms, trunk_interval) else {
+        let Some(trunk_after) = take_trunk_slot(trunk_next, now_ms, cps.clamp(1, 1000)) else {
             // Keep what the gate decided about earlier contacts.
             tx.commit().await?;
             return Ok(Claim::Wait(trunk_next - now_ms));
@@ -849,5 +858,9 @@ mod tests {
         assert_eq!(take_slot(1000, 1030, 100), Some(1100));
         // Idle for long: at most one interval is caught up.
         assert_eq!(take_slot(0, 10_000, 100), Some(10_000));
+        // A trunk's calls are never closer than its interval (and a margin).
+        assert_eq!(take_trunk_slot(1000, 1030, 1), Some(2050));
+        assert_eq!(take_trunk_slot(1000, 999, 1), None);
+        assert_eq!(take_trunk_slot(0, 5000, 3), Some(5354));
     }
 }

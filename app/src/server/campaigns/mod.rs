@@ -4,8 +4,8 @@
 //!   lifecycle (draft → running ⇄ paused → completed, or cancelled) and what the pages read.
 //! - [`contacts`]: uploads judged before anything is stored, the import of their good
 //!   rows, the contacts table and the results export.
-//! - [`gate`]: what may be dialled now (calling window, quiet hours, do-not-call list,
-//!   daily cap).
+//! - [`gate`]: what may be dialled now (the calling window and quiet hours of
+//!   `server::calling_window`, in the right zones; the do-not-call list; the daily cap).
 //! - [`engine`]: the dialler every instance runs: claims with leases, the shared call
 //!   rate budgets, settling attempts by outcome, reconciling after a crash.
 
@@ -15,6 +15,7 @@ pub mod gate;
 
 use super::{
     audit::{self, Actor},
+    calling_window::{CallingWindow, CallingWindowText, LocalTime, QuietHours, Weekdays},
     new_id,
     state::AppState,
 };
@@ -37,9 +38,6 @@ pub const MAX_NUMBERS: usize = 50;
 const FLAG_DECLINES: u64 = 5;
 const FLAG_SHARE_PERCENT: u64 = 20;
 
-/// Weekday names, Monday first (bit 0 of `window_days`).
-pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
 /// A campaign's settings, checked: what the engine and the store use.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -50,32 +48,13 @@ pub struct Plan {
     pub default_country: Option<String>,
     pub time_zone: chrono_tz::Tz,
     pub use_contact_zone: bool,
-    pub hours: gate::Hours,
+    pub window: CallingWindow,
     pub max_concurrent: u32,
     pub max_cps_milli: u32,
     pub daily_cap: u32,
     pub ringing_timeout_secs: u32,
     pub max_duration_secs: Option<u32>,
     pub retry: RetryPolicy,
-}
-
-/// `HH:MM` (or `H:MM`) as minutes of the day; `24:00` is the end of the day.
-pub fn parse_minutes(text: &str) -> Option<u32> {
-    let (h, m) = text.trim().split_once(':')?;
-    if h.is_empty() || h.len() > 2 || m.len() != 2 {
-        return None;
-    }
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    match (h, m) {
-        (24, 0) => Some(24 * 60),
-        (0..=23, 0..=59) => Some(h * 60 + m),
-        _ => None,
-    }
-}
-
-/// Minutes of the day as `HH:MM`.
-pub fn format_minutes(minutes: u32) -> String {
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
 impl Plan {
@@ -98,55 +77,35 @@ impl Plan {
                     .into(),
             );
         }
-        let mut days = 0u8;
-        for day in &s.days {
-            match DAYS.iter().position(|d| d.eq_ignore_ascii_case(day.trim())) {
-                Some(i) => days |= 1 << i,
-                None => field(
-                    "days",
-                    format!("\u{201c}{day}\u{201d} is not a day: use mon, tue, wed, thu, fri, sat, sun."),
-                ),
-            }
-        }
-        if days == 0 && s.days.is_empty() {
-            field("days", "Choose at least one day to call on.".into());
-        }
-        let mut minutes = |name: &str, text: &str| {
-            let m = parse_minutes(text);
-            if m.is_none() {
-                field(name, "Enter a time of day as HH:MM, e.g. 09:00.".into());
-            }
-            m
-        };
-        let window = (
-            minutes("window_start", &s.window_start),
-            minutes("window_end", &s.window_end),
-        );
-        let quiet = (
-            minutes("quiet_start", &s.quiet_start),
-            minutes("quiet_end", &s.quiet_end),
-        );
-        let hours = match (window, quiet) {
-            ((Some(ws), Some(we)), (Some(qs), Some(qe))) => {
-                if we <= ws {
-                    field(
-                        "window_end",
-                        "The calling window must end after it starts (on the same day).".into(),
-                    );
+        let days = s
+            .days
+            .iter()
+            .map(|d| d.trim())
+            .collect::<Vec<_>>()
+            .join(",");
+        let window = match CallingWindow::parse(&CallingWindowText {
+            days: &days,
+            start: &s.window_start,
+            end: &s.window_end,
+            quiet_not_before: Some(&s.quiet_start),
+            quiet_not_after: Some(&s.quiet_end),
+        }) {
+            Ok(window) => Some(window),
+            Err(AppError::Invalid { errors: found }) => {
+                // The form's and the API's names for the window's fields.
+                for e in found {
+                    let name = match e.field.as_str() {
+                        "start" => "window_start",
+                        "end" => "window_end",
+                        "quiet_not_before" => "quiet_start",
+                        "quiet_not_after" => "quiet_end",
+                        other => other,
+                    };
+                    field(name, e.message);
                 }
-                if qe <= qs {
-                    field(
-                        "quiet_end",
-                        "Calls must be allowed for some of the day: the end of the allowed hours comes after their start.".into(),
-                    );
-                }
-                Some(gate::Hours {
-                    days,
-                    window: (ws, we),
-                    quiet: (qs, qe),
-                })
+                None
             }
-            _ => None,
+            Err(other) => return Err(other),
         };
         if !(1..=500).contains(&s.max_concurrent) {
             field(
@@ -271,8 +230,8 @@ impl Plan {
                 }
             }
         }
-        match (time_zone, hours, owner_id) {
-            (Some(time_zone), Some(hours), Some(owner_id)) if errors.is_empty() => Ok(Plan {
+        match (time_zone, window, owner_id) {
+            (Some(time_zone), Some(window), Some(owner_id)) if errors.is_empty() => Ok(Plan {
                 name,
                 assistant_id: s.assistant_id.trim().to_string(),
                 owner_id,
@@ -280,7 +239,7 @@ impl Plan {
                 default_country,
                 time_zone,
                 use_contact_zone: s.use_contact_zone,
-                hours,
+                window,
                 max_concurrent: s.max_concurrent,
                 max_cps_milli: (s.max_cps * 1000.0).round() as u32,
                 daily_cap: s.daily_cap,
@@ -314,7 +273,7 @@ pub struct Campaign {
     pub default_country: Option<String>,
     pub time_zone: chrono_tz::Tz,
     pub use_contact_zone: bool,
-    pub hours: gate::Hours,
+    pub window: CallingWindow,
     pub max_concurrent: u32,
     pub max_cps_milli: u32,
     pub daily_cap: u32,
@@ -325,6 +284,45 @@ pub struct Campaign {
 
 fn clamp(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+/// The stored window (days bitmask; start, end, quiet not-before and not-after in
+/// minutes). The columns were written from a checked window; a row that no longer makes
+/// one (edited by hand) reads as every day, all day, with the default quiet hours.
+fn window_of(days: i64, minutes: [i64; 4]) -> CallingWindow {
+    let time = |m: i64| {
+        u16::try_from(m)
+            .ok()
+            .and_then(|m| LocalTime::hm(m / 60, m % 60))
+    };
+    let parts = (
+        u8::try_from(days).ok().and_then(Weekdays::from_bits),
+        time(minutes[0]),
+        time(minutes[1]),
+        time(minutes[2]),
+        time(minutes[3]),
+    );
+    match parts {
+        (Some(days), Some(start), Some(end), Some(before), Some(after)) => {
+            QuietHours::new(before, after)
+                .and_then(|quiet| CallingWindow::new(days, start, end, quiet))
+                .unwrap_or_else(|_| CallingWindow::always())
+        }
+        _ => CallingWindow::always(),
+    }
+}
+
+/// The stored columns of a window, in [`window_of`]'s order.
+fn window_columns(w: &CallingWindow) -> (i64, [i64; 4]) {
+    (
+        i64::from(w.days().bits()),
+        [
+            i64::from(w.start().minutes()),
+            i64::from(w.end().minutes()),
+            i64::from(w.quiet_hours().not_before().minutes()),
+            i64::from(w.quiet_hours().not_after().minutes()),
+        ],
+    )
 }
 
 impl Campaign {
@@ -347,11 +345,15 @@ impl Campaign {
             default_country: row.try_get(9)?,
             time_zone: zone.parse().unwrap_or(chrono_tz::UTC),
             use_contact_zone: row.try_get::<i64, _>(11)? != 0,
-            hours: gate::Hours {
-                days: row.try_get::<i64, _>(12)? as u8,
-                window: (clamp(row.try_get(13)?), clamp(row.try_get(14)?)),
-                quiet: (clamp(row.try_get(15)?), clamp(row.try_get(16)?)),
-            },
+            window: window_of(
+                row.try_get(12)?,
+                [
+                    row.try_get(13)?,
+                    row.try_get(14)?,
+                    row.try_get(15)?,
+                    row.try_get(16)?,
+                ],
+            ),
             max_concurrent: clamp(row.try_get(17)?),
             max_cps_milli: clamp(row.try_get(18)?),
             daily_cap: clamp(row.try_get(19)?),
@@ -370,16 +372,17 @@ impl Campaign {
             default_country: self.default_country.clone(),
             time_zone: self.time_zone.name().to_string(),
             use_contact_zone: self.use_contact_zone,
-            days: DAYS
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| self.hours.days & (1 << i) != 0)
-                .map(|(_, d)| d.to_string())
+            days: self
+                .window
+                .days()
+                .names()
+                .into_iter()
+                .map(str::to_string)
                 .collect(),
-            window_start: format_minutes(self.hours.window.0),
-            window_end: format_minutes(self.hours.window.1),
-            quiet_start: format_minutes(self.hours.quiet.0),
-            quiet_end: format_minutes(self.hours.quiet.1),
+            window_start: self.window.start().to_string(),
+            window_end: self.window.end().to_string(),
+            quiet_start: self.window.quiet_hours().not_before().to_string(),
+            quiet_end: self.window.quiet_hours().not_after().to_string(),
             max_concurrent: self.max_concurrent,
             max_cps: f64::from(self.max_cps_milli) / 1000.0,
             daily_cap: self.daily_cap,
@@ -515,11 +518,11 @@ pub async fn create(
     .bind(&plan.default_country)
     .bind(plan.time_zone.name())
     .bind(i64::from(plan.use_contact_zone))
-    .bind(i64::from(plan.hours.days))
-    .bind(i64::from(plan.hours.window.0))
-    .bind(i64::from(plan.hours.window.1))
-    .bind(i64::from(plan.hours.quiet.0))
-    .bind(i64::from(plan.hours.quiet.1))
+    .bind(window_columns(&plan.window).0)
+    .bind(window_columns(&plan.window).1[0])
+    .bind(window_columns(&plan.window).1[1])
+    .bind(window_columns(&plan.window).1[2])
+    .bind(window_columns(&plan.window).1[3])
     .bind(i64::from(plan.max_concurrent))
     .bind(i64::from(plan.max_cps_milli))
     .bind(i64::from(plan.daily_cap))
@@ -590,11 +593,11 @@ pub async fn update(
     .bind(&plan.default_country)
     .bind(plan.time_zone.name())
     .bind(i64::from(plan.use_contact_zone))
-    .bind(i64::from(plan.hours.days))
-    .bind(i64::from(plan.hours.window.0))
-    .bind(i64::from(plan.hours.window.1))
-    .bind(i64::from(plan.hours.quiet.0))
-    .bind(i64::from(plan.hours.quiet.1))
+    .bind(window_columns(&plan.window).0)
+    .bind(window_columns(&plan.window).1[0])
+    .bind(window_columns(&plan.window).1[1])
+    .bind(window_columns(&plan.window).1[2])
+    .bind(window_columns(&plan.window).1[3])
     .bind(i64::from(plan.max_concurrent))
     .bind(i64::from(plan.max_cps_milli))
     .bind(i64::from(plan.daily_cap))
@@ -908,7 +911,14 @@ pub async fn preflight(
     if numbers.is_empty() {
         blockers.push("Choose a number to call from.".to_string());
     }
-    let week = campaign.hours.open_seconds_per_week() as f64 / 3600.0;
+    let from =
+        chrono::DateTime::<chrono::Utc>::from_timestamp(state.clock.now(), 0).unwrap_or_default();
+    let week = campaign.window.open_seconds_between(
+        from,
+        from + chrono::Duration::days(7),
+        campaign.time_zone,
+    ) as f64
+        / 3600.0;
     if week <= 0.0 {
         blockers.push(
             "The calling window and the quiet hours never overlap: no call could start."

@@ -10,7 +10,8 @@ use crate::{
     model::{SandboxCallRow, SandboxView},
     phone::E164,
 };
-use dial_fakes::livekit::CallOutcome;
+use dial_fakes::livekit::{CallLength, CallOutcome, OutcomeMix};
+use std::time::Duration;
 
 /// Twilio's signalling address the simulated carrier calls come from.
 pub const CARRIER_ADDRESS: &str = "54.172.60.1";
@@ -22,6 +23,17 @@ fn outcome_name(o: CallOutcome) -> &'static str {
         CallOutcome::NoAnswer => "no_answer",
         CallOutcome::Declined => "declined",
         CallOutcome::TrunkAuthFailure => "trunk_auth_failure",
+    }
+}
+
+/// An outcome in a sentence: "60 % busy".
+fn outcome_words(o: CallOutcome) -> &'static str {
+    match o {
+        CallOutcome::Answer => "answered",
+        CallOutcome::Busy => "busy",
+        CallOutcome::NoAnswer => "no answer",
+        CallOutcome::Declined => "declined",
+        CallOutcome::TrunkAuthFailure => "trunk authentication failed",
     }
 }
 
@@ -63,6 +75,20 @@ pub fn view(sandbox: &Sandbox) -> SandboxView {
             .into_iter()
             .map(|(n, o)| (n, outcome_name(o).to_string()))
             .collect(),
+        outcome_mix: sandbox
+            .livekit
+            .outcome_mix()
+            .map(|mix| {
+                mix.shares()
+                    .iter()
+                    .map(|(o, share)| (outcome_name(*o).to_string(), *share))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        call_length: sandbox
+            .livekit
+            .call_length()
+            .map(|l| (l.shortest().as_secs() as u32, l.longest().as_secs() as u32)),
         calls,
     }
 }
@@ -198,4 +224,170 @@ pub async fn set_outcome(
             .await
         }
     }
+}
+
+/// The seed of the sandbox's outcome mix: the same calls draw the same outcomes after a
+/// restart.
+const MIX_SEED: u64 = 14;
+
+/// The shares of a mix as the sandbox form sends them (percent, empty for 0), in the
+/// order of `model::CALL_OUTCOMES`.
+pub struct MixForm<'a> {
+    pub answer: Option<&'a str>,
+    pub busy: Option<&'a str>,
+    pub no_answer: Option<&'a str>,
+    pub declined: Option<&'a str>,
+    pub trunk_auth_failure: Option<&'a str>,
+}
+
+/// Sets the callees' outcome mix; all shares empty stops mixing. The shares are whole
+/// percentages that must add up to 100 (the error names the field `mix`).
+pub async fn set_outcome_mix(
+    state: &AppState,
+    sandbox: &Sandbox,
+    actor: &Actor,
+    form: &MixForm<'_>,
+) -> Result<String, AppError> {
+    let fields = [
+        ("answer", CallOutcome::Answer, form.answer),
+        ("busy", CallOutcome::Busy, form.busy),
+        ("no_answer", CallOutcome::NoAnswer, form.no_answer),
+        ("declined", CallOutcome::Declined, form.declined),
+        (
+            "trunk_auth_failure",
+            CallOutcome::TrunkAuthFailure,
+            form.trunk_auth_failure,
+        ),
+    ];
+    let mut errors = Vec::new();
+    let mut shares = Vec::new();
+    for (field, outcome, text) in fields {
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            continue;
+        };
+        match text.trim_end_matches('%').trim().parse::<u8>() {
+            Ok(share) if share <= 100 => shares.push((outcome, share)),
+            _ => errors.push(FieldError::new(
+                field,
+                format!("“{text}” is not a share: enter a whole percentage from 0 to 100, or leave it empty for 0."),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Invalid { errors });
+    }
+    let (mix, detail) = if shares.is_empty() {
+        (None, "no mix".to_string())
+    } else {
+        let total: u32 = shares.iter().map(|(_, share)| u32::from(*share)).sum();
+        if total != 100 {
+            return Err(AppError::invalid(
+                "mix",
+                format!("The shares add up to {total} %; they must add up to 100 % (or leave them all empty to stop mixing)."),
+            ));
+        }
+        let mix = OutcomeMix::new(&shares, MIX_SEED)
+            .map_err(|e| AppError::invalid("mix", format!("This mix cannot be used: {e}.")))?;
+        let detail = mix
+            .shares()
+            .iter()
+            .map(|(o, share)| format!("{} {share} %", outcome_name(*o)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (Some(mix), detail)
+    };
+    let in_words = mix
+        .iter()
+        .flat_map(|m| m.shares())
+        .map(|(o, share)| format!("{share} % {}", outcome_words(*o)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = match &mix {
+        Some(_) => format!("Saved. Callees without an outcome of their own now answer by the mix: {in_words}."),
+        None => "Saved. Calls are no longer mixed: callees without an outcome of their own answer by the outcome for every other number.".to_string(),
+    };
+    sandbox.livekit.set_outcome_mix(mix);
+    audit::record(
+        &state.db,
+        actor,
+        "sandbox.outcome_mix_set",
+        Some("all other numbers"),
+        Some(&detail),
+    )
+    .await?;
+    Ok(message)
+}
+
+/// Sets how long answered calls last before the callee hangs up: `shortest` seconds, or
+/// from `shortest` to `longest`; both empty: the callee never hangs up.
+pub async fn set_call_length(
+    state: &AppState,
+    sandbox: &Sandbox,
+    actor: &Actor,
+    shortest: Option<&str>,
+    longest: Option<&str>,
+) -> Result<String, AppError> {
+    let longest_secs = dial_fakes::livekit::LONGEST_CALL.as_secs();
+    let seconds = |field: &str, text: Option<&str>| -> Result<Option<u64>, FieldError> {
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        match text.parse::<u64>() {
+            Ok(n) if (1..=longest_secs).contains(&n) => Ok(Some(n)),
+            _ => Err(FieldError::new(
+                field,
+                format!("“{text}” is not a length: enter whole seconds from 1 to {longest_secs} (a day)."),
+            )),
+        }
+    };
+    let (from, to) = match (seconds("shortest", shortest), seconds("longest", longest)) {
+        (Ok(from), Ok(to)) => (from, to),
+        (a, b) => {
+            return Err(AppError::Invalid {
+                errors: [a.err(), b.err()].into_iter().flatten().collect(),
+            })
+        }
+    };
+    let length = match (from, to) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(AppError::invalid(
+                "shortest",
+                "Enter how long the shortest call lasts, or leave both empty.",
+            ))
+        }
+        (Some(from), to) => {
+            let to = to.unwrap_or(from);
+            if to < from {
+                return Err(AppError::invalid(
+                    "longest",
+                    format!(
+                        "The longest call ({to} s) cannot be shorter than the shortest ({from} s)."
+                    ),
+                ));
+            }
+            Some(
+                CallLength::between(Duration::from_secs(from), Duration::from_secs(to))
+                    .map_err(|e| AppError::invalid("longest", e.to_string()))?,
+            )
+        }
+    };
+    let detail = match length {
+        None => "the callee never hangs up".to_string(),
+        Some(l) if l.shortest() == l.longest() => format!("{} s", l.shortest().as_secs()),
+        Some(l) => format!("{}–{} s", l.shortest().as_secs(), l.longest().as_secs()),
+    };
+    sandbox.livekit.set_call_length(length);
+    audit::record(
+        &state.db,
+        actor,
+        "sandbox.call_length_set",
+        None,
+        Some(&detail),
+    )
+    .await?;
+    Ok(match length {
+        Some(_) => format!("Saved. Answered calls now last {detail}, then the callee hangs up."),
+        None => "Saved. Callees no longer hang up: answered calls last until the agent or Dial ends them.".to_string(),
+    })
 }
