@@ -101,6 +101,19 @@ pub async fn routing(app: &TestApp, client: &reqwest::Client, number_id: &str) -
         .expect("routing")
 }
 
+/// Lets the sandbox's Twilio trunks take calls as fast as a test places them. Twilio
+/// admits 1 call a second per trunk by default and refuses the rest with SIP 503
+/// (`fakes/src/twilio/cps.rs`; its own tests are in tests/providers/carrier.rs); tests
+/// that place calls one after another, faster than that, call this after assigning.
+pub fn lift_call_rate_limits(app: &TestApp) {
+    let (twilio, _) = fakes(app);
+    for trunk in twilio.trunks(SID) {
+        twilio
+            .set_trunk_cps(&trunk.sid, 1_000)
+            .expect("the trunk is the fake's");
+    }
+}
+
 pub async fn assign(
     app: &TestApp,
     client: &reqwest::Client,

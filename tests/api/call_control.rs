@@ -73,6 +73,7 @@ async fn ready() -> (TestApp, String) {
     assign(&app, &app.client, &number.id, &assistant)
         .await
         .unwrap();
+    lift_call_rate_limits(&app);
     (app, number.id)
 }
 

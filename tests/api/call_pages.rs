@@ -4,7 +4,10 @@
 //! see their own calls only. Against the sandbox's Twilio and LiveKit.
 
 use crate::{
-    assignment::{assign, fakes, insert_assistant, provisioning_app, twilio_number, user_id},
+    assignment::{
+        assign, fakes, insert_assistant, lift_call_rate_limits, provisioning_app, twilio_number,
+        user_id,
+    },
     helpers::*,
 };
 use dial_app::{
@@ -62,6 +65,7 @@ async fn assigned_number(app: &TestApp, owner_id: &str, e164: &str, assistant: &
     assign(app, &app.client, &number.id, &assistant_id)
         .await
         .expect("assign");
+    lift_call_rate_limits(app);
     number.id
 }
 
