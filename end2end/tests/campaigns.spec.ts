@@ -27,18 +27,18 @@ test('a campaign calls its list from upload to results', async ({ page }) => {
   await page.goto('/dashboard/phone-numbers/buy');
   await page.getByLabel('Area code').fill('510');
   await page.getByRole('button', { name: 'Search' }).click();
-  const row = page.locator('tr[data-available="+15105550131"]');
+  const row = page.locator('tr[data-available="+15105550113"]');
   await row.locator('summary').click();
   await row.getByRole('textbox', { name: 'Label' }).fill('Campaign line');
-  await row.getByRole('button', { name: 'Buy +1 (510) 555-0131' }).click();
-  await expect(page.getByRole('heading', { name: '+1 (510) 555-0131' })).toBeVisible();
+  await row.getByRole('button', { name: 'Buy +1 (510) 555-0113' }).click();
+  await expect(page.getByRole('heading', { name: '+1 (510) 555-0113' })).toBeVisible();
   await page.goto('/dashboard/assistants');
   const create = page.locator('form').filter({ has: page.getByRole('button', { name: 'Create assistant' }) });
   await create.getByRole('textbox', { name: 'Name', exact: true }).fill('Campaign desk');
   await create.getByRole('textbox', { name: 'Agent name' }).fill('campaign-agent');
   await create.getByRole('button', { name: 'Create assistant' }).click();
   const assign = page.locator('section#assign');
-  await assign.getByLabel('Number').selectOption({ label: '+1 (510) 555-0131 · Campaign line' });
+  await assign.getByLabel('Number').selectOption({ label: '+1 (510) 555-0113 · Campaign line' });
   await assign.getByRole('button', { name: 'Assign number' }).click();
   await expect(page.locator('.run')).toHaveAttribute('data-run-status', 'done');
 
@@ -47,8 +47,8 @@ test('a campaign calls its list from upload to results', async ({ page }) => {
   await page.getByRole('link', { name: 'New campaign' }).click();
   await page.getByLabel('Name').fill('Reminders');
   await page.getByLabel('Assistant').selectOption({ label: 'Campaign desk' });
-  await page.getByLabel('+1 (510) 555-0131 · Campaign desk').check();
-  await page.getByLabel('Time zone').fill('UTC');
+  await page.getByLabel('+1 (510) 555-0113 · Campaign desk').check();
+  await page.getByLabel('Time zone', { exact: true }).fill('UTC');
   for (const day of ['Sat', 'Sun']) {
     await page.getByLabel(day, { exact: true }).check();
   }
