@@ -430,7 +430,8 @@ fn CampaignView(
             </dl>
             {(!detail.progress.is_empty()).then(|| view! {
                 <h3 class="chart-title">"Attempts over time"</h3>
-                <div class="chart" data-testid="campaign-chart" inner_html=progress_chart(&detail.progress)></div>
+                <div class="chart chart-wide" data-testid="campaign-chart" inner_html=progress_chart(&detail.progress)></div>
+                <p class="small muted">"Attempts started in each interval since the start; the darker part was answered."</p>
             })}
             {(!detail.outcomes.is_empty()).then(|| view! {
                 <h3 class="chart-title">"Results"</h3>
@@ -669,7 +670,7 @@ fn ContactsTable(
 
 fn contact_row(c: CampaignContact) -> impl IntoView {
     let state = match (c.state, c.attempts) {
-        (ContactState::Pending, 0) => "Not tried yet".to_string(),
+        (ContactState::Pending, 0) if c.last_outcome.is_none() => "Not tried yet".to_string(),
         (ContactState::Pending, _) => "Waiting to retry".to_string(),
         (ContactState::Dialing, _) => "In progress".to_string(),
         (ContactState::Done, _) => "Done".to_string(),
@@ -704,28 +705,31 @@ fn contact_row(c: CampaignContact) -> impl IntoView {
     }
 }
 
-/// Attempts (and answers) per interval as an inline SVG bar chart, drawn on the server.
+/// Attempts (and answers) per interval as an inline SVG bar chart, drawn on the server:
+/// a fixed-size drawing whatever the number of intervals (at most 60).
 fn progress_chart(points: &[ProgressPoint]) -> String {
-    const SLOT: u64 = 12;
+    const WIDTH: u64 = 600;
     const HEIGHT: u64 = 90;
     let max = points.iter().map(|p| p.attempts).max().unwrap_or(0).max(1);
-    let width = SLOT * points.len().max(1) as u64;
+    let slot = WIDTH / (points.len().max(1) as u64).max(10);
     let total: u64 = points.iter().map(|p| p.attempts).sum();
     let answered: u64 = points.iter().map(|p| p.answered).sum();
     let mut svg = format!(
-        "<svg class=\"chart-svg\" viewBox=\"0 0 {width} {}\" role=\"img\" aria-label=\"{total} attempts, {answered} answered\" xmlns=\"http://www.w3.org/2000/svg\" preserveAspectRatio=\"none\">",
+        "<svg class=\"chart-svg\" viewBox=\"0 0 {WIDTH} {}\" role=\"img\" aria-label=\"{total} attempts, {answered} answered\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <line class=\"chart-axis\" x1=\"0\" y1=\"{HEIGHT}\" x2=\"{WIDTH}\" y2=\"{HEIGHT}\"/>",
         HEIGHT + 2
     );
     for (i, p) in points.iter().enumerate() {
         let h = (p.attempts * HEIGHT / max).max(1);
         let a = p.answered * HEIGHT / max;
-        let x = i as u64 * SLOT + 1;
+        let x = i as u64 * slot + 1;
+        let w = slot.saturating_sub(2).max(1);
         let time = crate::escape::markup(&crate::model::format_time(p.at));
         svg.push_str(&format!(
             "<g class=\"chart-day\"><title>{time}: {} attempts, {} answered</title>\
-             <rect class=\"chart-bar chart-bar-muted\" x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{h}\"/>\
-             <rect class=\"chart-bar\" x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{a}\"/></g>",
-            p.attempts, p.answered, HEIGHT - h, SLOT - 2, HEIGHT - a, SLOT - 2
+             <rect class=\"chart-bar chart-bar-muted\" x=\"{x}\" y=\"{}\" width=\"{w}\" height=\"{h}\"/>\
+             <rect class=\"chart-bar\" x=\"{x}\" y=\"{}\" width=\"{w}\" height=\"{a}\"/></g>",
+            p.attempts, p.answered, HEIGHT - h, HEIGHT - a
         ));
     }
     svg.push_str("</svg>");

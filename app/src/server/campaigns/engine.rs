@@ -579,8 +579,8 @@ async fn settle(state: &AppState) -> Result<(), AppError> {
         let changed = match next {
             Next::Requeue { at } | Next::Retry { at } => sqlx::query(
                 "UPDATE campaign_contacts SET state = 'pending', next_attempt_at = $1, last_outcome = $2, \
-                 last_sip_status = $3, attempts = attempts - $4, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
-                 WHERE id = $6 AND state = 'dialing' AND call_id = $7",
+                 last_sip_status = $3, attempts = attempts - $4, lease_owner = NULL, lease_until = NULL, updated_at = $5, \
+                 waiting_for = $8 WHERE id = $6 AND state = 'dialing' AND call_id = $7",
             )
             .bind(at)
             .bind(outcome.as_str())
@@ -588,7 +588,8 @@ async fn settle(state: &AppState) -> Result<(), AppError> {
             .bind(i64::from(matches!(next, Next::Requeue { .. })))
             .bind(now)
             .bind(&contact_id)
-            .bind(&call_id),
+            .bind(&call_id)
+            .bind(matches!(next, Next::Requeue { .. }).then_some(gate::Wait::CarrierRate.as_str())),
             Next::Done => sqlx::query(
                 "UPDATE campaign_contacts SET state = 'done', result = $1, last_outcome = $1, last_sip_status = $2, \
                  lease_owner = NULL, lease_until = NULL, waiting_for = NULL, updated_at = $3 \

@@ -42,6 +42,8 @@ pub enum Wait {
     Hours,
     /// The number had its attempts for today.
     DailyCap,
+    /// The carrier refused the last try for its call rate (SIP 503); it is tried again.
+    CarrierRate,
 }
 
 impl Wait {
@@ -49,6 +51,7 @@ impl Wait {
         match self {
             Wait::Hours => "outside the calling hours",
             Wait::DailyCap => "the daily limit of attempts on this number",
+            Wait::CarrierRate => "the carrier refused the call for its call rate (SIP 503)",
         }
     }
 }
