@@ -82,6 +82,8 @@ impl Application {
         dial_app::server::assignment::spawn_resumer(state.clone());
         // Calls whose last webhooks were lost are closed against LiveKit's rooms.
         dial_app::server::calls::spawn_reconciler(state.clone());
+        // Events in the outbox go to the endpoints that hear them.
+        dial_app::server::event_hooks::spawn_worker(state.clone());
 
         let store = DbSessionStore::new(db.clone());
         tokio::spawn(async move {

@@ -1254,3 +1254,8 @@ pub struct NoticeView {
     /// It says the action failed.
     pub error: bool,
 }
+
+// -- Event webhooks -----------------------------------------------------------------------
+
+mod event_hooks;
+pub use event_hooks::*;

@@ -421,6 +421,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         route: |m| on(m, hang_up_call),
         errors: &[],
     },
+    event_hooks::LIST,
+    event_hooks::CREATE,
+    event_hooks::GET,
+    event_hooks::UPDATE,
+    event_hooks::DELETE,
+    event_hooks::ROTATE,
+    event_hooks::DELIVERIES,
+    event_hooks::REPLAY,
 ];
 
 /// A JSON Schema, built when the document is.
@@ -458,6 +466,11 @@ pub fn schemas() -> serde_json::Map<String, Value> {
     add::<Assistant>(&mut found);
     add::<TransferBody>(&mut found);
     add::<TransferResult>(&mut found);
+    add::<dial_app::model::WebhookEndpointView>(&mut found);
+    add::<dial_app::model::CreatedWebhookEndpoint>(&mut found);
+    add::<dial_app::model::WebhookDeliveryView>(&mut found);
+    add::<event_hooks::CreateEndpointBody>(&mut found);
+    add::<event_hooks::UpdateEndpointBody>(&mut found);
     found
         .into_iter()
         .filter_map(|(name, schema)| Some((name, serde_json::to_value(schema).ok()?)))
@@ -508,6 +521,7 @@ async fn openapi() -> Json<Value> {
 }
 
 mod calls;
+mod event_hooks;
 mod openapi;
 mod query;
 #[cfg(test)]

@@ -10,14 +10,26 @@ pub(super) fn schema_ref(name: &str) -> Value {
 /// Answers that name a resource other operations take as their `id`
 /// (`$response.body#/id`): a client, or a tool that follows links, goes from a placed call
 /// to reading, transferring and hanging it up.
-pub(super) const LINKS: &[(&str, &[&str])] = &[(
-    "post_calls",
-    &[
-        "get_calls_id",
-        "post_calls_id_transfer",
-        "post_calls_id_hangup",
-    ],
-)];
+pub(super) const LINKS: &[(&str, &[&str])] = &[
+    (
+        "post_calls",
+        &[
+            "get_calls_id",
+            "post_calls_id_transfer",
+            "post_calls_id_hangup",
+        ],
+    ),
+    (
+        "post_webhook_endpoints",
+        &[
+            "get_webhook_endpoints_id",
+            "patch_webhook_endpoints_id",
+            "get_webhook_endpoints_id_deliveries",
+            "post_webhook_endpoints_id_rotate_secret",
+            "delete_webhook_endpoints_id",
+        ],
+    ),
+];
 
 /// The OpenAPI 3.1 document of [`ENDPOINTS`].
 pub fn openapi_document() -> Value {

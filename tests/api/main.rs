@@ -15,6 +15,7 @@ mod calls;
 mod carriers;
 mod crash;
 mod do_not_call;
+mod event_hooks;
 mod numbers;
 mod process;
 mod robustness;

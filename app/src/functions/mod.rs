@@ -11,6 +11,7 @@ pub mod auth;
 pub mod calls;
 pub mod carriers;
 pub mod do_not_call;
+pub mod event_hooks;
 pub mod numbers;
 pub mod routing;
 pub mod sandbox;

@@ -651,7 +651,11 @@ async fn postgres_batch(
         }
     }
 
-    // 4. The events, each linked to its call.
+    // 4. The webhook events of the calls that moved (one statement; see `event_hooks`).
+    let moved = moved_calls(&changed);
+    crate::server::event_hooks::record_call_transitions(&mut tx, &moved).await?;
+
+    // 5. The events, each linked to its call.
     let mut applied = Vec::with_capacity(events.len());
     let mut rows = Vec::new();
     for (e, fresh) in events.iter().zip(&fresh) {
@@ -870,8 +874,28 @@ fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result
         ])?;
         applied.push(Applied::Recorded { call_id });
     }
+    // The webhook events of the calls that moved (one statement; see `event_hooks`).
+    let moved = moved_calls(&changed);
+    if !moved.is_empty() {
+        tx.prepare_cached(crate::server::event_hooks::SQLITE_CALL_TRANSITIONS)?
+            // By name: SQLite numbers `$n` parameters in order of appearance, not by n.
+            .execute(rusqlite::named_params! {
+                "$1": crate::server::event_hooks::call_transition_rows(moved.iter().copied()),
+                "$2": now(),
+            })?;
+    }
     tx.commit()?;
     Ok(Batch { applied, changed })
+}
+
+/// The calls a batch touched, once each.
+fn moved_calls(changed: &[CallChange]) -> Vec<&str> {
+    let mut seen = HashSet::new();
+    changed
+        .iter()
+        .map(|c| c.call_id.as_str())
+        .filter(|id| seen.insert(*id))
+        .collect()
 }
 
 /// A row of the PostgreSQL lookup: tag, id and three tagged values.

@@ -405,6 +405,7 @@ pub async fn place(
     .bind(t)
     .execute(&mut *tx)
     .await?;
+    crate::server::event_hooks::record_call_transitions(&mut tx, &[&id]).await?;
     audit::record_on(
         &mut *tx,
         actor,

@@ -1,0 +1,677 @@
+//! The delivery worker: one task per process that, every poll,
+//! 1. fans out new events: each event gets one delivery per enabled endpoint that hears
+//!    it (its types; the owner's own events, or every event for an administrator's), and
+//!    a call event's body is written from the call as recorded (then kept, so every
+//!    attempt sends the same body);
+//! 2. starts a lane for every endpoint with deliveries due. A lane claims up to
+//!    [`PER_ENDPOINT`] of its endpoint's due deliveries (a lease; on PostgreSQL with
+//!    `FOR UPDATE SKIP LOCKED`), sends them at once, records each answer, and goes on until
+//!    nothing of its endpoint is due. Lanes run side by side, so a slow or dead endpoint
+//!    holds up only its own deliveries;
+//! 3. once an hour, forgets finished deliveries after 30 days, and events no endpoint
+//!    heard after a day.
+
+use super::{address, reach, sign, EventKind, PER_ENDPOINT};
+use crate::{
+    error::AppError,
+    server::{
+        calls::{outcome_of_ended, Outcome},
+        db::Backend,
+        new_ordered_id, now, now_ms,
+        state::AppState,
+    },
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+/// Events fanned out per transaction.
+const FAN_OUT_BATCH: i64 = 200;
+/// The most lanes (endpoints being delivered to) at once per process.
+const MAX_LANES: usize = 100;
+/// Finished deliveries are kept this long.
+const KEEP_DELIVERIES_SECS: i64 = 30 * 86_400;
+/// Events no endpoint heard are kept this long.
+const KEEP_UNHEARD_SECS: i64 = 86_400;
+
+/// Starts the worker; it stops when the process shuts down.
+pub fn spawn_worker(state: AppState) {
+    let worker = Worker::new(state);
+    tokio::spawn(worker.run());
+}
+
+/// One pass of the worker, waiting for the deliveries it starts (for tests and tools).
+pub async fn run_once(state: &AppState) {
+    let worker = Worker::new(state.clone());
+    worker.pass().await;
+    loop {
+        let busy = !worker
+            .lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty();
+        if !busy {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[derive(Clone)]
+struct Worker {
+    state: AppState,
+    client: reqwest::Client,
+    /// Endpoints with a lane running in this process.
+    lanes: Arc<Mutex<HashSet<String>>>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// An endpoint as a lane delivers to it. No `Debug`: it holds the secret.
+struct Endpoint {
+    url: url::Url,
+    secret: SecretString,
+}
+
+/// A delivery a lane holds (until `lease`).
+struct Claimed {
+    id: String,
+    event_id: String,
+    attempts: i64,
+    retry_until_ms: i64,
+    lease: i64,
+}
+
+/// How an attempt went.
+enum Answer {
+    /// 2xx.
+    Delivered(u16),
+    /// Any other HTTP status.
+    Refused(u16),
+    /// No HTTP answer (or a refused address), in words.
+    Failed(String),
+}
+
+/// Removes a lane from the running set however it ends (even by a panic).
+struct LaneGuard {
+    lanes: Arc<Mutex<HashSet<String>>>,
+    endpoint: String,
+}
+
+impl Drop for LaneGuard {
+    fn drop(&mut self) {
+        self.lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.endpoint);
+    }
+}
+
+impl Worker {
+    fn new(state: AppState) -> Worker {
+        let settings = &state.config.webhooks;
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("Dial-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve names itself, past the guard.
+            .no_proxy()
+            .dns_resolver(Arc::new(address::GuardedResolver {
+                reach: reach(&state),
+            }))
+            .pool_max_idle_per_host(PER_ENDPOINT)
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "could not build the webhook client; using the default");
+                reqwest::Client::new()
+            });
+        Worker {
+            state,
+            client,
+            lanes: Arc::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_LANES)),
+        }
+    }
+
+    async fn run(self) {
+        let mut tick = tokio::time::interval(self.state.config.webhooks.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned_at = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.state.shutting_down() => return,
+            }
+            self.pass().await;
+            if now() - pruned_at >= 3600 {
+                pruned_at = now();
+                if let Err(e) = prune(&self.state).await {
+                    tracing::warn!(error = %e, "could not forget old webhook deliveries");
+                }
+            }
+        }
+    }
+
+    /// Fans out what is new, then starts a lane for every endpoint with work due.
+    async fn pass(&self) {
+        loop {
+            match fan_out(&self.state).await {
+                Ok(n) if n as i64 == FAN_OUT_BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not hand new events to their webhook endpoints");
+                    break;
+                }
+            }
+        }
+        match due_endpoints(&self.state).await {
+            Ok(endpoints) => {
+                for endpoint in endpoints {
+                    self.start_lane(endpoint);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not look for webhook deliveries due"),
+        }
+    }
+
+    fn start_lane(&self, endpoint: String) {
+        if !self
+            .lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(endpoint.clone())
+        {
+            return;
+        }
+        let guard = LaneGuard {
+            lanes: self.lanes.clone(),
+            endpoint: endpoint.clone(),
+        };
+        let worker = self.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let Ok(_slot) = worker.slots.clone().acquire_owned().await else {
+                return;
+            };
+            if let Err(e) = worker.lane(&endpoint).await {
+                tracing::warn!(%endpoint, error = %e, "a webhook endpoint's deliveries stopped for now");
+            }
+        });
+    }
+
+    /// Delivers the endpoint's due deliveries, [`PER_ENDPOINT`] at a time, until none is
+    /// due (or the endpoint is disabled or deleted meanwhile).
+    async fn lane(&self, endpoint_id: &str) -> Result<(), AppError> {
+        while !*self.state.shutdown.borrow() {
+            let Some(endpoint) = load_endpoint(&self.state, endpoint_id).await? else {
+                return Ok(());
+            };
+            let claimed = claim(&self.state, endpoint_id).await?;
+            if claimed.is_empty() {
+                return Ok(());
+            }
+            let endpoint = Arc::new(endpoint);
+            let mut attempts = tokio::task::JoinSet::new();
+            for delivery in claimed {
+                let (worker, endpoint) = (self.clone(), endpoint.clone());
+                attempts.spawn(async move { worker.attempt(&endpoint, &delivery).await });
+            }
+            while attempts.join_next().await.is_some() {}
+        }
+        Ok(())
+    }
+
+    async fn attempt(&self, endpoint: &Endpoint, delivery: &Claimed) {
+        let answer = match self.send(endpoint, delivery).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::warn!(delivery = %delivery.id, error = %e, "could not prepare a webhook delivery");
+                return;
+            }
+        };
+        if let Err(e) = record(&self.state, delivery, answer).await {
+            tracing::warn!(delivery = %delivery.id, error = %e, "could not record a webhook delivery's answer");
+        }
+    }
+
+    async fn send(&self, endpoint: &Endpoint, delivery: &Claimed) -> Result<Answer, AppError> {
+        let (kind, payload, occurred_at): (String, Option<String>, i64) =
+            sqlx::query_as("SELECT kind, payload, occurred_at FROM webhook_events WHERE id = $1")
+                .bind(&delivery.event_id)
+                .fetch_one(&self.state.db.pool)
+                .await?;
+        let body = envelope(&delivery.event_id, &kind, occurred_at, payload.as_deref());
+        if let Err(why) = address::deliverable(&endpoint.url, reach(&self.state)) {
+            return Ok(Answer::Failed(why));
+        }
+        let signature = sign::header(endpoint.secret.expose_secret(), now(), body.as_bytes());
+        let sent = self
+            .client
+            .post(endpoint.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(sign::EVENT_ID_HEADER, &delivery.event_id)
+            .header(sign::EVENT_TYPE_HEADER, &kind)
+            .header(sign::ATTEMPT_HEADER, (delivery.attempts + 1).to_string())
+            .header(sign::SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await;
+        Ok(match sent {
+            Ok(response) if response.status().is_success() => {
+                Answer::Delivered(response.status().as_u16())
+            }
+            Ok(response) => Answer::Refused(response.status().as_u16()),
+            Err(e) => Answer::Failed(describe(e, self.state.config.webhooks.timeout)),
+        })
+    }
+}
+
+/// The body of an event: the same bytes on every attempt and replay.
+fn envelope(id: &str, kind: &str, occurred_at: i64, payload: Option<&str>) -> String {
+    let data: Value = payload
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_else(|| json!({}));
+    json!({ "id": id, "type": kind, "created_at": occurred_at, "data": data }).to_string()
+}
+
+/// A failed request in words, without its URL (which may carry a token).
+fn describe(error: reqwest::Error, timeout: Duration) -> String {
+    if error.is_timeout() {
+        return format!("no answer within {} s", timeout.as_secs_f64());
+    }
+    let error = error.without_url();
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let text = parts.join(": ");
+    text.chars().take(300).collect()
+}
+
+async fn load_endpoint(state: &AppState, id: &str) -> Result<Option<Endpoint>, AppError> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT e.url, e.secret FROM webhook_endpoints e JOIN users u ON u.id = e.user_id \
+         WHERE e.id = $1 AND e.enabled = 1 AND u.disabled = 0",
+    )
+    .bind(id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some((url, sealed)) = row else {
+        return Ok(None);
+    };
+    let secret = state
+        .keyring
+        .decrypt(&sealed, super::endpoints::secret_binding(id))
+        .map_err(|e| {
+            tracing::error!(endpoint = %id, error = %e, "a webhook endpoint's secret does not decrypt");
+            AppError::Internal
+        })?;
+    let url = url::Url::parse(&url).map_err(|e| {
+        tracing::error!(endpoint = %id, error = %e, "a webhook endpoint's stored address does not parse");
+        AppError::Internal
+    })?;
+    Ok(Some(Endpoint { url, secret }))
+}
+
+/// The endpoints with deliveries due now and nobody on them.
+async fn due_endpoints(state: &AppState) -> Result<Vec<String>, AppError> {
+    let at = now_ms();
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT d.endpoint_id FROM webhook_deliveries d \
+         JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+         WHERE d.status = 'pending' AND d.next_attempt_ms <= $1 \
+         AND (d.lease_until_ms IS NULL OR d.lease_until_ms < $1) AND e.enabled = 1 LIMIT 1000",
+    )
+    .bind(at)
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Takes up to [`PER_ENDPOINT`] of the endpoint's due deliveries for this worker, until
+/// the lease ends (a worker that dies lets them go then).
+async fn claim(state: &AppState, endpoint_id: &str) -> Result<Vec<Claimed>, AppError> {
+    let at = now_ms();
+    let hold = state.config.webhooks.timeout + Duration::from_secs(30);
+    let lease = at + i64::try_from(hold.as_millis()).unwrap_or(i64::MAX / 2);
+    let lock = match state.db.backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let mut tx = state.db.begin_write().await?;
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&format!(
+        "UPDATE webhook_deliveries SET lease_until_ms = $1 WHERE id IN (\
+         SELECT id FROM webhook_deliveries WHERE endpoint_id = $2 AND status = 'pending' \
+         AND next_attempt_ms <= $3 AND (lease_until_ms IS NULL OR lease_until_ms < $3) \
+         ORDER BY next_attempt_ms, id LIMIT $4{lock}) \
+         RETURNING id, event_id, attempts, retry_until_ms"
+    ))
+    .bind(lease)
+    .bind(endpoint_id)
+    .bind(at)
+    .bind(PER_ENDPOINT as i64)
+    .fetch_all(&mut *tx.tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, event_id, attempts, retry_until_ms)| Claimed {
+            id,
+            event_id,
+            attempts,
+            retry_until_ms,
+            lease,
+        })
+        .collect())
+}
+
+/// Records an attempt: delivered, or the next attempt after the back-off, or (past the
+/// delivery's retry window) given up. A delivery replayed while this attempt was on its
+/// way lost this worker's lease, and keeps the replay's state.
+async fn record(state: &AppState, delivery: &Claimed, answer: Answer) -> Result<(), AppError> {
+    let at = now();
+    let at_ms = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    match answer {
+        Answer::Delivered(code) => {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, \
+                 last_attempt_at = $1, last_status_code = $2, last_error = NULL, delivered_at = $1, \
+                 next_attempt_ms = NULL, lease_until_ms = NULL WHERE id = $3 AND lease_until_ms = $4",
+            )
+            .bind(at)
+            .bind(i64::from(code))
+            .bind(&delivery.id)
+            .bind(delivery.lease)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        failure => {
+            let (code, error) = match failure {
+                Answer::Refused(code) if (300..400).contains(&code) => (
+                    Some(i64::from(code)),
+                    Some(
+                        "a redirect: Dial does not follow redirects, give the final address"
+                            .to_string(),
+                    ),
+                ),
+                Answer::Refused(code) => (Some(i64::from(code)), None),
+                Answer::Failed(why) => (None, Some(why)),
+                Answer::Delivered(_) => (None, None),
+            };
+            let attempts = delivery.attempts + 1;
+            let delay = jitter(state.config.webhooks.backoff(attempts));
+            let next =
+                at_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2));
+            let give_up = next > delivery.retry_until_ms;
+            if give_up {
+                tracing::info!(delivery = %delivery.id, event = %delivery.event_id, attempts, "gave up on a webhook delivery: no 2xx answer within its retry window");
+            }
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
+                 last_attempt_at = $2, last_status_code = $3, last_error = $4, \
+                 next_attempt_ms = $5, lease_until_ms = NULL WHERE id = $6 AND lease_until_ms = $7",
+            )
+            .bind(if give_up { "failed" } else { "pending" })
+            .bind(at)
+            .bind(code)
+            .bind(error)
+            .bind((!give_up).then_some(next))
+            .bind(&delivery.id)
+            .bind(delivery.lease)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// ±10 %, so endpoints that failed together do not retry in lockstep.
+fn jitter(delay: Duration) -> Duration {
+    use rand::Rng;
+    delay.mul_f64(rand::thread_rng().gen_range(0.9..=1.1))
+}
+
+#[derive(sqlx::FromRow)]
+struct CallFacts {
+    id: String,
+    direction: String,
+    from_number: String,
+    to_number: String,
+    phone_number_id: Option<String>,
+    assistant_id: Option<String>,
+    assistant: Option<String>,
+    outcome: Option<String>,
+    sip_status_code: Option<i64>,
+    end_reason: Option<String>,
+    created_at: i64,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+    campaign_id: Option<String>,
+    campaign_contact_id: Option<String>,
+    is_test: i64,
+}
+
+/// A call event's `data`: the call as recorded, with what the event's type is about
+/// (answered: when; ended: when, the outcome, SIP status and duration).
+fn call_data(kind: EventKind, c: &CallFacts) -> Value {
+    let mut call = json!({
+        "id": c.id,
+        "direction": c.direction,
+        "from": c.from_number,
+        "to": c.to_number,
+        "number_id": c.phone_number_id,
+        "assistant_id": c.assistant_id,
+        "assistant": c.assistant,
+        "started_at": c.created_at,
+        "campaign_id": c.campaign_id,
+        "campaign_contact_id": c.campaign_contact_id,
+        "test": c.is_test != 0,
+    });
+    if matches!(kind, EventKind::CallAnswered | EventKind::CallEnded) {
+        call["answered_at"] = json!(c.answered_at);
+    }
+    if kind == EventKind::CallEnded {
+        let outcome = c
+            .outcome
+            .as_deref()
+            .and_then(Outcome::parse)
+            .unwrap_or_else(|| outcome_of_ended(c.answered_at.is_some()));
+        call["ended_at"] = json!(c.ended_at);
+        call["outcome"] = json!(outcome.as_str());
+        call["sip_status_code"] = json!(c.sip_status_code);
+        call["end_reason"] = json!(c.end_reason);
+        call["duration_secs"] = json!(c
+            .answered_at
+            .zip(c.ended_at)
+            .map(|(answered, ended)| (ended - answered).max(0)));
+    }
+    json!({ "call": call })
+}
+
+/// Hands new events to the endpoints that hear them: one transaction per batch; returns
+/// how many events it took.
+async fn fan_out(state: &AppState) -> Result<usize, AppError> {
+    let lock = match state.db.backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let mut tx = state.db.begin_write().await?;
+    type EventRow = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let events: Vec<EventRow> = sqlx::query_as(&format!(
+        "SELECT id, kind, owner_id, call_id, payload FROM webhook_events \
+         WHERE fanned_out = 0 ORDER BY created_at, id LIMIT $1{lock}"
+    ))
+    .bind(FAN_OUT_BATCH)
+    .fetch_all(&mut *tx.tx)
+    .await?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    // Who hears what: each enabled endpoint of an active user, with that user's role now.
+    let endpoints: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT e.id, e.user_id, e.events, u.role FROM webhook_endpoints e \
+         JOIN users u ON u.id = e.user_id WHERE e.enabled = 1 AND u.disabled = 0",
+    )
+    .fetch_all(&mut *tx.tx)
+    .await?;
+    let at = now();
+    let at_ms = now_ms();
+    let retry_for =
+        i64::try_from(state.config.webhooks.retry_for.as_millis()).unwrap_or(i64::MAX / 2);
+    for (id, kind_name, owner_id, call_id, payload) in &events {
+        let kind = EventKind::parse(kind_name);
+        let payload = match (payload, call_id, kind) {
+            (Some(payload), _, _) => payload.clone(),
+            (None, Some(call), Some(kind)) => {
+                let facts: Option<CallFacts> = sqlx::query_as(
+                    "SELECT s.id, s.direction, s.from_number, s.to_number, s.phone_number_id, \
+                     s.assistant_id, a.name AS assistant, s.outcome, s.sip_status_code, s.end_reason, \
+                     s.created_at, s.answered_at, s.ended_at, s.campaign_id, s.campaign_contact_id, \
+                     s.is_test FROM call_sessions s LEFT JOIN assistants a ON a.id = s.assistant_id \
+                     WHERE s.id = $1",
+                )
+                .bind(call)
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+                facts
+                    .map(|f| call_data(kind, &f))
+                    .unwrap_or_else(|| json!({ "call": { "id": call } }))
+                    .to_string()
+            }
+            _ => "{}".to_string(),
+        };
+        sqlx::query("UPDATE webhook_events SET fanned_out = 1, payload = $1 WHERE id = $2")
+            .bind(&payload)
+            .bind(id)
+            .execute(&mut *tx.tx)
+            .await?;
+        let Some(kind) = kind else {
+            tracing::error!(event = %id, kind = %kind_name, "an event of an unknown type; not sent");
+            continue;
+        };
+        for (endpoint, user_id, hears, role) in &endpoints {
+            let theirs = role == "admin" || owner_id.as_deref() == Some(user_id.as_str());
+            if !theirs || !hears.split_whitespace().any(|k| k == kind.as_str()) {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, \
+                 next_attempt_ms, retry_until_ms, created_at) VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6) \
+                 ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+            )
+            .bind(new_ordered_id())
+            .bind(endpoint)
+            .bind(id)
+            .bind(at_ms)
+            .bind(at_ms.saturating_add(retry_for))
+            .bind(at)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(events.len())
+}
+
+/// Forgets finished deliveries after 30 days, and events no delivery refers to after a
+/// day.
+async fn prune(state: &AppState) -> Result<(), AppError> {
+    let at = now();
+    let mut tx = state.db.begin_write().await?;
+    sqlx::query("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < $1")
+        .bind(at - KEEP_DELIVERIES_SECS)
+        .execute(&mut *tx.tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM webhook_events WHERE fanned_out = 1 AND created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
+    )
+    .bind(at - KEEP_UNHEARD_SECS)
+    .execute(&mut *tx.tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> CallFacts {
+        CallFacts {
+            id: "c1".into(),
+            direction: "outbound".into(),
+            from_number: "+14155550100".into(),
+            to_number: "+14155550101".into(),
+            phone_number_id: Some("n1".into()),
+            assistant_id: Some("a1".into()),
+            assistant: Some("Sales".into()),
+            outcome: None,
+            sip_status_code: None,
+            end_reason: Some("client_initiated".into()),
+            created_at: 100,
+            answered_at: Some(110),
+            ended_at: Some(170),
+            campaign_id: Some("cmp1".into()),
+            campaign_contact_id: Some("ct1".into()),
+            is_test: 0,
+        }
+    }
+
+    #[test]
+    fn each_call_event_says_what_its_type_is_about() {
+        let started = call_data(EventKind::CallStarted, &facts());
+        assert_eq!(started["call"]["started_at"], 100);
+        assert_eq!(started["call"]["campaign_id"], "cmp1");
+        assert!(started["call"].get("answered_at").is_none());
+        assert!(started["call"].get("outcome").is_none());
+        let answered = call_data(EventKind::CallAnswered, &facts());
+        assert_eq!(answered["call"]["answered_at"], 110);
+        assert!(answered["call"].get("ended_at").is_none());
+        let ended = call_data(EventKind::CallEnded, &facts());
+        assert_eq!(ended["call"]["outcome"], "completed");
+        assert_eq!(ended["call"]["duration_secs"], 60);
+        assert_eq!(ended["call"]["campaign_contact_id"], "ct1");
+        let busy = CallFacts {
+            answered_at: None,
+            outcome: Some("busy".into()),
+            sip_status_code: Some(486),
+            ..facts()
+        };
+        let ended = call_data(EventKind::CallEnded, &busy);
+        assert_eq!(ended["call"]["outcome"], "busy");
+        assert_eq!(ended["call"]["sip_status_code"], 486);
+        assert_eq!(ended["call"]["duration_secs"], Value::Null);
+    }
+
+    #[test]
+    fn the_body_is_the_same_for_the_same_event() {
+        let a = envelope("e1", "call.ended", 5, Some(r#"{"call":{"id":"c1"}}"#));
+        let b = envelope("e1", "call.ended", 5, Some(r#"{"call":{"id":"c1"}}"#));
+        assert_eq!(a, b);
+        let parsed: Value = serde_json::from_str(&a).unwrap();
+        assert_eq!(parsed["id"], "e1");
+        assert_eq!(parsed["type"], "call.ended");
+        assert_eq!(parsed["data"]["call"]["id"], "c1");
+        let empty: Value =
+            serde_json::from_str(&envelope("e2", "campaign.paused", 5, None)).unwrap();
+        assert_eq!(empty["data"], json!({}));
+    }
+}
