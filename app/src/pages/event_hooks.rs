@@ -278,7 +278,7 @@ pub fn WebhookEndpointPage() -> impl IntoView {
             list_webhook_deliveries(id, status, page.and_then(|p| p.parse().ok()))
         },
     );
-    let stashed = Resource::new(move || id(), |id| take_created_webhook_secret(Some(id)));
+    let stashed = Resource::new(id, |id| take_created_webhook_secret(Some(id)));
     let actions = EndpointActions {
         update,
         enable,

@@ -1471,6 +1471,106 @@ mod tests {
         );
     }
 
+    /// The webhook events of the calls' transitions, as (call, type), sorted.
+    async fn transition_events(db: &Db) -> Vec<(String, String)> {
+        sqlx::query_as(
+            "SELECT s.sip_call_id, e.kind FROM webhook_events e \
+             JOIN call_sessions s ON s.id = e.call_id ORDER BY s.sip_call_id, e.kind",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .expect("events")
+    }
+
+    /// Each call's transitions become one webhook event each, in the batch's own
+    /// transaction, however the provider's events are batched, repeated or reordered;
+    /// while no endpoint is enabled nothing is written.
+    #[tokio::test]
+    async fn each_transition_is_one_webhook_event_whatever_the_batches() {
+        let t = temp_db().await;
+        deliver(
+            &t.db,
+            &[sip_event(
+                "participant_joined",
+                "EV_0",
+                "SCL_quiet",
+                "ringing",
+                1_700_000_000,
+            )],
+        )
+        .await;
+        assert!(
+            transition_events(&t.db).await.is_empty(),
+            "no endpoint, no events"
+        );
+        for sql in [
+            "INSERT INTO users (id, username, password_hash, role, created_at, updated_at) \
+             VALUES ('u1', 'ada', 'x', 'admin', 0, 0)",
+            "INSERT INTO webhook_endpoints (id, user_id, url, events, secret, enabled, created_at, \
+             updated_at, secret_rotated_at) VALUES ('w1', 'u1', 'https://example.com/', 'call.ended', 'x', 1, 0, 0, 0)",
+        ] {
+            sqlx::query(sql).execute(&t.db.pool).await.expect("an endpoint");
+        }
+        let left = sip_event("participant_left", "EV_2", "SCL_a", "hangup", 1_700_000_060);
+        let joined = sip_event(
+            "participant_joined",
+            "EV_1",
+            "SCL_a",
+            "active",
+            1_700_000_000,
+        );
+        let ringing = sip_event(
+            "participant_joined",
+            "EV_3",
+            "SCL_b",
+            "ringing",
+            1_700_000_010,
+        );
+        // One batch (the leave first), then the same events alone, then a late join.
+        deliver(&t.db, &[left.clone(), joined.clone(), ringing.clone()]).await;
+        deliver(&t.db, &[joined.clone()]).await;
+        deliver(&t.db, &[left]).await;
+        deliver(
+            &t.db,
+            &[sip_event(
+                "participant_joined",
+                "EV_4",
+                "SCL_a",
+                "active",
+                1_700_000_090,
+            )],
+        )
+        .await;
+        let pair = |call: &str, kind: &str| (call.to_string(), kind.to_string());
+        assert_eq!(
+            transition_events(&t.db).await,
+            [
+                pair("SCL_a", "call.answered"),
+                pair("SCL_a", "call.ended"),
+                pair("SCL_a", "call.started"),
+                pair("SCL_b", "call.started"),
+            ]
+        );
+        // The ringing call is answered later, alone: one more event.
+        deliver(
+            &t.db,
+            &[sip_event(
+                "participant_joined",
+                "EV_5",
+                "SCL_b",
+                "active",
+                1_700_000_020,
+            )],
+        )
+        .await;
+        let events = transition_events(&t.db).await;
+        assert!(
+            events.contains(&pair("SCL_b", "call.answered")),
+            "{events:?}"
+        );
+        assert_eq!(events.len(), 5);
+    }
+
     #[tokio::test]
     async fn a_call_never_answered_takes_its_outcome_from_the_disconnect_reason() {
         let t = temp_db().await;
