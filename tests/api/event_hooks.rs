@@ -1037,6 +1037,18 @@ async fn without_javascript_the_page_shows_the_new_secret_once() {
     assert!(!again.contains(&secret) && !again.contains("whsec_"));
     // That secret signs the endpoint's deliveries.
     campaign_event(&app, None, EventKind::CampaignStarted, 1).await;
+    // Handed out (to nobody: the endpoint hears call.ended only) before the change.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(
+        &app,
+        "SELECT COUNT(*) FROM webhook_events WHERE fanned_out = 0",
+    )
+    .await
+        > 0
+    {
+        assert!(Instant::now() < deadline, "never handed out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let endpoints: Vec<WebhookEndpointView> =
         app.call(&app.client, "webhooks/list", &[]).await.unwrap();
     let _: WebhookEndpointView = app

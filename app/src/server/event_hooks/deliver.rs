@@ -3,11 +3,12 @@
 //!    it (its types; the owner's own events, or every event for an administrator's), and
 //!    a call event's body is written from the call as recorded (then kept, so every
 //!    attempt sends the same body);
-//! 2. starts a lane for every endpoint with deliveries due. A lane claims up to
-//!    [`PER_ENDPOINT`] of its endpoint's due deliveries (a lease; on PostgreSQL with
-//!    `FOR UPDATE SKIP LOCKED`), sends them at once, records each answer, and goes on until
-//!    nothing of its endpoint is due. Lanes run side by side, so a slow or dead endpoint
-//!    holds up only its own deliveries;
+//! 2. starts a lane for every endpoint with deliveries due. A lane claims a round of up to
+//!    [`ROUND`] of its endpoint's due deliveries (a lease; on PostgreSQL with
+//!    `FOR UPDATE SKIP LOCKED`), sends them with at most [`PER_ENDPOINT`] in flight,
+//!    records the answers (one transaction per round), and goes on until nothing of its
+//!    endpoint is due. Lanes run side by side, so a slow or dead endpoint holds up only
+//!    its own deliveries;
 //! 3. once an hour, forgets finished deliveries after 30 days, and events no endpoint
 //!    heard after a day.
 
@@ -31,6 +32,8 @@ use std::{
 
 /// Events fanned out per transaction.
 const FAN_OUT_BATCH: i64 = 200;
+/// Deliveries a lane claims at once (sent [`PER_ENDPOINT`] at a time).
+const ROUND: usize = 4 * PER_ENDPOINT;
 /// The most lanes (endpoints being delivered to) at once per process.
 const MAX_LANES: usize = 100;
 /// Finished deliveries are kept this long.
@@ -42,23 +45,6 @@ const KEEP_UNHEARD_SECS: i64 = 86_400;
 pub fn spawn_worker(state: AppState) {
     let worker = Worker::new(state);
     tokio::spawn(worker.run());
-}
-
-/// One pass of the worker, waiting for the deliveries it starts (for tests and tools).
-pub async fn run_once(state: &AppState) {
-    let worker = Worker::new(state.clone());
-    worker.pass().await;
-    loop {
-        let busy = !worker
-            .lanes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty();
-        if !busy {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[derive(Clone)]
@@ -76,13 +62,16 @@ struct Endpoint {
     secret: SecretString,
 }
 
-/// A delivery a lane holds (until `lease`).
+/// A delivery a lane holds (until `lease`), with its event.
 struct Claimed {
     id: String,
     event_id: String,
     attempts: i64,
     retry_until_ms: i64,
     lease: i64,
+    kind: String,
+    /// The request body (the same on every attempt).
+    body: String,
 }
 
 /// How an attempt went.
@@ -203,9 +192,10 @@ impl Worker {
         });
     }
 
-    /// Delivers the endpoint's due deliveries, [`PER_ENDPOINT`] at a time, until none is
-    /// due (or the endpoint is disabled or deleted meanwhile).
+    /// Delivers the endpoint's due deliveries, a round at a time, until none is due (or
+    /// the endpoint is disabled or deleted meanwhile).
     async fn lane(&self, endpoint_id: &str) -> Result<(), AppError> {
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(PER_ENDPOINT));
         while !*self.state.shutdown.borrow() {
             let Some(endpoint) = load_endpoint(&self.state, endpoint_id).await? else {
                 return Ok(());
@@ -217,57 +207,66 @@ impl Worker {
             let endpoint = Arc::new(endpoint);
             let mut attempts = tokio::task::JoinSet::new();
             for delivery in claimed {
-                let (worker, endpoint) = (self.clone(), endpoint.clone());
-                attempts.spawn(async move { worker.attempt(&endpoint, &delivery).await });
+                let (worker, endpoint, in_flight) =
+                    (self.clone(), endpoint.clone(), in_flight.clone());
+                attempts.spawn(async move {
+                    let _slot = in_flight.acquire_owned().await;
+                    let answer = worker.send(&endpoint, &delivery).await;
+                    (delivery, answer)
+                });
             }
-            while attempts.join_next().await.is_some() {}
+            let mut answers = Vec::with_capacity(ROUND);
+            while let Some(done) = attempts.join_next().await {
+                match done {
+                    Ok(answer) => answers.push(answer),
+                    Err(e) => tracing::error!(error = %e, "a webhook delivery attempt panicked"),
+                }
+            }
+            record(&self.state, &answers).await?;
         }
         Ok(())
     }
 
-    async fn attempt(&self, endpoint: &Endpoint, delivery: &Claimed) {
-        let answer = match self.send(endpoint, delivery).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                tracing::warn!(delivery = %delivery.id, error = %e, "could not prepare a webhook delivery");
-                return;
-            }
-        };
-        if let Err(e) = record(&self.state, delivery, answer).await {
-            tracing::warn!(delivery = %delivery.id, error = %e, "could not record a webhook delivery's answer");
-        }
-    }
-
-    async fn send(&self, endpoint: &Endpoint, delivery: &Claimed) -> Result<Answer, AppError> {
-        let (kind, payload, occurred_at): (String, Option<String>, i64) =
-            sqlx::query_as("SELECT kind, payload, occurred_at FROM webhook_events WHERE id = $1")
-                .bind(&delivery.event_id)
-                .fetch_one(&self.state.db.pool)
-                .await?;
-        let body = envelope(&delivery.event_id, &kind, occurred_at, payload.as_deref());
+    async fn send(&self, endpoint: &Endpoint, delivery: &Claimed) -> Answer {
         if let Err(why) = address::deliverable(&endpoint.url, reach(&self.state)) {
-            return Ok(Answer::Failed(why));
+            return Answer::Failed(why);
         }
-        let signature = sign::header(endpoint.secret.expose_secret(), now(), body.as_bytes());
+        let signature = sign::header(
+            endpoint.secret.expose_secret(),
+            now(),
+            delivery.body.as_bytes(),
+        );
         let sent = self
             .client
             .post(endpoint.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(sign::EVENT_ID_HEADER, &delivery.event_id)
-            .header(sign::EVENT_TYPE_HEADER, &kind)
+            .header(sign::EVENT_TYPE_HEADER, &delivery.kind)
             .header(sign::ATTEMPT_HEADER, (delivery.attempts + 1).to_string())
             .header(sign::SIGNATURE_HEADER, signature)
-            .body(body)
+            .body(delivery.body.clone())
             .send()
             .await;
-        Ok(match sent {
+        match sent {
             Ok(response) if response.status().is_success() => {
                 Answer::Delivered(response.status().as_u16())
             }
             Ok(response) => Answer::Refused(response.status().as_u16()),
             Err(e) => Answer::Failed(describe(e, self.state.config.webhooks.timeout)),
-        })
+        }
     }
+}
+
+/// `(SELECT …)`: the values of the JSON array of strings `$n`, on this backend.
+fn json_list(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Postgres => format!("(SELECT jsonb_array_elements_text(${n}::jsonb))"),
+        Backend::Sqlite => format!("(SELECT value FROM json_each(${n}))"),
+    }
+}
+
+fn json_text<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    Value::from(values.into_iter().collect::<Vec<_>>()).to_string()
 }
 
 /// The body of an event: the same bytes on every attempt and replay.
@@ -337,11 +336,13 @@ async fn due_endpoints(state: &AppState) -> Result<Vec<String>, AppError> {
     Ok(rows)
 }
 
-/// Takes up to [`PER_ENDPOINT`] of the endpoint's due deliveries for this worker, until
-/// the lease ends (a worker that dies lets them go then).
+/// Takes a round (up to [`ROUND`]) of the endpoint's due deliveries for this worker, with
+/// their events, until the lease ends (a worker that dies lets them go then). The lease
+/// covers the round sent [`PER_ENDPOINT`] at a time, each up to the time-out.
 async fn claim(state: &AppState, endpoint_id: &str) -> Result<Vec<Claimed>, AppError> {
     let at = now_ms();
-    let hold = state.config.webhooks.timeout + Duration::from_secs(30);
+    let waves = ROUND.div_ceil(PER_ENDPOINT) as u32;
+    let hold = state.config.webhooks.timeout * waves + Duration::from_secs(30);
     let lease = at + i64::try_from(hold.as_millis()).unwrap_or(i64::MAX / 2);
     let lock = match state.db.backend {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -358,79 +359,95 @@ async fn claim(state: &AppState, endpoint_id: &str) -> Result<Vec<Claimed>, AppE
     .bind(lease)
     .bind(endpoint_id)
     .bind(at)
-    .bind(PER_ENDPOINT as i64)
+    .bind(ROUND as i64)
     .fetch_all(&mut *tx.tx)
     .await?;
     tx.commit().await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let events: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(&format!(
+        "SELECT id, kind, payload, occurred_at FROM webhook_events WHERE id IN {}",
+        json_list(state.db.backend, 1)
+    ))
+    .bind(json_text(rows.iter().map(|(_, event, ..)| event.as_str())))
+    .fetch_all(&state.db.pool)
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, event_id, attempts, retry_until_ms)| Claimed {
-            id,
-            event_id,
-            attempts,
-            retry_until_ms,
-            lease,
+        .filter_map(|(id, event_id, attempts, retry_until_ms)| {
+            let (_, kind, payload, occurred_at) = events.iter().find(|e| e.0 == event_id)?;
+            Some(Claimed {
+                body: envelope(&event_id, kind, *occurred_at, payload.as_deref()),
+                kind: kind.clone(),
+                id,
+                event_id,
+                attempts,
+                retry_until_ms,
+                lease,
+            })
         })
         .collect())
 }
 
-/// Records an attempt: delivered, or the next attempt after the back-off, or (past the
-/// delivery's retry window) given up. A delivery replayed while this attempt was on its
-/// way lost this worker's lease, and keeps the replay's state.
-async fn record(state: &AppState, delivery: &Claimed, answer: Answer) -> Result<(), AppError> {
+/// Records a round's attempts in one transaction: each delivered, or its next attempt
+/// after the back-off, or (past its retry window) given up. A delivery replayed while its
+/// attempt was on the way lost this worker's lease, and keeps the replay's state.
+async fn record(state: &AppState, answers: &[(Claimed, Answer)]) -> Result<(), AppError> {
+    if answers.is_empty() {
+        return Ok(());
+    }
     let at = now();
     let at_ms = now_ms();
     let mut tx = state.db.begin_write().await?;
-    match answer {
-        Answer::Delivered(code) => {
+    for (delivery, answer) in answers {
+        if let Answer::Delivered(code) = answer {
             sqlx::query(
                 "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, \
                  last_attempt_at = $1, last_status_code = $2, last_error = NULL, delivered_at = $1, \
                  next_attempt_ms = NULL, lease_until_ms = NULL WHERE id = $3 AND lease_until_ms = $4",
             )
             .bind(at)
-            .bind(i64::from(code))
+            .bind(i64::from(*code))
             .bind(&delivery.id)
             .bind(delivery.lease)
             .execute(&mut *tx.tx)
             .await?;
+            continue;
         }
-        failure => {
-            let (code, error) = match failure {
-                Answer::Refused(code) if (300..400).contains(&code) => (
-                    Some(i64::from(code)),
-                    Some(
-                        "a redirect: Dial does not follow redirects, give the final address"
-                            .to_string(),
-                    ),
+        let (code, error) = match answer {
+            Answer::Refused(code) if (300..400).contains(code) => (
+                Some(i64::from(*code)),
+                Some(
+                    "a redirect: Dial does not follow redirects, give the final address"
+                        .to_string(),
                 ),
-                Answer::Refused(code) => (Some(i64::from(code)), None),
-                Answer::Failed(why) => (None, Some(why)),
-                Answer::Delivered(_) => (None, None),
-            };
-            let attempts = delivery.attempts + 1;
-            let delay = jitter(state.config.webhooks.backoff(attempts));
-            let next =
-                at_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2));
-            let give_up = next > delivery.retry_until_ms;
-            if give_up {
-                tracing::info!(delivery = %delivery.id, event = %delivery.event_id, attempts, "gave up on a webhook delivery: no 2xx answer within its retry window");
-            }
-            sqlx::query(
-                "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
-                 last_attempt_at = $2, last_status_code = $3, last_error = $4, \
-                 next_attempt_ms = $5, lease_until_ms = NULL WHERE id = $6 AND lease_until_ms = $7",
-            )
-            .bind(if give_up { "failed" } else { "pending" })
-            .bind(at)
-            .bind(code)
-            .bind(error)
-            .bind((!give_up).then_some(next))
-            .bind(&delivery.id)
-            .bind(delivery.lease)
-            .execute(&mut *tx.tx)
-            .await?;
+            ),
+            Answer::Refused(code) => (Some(i64::from(*code)), None),
+            Answer::Failed(why) => (None, Some(why.clone())),
+            Answer::Delivered(_) => (None, None),
+        };
+        let attempts = delivery.attempts + 1;
+        let delay = jitter(state.config.webhooks.backoff(attempts));
+        let next = at_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2));
+        let give_up = next > delivery.retry_until_ms;
+        if give_up {
+            tracing::info!(delivery = %delivery.id, event = %delivery.event_id, attempts, "gave up on a webhook delivery: no 2xx answer within its retry window");
         }
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
+             last_attempt_at = $2, last_status_code = $3, last_error = $4, \
+             next_attempt_ms = $5, lease_until_ms = NULL WHERE id = $6 AND lease_until_ms = $7",
+        )
+        .bind(if give_up { "failed" } else { "pending" })
+        .bind(at)
+        .bind(code)
+        .bind(error)
+        .bind((!give_up).then_some(next))
+        .bind(&delivery.id)
+        .bind(delivery.lease)
+        .execute(&mut *tx.tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -499,10 +516,24 @@ fn call_data(kind: EventKind, c: &CallFacts) -> Value {
     json!({ "call": call })
 }
 
-/// Hands new events to the endpoints that hear them: one transaction per batch; returns
-/// how many events it took.
+/// `(SELECT … AS c0, c1, …)`: the rows of the JSON array of arrays `$1`, with `columns`
+/// text columns, on this backend.
+fn json_rows(backend: Backend, columns: usize) -> String {
+    let (each, from) = match backend {
+        Backend::Postgres => ("v->>{i} AS c{i}", "jsonb_array_elements($1::jsonb) AS t(v)"),
+        Backend::Sqlite => ("json_extract(value, '$[{i}]') AS c{i}", "json_each($1)"),
+    };
+    let list: Vec<String> = (0..columns)
+        .map(|i| each.replace("{i}", &i.to_string()))
+        .collect();
+    format!("(SELECT {} FROM {from})", list.join(", "))
+}
+
+/// Hands new events to the endpoints that hear them, in one transaction of five
+/// statements per batch whatever its size; returns how many events it took.
 async fn fan_out(state: &AppState) -> Result<usize, AppError> {
-    let lock = match state.db.backend {
+    let backend = state.db.backend;
+    let lock = match backend {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
@@ -531,60 +562,80 @@ async fn fan_out(state: &AppState) -> Result<usize, AppError> {
     )
     .fetch_all(&mut *tx.tx)
     .await?;
-    let at = now();
-    let at_ms = now_ms();
-    let retry_for =
-        i64::try_from(state.config.webhooks.retry_for.as_millis()).unwrap_or(i64::MAX / 2);
+    // The calls whose events' bodies are written now, in one read.
+    let calls: Vec<&str> = events
+        .iter()
+        .filter(|(.., payload)| payload.is_none())
+        .filter_map(|(_, _, _, call, _)| call.as_deref())
+        .collect();
+    let facts: Vec<CallFacts> = if calls.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(&format!(
+            "SELECT s.id, s.direction, s.from_number, s.to_number, s.phone_number_id, \
+             s.assistant_id, a.name AS assistant, s.outcome, s.sip_status_code, s.end_reason, \
+             s.created_at, s.answered_at, s.ended_at, s.campaign_id, s.campaign_contact_id, \
+             s.is_test FROM call_sessions s LEFT JOIN assistants a ON a.id = s.assistant_id \
+             WHERE s.id IN {}",
+            json_list(backend, 1)
+        ))
+        .bind(json_text(calls))
+        .fetch_all(&mut *tx.tx)
+        .await?
+    };
+    let mut handed = Vec::with_capacity(events.len());
+    let mut deliveries = Vec::new();
     for (id, kind_name, owner_id, call_id, payload) in &events {
         let kind = EventKind::parse(kind_name);
-        let payload = match (payload, call_id, kind) {
-            (Some(payload), _, _) => payload.clone(),
-            (None, Some(call), Some(kind)) => {
-                let facts: Option<CallFacts> = sqlx::query_as(
-                    "SELECT s.id, s.direction, s.from_number, s.to_number, s.phone_number_id, \
-                     s.assistant_id, a.name AS assistant, s.outcome, s.sip_status_code, s.end_reason, \
-                     s.created_at, s.answered_at, s.ended_at, s.campaign_id, s.campaign_contact_id, \
-                     s.is_test FROM call_sessions s LEFT JOIN assistants a ON a.id = s.assistant_id \
-                     WHERE s.id = $1",
-                )
-                .bind(call)
-                .fetch_optional(&mut *tx.tx)
-                .await?;
+        let written = match (payload, call_id, kind) {
+            (Some(_), ..) => None,
+            (None, Some(call), Some(kind)) => Some(
                 facts
-                    .map(|f| call_data(kind, &f))
+                    .iter()
+                    .find(|f| &f.id == call)
+                    .map(|f| call_data(kind, f))
                     .unwrap_or_else(|| json!({ "call": { "id": call } }))
-                    .to_string()
-            }
-            _ => "{}".to_string(),
+                    .to_string(),
+            ),
+            (None, ..) => Some("{}".to_string()),
         };
-        sqlx::query("UPDATE webhook_events SET fanned_out = 1, payload = $1 WHERE id = $2")
-            .bind(&payload)
-            .bind(id)
-            .execute(&mut *tx.tx)
-            .await?;
+        handed.push(json!([id, written]));
         let Some(kind) = kind else {
             tracing::error!(event = %id, kind = %kind_name, "an event of an unknown type; not sent");
             continue;
         };
         for (endpoint, user_id, hears, role) in &endpoints {
             let theirs = role == "admin" || owner_id.as_deref() == Some(user_id.as_str());
-            if !theirs || !hears.split_whitespace().any(|k| k == kind.as_str()) {
-                continue;
+            if theirs && hears.split_whitespace().any(|k| k == kind.as_str()) {
+                deliveries.push(json!([new_ordered_id(), endpoint, id]));
             }
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, \
-                 next_attempt_ms, retry_until_ms, created_at) VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6) \
-                 ON CONFLICT (endpoint_id, event_id) DO NOTHING",
-            )
-            .bind(new_ordered_id())
-            .bind(endpoint)
-            .bind(id)
-            .bind(at_ms)
-            .bind(at_ms.saturating_add(retry_for))
-            .bind(at)
-            .execute(&mut *tx.tx)
-            .await?;
         }
+    }
+    sqlx::query(&format!(
+        "UPDATE webhook_events SET fanned_out = 1, payload = COALESCE(webhook_events.payload, r.c1) \
+         FROM {} AS r WHERE webhook_events.id = r.c0",
+        json_rows(backend, 2)
+    ))
+    .bind(Value::from(handed).to_string())
+    .execute(&mut *tx.tx)
+    .await?;
+    if !deliveries.is_empty() {
+        let at_ms = now_ms();
+        let retry_for =
+            i64::try_from(state.config.webhooks.retry_for.as_millis()).unwrap_or(i64::MAX / 2);
+        sqlx::query(&format!(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, \
+             next_attempt_ms, retry_until_ms, created_at) \
+             SELECT r.c0, r.c1, r.c2, 'pending', 0, $2, $3, $4 FROM {} AS r WHERE true \
+             ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+            json_rows(backend, 3)
+        ))
+        .bind(Value::from(deliveries).to_string())
+        .bind(at_ms)
+        .bind(at_ms.saturating_add(retry_for))
+        .bind(now())
+        .execute(&mut *tx.tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(events.len())

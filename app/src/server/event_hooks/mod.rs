@@ -45,7 +45,7 @@ mod endpoints;
 mod outbox;
 pub mod sign;
 
-pub use deliver::{run_once, spawn_worker};
+pub use deliver::spawn_worker;
 pub use endpoints::*;
 pub use outbox::{
     call_transition_rows, enqueue, enqueue_once, record_call_transitions, SQLITE_CALL_TRANSITIONS,
