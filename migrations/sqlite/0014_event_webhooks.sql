@@ -26,6 +26,7 @@ CREATE INDEX webhook_endpoints_user ON webhook_endpoints (user_id, created_at);
 -- The outbox. A call's transitions are keyed (call, type) in dedupe_key, so a duplicate or
 -- late provider webhook never adds an event; other events have none.
 CREATE TABLE webhook_events (
+    -- UUIDv7: sorts by creation time.
     id          TEXT PRIMARY KEY,
     kind        TEXT NOT NULL,
     dedupe_key  TEXT UNIQUE,
@@ -39,10 +40,11 @@ CREATE TABLE webhook_events (
     created_at  BIGINT NOT NULL,
     fanned_out  INTEGER NOT NULL DEFAULT 0
 );
+-- Ids sort by creation time (UUIDv7), so the id's own index serves pruning by age.
 CREATE INDEX webhook_events_waiting ON webhook_events (created_at) WHERE fanned_out = 0;
-CREATE INDEX webhook_events_created ON webhook_events (created_at);
 
 CREATE TABLE webhook_deliveries (
+    -- UUIDv7: sorts by creation time.
     id               TEXT PRIMARY KEY,
     endpoint_id      TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
     event_id         TEXT NOT NULL REFERENCES webhook_events (id) ON DELETE CASCADE,

@@ -395,6 +395,13 @@ async fn a_calls_events_arrive_signed_and_the_secret_is_shown_once() {
         stored.starts_with("v1.") && !stored.contains(&secret[6..]),
         "encrypted at rest"
     );
+    // The worker's own housekeeping ran (it prunes at start) without an error.
+    for failure in [
+        "could not forget old webhook deliveries",
+        "could not hand new events",
+    ] {
+        assert!(!captured_logs().contains(failure), "{failure}");
+    }
 }
 
 /// LiveKit's webhooks arrive twice and out of order; each transition is still one event.
@@ -1099,4 +1106,37 @@ async fn two_instances_deliver_each_event_once() {
     ids.sort();
     ids.dedup();
     assert_eq!((got.len(), ids.len()), (40, 40), "each event once");
+}
+
+/// `dial rotate-key` re-encrypts endpoints' secrets with the rest: after it (and a
+/// restart on the new key), deliveries are still signed with the same secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_key_keeps_endpoint_secrets() {
+    let app = hooks_app().await;
+    let receiver = Receiver::start(&[], Reply::Status(200)).await;
+    let created = create(
+        &app,
+        &app.client,
+        &receiver.url,
+        &[EventKind::CampaignPaused],
+    )
+    .await
+    .unwrap();
+    let before: String = sqlx::query_scalar("SELECT secret FROM webhook_endpoints")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let rotation = dial_app::server::keys::rotate(&app.state.db, &app.config, None)
+        .await
+        .expect("rotate the key");
+    let after: String = sqlx::query_scalar("SELECT secret FROM webhook_endpoints")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_ne!(before, after);
+    assert!(after.starts_with(&format!("v1.{}.", rotation.new_key_id)));
+    let restarted = app.restart().await;
+    campaign_event(&restarted, None, EventKind::CampaignPaused, 1).await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert!(verifies(&created.secret, &got[0]));
 }

@@ -874,9 +874,15 @@ fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result
         ])?;
         applied.push(Applied::Recorded { call_id });
     }
-    // The webhook events of the calls that moved (one statement; see `event_hooks`).
+    // The webhook events of the calls that moved (one statement; see `event_hooks`),
+    // built only while some endpoint is enabled: otherwise the statement would write
+    // nothing, and the batch skips making its rows.
     let moved = moved_calls(&changed);
-    if !moved.is_empty() {
+    if !moved.is_empty()
+        && tx
+            .prepare_cached("SELECT 1 FROM webhook_endpoints WHERE enabled = 1 LIMIT 1")?
+            .exists([])?
+    {
         tx.prepare_cached(crate::server::event_hooks::SQLITE_CALL_TRANSITIONS)?
             // By name: SQLite numbers `$n` parameters in order of appearance, not by n.
             .execute(rusqlite::named_params! {
