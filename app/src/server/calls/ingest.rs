@@ -1533,8 +1533,8 @@ mod tests {
             1_700_000_010,
         );
         // One batch (the leave first), then the same events alone, then a late join.
-        deliver(&t.db, &[left.clone(), joined.clone(), ringing.clone()]).await;
-        deliver(&t.db, &[joined.clone()]).await;
+        deliver(&t.db, &[left.clone(), joined.clone(), ringing]).await;
+        deliver(&t.db, std::slice::from_ref(&joined)).await;
         deliver(&t.db, &[left]).await;
         deliver(
             &t.db,
