@@ -11,7 +11,10 @@
 //! 3. the numbers of new sessions (direction, number, assistant, owner);
 //! 4. one upsert of every session touched, whose `DO UPDATE` only moves the state forward
 //!    (`status_rank`), fills in what is missing and sets each timestamp once;
-//! 5. one insert of the events, each linked to its session.
+//! 5. one insert of the events, each linked to its session;
+//! 6. one insert of the webhook events of the calls that moved (`event_hooks`: each
+//!    transition once, keyed by call and type); on SQLite skipped while no event-webhook
+//!    endpoint is enabled, when it would write nothing.
 //!
 //! Each request is answered after the commit, so a 200 still means "recorded". Requests
 //! that are waiting together are concurrent, so any order among them is a true order; the
@@ -522,7 +525,7 @@ fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
     serde_json::Value::from(values.into_iter().collect::<Vec<_>>()).to_string()
 }
 
-/// PostgreSQL: the batch in one transaction of five statements, however many events it
+/// PostgreSQL: the batch in one transaction of six statements, however many events it
 /// holds.
 async fn postgres_batch(
     db: &Db,
