@@ -8,6 +8,12 @@
 //! front, then posts them as fast as the server takes them from 32 concurrent connections
 //! (each call's join before its leave). Reports events per second, p50 and p99 latency,
 //! and checks that every event was recorded and every call ended.
+//!
+//! With `DIAL_BENCH_EVENT_HOOK=1` an enabled event-webhook endpoint (a receiver on
+//! loopback answering 204) hears every call event, so each batch also writes its outbox
+//! rows and the delivery worker sends them meanwhile; it then reports how long the
+//! 30,000 deliveries took to arrive. `DIAL_BENCH_EVENT_HOOK=outbox` keeps the worker idle
+//! during the run, to measure what the outbox alone costs the ingestion.
 
 use dial::startup::Application;
 use dial_app::server::config::Config;
@@ -99,7 +105,92 @@ async fn bench_app(database_url: String, dir: &std::path::Path) -> Application {
     config.database_url = Some(database_url);
     config.livekit.api_key = Some(KEY.into());
     config.livekit.api_secret = Some(SecretString::from(SECRET.to_string()));
-    Application::build(config).await.expect("app")
+    config.webhooks.allow_private = true;
+    if outbox_only() {
+        // The worker's first look is at start; the next comes after the run.
+        config.webhooks.poll = Duration::from_secs(3600);
+    }
+    let app = Application::build(config).await.expect("app");
+    if std::env::var("DIAL_BENCH_EVENT_HOOK").is_ok() {
+        event_hook(app.state()).await;
+    }
+    app
+}
+
+/// `DIAL_BENCH_EVENT_HOOK=outbox`: events are written, not sent.
+fn outbox_only() -> bool {
+    std::env::var("DIAL_BENCH_EVENT_HOOK").as_deref() == Ok("outbox")
+}
+
+/// Deliveries the bench's receiver has answered.
+static RECEIVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A receiver on loopback, and an enabled endpoint (an admin's) that hears every call event.
+async fn event_hook(state: &dial_app::server::state::AppState) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the receiver");
+    let url = format!("http://{}/hooks", listener.local_addr().expect("address"));
+    let router = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(|| async {
+            RECEIVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            axum::http::StatusCode::NO_CONTENT
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, role, created_at, updated_at) \
+         VALUES ('bench', 'bench', 'x', 'admin', 0, 0)",
+    )
+    .execute(&state.db.pool)
+    .await
+    .expect("a user");
+    let binding = dial_app::server::crypto::Binding {
+        table: "webhook_endpoints",
+        column: "secret",
+        row: "bench",
+    };
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, user_id, url, events, secret, enabled, created_at, \
+         updated_at, secret_rotated_at) VALUES ('bench', 'bench', $1, \
+         'call.started call.answered call.ended', $2, 1, 0, 0, 0)",
+    )
+    .bind(&url)
+    .bind(state.keyring.encrypt("whsec_bench", binding))
+    .execute(&state.db.pool)
+    .await
+    .expect("an endpoint");
+}
+
+/// With an endpoint: waits for every call event to reach the receiver and says how long
+/// that took after the last webhook was answered.
+async fn report_deliveries(state: &dial_app::server::state::AppState, expected: usize) {
+    if outbox_only() {
+        let written: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events")
+            .fetch_one(&state.db.pool)
+            .await
+            .expect("count");
+        println!("  event webhooks: {written} events in the outbox (not sent during the run)");
+        assert_eq!(written as usize, expected);
+        return;
+    }
+    if std::env::var("DIAL_BENCH_EVENT_HOOK").is_err() {
+        return;
+    }
+    let started = Instant::now();
+    while RECEIVED.load(std::sync::atomic::Ordering::Relaxed) < expected {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "deliveries stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "  event webhooks: {expected} deliveries received, the last {:.2} s after the last webhook was answered",
+        started.elapsed().as_secs_f64()
+    );
+    RECEIVED.store(0, std::sync::atomic::Ordering::Relaxed);
 }
 
 async fn fresh_postgres(url: &str) -> String {
@@ -202,6 +293,7 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
     );
     assert_eq!(events as usize, CALLS * 2, "no event lost");
     assert_eq!(ended as usize, CALLS);
+    report_deliveries(&state, CALLS * 3).await;
 }
 
 /// The writer alone: the same events, verified and decoded up front, handed to the
@@ -250,6 +342,7 @@ async fn writer_alone(backend: &str, database_url: String, dir: &std::path::Path
         elapsed.as_secs_f64(),
         (CALLS * 2) as f64 / elapsed.as_secs_f64(),
     );
+    report_deliveries(&state, CALLS * 3).await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -188,6 +188,14 @@ pub struct ServeArgs {
     /// signalling gateways (its media range is not needed).
     #[arg(long, env = "DIAL_TWILIO_SIGNALLING_ADDRESSES", value_delimiter = ',', value_parser = parse_proxy)]
     pub twilio_signalling_addresses: Vec<ipnet::IpNet>,
+    /// Let webhook endpoints be on private, loopback and link-local addresses (refused by
+    /// default, so an endpoint cannot reach inside Dial's network; always allowed in
+    /// sandbox mode).
+    #[arg(long, env = "DIAL_WEBHOOKS_ALLOW_PRIVATE", default_value_t = false)]
+    pub webhooks_allow_private: bool,
+    /// Seconds each webhook delivery attempt may take.
+    #[arg(long, env = "DIAL_WEBHOOKS_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhooks_timeout_secs: u64,
 }
 
 fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
@@ -300,6 +308,8 @@ impl ServeArgs {
         config.sandbox = self.sandbox;
         config.trusted_proxies = self.trusted_proxies.clone();
         config.twilio_signalling_addresses = self.twilio_signalling_addresses.clone();
+        config.webhooks.allow_private = self.webhooks_allow_private;
+        config.webhooks.timeout = Duration::from_secs(self.webhooks_timeout_secs);
         config.allowed_hosts = self
             .allowed_hosts
             .iter()

@@ -85,6 +85,8 @@ impl Application {
         // Running campaigns are dialled by every instance, sharing the work through the
         // database.
         dial_app::server::campaigns::engine::spawn(state.clone());
+        // Events in the outbox go to the endpoints that hear them.
+        dial_app::server::event_hooks::spawn_worker(state.clone());
 
         let store = DbSessionStore::new(db.clone());
         tokio::spawn(async move {

@@ -10,6 +10,7 @@ use crate::pages::{
     carriers::CarriersPage,
     dashboard::{DashboardLayout, NotFound, OverviewPage},
     do_not_call::DoNotCallPage,
+    event_hooks::{WebhookEndpointPage, WebhooksPage},
     livekit_settings::LiveKitPage,
     numbers::{BuyNumberPage, ImportNumbersPage, NumberPage, PhoneNumbersPage},
     routing::RoutingProfilesPage,
@@ -121,6 +122,8 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("settings") view=SettingsLayout ssr=SSR>
                         <Route path=path!("") view=SettingsIndex ssr=SSR/>
                         <Route path=path!("api-keys") view=ApiKeysPage ssr=SSR/>
+                        <Route path=path!("webhooks") view=WebhooksPage ssr=SSR/>
+                        <Route path=path!("webhooks/:id") view=WebhookEndpointPage ssr=SSR/>
                         <Route path=path!("admin/users") view=UsersPage ssr=SSR/>
                         <Route path=path!("admin/telephony/twilio") view=TwilioPage ssr=SSR/>
                         <Route path=path!("admin/telephony/livekit") view=LiveKitPage ssr=SSR/>

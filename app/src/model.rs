@@ -1272,3 +1272,8 @@ pub struct NoticeView {
     /// It says the action failed.
     pub error: bool,
 }
+
+// -- Event webhooks -----------------------------------------------------------------------
+
+mod event_hooks;
+pub use event_hooks::*;

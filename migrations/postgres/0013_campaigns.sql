@@ -73,7 +73,7 @@ CREATE TABLE campaign_contacts (
     updated_at      BIGINT NOT NULL,
     UNIQUE (campaign_id, phone)
 );
-CREATE INDEX campaign_contacts_due ON campaign_contacts (campaign_id, state, next_attempt_at);
+CREATE INDEX campaign_contacts_due ON campaign_contacts (campaign_id, state, next_attempt_at, line);
 CREATE INDEX campaign_contacts_line ON campaign_contacts (campaign_id, line);
 CREATE INDEX campaign_contacts_dialing ON campaign_contacts (state, lease_until);
 

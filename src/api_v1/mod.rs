@@ -562,6 +562,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         route: |m| on(m, export_results),
         errors: &[],
     },
+    event_hooks::LIST,
+    event_hooks::CREATE,
+    event_hooks::GET,
+    event_hooks::UPDATE,
+    event_hooks::DELETE,
+    event_hooks::ROTATE,
+    event_hooks::DELIVERIES,
+    event_hooks::REPLAY,
 ];
 
 /// A JSON Schema, built when the document is.
@@ -604,6 +612,11 @@ pub fn schemas() -> serde_json::Map<String, Value> {
     add::<CancelBody>(&mut found);
     add::<ContactsAdded>(&mut found);
     add::<dial_app::server::do_not_call::OptedOut>(&mut found);
+    add::<dial_app::model::WebhookEndpointView>(&mut found);
+    add::<dial_app::model::CreatedWebhookEndpoint>(&mut found);
+    add::<dial_app::model::WebhookDeliveryView>(&mut found);
+    add::<event_hooks::CreateEndpointBody>(&mut found);
+    add::<event_hooks::UpdateEndpointBody>(&mut found);
     found
         .into_iter()
         .filter_map(|(name, schema)| Some((name, serde_json::to_value(schema).ok()?)))
@@ -655,6 +668,7 @@ async fn openapi() -> Json<Value> {
 
 mod calls;
 mod campaigns;
+mod event_hooks;
 mod openapi;
 mod query;
 #[cfg(test)]

@@ -36,6 +36,17 @@ pub(super) const LINKS: &[(&str, &str, &[&str])] = &[
             "get_campaigns_id_results_csv",
         ],
     ),
+    (
+        "post_webhook_endpoints",
+        "$response.body#/id",
+        &[
+            "get_webhook_endpoints_id",
+            "patch_webhook_endpoints_id",
+            "get_webhook_endpoints_id_deliveries",
+            "post_webhook_endpoints_id_rotate_secret",
+            "delete_webhook_endpoints_id",
+        ],
+    ),
 ];
 
 /// The OpenAPI 3.1 document of [`ENDPOINTS`].

@@ -266,6 +266,17 @@ async fn world(contacts: usize, max_concurrent: u32, trunk_cps: i64) -> World {
     }
 }
 
+/// A contact not done: state, attempts, next attempt, lease owner and end, call, waiting for.
+type LeftRow = (
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
 impl World {
     async fn start_campaign(&self, port: u16) {
         let response = reqwest::Client::new()
@@ -321,7 +332,7 @@ impl World {
                 return most;
             }
             if Instant::now() >= deadline {
-                let left: Vec<(String, i64, i64, Option<String>, Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+                let left: Vec<LeftRow> = sqlx::query_as(
                     "SELECT state, attempts, next_attempt_at, lease_owner, lease_until, call_id, waiting_for FROM campaign_contacts WHERE campaign_id = $1 AND state <> 'done'",
                 )
                 .bind(&self.campaign)

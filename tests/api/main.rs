@@ -17,6 +17,7 @@ mod campaigns;
 mod carriers;
 mod crash;
 mod do_not_call;
+mod event_hooks;
 mod numbers;
 mod process;
 mod robustness;

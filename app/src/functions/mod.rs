@@ -12,6 +12,7 @@ pub mod calls;
 pub mod campaigns;
 pub mod carriers;
 pub mod do_not_call;
+pub mod event_hooks;
 pub mod numbers;
 pub mod routing;
 pub mod sandbox;

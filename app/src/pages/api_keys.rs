@@ -130,7 +130,7 @@ fn NewKey(created: CreatedKey) -> impl IntoView {
 
 /// Puts `text` on the clipboard and says how it went in `done` ("Copied" for 2 seconds).
 #[cfg(feature = "hydrate")]
-fn copy_to_clipboard(text: String, done: RwSignal<Option<bool>>) {
+pub(crate) fn copy_to_clipboard(text: String, done: RwSignal<Option<bool>>) {
     leptos::task::spawn_local(async move {
         let navigator = window().navigator();
         // Browsers offer the clipboard only to secure pages (https, or localhost): on
@@ -159,7 +159,7 @@ fn copy_to_clipboard(text: String, done: RwSignal<Option<bool>>) {
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn copy_to_clipboard(_text: String, _done: RwSignal<Option<bool>>) {}
+pub(crate) fn copy_to_clipboard(_text: String, _done: RwSignal<Option<bool>>) {}
 
 #[component]
 fn KeyTable(keys: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl IntoView {

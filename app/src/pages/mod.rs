@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod carriers;
 pub mod dashboard;
 pub mod do_not_call;
+pub mod event_hooks;
 pub mod livekit_settings;
 pub mod numbers;
 pub mod routing;

@@ -21,6 +21,7 @@ pub fn SettingsLayout() -> impl IntoView {
             <nav class="subnav" aria-label="Settings">
                 <A href="/dashboard/settings" exact=true>"Overview"</A>
                 <A href="/dashboard/settings/api-keys">"API keys"</A>
+                <A href="/dashboard/settings/webhooks">"Webhooks"</A>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let admin = match me {

@@ -44,6 +44,8 @@ pub struct Config {
     /// Host names (besides the public URL's, localhost names and IP literals) that
     /// requests may name in `Host` (`DIAL_ALLOWED_HOSTS`).
     pub allowed_hosts: Vec<String>,
+    /// Event webhooks out: where deliveries may go, their time-out and retries.
+    pub webhooks: crate::server::event_hooks::Settings,
 }
 
 /// Twilio values given in the environment; each one overrides the stored value.
@@ -91,6 +93,7 @@ impl Config {
             session_absolute: Duration::from_secs(7 * 24 * 3600),
             trust_proxy: false,
             sandbox: false,
+            webhooks: Default::default(),
         }
     }
 

@@ -20,6 +20,7 @@ pub const ENCRYPTED_COLUMNS: &[(&str, &str, &str)] = &[
     ("twilio_config", "id", "auth_token"),
     ("twilio_config", "id", "sip_password"),
     ("carriers", "id", "auth_password"),
+    ("webhook_endpoints", "id", "secret"),
 ];
 
 /// Where a ciphertext lives; it is part of the associated data.

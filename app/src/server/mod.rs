@@ -16,6 +16,7 @@ pub mod contact_csv;
 pub mod crypto;
 pub mod db;
 pub mod do_not_call;
+pub mod event_hooks;
 pub mod files;
 pub mod keys;
 pub mod list;

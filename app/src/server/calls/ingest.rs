@@ -11,7 +11,10 @@
 //! 3. the numbers of new sessions (direction, number, assistant, owner);
 //! 4. one upsert of every session touched, whose `DO UPDATE` only moves the state forward
 //!    (`status_rank`), fills in what is missing and sets each timestamp once;
-//! 5. one insert of the events, each linked to its session.
+//! 5. one insert of the events, each linked to its session;
+//! 6. one insert of the webhook events of the calls that moved (`event_hooks`: each
+//!    transition once, keyed by call and type); on SQLite skipped while no event-webhook
+//!    endpoint is enabled, when it would write nothing.
 //!
 //! Each request is answered after the commit, so a 200 still means "recorded". Requests
 //! that are waiting together are concurrent, so any order among them is a true order; the
@@ -522,7 +525,7 @@ fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
     serde_json::Value::from(values.into_iter().collect::<Vec<_>>()).to_string()
 }
 
-/// PostgreSQL: the batch in one transaction of five statements, however many events it
+/// PostgreSQL: the batch in one transaction of six statements, however many events it
 /// holds.
 async fn postgres_batch(
     db: &Db,
@@ -651,7 +654,11 @@ async fn postgres_batch(
         }
     }
 
-    // 4. The events, each linked to its call.
+    // 4. The webhook events of the calls that moved (one statement; see `event_hooks`).
+    let moved = moved_calls(&changed);
+    crate::server::event_hooks::record_call_transitions(&mut tx, &moved).await?;
+
+    // 5. The events, each linked to its call.
     let mut applied = Vec::with_capacity(events.len());
     let mut rows = Vec::new();
     for (e, fresh) in events.iter().zip(&fresh) {
@@ -870,8 +877,34 @@ fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result
         ])?;
         applied.push(Applied::Recorded { call_id });
     }
+    // The webhook events of the calls that moved (one statement; see `event_hooks`),
+    // built only while some endpoint is enabled: otherwise the statement would write
+    // nothing, and the batch skips making its rows.
+    let moved = moved_calls(&changed);
+    if !moved.is_empty()
+        && tx
+            .prepare_cached("SELECT 1 FROM webhook_endpoints WHERE enabled = 1 LIMIT 1")?
+            .exists([])?
+    {
+        tx.prepare_cached(crate::server::event_hooks::SQLITE_CALL_TRANSITIONS)?
+            // By name: SQLite numbers `$n` parameters in order of appearance, not by n.
+            .execute(rusqlite::named_params! {
+                "$1": crate::server::event_hooks::call_transition_rows(moved.iter().copied()),
+                "$2": now(),
+            })?;
+    }
     tx.commit()?;
     Ok(Batch { applied, changed })
+}
+
+/// The calls a batch touched, once each.
+fn moved_calls(changed: &[CallChange]) -> Vec<&str> {
+    let mut seen = HashSet::new();
+    changed
+        .iter()
+        .map(|c| c.call_id.as_str())
+        .filter(|id| seen.insert(*id))
+        .collect()
 }
 
 /// A row of the PostgreSQL lookup: tag, id and three tagged values.
@@ -1445,6 +1478,106 @@ mod tests {
             None,
             "nothing of the refused event is kept"
         );
+    }
+
+    /// The webhook events of the calls' transitions, as (call, type), sorted.
+    async fn transition_events(db: &Db) -> Vec<(String, String)> {
+        sqlx::query_as(
+            "SELECT s.sip_call_id, e.kind FROM webhook_events e \
+             JOIN call_sessions s ON s.id = e.call_id ORDER BY s.sip_call_id, e.kind",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .expect("events")
+    }
+
+    /// Each call's transitions become one webhook event each, in the batch's own
+    /// transaction, however the provider's events are batched, repeated or reordered;
+    /// while no endpoint is enabled nothing is written.
+    #[tokio::test]
+    async fn each_transition_is_one_webhook_event_whatever_the_batches() {
+        let t = temp_db().await;
+        deliver(
+            &t.db,
+            &[sip_event(
+                "participant_joined",
+                "EV_0",
+                "SCL_quiet",
+                "ringing",
+                1_700_000_000,
+            )],
+        )
+        .await;
+        assert!(
+            transition_events(&t.db).await.is_empty(),
+            "no endpoint, no events"
+        );
+        for sql in [
+            "INSERT INTO users (id, username, password_hash, role, created_at, updated_at) \
+             VALUES ('u1', 'ada', 'x', 'admin', 0, 0)",
+            "INSERT INTO webhook_endpoints (id, user_id, url, events, secret, enabled, created_at, \
+             updated_at, secret_rotated_at) VALUES ('w1', 'u1', 'https://example.com/', 'call.ended', 'x', 1, 0, 0, 0)",
+        ] {
+            sqlx::query(sql).execute(&t.db.pool).await.expect("an endpoint");
+        }
+        let left = sip_event("participant_left", "EV_2", "SCL_a", "hangup", 1_700_000_060);
+        let joined = sip_event(
+            "participant_joined",
+            "EV_1",
+            "SCL_a",
+            "active",
+            1_700_000_000,
+        );
+        let ringing = sip_event(
+            "participant_joined",
+            "EV_3",
+            "SCL_b",
+            "ringing",
+            1_700_000_010,
+        );
+        // One batch (the leave first), then the same events alone, then a late join.
+        deliver(&t.db, &[left.clone(), joined.clone(), ringing]).await;
+        deliver(&t.db, std::slice::from_ref(&joined)).await;
+        deliver(&t.db, &[left]).await;
+        deliver(
+            &t.db,
+            &[sip_event(
+                "participant_joined",
+                "EV_4",
+                "SCL_a",
+                "active",
+                1_700_000_090,
+            )],
+        )
+        .await;
+        let pair = |call: &str, kind: &str| (call.to_string(), kind.to_string());
+        assert_eq!(
+            transition_events(&t.db).await,
+            [
+                pair("SCL_a", "call.answered"),
+                pair("SCL_a", "call.ended"),
+                pair("SCL_a", "call.started"),
+                pair("SCL_b", "call.started"),
+            ]
+        );
+        // The ringing call is answered later, alone: one more event.
+        deliver(
+            &t.db,
+            &[sip_event(
+                "participant_joined",
+                "EV_5",
+                "SCL_b",
+                "active",
+                1_700_000_020,
+            )],
+        )
+        .await;
+        let events = transition_events(&t.db).await;
+        assert!(
+            events.contains(&pair("SCL_b", "call.answered")),
+            "{events:?}"
+        );
+        assert_eq!(events.len(), 5);
     }
 
     #[tokio::test]

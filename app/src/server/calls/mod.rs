@@ -196,6 +196,8 @@ pub(super) async fn advance(
         .bind(id)
         .execute(&mut *tx.tx)
         .await?;
+    // The transition's webhook event, in the same transaction (once per call and type).
+    crate::server::event_hooks::record_call_transitions(tx, &[id]).await?;
     Ok(())
 }
 

@@ -405,6 +405,7 @@ pub async fn place(
     .bind(t)
     .execute(&mut *tx)
     .await?;
+    crate::server::event_hooks::record_call_transitions(&mut tx, &[&id]).await?;
     audit::record_on(
         &mut *tx,
         actor,
@@ -524,6 +525,7 @@ pub async fn place_for_campaign(state: &AppState, dial: CampaignDial) -> Result<
     .bind(&dial.contact_id)
     .execute(&mut *tx)
     .await?;
+    crate::server::event_hooks::record_call_transitions(&mut tx, &[&id]).await?;
     tx.commit().await?;
     dial_event(
         state,

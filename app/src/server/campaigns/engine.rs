@@ -144,8 +144,13 @@ enum Claim {
 /// Dials as many contacts of one campaign as its limits allow now; returns when to look
 /// again.
 async fn dispatch(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Duration, AppError> {
+    // Read once a pass: a change of settings takes effect on the next pass (within a
+    // second, or at once: a change wakes the engine).
+    let Some(campaign) = super::load(state, campaign_id).await? else {
+        return Ok(IDLE_WAKE);
+    };
     for _ in 0..CLAIMS_PER_PASS {
-        match claim(state, me, campaign_id).await? {
+        match claim(state, me, &campaign).await? {
             Claim::Dial(job) => {
                 let (state, instance) = (state.clone(), me.instance.clone());
                 tokio::spawn(async move {
@@ -203,7 +208,8 @@ fn take_trunk_slot(next_ms: i64, now_ms: i64, cps: i64) -> Option<i64> {
     (next_ms <= now_ms).then_some(now_ms + interval)
 }
 
-async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim, AppError> {
+async fn claim(state: &AppState, me: &Engine, campaign: &Campaign) -> Result<Claim, AppError> {
+    let campaign_id = campaign.id.as_str();
     let mut tx = state.db.begin_write().await?;
     let campaign_row: Option<(String, i64, i64, i64)> = sqlx::query_as(&format!(
         "SELECT state, max_concurrent, max_cps_milli, next_dial_at_ms FROM campaigns WHERE id = $1{}",
@@ -231,9 +237,6 @@ async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim
     let pace_ms = (1_000_000 / cps_milli.max(1)).max(1);
     let Some(campaign_next) = take_slot(next_dial_at, now_ms, pace_ms) else {
         return Ok(Claim::Wait(next_dial_at - now_ms));
-    };
-    let Some(campaign) = super::load(state, campaign_id).await? else {
-        return Ok(Claim::Idle);
     };
     let now = now_ms.div_euclid(1000);
     let at = DateTime::<Utc>::from_timestamp(now, 0).unwrap_or_default();
@@ -267,7 +270,7 @@ async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim
             .fetch_one(&mut *tx.tx)
             .await?;
         if listed > 0 {
-            finish_skipped(&mut tx, &campaign, &contact_id, gate::Skip::DoNotCall, now).await?;
+            finish_skipped(&mut tx, campaign, &contact_id, gate::Skip::DoNotCall, now).await?;
             continue;
         }
         let zones = gate::zones(
@@ -333,7 +336,7 @@ async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim
         };
         let Ok(phone) = E164::parse(&phone, None) else {
             // Stored numbers were parsed on import; one that no longer parses is skipped.
-            finish_skipped(&mut tx, &campaign, &contact_id, gate::Skip::Cancelled, now).await?;
+            finish_skipped(&mut tx, campaign, &contact_id, gate::Skip::Cancelled, now).await?;
             continue;
         };
         sqlx::query("UPDATE dial_budgets SET next_at_ms = $1 WHERE key = $2")
@@ -377,7 +380,7 @@ async fn claim(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Claim
         .await?;
         tx.commit().await?;
         return Ok(Claim::Dial(Box::new((
-            campaign,
+            campaign.clone(),
             Claimed {
                 contact_id,
                 call_id,
@@ -758,24 +761,99 @@ async fn complete_if_done(state: &AppState, campaign_id: &str) -> Result<(), App
     Ok(())
 }
 
-/// Records a campaign's lifecycle change for the event webhooks (in the change's
-/// transaction).
+/// Records a campaign's lifecycle change for the event webhooks, in the change's
+/// transaction: `campaign.started` (a start or a resume), `campaign.paused`,
+/// `campaign.completed` (once per campaign). A cancel has no event of its own: its
+/// contacts' `campaign.contact_finished` say it.
 pub async fn lifecycle_event(
-    _tx: &mut crate::server::db::WriteTx<'_>,
-    _campaign: &Campaign,
-    _to: CampaignState,
+    tx: &mut crate::server::db::WriteTx<'_>,
+    campaign: &Campaign,
+    to: CampaignState,
 ) -> Result<(), AppError> {
+    use crate::server::event_hooks::{enqueue, enqueue_once, EventKind};
+    let payload = serde_json::json!({
+        "campaign": { "id": campaign.id, "name": campaign.name, "assistant_id": campaign.assistant_id, "state": to.as_str() },
+    });
+    let owner = Some(campaign.owner_id.as_str());
+    match to {
+        CampaignState::Running => enqueue(tx, owner, EventKind::CampaignStarted, payload).await,
+        CampaignState::Paused => enqueue(tx, owner, EventKind::CampaignPaused, payload).await,
+        CampaignState::Completed => {
+            enqueue_once(
+                tx,
+                &campaign.id,
+                owner,
+                EventKind::CampaignCompleted,
+                payload,
+            )
+            .await
+        }
+        CampaignState::Draft | CampaignState::Cancelled => Ok(()),
+    }
+}
+
+/// `campaign.contact_finished` for each contact a cancel finished at `at` (one statement
+/// reads them; a campaign's contacts are not held in memory beyond their ids).
+pub async fn cancelled_contacts_finished(
+    tx: &mut crate::server::db::WriteTx<'_>,
+    campaign: &Campaign,
+    at: i64,
+) -> Result<(), AppError> {
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM campaign_contacts WHERE campaign_id = $1 AND result = $2 AND updated_at = $3",
+    )
+    .bind(&campaign.id)
+    .bind(gate::Skip::Cancelled.as_str())
+    .bind(at)
+    .fetch_all(&mut *tx.tx)
+    .await?;
+    for (id,) in ids {
+        contact_finished(tx, campaign, &id).await?;
+    }
     Ok(())
 }
 
-/// Records a contact's final result for the event webhooks (in the change's
-/// transaction).
+/// Records a contact's final result for the event webhooks (`campaign.contact_finished`,
+/// once per contact), in the change's transaction.
 async fn contact_finished(
-    _tx: &mut crate::server::db::WriteTx<'_>,
-    _campaign: &Campaign,
-    _contact_id: &str,
+    tx: &mut crate::server::db::WriteTx<'_>,
+    campaign: &Campaign,
+    contact_id: &str,
 ) -> Result<(), AppError> {
-    Ok(())
+    type Row = (
+        String,
+        Option<String>,
+        String,
+        i64,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT phone, name, variables, attempts, result, last_sip_status, call_id FROM campaign_contacts WHERE id = $1",
+    )
+    .bind(contact_id)
+    .fetch_optional(&mut *tx.tx)
+    .await?;
+    let Some((phone, name, variables, attempts, result, sip, call)) = row else {
+        return Ok(());
+    };
+    let payload = serde_json::json!({
+        "campaign": { "id": campaign.id, "name": campaign.name },
+        "contact": {
+            "id": contact_id, "phone": phone, "name": name,
+            "variables": serde_json::from_str::<serde_json::Value>(&variables).unwrap_or_default(),
+        },
+        "outcome": result, "sip_status": sip, "attempts": attempts, "last_call_id": call,
+    });
+    crate::server::event_hooks::enqueue_once(
+        tx,
+        contact_id,
+        Some(campaign.owner_id.as_str()),
+        crate::server::event_hooks::EventKind::ContactFinished,
+        payload,
+    )
+    .await
 }
 
 /// Hangs up a campaign's calls in progress (cancel with "hang up").

@@ -720,6 +720,7 @@ pub async fn act(
         .bind(id)
         .execute(&mut *tx.tx)
         .await?;
+        engine::cancelled_contacts_finished(&mut tx, &campaign, t).await?;
     }
     audit::record_on(
         &mut *tx.tx,
