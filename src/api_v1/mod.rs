@@ -610,6 +610,9 @@ pub fn schemas() -> serde_json::Map<String, Value> {
     add::<dial_app::model::CampaignSettings>(&mut found);
     add::<dial_app::model::CampaignDetail>(&mut found);
     add::<CancelBody>(&mut found);
+    add::<CampaignSummary>(&mut found);
+    add::<CampaignContact>(&mut found);
+    add::<contacts::ContactInput>(&mut found);
     add::<ContactsAdded>(&mut found);
     add::<dial_app::server::do_not_call::OptedOut>(&mut found);
     add::<dial_app::model::WebhookEndpointView>(&mut found);
