@@ -120,4 +120,8 @@ test('a campaign calls its list from upload to results', async ({ page }) => {
     await mix.getByLabel(field).fill('');
   }
   await mix.getByRole('button', { name: 'Save mix' }).click();
+  await expect(page.getByTestId('default-outcome')).not.toContainText('not used while the mix is set');
+  await length.getByLabel('Shortest (seconds)').fill('');
+  await length.getByRole('button', { name: 'Save call length' }).click();
+  await expect(length.getByLabel('Shortest (seconds)')).toHaveValue('');
 });

@@ -25,6 +25,23 @@ use leptos_router::hooks::use_params_map;
 /// The new-campaign form.
 pub const NEW_CAMPAIGN_PAGE: &str = "/dashboard/campaigns/new";
 
+/// A count that goes up every `every` in the browser (never on the server): what a running
+/// campaign's page refreshes by, since a campaign's own changes (a contact settled, the
+/// campaign completed) are not call changes.
+fn use_ticks(every: std::time::Duration) -> ReadSignal<u32> {
+    let (ticks, set_ticks) = signal(0u32);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let _ = set_interval_with_handle(
+            move || set_ticks.update(|n| *n = n.wrapping_add(1)),
+            every,
+        );
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (set_ticks, every);
+    ticks
+}
+
 fn state_badge(state: CampaignState) -> impl IntoView {
     let tone = match state {
         CampaignState::Running => "badge badge-live",
@@ -84,9 +101,10 @@ pub fn CampaignsPage() -> impl IntoView {
     let state = query_value("state");
     let page = query_value("page");
     let changes = use_call_changes();
+    let ticks = use_ticks(std::time::Duration::from_secs(5));
     let list = Resource::new(
-        move || (state(), page(), changes.get()),
-        |(state, page, _)| list_campaigns(state, page.and_then(|p| p.parse().ok())),
+        move || (state(), page(), changes.get(), ticks.get()),
+        |(state, page, _, _)| list_campaigns(state, page.and_then(|p| p.parse().ok())),
     );
     let tab = move |value: &'static str, label: &'static str| {
         let href = if value.is_empty() {
@@ -320,9 +338,10 @@ pub fn CampaignPage() -> impl IntoView {
     let notice = notice_resource();
     let act = ServerAction::<CampaignAction>::new();
     let changes = use_call_changes();
+    let ticks = use_ticks(std::time::Duration::from_secs(3));
     let detail = Resource::new(
-        move || (id(), act.version().get(), changes.get()),
-        |(id, _, _)| get_campaign(id),
+        move || (id(), act.version().get(), changes.get(), ticks.get()),
+        |(id, _, _, _)| get_campaign(id),
     );
     let preflight = Resource::new(
         move || (id(), act.version().get()),

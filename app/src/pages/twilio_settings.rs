@@ -108,7 +108,7 @@ fn TwilioSettings(notice: Resource<Option<crate::model::NoticeView>>) -> impl In
                             <ActionForm action=cps attr:class="inline-form">
                                 <Field label="Calls a second" name="outbound_cps" kind="number" value=s.outbound_cps.max(1).to_string()
                                     error=Signal::derive(field_error(cps.value(), "outbound_cps"))/>
-                                <button class="button button-secondary" type="submit" disabled=move || cps.pending().get()>"Save call rate"</button>
+                                <button class="button button-secondary" type="submit" disabled=move || cps.pending().get()>"Update call rate"</button>
                             </ActionForm>
                         </section>
                     }.into_any()
