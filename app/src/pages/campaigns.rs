@@ -32,10 +32,8 @@ fn use_ticks(every: std::time::Duration) -> ReadSignal<u32> {
     let (ticks, set_ticks) = signal(0u32);
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        let _ = set_interval_with_handle(
-            move || set_ticks.update(|n| *n = n.wrapping_add(1)),
-            every,
-        );
+        let _ =
+            set_interval_with_handle(move || set_ticks.update(|n| *n = n.wrapping_add(1)), every);
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (set_ticks, every);
