@@ -504,6 +504,7 @@ pub async fn create(
     let plan = Plan::check(state, me, settings).await?;
     let id = new_id();
     let t = state.clock.now();
+    let (days, minutes) = window_columns(&plan.window);
     let mut tx = state.db.begin_write().await?;
     sqlx::query(
         "INSERT INTO campaigns (id, owner_id, assistant_id, name, state, default_country, time_zone, use_contact_zone, \
@@ -518,11 +519,11 @@ pub async fn create(
     .bind(&plan.default_country)
     .bind(plan.time_zone.name())
     .bind(i64::from(plan.use_contact_zone))
-    .bind(window_columns(&plan.window).0)
-    .bind(window_columns(&plan.window).1[0])
-    .bind(window_columns(&plan.window).1[1])
-    .bind(window_columns(&plan.window).1[2])
-    .bind(window_columns(&plan.window).1[3])
+    .bind(days)
+    .bind(minutes[0])
+    .bind(minutes[1])
+    .bind(minutes[2])
+    .bind(minutes[3])
     .bind(i64::from(plan.max_concurrent))
     .bind(i64::from(plan.max_cps_milli))
     .bind(i64::from(plan.daily_cap))
@@ -580,6 +581,7 @@ pub async fn update(
             "The contacts were imported for this assistant's numbers: create a new campaign for another assistant.",
         ));
     }
+    let (days, minutes) = window_columns(&plan.window);
     let mut tx = state.db.begin_write().await?;
     sqlx::query(
         "UPDATE campaigns SET name = $1, assistant_id = $2, owner_id = $3, default_country = $4, time_zone = $5, \
@@ -593,11 +595,11 @@ pub async fn update(
     .bind(&plan.default_country)
     .bind(plan.time_zone.name())
     .bind(i64::from(plan.use_contact_zone))
-    .bind(window_columns(&plan.window).0)
-    .bind(window_columns(&plan.window).1[0])
-    .bind(window_columns(&plan.window).1[1])
-    .bind(window_columns(&plan.window).1[2])
-    .bind(window_columns(&plan.window).1[3])
+    .bind(days)
+    .bind(minutes[0])
+    .bind(minutes[1])
+    .bind(minutes[2])
+    .bind(minutes[3])
     .bind(i64::from(plan.max_concurrent))
     .bind(i64::from(plan.max_cps_milli))
     .bind(i64::from(plan.daily_cap))
