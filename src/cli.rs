@@ -34,6 +34,19 @@ pub enum Command {
     RotateKey(RotateKeyArgs),
     /// Serve only the Twilio and LiveKit fakes, for other tools to point at.
     Sandbox(SandboxArgs),
+    /// Check the set-up and scan for drift against the configured database, Twilio and
+    /// LiveKit, without serving; exits non-zero when something must be fixed.
+    Doctor(Box<DoctorArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// The same settings as `dial serve` (flags or environment).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Print the report as JSON, for machines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +175,10 @@ pub struct ServeArgs {
     /// its claim (a crash, a kill) is reconciled by another instance.
     #[arg(long, env = "DIAL_CAMPAIGN_LEASE_SECS", default_value_t = 30)]
     pub campaign_lease_secs: u64,
+    /// Minutes between scheduled drift scans (Twilio and LiveKit compared with Dial's
+    /// records; one instance at a time); 0 scans only when asked.
+    #[arg(long, env = "DIAL_DRIFT_SCAN_MINUTES", default_value_t = 15)]
+    pub drift_scan_minutes: u64,
     /// Sign a user out after this many minutes without a request.
     #[arg(long, env = "DIAL_SESSION_IDLE_MINUTES", default_value_t = 720)]
     pub session_idle_minutes: u64,
@@ -302,6 +319,8 @@ impl ServeArgs {
         config.livekit_reads_per_second = self.livekit_reads_per_second;
         config.provisioning_lease = Duration::from_secs(self.provisioning_lease_secs.max(1));
         config.campaign_lease = Duration::from_secs(self.campaign_lease_secs.max(1));
+        config.drift_scan_every = (self.drift_scan_minutes > 0)
+            .then(|| Duration::from_secs(self.drift_scan_minutes * 60));
         config.session_idle = Duration::from_secs(self.session_idle_minutes.max(1) * 60);
         config.session_absolute = Duration::from_secs(self.session_max_hours.max(1) * 3600);
         config.trust_proxy = self.trust_proxy;
@@ -380,6 +399,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Press Ctrl-C to stop.");
             tokio::signal::ctrl_c().await?;
             Ok(())
+        }
+        Command::Doctor(args) => {
+            let diagnosis = crate::doctor::diagnose(args.serve.config()).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&diagnosis)?);
+            } else {
+                print!("{}", crate::doctor::render(&diagnosis));
+            }
+            if diagnosis.ok {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "dial doctor found something to fix (see the report)"
+                ))
+            }
         }
         Command::Migrate(args) => {
             let config = args.config();

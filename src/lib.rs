@@ -3,6 +3,7 @@
 
 pub mod api_v1;
 pub mod cli;
+pub mod doctor;
 pub mod events;
 pub mod headers;
 pub mod router;

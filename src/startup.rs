@@ -87,6 +87,8 @@ impl Application {
         dial_app::server::campaigns::engine::spawn(state.clone());
         // Events in the outbox go to the endpoints that hear them.
         dial_app::server::event_hooks::spawn_worker(state.clone());
+        // Some instance compares Twilio and LiveKit with Dial's records now and then.
+        dial_app::server::assignment::drift::spawn(state.clone());
 
         let store = DbSessionStore::new(db.clone());
         tokio::spawn(async move {

@@ -11,6 +11,7 @@ use crate::pages::{
     dashboard::{DashboardLayout, NotFound, OverviewPage},
     do_not_call::DoNotCallPage,
     event_hooks::{WebhookEndpointPage, WebhooksPage},
+    health::{DriftPage, SetupCheckPage},
     livekit_settings::LiveKitPage,
     numbers::{BuyNumberPage, ImportNumbersPage, NumberPage, PhoneNumbersPage},
     routing::RoutingProfilesPage,
@@ -115,6 +116,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("assistants/:id") view=AssistantPage ssr=SSR/>
                     <Route path=path!("calls") view=CallsPage ssr=SSR/>
                     <Route path=path!("calls/:id") view=CallPage ssr=SSR/>
+                    <Route path=path!("setup") view=SetupCheckPage ssr=SSR/>
+                    <Route path=path!("drift") view=DriftPage ssr=SSR/>
                     <Route path=path!("campaigns") view=CampaignsPage ssr=SSR/>
                     <Route path=path!("campaigns/new") view=NewCampaignPage ssr=SSR/>
                     <Route path=path!("campaigns/:id") view=CampaignPage ssr=SSR/>

@@ -1143,6 +1143,8 @@ impl std::fmt::Debug for Secret {
 // After `named_enum!`, which it uses.
 mod campaign;
 pub use campaign::*;
+mod health;
+pub use health::*;
 
 #[cfg(test)]
 mod tests {

@@ -570,6 +570,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
     event_hooks::ROTATE,
     event_hooks::DELIVERIES,
     event_hooks::REPLAY,
+    health::SETUP,
+    health::DRIFT,
+    health::SCAN,
+    health::REPAIR,
 ];
 
 /// A JSON Schema, built when the document is.
@@ -620,6 +624,9 @@ pub fn schemas() -> serde_json::Map<String, Value> {
     add::<dial_app::model::WebhookDeliveryView>(&mut found);
     add::<event_hooks::CreateEndpointBody>(&mut found);
     add::<event_hooks::UpdateEndpointBody>(&mut found);
+    add::<dial_app::model::Checklist>(&mut found);
+    add::<dial_app::model::DriftReport>(&mut found);
+    add::<health::Repaired>(&mut found);
     found
         .into_iter()
         .filter_map(|(name, schema)| Some((name, serde_json::to_value(schema).ok()?)))
@@ -672,6 +679,7 @@ async fn openapi() -> Json<Value> {
 mod calls;
 mod campaigns;
 mod event_hooks;
+mod health;
 mod openapi;
 mod query;
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod campaigns;
 pub mod carriers;
 pub mod do_not_call;
 pub mod event_hooks;
+pub mod health;
 pub mod numbers;
 pub mod routing;
 pub mod sandbox;

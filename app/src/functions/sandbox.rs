@@ -119,3 +119,12 @@ pub async fn sandbox_set_call_length(
     )
     .await
 }
+
+/// "Change its dispatch rule": what someone in LiveKit's console might do to a number's
+/// route, so that drift detection has something to find in the sandbox.
+#[server(prefix = "/api", endpoint = "sandbox/tamper")]
+pub async fn sandbox_tamper(number: String) -> Result<String, AppError> {
+    let me = crate::server::auth::require_admin()?;
+    let (state, _) = sandbox()?;
+    crate::server::sandbox::ui::tamper(&state, &crate::server::auth::actor(&me), &number).await
+}

@@ -4,7 +4,6 @@ use crate::{
     components::{icons, EmptyState, ErrorBanner, Loading, MeResource, PageHeader},
     functions::{
         auth::{get_me, Logout},
-        settings::{livekit_settings, twilio_settings},
         stats::get_call_stats,
     },
     model::{CallStats, DayCount},
@@ -66,6 +65,7 @@ pub fn DashboardLayout() -> impl IntoView {
 pub fn OverviewPage() -> impl IntoView {
     let me = use_context::<MeResource>();
     let stats = Resource::new(|| (), |_| get_call_stats());
+    let open = Resource::new(|| (), |_| crate::functions::health::setup_open_items());
     view! {
         <Title text="Overview"/>
         <Suspense fallback=|| view! { <Loading/> }>
@@ -78,7 +78,7 @@ pub fn OverviewPage() -> impl IntoView {
                 let admin = user.as_ref().is_some_and(|u| u.is_admin());
                 view! {
                     <PageHeader title=format!("Hello, {name}") subtitle="Your voice agents on the phone network, at a glance."/>
-                    {admin.then(|| view! { <SetupChecklist/> })}
+                    {admin.then(|| view! { <crate::pages::health::OpsSummary open/> })}
                     <section class="card" aria-labelledby="today-title" data-testid="call-stats">
                         <h2 id="today-title">"Today's calls"</h2>
                         {match stats.await {
@@ -178,45 +178,6 @@ pub fn week_chart(days: &[DayCount]) -> String {
     }
     svg.push_str("</svg>");
     svg
-}
-
-/// What an admin still has to connect before numbers and calls work.
-#[component]
-fn SetupChecklist() -> impl IntoView {
-    let twilio = Resource::new(|| (), |_| twilio_settings());
-    let livekit = Resource::new(|| (), |_| livekit_settings());
-    view! {
-        <section class="card" aria-labelledby="checklist-title">
-            <h2 id="checklist-title">"Connect your providers"</h2>
-            <Suspense fallback=|| view! { <Loading/> }>
-                {move || Suspend::new(async move {
-                    let t = twilio.await.ok();
-                    let l = livekit.await.ok();
-                    let twilio_ok = t.as_ref().is_some_and(|t| t.last_test.as_ref().is_some_and(|x| x.ok));
-                    let twilio_saved = t.as_ref().is_some_and(|t| t.auth_token.is_set() && !t.account_sid.value.is_empty());
-                    let livekit_ok = l.as_ref().is_some_and(|l| l.configured());
-                    view! {
-                        <ul class="checklist">
-                            <li class:done=twilio_ok>
-                                <span class="check" aria-hidden="true">{if twilio_ok { icons::check() } else { icons::plug() }}</span>
-                                <div>
-                                    <a href="/dashboard/settings/admin/telephony/twilio">"Twilio"</a>
-                                    <p class="muted">{if twilio_ok { "Connected and tested." } else if twilio_saved { "Credentials saved — run “Test connection”." } else { "Add your Account SID, Auth Token and SIP trunk." }}</p>
-                                </div>
-                            </li>
-                            <li class:done=livekit_ok>
-                                <span class="check" aria-hidden="true">{if livekit_ok { icons::check() } else { icons::plug() }}</span>
-                                <div>
-                                    <a href="/dashboard/settings/admin/telephony/livekit">"LiveKit"</a>
-                                    <p class="muted">{if livekit_ok { "Configured from the environment." } else { "Set DIAL_LIVEKIT_URL, DIAL_LIVEKIT_API_KEY and DIAL_LIVEKIT_API_SECRET." }}</p>
-                                </div>
-                            </li>
-                        </ul>
-                    }
-                })}
-            </Suspense>
-        </section>
-    }
 }
 
 #[component]

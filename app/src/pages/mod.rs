@@ -11,6 +11,7 @@ pub mod carriers;
 pub mod dashboard;
 pub mod do_not_call;
 pub mod event_hooks;
+pub mod health;
 pub mod livekit_settings;
 pub mod numbers;
 pub mod routing;

@@ -7,6 +7,7 @@ use crate::{
     },
     error::AppError,
     functions::carriers::carrier_options,
+    functions::health::number_drift,
     functions::numbers::{
         get_number, import_candidates, list_numbers, owner_options, search_numbers, AllotNumber,
         BuyNumber, ImportNumbers, LabelNumber, ReleaseNumber,
@@ -606,6 +607,11 @@ pub fn NumberPage() -> impl IntoView {
         },
         |(id, _, _, _)| get_number(id),
     );
+    // The last drift scan's findings about the number (an admin's; empty for owners).
+    let drift = Resource::new(
+        move || (id(), assignment.version()),
+        |(id, _)| async move { number_drift(id).await.unwrap_or_default() },
+    );
     view! {
         <Title text="Phone number"/>
         <Suspense fallback=|| view! { <Loading/> }>
@@ -617,7 +623,7 @@ pub fn NumberPage() -> impl IntoView {
                         <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
                     }.into_any(),
                     Ok(n) if n.is_released() => view! { <ReleasedNumber number=n/> }.into_any(),
-                    Ok(n) => view! { <NumberDetails number=n label allot release assignment owners routing/> }.into_any(),
+                    Ok(n) => view! { <NumberDetails number=n label allot release assignment owners routing drift/> }.into_any(),
                 }
             })}
         </Suspense>
@@ -683,6 +689,7 @@ fn NumberDetails(
     assignment: AssignmentActions,
     owners: Resource<Vec<OwnerOption>>,
     routing: RoutingData,
+    drift: Resource<Vec<crate::model::DriftFinding>>,
 ) -> impl IntoView {
     let me = use_context::<MeResource>();
     let shown = number.e164.formatted();
@@ -697,6 +704,7 @@ fn NumberDetails(
         <PageHeader title=shown.clone() subtitle=if number.label.is_empty() { "No label".to_string() } else { number.label.clone() }>
             <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
         </PageHeader>
+        <crate::pages::health::NumberDrift findings=drift/>
         <section class="card">
             <dl class="facts">
                 <dt>"Number"</dt><dd><code>{number.e164.to_string()}</code></dd>

@@ -9,7 +9,7 @@ use crate::{
     error::AppError,
     functions::sandbox::{
         sandbox_status, SandboxAgentAnswers, SandboxInboundCall, SandboxSetCallLength,
-        SandboxSetOutcome, SandboxSetOutcomeMix,
+        SandboxSetOutcome, SandboxSetOutcomeMix, SandboxTamper,
     },
     model::CALL_OUTCOMES,
 };
@@ -90,6 +90,8 @@ fn SandboxControls() -> impl IntoView {
     let answer = ServerAction::<SandboxAgentAnswers>::new();
     let mix = ServerAction::<SandboxSetOutcomeMix>::new();
     let length = ServerAction::<SandboxSetCallLength>::new();
+    let tamper = ServerAction::<SandboxTamper>::new();
+    let tamper_value = tamper.value();
     let placed = Memo::new(move |_| inbound.version().get());
     let answered = Memo::new(move |_| answer.version().get());
     let chosen = successes(outcome.value());
@@ -184,6 +186,16 @@ fn SandboxControls() -> impl IntoView {
                         error=Signal::derive(field_error(length_value, "longest"))/>
                 </div>
                 <button class="button button-primary" type="submit">"Save call length"</button>
+            </ActionForm>
+        </section>
+        <section class="card" aria-labelledby="tamper" id="tamper-section">
+            <h2 id="tamper">"Change a route behind Dial's back"</h2>
+            <p class="muted">"Does what someone in LiveKit's console might: the number's dispatch rule starts dispatching another agent, while Dial's records stay as they were. The Drift page then finds the difference and repairs it."</p>
+            {result_banner(tamper_value, "tamper-result")}
+            <ActionForm action=tamper>
+                <Field label="Number" name="number" placeholder="+1 415 555 0100" required=true id_prefix="tamper-"
+                    error=Signal::derive(field_error(tamper_value, "number"))/>
+                <button class="button button-secondary" type="submit">"Change its dispatch rule"</button>
             </ActionForm>
         </section>
         <Suspense fallback=|| view! { <Loading/> }>

@@ -105,6 +105,14 @@ pub fn SettingsIndex() -> impl IntoView {
                                     {icons::shield()}<strong>"Do not call"</strong>
                                     <span class="muted">"Numbers no campaign will ever call, added by hand or from a CSV file."</span>
                                 </a>
+                                <a class="tile" href="/dashboard/setup">
+                                    {icons::check()}<strong>"Setup checklist"</strong>
+                                    <span class="muted">"Everything calls need, checked live against Twilio and LiveKit."</span>
+                                </a>
+                                <a class="tile" href="/dashboard/drift">
+                                    {icons::alert()}<strong>"Drift"</strong>
+                                    <span class="muted">"Where Twilio or LiveKit no longer hold what Dial set up, and the repair."</span>
+                                </a>
                                 <a class="tile" href="/dashboard/settings/admin/audit">
                                     {icons::list()}<strong>"Audit log"</strong>
                                     <span class="muted">"Every sign-in and every change, newest first."</span>

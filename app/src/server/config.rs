@@ -29,6 +29,9 @@ pub struct Config {
     /// A campaign contact claimed by an instance that has not renewed the claim for this
     /// long is reconciled by any instance (`campaigns::engine`).
     pub campaign_lease: Duration,
+    /// How often some instance scans Twilio and LiveKit for drift
+    /// (`DIAL_DRIFT_SCAN_MINUTES`; `None`: never on a schedule, only when asked).
+    pub drift_scan_every: Option<Duration>,
     pub session_idle: Duration,
     pub session_absolute: Duration,
     /// Read the client's address from X-Forwarded-For (set when behind a reverse proxy).
@@ -89,6 +92,7 @@ impl Config {
             livekit_reads_per_second: crate::server::calls::follow::READS_PER_SECOND,
             provisioning_lease: Duration::from_secs(30),
             campaign_lease: Duration::from_secs(30),
+            drift_scan_every: Some(Duration::from_secs(15 * 60)),
             session_idle: Duration::from_secs(12 * 3600),
             session_absolute: Duration::from_secs(7 * 24 * 3600),
             trust_proxy: false,

@@ -25,6 +25,7 @@ pub mod notice;
 pub mod numbers;
 pub mod routing;
 pub mod sandbox;
+pub mod setup_check;
 pub mod state;
 pub mod stats;
 pub mod time_zones;

@@ -113,6 +113,7 @@ pub(super) fn step_title(kind: RunKind, name: StepName) -> String {
         .unwrap_or_else(|| name.to_string())
 }
 
+pub mod drift;
 mod engine;
 mod error;
 mod route_test;
@@ -120,6 +121,7 @@ mod runs;
 mod steps;
 mod store;
 mod transfers;
+mod trunk_check;
 mod trunks;
 mod undo;
 mod view;
@@ -133,6 +135,7 @@ use undo::*;
 pub use route_test::*;
 pub use runs::*;
 pub use transfers::*;
+pub use trunk_check::*;
 pub use trunks::*;
 pub use view::*;
 

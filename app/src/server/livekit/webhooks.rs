@@ -159,6 +159,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             return (status, refused.to_string()).into_response();
         }
     };
+    crate::server::setup_check::heard(&state, crate::server::setup_check::Provider::LiveKit);
     match calls::ingest::apply(&state, &event).await {
         Ok(applied) => {
             follow_up(&state, &event, &applied);

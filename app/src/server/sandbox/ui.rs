@@ -391,3 +391,61 @@ pub async fn set_call_length(
         None => "Saved. Callees no longer hang up: answered calls last until the agent or Dial ends them.".to_string(),
     })
 }
+
+/// The agent a tampered dispatch rule dispatches instead of the assistant's.
+pub const TAMPERED_AGENT: &str = "someone-elses-agent";
+
+/// Changes the number's dispatch rule in the (simulated) LiveKit through LiveKit's own
+/// API, as someone in LiveKit's console would: it now dispatches [`TAMPERED_AGENT`].
+/// Dial's records stay as they were, so a drift scan finds the difference.
+pub async fn tamper(state: &AppState, actor: &Actor, number: &str) -> Result<String, AppError> {
+    let e164 = E164::parse(number.trim(), None).map_err(|m| AppError::invalid("number", m))?;
+    let rule_id: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT dispatch_rule_id FROM phone_numbers WHERE e164 = $1 AND released_at IS NULL",
+    )
+    .bind(e164.as_str())
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some(rule_id) = rule_id.flatten() else {
+        return Err(AppError::invalid(
+            "number",
+            format!(
+                "{} has no dispatch rule: assign it to an assistant first.",
+                e164.formatted()
+            ),
+        ));
+    };
+    let lk = crate::server::livekit::settings::client(state)?;
+    let rules = lk.list_dispatch_rules().await.map_err(AppError::from)?;
+    let Some(mut rule) = rules
+        .into_iter()
+        .find(|r| r.sip_dispatch_rule_id == rule_id)
+    else {
+        return Err(AppError::conflict(format!(
+            "The dispatch rule {rule_id} is already gone from LiveKit: scan for drift to see it."
+        )));
+    };
+    match rule.room_config.as_mut().and_then(|c| c.agents.first_mut()) {
+        Some(agent) => agent.agent_name = TAMPERED_AGENT.to_string(),
+        None => {
+            return Err(AppError::conflict(
+                "The dispatch rule dispatches no agent to change.",
+            ))
+        }
+    }
+    lk.replace_dispatch_rule(&rule_id, rule)
+        .await
+        .map_err(AppError::from)?;
+    audit::record(
+        &state.db,
+        actor,
+        "sandbox.route_tampered",
+        Some(e164.as_str()),
+        Some(&rule_id),
+    )
+    .await?;
+    Ok(format!(
+        "The dispatch rule for {} now dispatches agent {TAMPERED_AGENT}, as if changed in LiveKit's console. Drift detection will find it.",
+        e164.formatted()
+    ))
+}

@@ -127,6 +127,7 @@ async fn verify(
         );
         return Err(forbidden("wrong account"));
     }
+    crate::server::setup_check::heard(state, crate::server::setup_check::Provider::Twilio);
     Ok(form)
 }
 

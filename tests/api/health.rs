@@ -1,0 +1,679 @@
+//! Operations: the setup checklist (each item in its good and bad states), drift (each
+//! kind introduced through the fakes' own APIs — as someone in the Twilio or LiveKit
+//! console would — found, repaired, gone), orphans, the JSON API, and `dial doctor`'s
+//! report, JSON and exit code.
+
+use crate::{assignment::*, helpers::*};
+use dial_app::server::livekit::proto;
+use dial_app::{
+    model::{Checklist, DriftKind, DriftReport, Light, Repair},
+    server::{livekit::LiveKitClient, sandbox::DEFAULT_TWILIO_ACCOUNT_SID as SID},
+};
+use serde_json::Value;
+use std::time::Duration;
+
+fn light(list: &Checklist, key: &str) -> (Light, String) {
+    let item = list
+        .items
+        .iter()
+        .find(|i| i.key == key)
+        .unwrap_or_else(|| panic!("no item {key} in {list:?}"));
+    (item.light, item.detail.clone())
+}
+
+async fn checklist(app: &TestApp) -> Checklist {
+    app.call(&app.client, "setup/check", &[])
+        .await
+        .expect("checklist")
+}
+
+async fn scan(app: &TestApp) -> DriftReport {
+    app.call(&app.client, "drift/scan", &[])
+        .await
+        .expect("scan")
+}
+
+/// The sandbox's LiveKit as a console user would reach it: its own API, over HTTP.
+fn console(app: &TestApp) -> LiveKitClient {
+    let lk = &app.state.config.livekit;
+    LiveKitClient::new(
+        lk.url.as_deref().expect("url"),
+        lk.api_key.as_deref().expect("key"),
+        lk.api_secret.as_ref().expect("secret"),
+        Duration::from_secs(5),
+    )
+}
+
+/// A number bought, assigned to an assistant, and its route tested.
+async fn assigned(app: &TestApp, e164: &str) -> (String, String) {
+    let number = twilio_number(app, e164).await;
+    let admin = user_id(app, ADMIN).await;
+    let assistant = insert_assistant(app, &admin, "Desk", "desk-agent", "desk-").await;
+    assign(app, &app.client, &number.id, &assistant)
+        .await
+        .expect("assign");
+    (number.id, assistant)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checklist_goes_from_red_to_green_as_a_new_admin_sets_dial_up() {
+    let app = provisioning_app().await;
+    let list = checklist(&app).await;
+    // A fresh sandbox: providers connected, nothing of the admin's own yet.
+    assert_eq!(
+        light(&list, "twilio.credentials").0,
+        Light::Green,
+        "{list:?}"
+    );
+    assert_eq!(light(&list, "livekit.config").0, Light::Green);
+    assert_eq!(light(&list, "livekit.api").0, Light::Green);
+    assert_eq!(light(&list, "calls.numbers").0, Light::Red);
+    assert_eq!(light(&list, "calls.assistants").0, Light::Red);
+    assert_eq!(light(&list, "calls.assignment").0, Light::Red);
+    assert_eq!(light(&list, "calls.outbound_test").0, Light::Amber);
+    // The sandbox generates its key into the data directory: amber, with the fix.
+    let (l, detail) = light(&list, "server.encryption_key");
+    assert_eq!(l, Light::Amber);
+    assert!(detail.contains("DIAL_ENCRYPTION_KEY"), "{detail}");
+    // Auto trunk is on and no number was assigned yet: the trunk comes later.
+    assert_eq!(light(&list, "twilio.trunk").0, Light::Amber, "{list:?}");
+    // Nothing heard from LiveKit yet.
+    let (l, detail) = light(&list, "webhooks.livekit");
+    assert_eq!(l, Light::Amber);
+    assert!(detail.contains("/webhooks/livekit"), "{detail}");
+    // Red items link to where they are fixed.
+    let numbers = list
+        .items
+        .iter()
+        .find(|i| i.key == "calls.numbers")
+        .unwrap();
+    assert_eq!(
+        numbers.fix_href.as_deref(),
+        Some("/dashboard/phone-numbers/buy")
+    );
+
+    let (number_id, _) = assigned(&app, "+14155550131").await;
+    let list = checklist(&app).await;
+    assert_eq!(light(&list, "calls.numbers").0, Light::Green);
+    assert_eq!(light(&list, "calls.assistants").0, Light::Green);
+    assert_eq!(light(&list, "calls.assignment").0, Light::Green);
+    // The trunk now exists, sends calls to LiveKit and has a credential list; the
+    // sandbox trunk allows transfers.
+    let (l, detail) = light(&list, "twilio.trunk");
+    assert!(l != Light::Red, "{detail}");
+    assert!(detail.contains("Trunk TK"), "{detail}");
+    let (l, detail) = light(&list, "calls.route_tests");
+    assert_eq!(l, Light::Amber, "{detail}");
+    assert!(detail.contains("+1 (415) 555-0131"), "{detail}");
+    let _: dial_app::model::RouteCheck = app
+        .call(
+            &app.client,
+            "assignment/test-route",
+            &[("number_id", &number_id)],
+        )
+        .await
+        .expect("route test");
+    let list = checklist(&app).await;
+    assert_eq!(light(&list, "calls.route_tests").0, Light::Green);
+    // The route test's call sent LiveKit webhooks (within the write interval).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let list = checklist(&app).await;
+        if light(&list, "webhooks.livekit").0 == Light::Green {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{list:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A checklist is reused for a short time unless asked again.
+    let cached: Checklist = app
+        .call(&app.client, "setup/checklist", &[])
+        .await
+        .expect("cached");
+    let fresh = checklist(&app).await;
+    assert!(cached.checked_at <= fresh.checked_at);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_twilio_trunk_and_bad_livekit_credentials_are_red_with_the_reason() {
+    let app = provisioning_app().await;
+    assigned(&app, "+14155550132").await;
+    let (twilio, _) = fakes(&app);
+    let trunk = twilio.trunks(SID).remove(0);
+    // Someone removes the trunk's origination URI and its credential list in Twilio.
+    let client = dial_app::server::twilio::settings::client(&app.state)
+        .await
+        .expect("client");
+    for url in client
+        .list_origination_urls(&trunk.sid)
+        .await
+        .expect("urls")
+    {
+        client
+            .delete_origination_url(&trunk.sid, &url.sid)
+            .await
+            .expect("delete url");
+    }
+    for list in client
+        .list_trunk_credential_lists(&trunk.sid)
+        .await
+        .expect("lists")
+    {
+        client
+            .dissociate_credential_list(&trunk.sid, &list.sid)
+            .await
+            .expect("dissociate");
+    }
+    let list = checklist(&app).await;
+    let (l, detail) = light(&list, "twilio.trunk");
+    assert_eq!(l, Light::Red, "{detail}");
+    assert!(detail.contains("does not send calls to sip:"), "{detail}");
+    assert!(detail.contains("no credential list"), "{detail}");
+
+    // Twilio refusing the credentials.
+    let (twilio, _) = fakes(&app);
+    twilio.add_account(SID, "a-new-token-the-admin-did-not-save", "Sandbox");
+    let list = checklist(&app).await;
+    let (l, detail) = light(&list, "twilio.credentials");
+    assert_eq!(l, Light::Red, "{detail}");
+    assert_eq!(light(&list, "twilio.trunk").0, Light::Red);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn livekit_missing_or_refusing_is_red() {
+    let mut spawn = Spawn::new().await;
+    spawn.config.livekit.url = Some("http://127.0.0.1:9".into());
+    spawn.config.livekit.api_key = Some("APIwrong".into());
+    spawn.config.livekit.api_secret = Some(secrecy::SecretString::from("nope".to_string()));
+    spawn.config.livekit_timeout = Duration::from_secs(1);
+    let app = spawn.start().await;
+    app.setup_admin().await;
+    let list = checklist(&app).await;
+    let (l, detail) = light(&list, "livekit.config");
+    assert_eq!(l, Light::Red);
+    assert!(detail.contains("DIAL_LIVEKIT_SIP_URI"), "{detail}");
+    assert_eq!(light(&list, "livekit.api").0, Light::Red);
+    assert_eq!(light(&list, "twilio.credentials").0, Light::Red);
+    // Owners may not read it.
+    let (owner, _) = app.owner_client().await;
+    let refused = app
+        .call::<Checklist>(&owner, "setup/checklist", &[])
+        .await
+        .expect_err("owners are refused");
+    assert!(
+        matches!(refused, dial_app::error::AppError::Forbidden),
+        "{refused:?}"
+    );
+}
+
+/// Finds the one finding of `kind`, repairs it through the page's server function, and
+/// checks it is gone afterwards.
+async fn repair_and_check(app: &TestApp, kind: DriftKind) -> String {
+    repair_and_check_on(app, kind, None).await
+}
+
+/// [`repair_and_check`] for the finding about `e164`.
+async fn repair_and_check_on(app: &TestApp, kind: DriftKind, e164: Option<&str>) -> String {
+    let report = scan(app).await;
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.kind == kind && (e164.is_none() || f.e164.as_deref() == e164))
+        .unwrap_or_else(|| panic!("no {kind:?} finding in {report:?}"))
+        .clone();
+    let message: String = app
+        .call(&app.client, "drift/repair", &[("finding_id", &finding.id)])
+        .await
+        .unwrap_or_else(|e| panic!("repair {finding:?}: {e:?}"));
+    let after: DriftReport = app
+        .call(&app.client, "drift/report", &[])
+        .await
+        .expect("report");
+    assert!(
+        after.findings.iter().all(|f| f.id != finding.id),
+        "{finding:?} is still there after “{message}”: {after:?}"
+    );
+    finding.words
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_livekit_drift_is_found_in_words_and_repaired() {
+    let app = provisioning_app().await;
+    let (number_id, _) = assigned(&app, "+14155550133").await;
+    let (_, livekit) = fakes(&app);
+    let lk = console(&app);
+    // The sandbox's account holds two numbers Dial never imported: only those are found.
+    let fresh = scan(&app).await;
+    assert!(
+        fresh
+            .findings
+            .iter()
+            .all(|f| f.kind == DriftKind::UnknownNumber
+                && f.e164.as_deref().is_some_and(|n| n.starts_with("+1212"))),
+        "fresh assignments drift: {fresh:?}"
+    );
+
+    // The rule's agent is changed in the console.
+    let rule = livekit.dispatch_rules().remove(0);
+    let mut changed = rule.clone();
+    if let Some(c) = changed.room_config.as_mut() {
+        c.agents[0].agent_name = "someone-else".into();
+    }
+    lk.replace_dispatch_rule(&rule.sip_dispatch_rule_id, changed)
+        .await
+        .expect("change the rule");
+    let words = repair_and_check(&app, DriftKind::RuleChanged).await;
+    assert!(
+        words.contains("now dispatches agent `someone-else`, the assistant says `desk-agent`"),
+        "{words}"
+    );
+    assert_eq!(
+        livekit.dispatch_rules()[0]
+            .room_config
+            .as_ref()
+            .unwrap()
+            .agents[0]
+            .agent_name,
+        "desk-agent"
+    );
+
+    // The rule is deleted.
+    let rule = livekit.dispatch_rules().remove(0);
+    lk.delete_dispatch_rule(&rule.sip_dispatch_rule_id)
+        .await
+        .expect("delete the rule");
+    let words = repair_and_check(&app, DriftKind::RuleMissing).await;
+    assert!(words.contains("+1 (415) 555-0133"), "{words}");
+    assert_eq!(livekit.dispatch_rules().len(), 1);
+
+    // The inbound trunk's numbers are changed.
+    let inbound = livekit.inbound_trunks().remove(0);
+    lk.update_inbound_trunk(
+        &inbound.sip_trunk_id,
+        proto::SipInboundTrunkUpdate {
+            numbers: Some(proto::ListUpdate {
+                set: vec!["+14155550999".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("change the trunk");
+    let words = repair_and_check(&app, DriftKind::InboundChanged).await;
+    assert!(words.contains("no longer takes calls to"), "{words}");
+
+    // The outbound trunk is deleted.
+    let outbound = livekit.outbound_trunks().remove(0);
+    lk.delete_trunk(&outbound.sip_trunk_id)
+        .await
+        .expect("delete the outbound trunk");
+    repair_and_check(&app, DriftKind::OutboundMissing).await;
+    assert_eq!(livekit.outbound_trunks().len(), 1);
+
+    // A route test still reaches the agent after all the repairs.
+    let check: dial_app::model::RouteCheck = app
+        .call(
+            &app.client,
+            "assignment/test-route",
+            &[("number_id", &number_id)],
+        )
+        .await
+        .expect("route test");
+    assert!(check.ok, "{check:?}");
+    // Every repair is audited; a scan alone changed nothing.
+    let actions = app.audit_actions().await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "drift.repaired").count(),
+        4,
+        "{actions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twilio_drift_orphans_and_unknown_numbers_are_found_and_handled() {
+    let app = provisioning_app().await;
+    let (number_id, _) = assigned(&app, "+14155550134").await;
+    let (twilio, livekit) = fakes(&app);
+    let client = dial_app::server::twilio::settings::client(&app.state)
+        .await
+        .expect("client");
+    // The number is taken off Dial's trunk in the Twilio console.
+    let at = twilio
+        .numbers(SID)
+        .into_iter()
+        .find(|n| n.phone_number == "+14155550134")
+        .expect("number");
+    let trunk = at.trunk_sid.clone().expect("attached");
+    client.detach_number(&trunk, &at.sid).await.expect("detach");
+    let words = repair_and_check(&app, DriftKind::NumberOffTrunk).await;
+    assert!(words.contains("is on no trunk now"), "{words}");
+    assert!(twilio
+        .numbers(SID)
+        .iter()
+        .any(|n| n.phone_number == "+14155550134" && n.trunk_sid.as_deref() == Some(&trunk)));
+
+    // An inbound trunk with Dial's metadata that no number records: an orphan. Deleting
+    // it needs the confirmation the page shows, which names it.
+    let lk = console(&app);
+    let orphan = lk
+        .create_inbound_trunk(dial_app::server::livekit::InboundTrunkSpec {
+            name: "Dial +14155550138".into(),
+            numbers: vec!["+14155550138".into()],
+            metadata: serde_json::json!({"managed_by": "dial", "number_id": "gone", "e164": "+14155550138"}).to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect("orphan");
+    let report = scan(&app).await;
+    let found = report
+        .findings
+        .iter()
+        .find(|f| f.kind == DriftKind::Orphan)
+        .expect("orphan found");
+    assert!(
+        matches!(&found.repair, Repair::DeleteLiveKit { id, .. } if *id == orphan.sip_trunk_id),
+        "{found:?}"
+    );
+    assert!(
+        found.words.contains("no number records it"),
+        "{}",
+        found.words
+    );
+    let page = app.get_page(&app.client, "/dashboard/drift").await.2;
+    assert!(
+        page.contains(&format!("Delete inbound trunk {}", orphan.sip_trunk_id)),
+        "the page's confirmation names the object"
+    );
+    repair_and_check(&app, DriftKind::Orphan).await;
+    assert!(livekit
+        .inbound_trunks()
+        .iter()
+        .all(|t| t.sip_trunk_id != orphan.sip_trunk_id));
+
+    // A number bought in the Twilio console, unknown to Dial: adopt imports it.
+    twilio.give_number(SID, "+14155550139").expect("number");
+    let words = repair_and_check_on(&app, DriftKind::UnknownNumber, Some("+14155550139")).await;
+    assert!(words.contains("Dial does not know it"), "{words}");
+    number_by_e164(&app, "+14155550139").await;
+
+    // A number released in the Twilio console: found, but only a person can decide.
+    let at = twilio
+        .numbers(SID)
+        .into_iter()
+        .find(|n| n.phone_number == "+14155550134")
+        .expect("number");
+    client.release_number(&at.sid).await.expect("release");
+    let report = scan(&app).await;
+    let gone = report
+        .findings
+        .iter()
+        .find(|f| f.kind == DriftKind::NumberGone)
+        .expect("gone found");
+    assert_eq!(gone.repair, Repair::Manual);
+    assert_eq!(gone.number_id.as_deref(), Some(number_id.as_str()));
+    let refused = app
+        .call::<String>(&app.client, "drift/repair", &[("finding_id", &gone.id)])
+        .await
+        .expect_err("manual findings are not repaired by Dial");
+    assert!(refused.to_string().contains("cannot repair"), "{refused}");
+    // The number's page carries the badge.
+    let badge: Vec<dial_app::model::DriftFinding> = app
+        .call(&app.client, "drift/number", &[("number_id", &number_id)])
+        .await
+        .expect("badge");
+    assert_eq!(badge.len(), 1);
+    let page = app
+        .get_page(
+            &app.client,
+            &format!("/dashboard/phone-numbers/{number_id}"),
+        )
+        .await
+        .2;
+    assert!(
+        page.contains("data-testid=\"number-drift\""),
+        "no badge on the number's page"
+    );
+    // A repair of a finding that is no longer there is "not found".
+    let missing = app
+        .call::<String>(
+            &app.client,
+            "drift/repair",
+            &[("finding_id", "orphan:nothing")],
+        )
+        .await
+        .expect_err("unknown finding");
+    assert!(
+        matches!(missing, dial_app::error::AppError::NotFound { .. }),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_api_reads_the_checklist_and_repairs_drift_for_admins_only() {
+    let app = provisioning_app().await;
+    assigned(&app, "+14155550135").await;
+    let key: dial_app::model::CreatedKey = app
+        .call(&app.client, "api-keys/create", &[("name", "ops")])
+        .await
+        .expect("key");
+    let api = reqwest::Client::new();
+    let get = |path: &str| {
+        api.get(app.url(&format!("/api/v1{path}")))
+            .bearer_auth(&key.secret)
+            .send()
+    };
+    let setup: Value = get("/setup?fresh=true")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        setup["items"].as_array().is_some_and(|i| !i.is_empty()),
+        "{setup}"
+    );
+    let bad = get("/setup?fresh=maybe").await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let (_, livekit) = fakes(&app);
+    let rule = livekit.dispatch_rules().remove(0);
+    console(&app)
+        .delete_dispatch_rule(&rule.sip_dispatch_rule_id)
+        .await
+        .unwrap();
+    let report: Value = api
+        .post(app.url("/api/v1/drift/scan"))
+        .bearer_auth(&key.secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let finding = report["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["kind"] == "rule_missing"))
+        .unwrap_or_else(|| panic!("no rule_missing in {report}"))
+        .clone();
+    let id = finding["id"].as_str().expect("an id").to_string();
+    assert_eq!(finding["repair"]["action"], "reassign", "{report}");
+    let repaired = api
+        .post(app.url(&format!("/api/v1/drift/findings/{id}/repair")))
+        .bearer_auth(&key.secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(repaired.status(), 200);
+    let repaired: Value = repaired.json().await.unwrap();
+    assert!(
+        repaired["report"]["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().all(|f| f["kind"] == "unknown_number")),
+        "{repaired}"
+    );
+    let again = api
+        .post(app.url(&format!("/api/v1/drift/findings/{id}/repair")))
+        .bearer_auth(&key.secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+
+    // An owner's key is refused.
+    let (owner, _) = app.owner_client().await;
+    let owner_key: dial_app::model::CreatedKey = app
+        .call(&owner, "api-keys/create", &[("name", "mine")])
+        .await
+        .expect("owner key");
+    let refused = api
+        .get(app.url("/api/v1/drift"))
+        .bearer_auth(&owner_key.secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dial_doctor_reports_in_words_and_json_with_its_exit_code() {
+    use dial_fakes::{livekit::FakeLiveKit, twilio::FakeTwilio};
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let twilio = FakeTwilio::new();
+    let (sid, token) = (
+        "AC0000000000000000000000000000d0c7",
+        "d0c7d0c7d0c7d0c7d0c7d0c7d0c7d0c7",
+    );
+    twilio.add_account(sid, token, "Doctor");
+    let twilio_url = format!("http://{}", twilio.serve(loopback).await.unwrap());
+    let (key, secret) = ("APIdoctor", "doctor-secret-0123456789");
+    let livekit = FakeLiveKit::new(key, secret);
+    let livekit_url = format!("http://{}", livekit.serve(loopback).await.unwrap());
+    let mut spawn = Spawn::new().await;
+    spawn.config.twilio_api_base = twilio_url.clone();
+    spawn.config.twilio_trunking_base = twilio_url.clone();
+    spawn.config.livekit.url = Some(livekit_url.clone());
+    spawn.config.livekit.api_key = Some(key.into());
+    spawn.config.livekit.api_secret = Some(secrecy::SecretString::from(secret.to_string()));
+    spawn.config.livekit.sip_uri = Some("doctor.sip.livekit.cloud".into());
+    let database_url = spawn.config.database_url.clone().expect("database");
+    let data_dir = spawn.config.data_dir.clone();
+    let doctor = |json: bool, livekit_url: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dial"));
+        command
+            .arg("doctor")
+            .env("DATABASE_URL", &database_url)
+            .env("DIAL_DATA_DIR", &data_dir)
+            .env("DIAL_TWILIO_API_BASE", &twilio_url)
+            .env("DIAL_TWILIO_TRUNKING_BASE", &twilio_url)
+            .env("DIAL_TWILIO_ACCOUNT_SID", sid)
+            .env("DIAL_TWILIO_AUTH_TOKEN", token)
+            .env("DIAL_LIVEKIT_URL", livekit_url)
+            .env("DIAL_LIVEKIT_API_KEY", key)
+            .env("DIAL_LIVEKIT_API_SECRET", secret)
+            .env("DIAL_LIVEKIT_SIP_URI", "doctor.sip.livekit.cloud")
+            .env("DIAL_PUBLIC_URL", "https://dial.example.com")
+            .env("RUST_LOG", "error");
+        if json {
+            command.arg("--json");
+        }
+        let out = command.output().expect("run dial doctor");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let item = |json: &Value, key: &str| -> String {
+        json["checklist"]["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["key"] == key))
+            .map(|i| i["light"].as_str().unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("no {key} in {json}"))
+    };
+    let parse = |text: &str| -> Value {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+
+    // Before `dial serve` ever ran: the database is made; nothing is set up yet.
+    let (ok, text) = doctor(false, &livekit_url);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("Twilio account: Connected to “Doctor”"),
+        "{text}"
+    );
+    assert!(text.contains("FIX   A phone number"), "{text}");
+    assert!(text.contains("Not well"), "{text}");
+    assert!(!text.contains(token) && !text.contains(secret), "{text}");
+    let (ok, text) = doctor(true, &livekit_url);
+    assert!(!ok);
+    let json = parse(&text);
+    assert_eq!(json["ok"], false);
+    assert_eq!(item(&json, "livekit.api"), "green");
+    assert_eq!(item(&json, "server.public_url"), "green");
+    assert_eq!(item(&json, "calls.numbers"), "red");
+
+    // Set up through Dial: the trunk settings, a number, an assistant, an assignment.
+    let app = spawn.start().await;
+    app.setup_admin().await;
+    let _: dial_app::model::TwilioSettingsView = app
+        .call(
+            &app.client,
+            "settings/twilio/save",
+            &[
+                ("account_sid", sid),
+                ("auth_token", token),
+                ("auto_trunk", "on"),
+            ],
+        )
+        .await
+        .expect("twilio settings");
+    let number_sid = twilio.give_number(sid, "+14155550136").expect("number");
+    let _: u32 = app
+        .call(&app.client, "numbers/import", &[("sid", &number_sid)])
+        .await
+        .expect("import");
+    let number = number_by_e164(&app, "+14155550136").await;
+    let admin = user_id(&app, ADMIN).await;
+    let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .expect("assign");
+    let (ok, text) = doctor(true, &livekit_url);
+    let json = parse(&text);
+    assert!(ok, "all is well, yet: {text}");
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["drift"]["numbers_checked"], 1);
+
+    // Someone deletes the dispatch rule in LiveKit: drift, and a non-zero exit.
+    let rule = livekit.dispatch_rules().remove(0);
+    LiveKitClient::new(
+        &livekit_url,
+        key,
+        &secrecy::SecretString::from(secret.to_string()),
+        Duration::from_secs(5),
+    )
+    .delete_dispatch_rule(&rule.sip_dispatch_rule_id)
+    .await
+    .expect("delete");
+    let (ok, text) = doctor(false, &livekit_url);
+    assert!(!ok);
+    assert!(
+        text.contains("DRIFT The dispatch rule for +1 (415) 555-0136 is gone"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/api/v1/drift/findings/rule_missing:"),
+        "{text}"
+    );
+
+    // A LiveKit that cannot be reached is red, and drift could not be checked.
+    let (ok, text) = doctor(true, "http://127.0.0.1:9");
+    assert!(!ok);
+    let json = parse(&text);
+    assert_eq!(item(&json, "livekit.api"), "red");
+    assert!(
+        json["drift"]["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("LiveKit was not checked")),
+        "{json}"
+    );
+}
