@@ -200,11 +200,14 @@ fn take_slot(next_ms: i64, now_ms: i64, interval_ms: i64) -> Option<i64> {
 }
 
 /// A carrier trunk's slots: never two calls closer than its interval, plus a margin for
-/// the time between the claim and the carrier seeing the call. Twilio counts a trunk's
-/// calls over a sliding second and refuses the one over the limit; nothing is caught up.
+/// the time between the claim and the carrier seeing the call (20 ms, but at most a tenth
+/// of the interval, so a fast trunk keeps most of its rate: 100 a second gets 11 ms
+/// slots, not 30). Twilio counts a trunk's calls over a sliding second and refuses the
+/// one over the limit; nothing is caught up.
 fn take_trunk_slot(next_ms: i64, now_ms: i64, cps: i64) -> Option<i64> {
     const MARGIN_MS: i64 = 20;
-    let interval = (1000 + cps - 1) / cps.max(1) + MARGIN_MS;
+    let base = (1000 + cps - 1) / cps.max(1);
+    let interval = base + MARGIN_MS.min(base / 10).max(1);
     (next_ms <= now_ms).then_some(now_ms + interval)
 }
 
@@ -941,5 +944,7 @@ mod tests {
         assert_eq!(take_trunk_slot(1000, 1030, 1), Some(2050));
         assert_eq!(take_trunk_slot(1000, 999, 1), None);
         assert_eq!(take_trunk_slot(0, 5000, 3), Some(5354));
+        // A fast trunk's margin is a tenth of its interval: 100 a second stays near 100.
+        assert_eq!(take_trunk_slot(0, 5000, 100), Some(5011));
     }
 }
