@@ -13,6 +13,7 @@ mod call_control;
 mod call_pages;
 mod calls;
 mod campaign_processes;
+mod campaign_world;
 mod campaigns;
 mod carriers;
 mod crash;
