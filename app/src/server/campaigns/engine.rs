@@ -34,6 +34,9 @@ fn lease_secs(state: &AppState) -> i64 {
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// Claims one pass makes per campaign at most (the rest wait for the next pass).
 const CLAIMS_PER_PASS: usize = 200;
+/// How long one pass keeps claiming for one campaign, sleeping through short waits, before
+/// it moves on (other campaigns, settling ended calls).
+const DISPATCH_SLICE: Duration = Duration::from_millis(300);
 /// Contacts a claim may pass over (skipped or postponed by the gate) before it stops.
 const GATE_PER_CLAIM: usize = 100;
 /// A call the carrier refused for its call rate (SIP 503) is tried again this soon.
@@ -149,6 +152,10 @@ async fn dispatch(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Du
     let Some(campaign) = super::load(state, campaign_id).await? else {
         return Ok(IDLE_WAKE);
     };
+    // A wait shorter than what is left of this campaign's slice is slept here: the next
+    // slot of a fast pace (20 ms at 50 a second) does not cost a whole pass (settling,
+    // recovering, reading the campaigns again).
+    let slice_ends = tokio::time::Instant::now() + DISPATCH_SLICE;
     for _ in 0..CLAIMS_PER_PASS {
         match claim(state, me, &campaign).await? {
             Claim::Dial(job) => {
@@ -158,7 +165,13 @@ async fn dispatch(state: &AppState, me: &Engine, campaign_id: &str) -> Result<Du
                     dial(&state, &instance, &campaign, claimed).await;
                 });
             }
-            Claim::Wait(ms) => return Ok(Duration::from_millis(ms.clamp(1, 1000) as u64)),
+            Claim::Wait(ms) => {
+                let wait = Duration::from_millis(ms.clamp(1, 1000) as u64);
+                if tokio::time::Instant::now() + wait >= slice_ends {
+                    return Ok(wait);
+                }
+                tokio::time::sleep(wait).await;
+            }
             Claim::Idle => return Ok(IDLE_WAKE),
         }
     }
@@ -796,12 +809,27 @@ pub async fn lifecycle_event(
 }
 
 /// `campaign.contact_finished` for each contact a cancel finished at `at` (one statement
-/// reads them; a campaign's contacts are not held in memory beyond their ids).
+/// reads them; a campaign's contacts are not held in memory beyond their ids). Nothing is
+/// read when no enabled endpoint hears that event: cancelling a 100,000-contact campaign
+/// then costs one update, not 100,000 reads.
 pub async fn cancelled_contacts_finished(
     tx: &mut crate::server::db::WriteTx<'_>,
     campaign: &Campaign,
     at: i64,
 ) -> Result<(), AppError> {
+    let (heard,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM webhook_endpoints WHERE enabled = 1 \
+         AND (' ' || events || ' ') LIKE $1",
+    )
+    .bind(format!(
+        "% {} %",
+        crate::model::EventKind::ContactFinished.as_str()
+    ))
+    .fetch_one(&mut *tx.tx)
+    .await?;
+    if heard == 0 {
+        return Ok(());
+    }
     let ids: Vec<(String,)> = sqlx::query_as(
         "SELECT id FROM campaign_contacts WHERE campaign_id = $1 AND result = $2 AND updated_at = $3",
     )
