@@ -5,6 +5,7 @@ pub mod api_v1;
 pub mod cli;
 pub mod events;
 pub mod headers;
+pub mod metrics;
 pub mod router;
 pub mod startup;
 pub mod telemetry;

@@ -18,6 +18,8 @@ mod carriers;
 mod crash;
 mod do_not_call;
 mod event_hooks;
+mod instances;
+mod metrics;
 mod numbers;
 mod process;
 mod robustness;
