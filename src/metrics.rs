@@ -114,11 +114,21 @@ pub async fn track(request: Request<Body>, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let method = request.method().as_str().to_string();
+    // Clients may send any method: the standard ones are labels, the rest one `other`.
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let took = started.elapsed().as_secs_f64();
-    metrics::counter!(names::HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status)
+    metrics::counter!(names::HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!(names::HTTP_DURATION, "route" => route, "method" => method).record(took);
     response

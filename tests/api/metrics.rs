@@ -97,6 +97,16 @@ async fn metrics_count_requests_webhooks_and_provider_requests_behind_the_token(
             .expect("webhook");
         assert_eq!(r.status().as_u16(), expected);
     }
+    // A method of the client's own invention is not a label of its own.
+    let r = reqwest::Client::new()
+        .request(
+            reqwest::Method::from_bytes(b"INVENTED").unwrap(),
+            app.url("/healthz"),
+        )
+        .send()
+        .await
+        .expect("invented method");
+    assert_eq!(r.status(), 405);
     // A route with an id is counted under its pattern, never its path.
     let r = app
         .client
@@ -130,6 +140,11 @@ async fn metrics_count_requests_webhooks_and_provider_requests_behind_the_token(
         "{after}"
     );
     assert!(!after.contains(&number.id), "an id in a label: {after}");
+    assert!(!after.contains("INVENTED"), "{after}");
+    assert!(
+        sample(&after, "dial_http_requests_total", &[("method", "other")]) >= 1.0,
+        "{after}"
+    );
     assert!(
         sample(&after, "dial_provider_requests_total", &twilio_ok)
             > sample(&before, "dial_provider_requests_total", &twilio_ok),
