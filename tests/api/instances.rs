@@ -231,3 +231,60 @@ async fn a_change_on_one_instance_reaches_a_stream_on_another_at_once() {
         .expect("call");
     assert_eq!(status, "ended");
 }
+
+/// Run and campaign changes travel the same way, and each viewer hears only what it may
+/// see: an owner hears of their own campaign, not of another's; an admin of both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_and_campaign_changes_reach_other_instances_for_whoever_may_see_them() {
+    if std::env::var("DIAL_TEST_DATABASE").as_deref() != Ok("postgres") {
+        return;
+    }
+    let a = spawn_with_admin().await;
+    // A second instance on the same database and key.
+    let b = Spawn {
+        config: a.config.clone(),
+        dir: std::sync::Arc::new(tempfile::tempdir().expect("dir")),
+    }
+    .start()
+    .await;
+    let (owner, owner_id) = a.owner_client().await;
+    let mut admin_on_b = a
+        .client
+        .get(b.url("/events/calls"))
+        .send()
+        .await
+        .expect("admin stream on B");
+    assert_eq!(admin_on_b.status(), 200);
+    let mut owner_on_b = owner
+        .get(b.url("/events/calls"))
+        .send()
+        .await
+        .expect("owner stream on B");
+    assert_eq!(owner_on_b.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    dial_app::server::changes::run(&a.state, "run-on-a", None);
+    dial_app::server::changes::campaign(&a.state, "someone-elses", Some("another-user".into()));
+    dial_app::server::changes::campaign(&a.state, "olivias", Some(owner_id.clone()));
+
+    let within = Duration::from_secs(5);
+    assert_eq!(
+        wait_for_event(&mut admin_on_b, "run", within, |_| true)
+            .await
+            .as_deref(),
+        Some("run-on-a")
+    );
+    assert_eq!(
+        wait_for_event(&mut admin_on_b, "campaign", within, |d| d == "olivias")
+            .await
+            .as_deref(),
+        Some("olivias")
+    );
+    // The owner's first campaign event is their own campaign's: the other was not sent.
+    assert_eq!(
+        wait_for_event(&mut owner_on_b, "campaign", within, |_| true)
+            .await
+            .as_deref(),
+        Some("olivias")
+    );
+}
