@@ -73,6 +73,12 @@ async fn metrics_count_requests_webhooks_and_provider_requests_behind_the_token(
     }
     // A provider request: importing a number from the (fake) Twilio account.
     let number = twilio_number(&app, "+14155550130").await;
+    // A provisioning run (and its LiveKit requests).
+    let admin = user_id(&app, ADMIN).await;
+    let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
+    assign(&app, &app.client, &number.id, &assistant)
+        .await
+        .expect("assign");
     // Webhooks: one forged (refused), one recorded.
     let sandbox = app.state.sandbox.as_ref().expect("sandbox");
     let event = json!({
@@ -170,6 +176,35 @@ async fn metrics_count_requests_webhooks_and_provider_requests_behind_the_token(
     assert!(
         sample(&after, "dial_webhooks_total", &livekit_refused)
             > sample(&before, "dial_webhooks_total", &livekit_refused),
+        "{after}"
+    );
+    let done = [("kind", "assign"), ("outcome", "done")];
+    assert!(
+        sample(&after, "dial_provisioning_runs_total", &done)
+            > sample(&before, "dial_provisioning_runs_total", &done),
+        "{after}"
+    );
+    let step = [("step", "dispatch_rule"), ("outcome", "ok")];
+    assert!(
+        sample(
+            &after,
+            "dial_provisioning_step_duration_seconds_count",
+            &step
+        ) > sample(
+            &before,
+            "dial_provisioning_step_duration_seconds_count",
+            &step
+        ),
+        "{after}"
+    );
+    let livekit_ok = [
+        ("provider", "livekit"),
+        ("operation", "create_dispatch_rule"),
+        ("result", "ok"),
+    ];
+    assert!(
+        sample(&after, "dial_provider_requests_total", &livekit_ok)
+            > sample(&before, "dial_provider_requests_total", &livekit_ok),
         "{after}"
     );
     assert!(
