@@ -1,7 +1,7 @@
 //! Logging with `tracing`. `RUST_LOG` (or `DIAL_LOG`) sets the filter; default `info`.
 //! `DIAL_LOG_FORMAT=json` writes one JSON object a line (`timestamp`, `level`, `fields`
-//! with `message`, and `span`/`spans` naming the request: its `id`, method and path), for
-//! log collectors; the default is plain text.
+//! with `message`, `span` the innermost span and `spans` all of them, the first being the
+//! request's: its `id`, method and path), for log collectors; the default is plain text.
 
 use tracing_subscriber::{fmt, EnvFilter};
 
