@@ -108,6 +108,14 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "DIAL_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
+    /// Serve `GET /metrics` (Prometheus) on the main listener to requests that carry this
+    /// token (`Authorization: Bearer …`). Off when neither this nor --metrics-listen is set.
+    #[arg(long, env = "DIAL_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<SecretArg>,
+    /// Serve `GET /metrics` without a token on this address of its own (e.g. 127.0.0.1:9100
+    /// or a private interface).
+    #[arg(long, env = "DIAL_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Directory holding the compiled site (pkg/ with the WASM, JS and CSS, and public assets).
     #[arg(long, env = "DIAL_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -296,6 +304,8 @@ impl ServeArgs {
     pub fn config(&self) -> Config {
         let mut config = self.store.config();
         config.listen = self.listen;
+        config.metrics_token = secret(self.metrics_token.clone());
+        config.metrics_listen = self.metrics_listen;
         config.site_root = self.site_root.clone();
         config.public_url =
             non_empty(self.public_url.clone()).map(|u| u.trim_end_matches('/').to_string());

@@ -1,7 +1,9 @@
 //! Server-sent events for the pages that follow calls live: `GET /events/calls` sends an
 //! `event: call` (data: the call's id) whenever a call the signed-in user may see changes,
-//! and a keep-alive comment every 15 s. A viewer that falls behind gets `data: *`
-//! ("refetch everything").
+//! `event: run` and `event: campaign` likewise for provisioning runs and campaigns (on
+//! this instance or, on PostgreSQL, any other: `dial_app::server::changes`), and a
+//! keep-alive comment every 15 s. A viewer that falls behind gets `data: *` ("refetch
+//! everything").
 
 use axum::{
     extract::State,
@@ -12,13 +14,26 @@ use axum::{
     },
     Extension,
 };
-use dial_app::server::{auth::sessions::DbSessionStore, auth::CurrentUser, state::AppState, users};
+use dial_app::server::{
+    auth::sessions::DbSessionStore,
+    auth::CurrentUser,
+    changes::{Change, Kind},
+    state::AppState,
+    users,
+};
 use std::{convert::Infallible, time::Duration};
 use tokio::sync::broadcast::error::RecvError;
 use tower_sessions::{Session, SessionStore};
 
 /// How often an open stream checks that its session and user are still valid.
 const RECHECK: Duration = Duration::from_secs(30);
+
+/// What a stream hears: call changes of this instance, and run and campaign changes and
+/// other instances' changes (`dial_app::server::changes`).
+struct Changes {
+    calls: tokio::sync::broadcast::Receiver<dial_app::server::state::CallChange>,
+    others: tokio::sync::broadcast::Receiver<Change>,
+}
 
 pub async fn calls(
     State(state): State<AppState>,
@@ -28,7 +43,10 @@ pub async fn calls(
     let Some(Extension(CurrentUser(me))) = user else {
         return (StatusCode::UNAUTHORIZED, "Sign in to follow calls.").into_response();
     };
-    let changes = state.call_changes.subscribe();
+    let changes = Changes {
+        calls: state.call_changes.subscribe(),
+        others: state.changes.subscribe(),
+    };
     let session_id = session.id();
     let checker = state.clone();
     let me_id = me.id.clone();
@@ -54,24 +72,31 @@ pub async fn calls(
         async move {
             loop {
                 let received = tokio::select! {
-                    received = changes.recv() => Some(received),
+                    received = changes.calls.recv() => Some(received.map(|c| Change {
+                        kind: Kind::Call,
+                        id: c.call_id,
+                        owner_id: c.owner_id,
+                        remote: false,
+                    })),
+                    received = changes.others.recv() => Some(received),
                     () = tokio::time::sleep(RECHECK) => None,
                 };
                 if !still_allowed().await {
                     return None;
                 }
-                let data = match received {
+                let (kind, data) = match received {
                     None => continue,
+                    Some(Ok(change)) if change.is_everything() => (change.kind, "*".to_string()),
                     Some(Ok(change))
                         if me.is_admin() || change.owner_id.as_deref() == Some(me.id.as_str()) =>
                     {
-                        change.call_id
+                        (change.kind, change.id)
                     }
                     Some(Ok(_)) => continue,
-                    Some(Err(RecvError::Lagged(_))) => "*".to_string(),
+                    Some(Err(RecvError::Lagged(_))) => (Kind::Call, "*".to_string()),
                     Some(Err(RecvError::Closed)) => return None,
                 };
-                let event = Event::default().event("call").data(data);
+                let event = Event::default().event(kind.as_str()).data(data);
                 return Some((Ok::<Event, Infallible>(event), changes));
             }
         }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod doctor;
 pub mod events;
 pub mod headers;
+pub mod metrics;
 pub mod router;
 pub mod startup;
 pub mod telemetry;

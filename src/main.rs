@@ -6,7 +6,10 @@ use std::time::Duration;
 fn main() -> std::process::ExitCode {
     // A .env file next to where Dial runs is optional; real variables win over it.
     let _ = dotenvy::dotenv();
-    dial::telemetry::init();
+    if let Err(e) = dial::telemetry::init() {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let cli = dial::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -17,8 +17,13 @@ use dial_app::{
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 use std::time::Duration;
-use tower_http::{set_header::SetResponseHeaderLayer, timeout::TimeoutLayer};
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
+};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tracing::Instrument;
 
 pub fn build(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -37,7 +42,8 @@ pub fn build(state: AppState) -> Router {
 
     let context_state = state.clone();
     let page_state = state.clone();
-    Router::new()
+    let metrics_on = state.config.metrics_enabled();
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", crate::api_v1::routes())
         .merge(twilio::webhooks::routes())
@@ -96,6 +102,8 @@ pub fn build(state: AppState) -> Router {
         // LiveKit's webhooks carry no cookie and come in thousands a second: they skip the
         // session and user layers above (they are verified by their own signature).
         .merge(livekit::webhooks::routes())
+        // Bearer-protected (or not served: 404); no session, like the webhooks.
+        .route("/metrics", get(crate::metrics::guarded))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -122,8 +130,52 @@ pub fn build(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_DEADLINE,
-        ))
+        ));
+    let router = if metrics_on {
+        router.layer(middleware::from_fn(crate::metrics::track))
+    } else {
+        router
+    };
+    // Every request has an id: the client's `x-request-id` or a new one, returned in the
+    // response and on every log line the request causes (its span).
+    router
+        .layer(middleware::from_fn(request_span))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)
+}
+
+static REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// Runs the request inside a span carrying its id, method and path, so every log line it
+/// causes (provider requests included) names the request. A client's id is kept to 64
+/// visible characters.
+async fn request_span(request: Request<Body>, next: middleware::Next) -> Response {
+    let id: String = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect();
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let started = std::time::Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "answered"
+        )
+    });
+    response
 }
 
 /// Runs each request in a task of its own, which the connection does not own.
@@ -141,11 +193,15 @@ async fn detach(
 ) -> Response {
     let path = request.uri().path().to_owned();
     let in_flight = InFlight::enter(&state);
-    let handled = tokio::spawn(async move {
-        let response = next.run(request).await;
-        drop(in_flight);
-        response
-    });
+    let handled = tokio::spawn(
+        async move {
+            let response = next.run(request).await;
+            drop(in_flight);
+            response
+        }
+        // The request's span (its id) goes with it into its task.
+        .in_current_span(),
+    );
     match handled.await {
         Ok(response) => response,
         Err(e) => {

@@ -51,6 +51,18 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(address)
             .build();
+        // Metrics: the recorder before anything counts (a no-op otherwise).
+        if config.metrics_enabled() && crate::metrics::install().is_none() {
+            anyhow::bail!("could not start the metrics recorder");
+        }
+        let metrics_listener = match config.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("could not listen for metrics on {address}"))?,
+            ),
+            None => None,
+        };
         let mut state = AppState::new(db.clone(), keyring, config, leptos_options);
         if let Some(sandbox) = sandbox {
             twilio::settings::seed_sandbox(&state, &sandbox.credentials, address.port())
@@ -89,6 +101,23 @@ impl Application {
         dial_app::server::event_hooks::spawn_worker(state.clone());
         // Some instance compares Twilio and LiveKit with Dial's records now and then.
         dial_app::server::assignment::drift::spawn(state.clone());
+        // On PostgreSQL: live changes go to, and come from, the other instances.
+        dial_app::server::changes::spawn(&state);
+        if let Some(listener) = metrics_listener {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "serving /metrics");
+            }
+            let router = crate::metrics::separate_router(state.clone());
+            let stop = state.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.shutting_down().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
 
         let store = DbSessionStore::new(db.clone());
         tokio::spawn(async move {

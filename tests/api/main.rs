@@ -20,6 +20,8 @@ mod crash;
 mod do_not_call;
 mod event_hooks;
 mod health;
+mod instances;
+mod metrics;
 mod numbers;
 mod process;
 mod robustness;

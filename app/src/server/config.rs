@@ -9,6 +9,11 @@ pub struct Config {
     pub database_url: Option<String>,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// `GET /metrics` on the main listener, for requests bearing this token
+    /// (`DIAL_METRICS_TOKEN`).
+    pub metrics_token: Option<SecretString>,
+    /// `GET /metrics` without a token on an address of its own (`DIAL_METRICS_LISTEN`).
+    pub metrics_listen: Option<SocketAddr>,
     /// Where the compiled site (pkg/, CSS, public assets) is served from.
     pub site_root: PathBuf,
     pub encryption_key: Option<SecretString>,
@@ -77,6 +82,8 @@ impl Config {
             site_root: data_dir.join("site"),
             data_dir,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_token: None,
+            metrics_listen: None,
             encryption_key: None,
             old_encryption_keys: Vec::new(),
             public_url: None,
@@ -141,6 +148,11 @@ impl Config {
 }
 
 impl Config {
+    /// Whether `GET /metrics` is served (a token or an address of its own is set).
+    pub fn metrics_enabled(&self) -> bool {
+        self.metrics_token.is_some() || self.metrics_listen.is_some()
+    }
+
     /// The client's address for a request from `peer` carrying `forwarded`
     /// (X-Forwarded-For): walking from the right, each hop added by a trusted proxy is
     /// passed over; the first address that is not a trusted proxy is the client. Entries

@@ -20,6 +20,9 @@ pub struct AppState {
     pub sandbox: Option<Sandbox>,
     /// Every change to a call session, for the pages following calls live.
     pub call_changes: tokio::sync::broadcast::Sender<CallChange>,
+    /// Run and campaign changes, and every change heard from other instances
+    /// (`changes.rs`): the live stream listens here too.
+    pub changes: tokio::sync::broadcast::Sender<super::changes::Change>,
     /// Handles that features start on first use (the LiveKit webhook writer's queue, …),
     /// one per type: the state holds them without knowing what they are.
     handles: Arc<std::sync::Mutex<http::Extensions>>,
@@ -91,6 +94,7 @@ impl AppState {
             has_users: Arc::new(AtomicBool::new(false)),
             sandbox: None,
             call_changes: tokio::sync::broadcast::channel(1024).0,
+            changes: tokio::sync::broadcast::channel(1024).0,
             handles: Arc::default(),
             setup_code: None,
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),

@@ -92,6 +92,22 @@ pub(super) async fn drive(state: AppState, run_id: String) {
         .await, "marking a stopped run failed");
     }
     heartbeat.abort();
+    // A run that reached an end (not one paused for a retry or taken over) is counted.
+    let ended: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT r.kind, r.status, n.owner_id FROM provisioning_runs r \
+         JOIN phone_numbers n ON n.id = r.phone_number_id WHERE r.id = $1",
+    )
+    .bind(&run_id)
+    .fetch_optional(&state.db.pool)
+    .await
+    .ok()
+    .flatten();
+    if let Some((kind, status, owner)) = ended {
+        if matches!(status.as_str(), "done" | "failed" | "rolled_back") {
+            crate::server::metrics::provisioning_run(&kind, &status);
+        }
+        crate::server::changes::run(&state, &run_id, owner);
+    }
 }
 
 pub(super) async fn drive_inner(state: &AppState, run_id: &str) -> Result<(), AppError> {
@@ -190,7 +206,9 @@ where
     .execute(db)
     .await
     .map_err(failed_at(position))?;
+    let started = Instant::now();
     let result = work(row).await;
+    crate::server::metrics::provisioning_step(name.as_str(), result.is_ok(), started.elapsed());
     let e164 = ctx.number.e164.clone();
     match result {
         Ok(outcome) => {
@@ -224,6 +242,7 @@ where
                 .await,
                 "the audit row of a step",
             );
+            crate::server::changes::run(&ctx.state, &ctx.run.id, ctx.number.owner_id.clone());
             Ok(outcome.provider_id)
         }
         Err(error) => {
@@ -253,6 +272,7 @@ where
                 .await,
                 "the audit row of a failed step",
             );
+            crate::server::changes::run(&ctx.state, &ctx.run.id, ctx.number.owner_id.clone());
             Err(StepFailed { position })
         }
     }

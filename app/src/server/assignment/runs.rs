@@ -85,7 +85,12 @@ pub(super) async fn insert_run(
 
 /// Starts the run's worker and waits (at most [`WAIT_FOR_RUN`]) for it to stop.
 pub(super) async fn drive_and_wait(state: &AppState, run_id: &str) {
-    let handle = tokio::spawn(drive(state.clone(), run_id.to_string()));
+    // The run's log lines name the request that started it (its span) and the run.
+    let span = tracing::info_span!("run", run = %run_id);
+    let handle = tokio::spawn(tracing::Instrument::instrument(
+        drive(state.clone(), run_id.to_string()),
+        span,
+    ));
     let _ = tokio::time::timeout(WAIT_FOR_RUN, handle).await;
 }
 

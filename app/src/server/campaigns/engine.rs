@@ -471,7 +471,9 @@ async fn dial(state: &AppState, instance: &str, campaign: &Campaign, claimed: Cl
             .max_duration_secs
             .map(|s| Duration::from_secs(u64::from(s))),
     };
-    if let Err(e) = crate::server::calls::place_for_campaign(state, request).await {
+    let placed = crate::server::calls::place_for_campaign(state, request).await;
+    crate::server::metrics::campaign_dial(placed.is_ok());
+    if let Err(e) = placed {
         tracing::warn!(campaign = %campaign.id, call = %claimed.call_id, error = %e, "a campaign call could not be placed");
     }
     // The call is LiveKit's now (or over): its end settles the contact.
@@ -486,6 +488,7 @@ async fn dial(state: &AppState, instance: &str, campaign: &Campaign, claimed: Cl
     if let Err(e) = released {
         tracing::warn!(error = %e, "could not release a campaign claim");
     }
+    crate::server::changes::campaign(state, &campaign.id, Some(campaign.owner_id.clone()));
     wake(state);
 }
 
@@ -651,6 +654,8 @@ async fn settle(state: &AppState) -> Result<(), AppError> {
             contact_finished(&mut tx, campaign, &contact_id).await?;
         }
         tx.commit().await?;
+        crate::server::metrics::campaign_attempt(outcome.as_str());
+        crate::server::changes::campaign(state, &campaign.id, Some(campaign.owner_id.clone()));
     }
     Ok(())
 }
@@ -774,6 +779,9 @@ async fn complete_if_done(state: &AppState, campaign_id: &str) -> Result<(), App
         lifecycle_event(&mut tx, &campaign, CampaignState::Completed).await?;
     }
     tx.commit().await?;
+    if changed > 0 {
+        crate::server::changes::campaign(state, campaign_id, Some(campaign.owner_id.clone()));
+    }
     Ok(())
 }
 

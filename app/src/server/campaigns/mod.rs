@@ -734,6 +734,7 @@ pub async fn act(
     .await?;
     engine::lifecycle_event(&mut tx, &campaign, to).await?;
     tx.commit().await?;
+    crate::server::changes::campaign(state, id, Some(campaign.owner_id.clone()));
     if let Action::Cancel { hang_up: true } = action {
         engine::hang_up_live(state, me, actor, id).await;
     }

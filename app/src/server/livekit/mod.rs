@@ -233,25 +233,31 @@ impl LiveKitClient {
         &self,
         spec: InboundTrunkSpec,
     ) -> Result<proto::SipInboundTrunkInfo> {
-        let options = CreateSIPInboundTrunkOptions {
-            metadata: Some(spec.metadata),
-            allowed_addresses: Some(spec.allowed_addresses),
-            allowed_numbers: Some(spec.allowed_numbers),
-            auth_username: spec.auth_username,
-            auth_password: spec.auth_password.map(|p| p.expose_secret().to_string()),
-            ..Default::default()
-        };
-        Ok(self
-            .sip_act
-            .create_sip_inbound_trunk(spec.name, spec.numbers, options)
-            .await?)
+        crate::server::metrics::livekit("create_inbound_trunk", async {
+            let options = CreateSIPInboundTrunkOptions {
+                metadata: Some(spec.metadata),
+                allowed_addresses: Some(spec.allowed_addresses),
+                allowed_numbers: Some(spec.allowed_numbers),
+                auth_username: spec.auth_username,
+                auth_password: spec.auth_password.map(|p| p.expose_secret().to_string()),
+                ..Default::default()
+            };
+            Ok(self
+                .sip_act
+                .create_sip_inbound_trunk(spec.name, spec.numbers, options)
+                .await?)
+        })
+        .await
     }
 
     pub async fn list_inbound_trunks(&self) -> Result<Vec<proto::SipInboundTrunkInfo>> {
-        Ok(self
-            .sip
-            .list_sip_inbound_trunk(ListSIPInboundTrunkFilter::All)
-            .await?)
+        crate::server::metrics::livekit("list_inbound_trunks", async {
+            Ok(self
+                .sip
+                .list_sip_inbound_trunk(ListSIPInboundTrunkFilter::All)
+                .await?)
+        })
+        .await
     }
 
     pub async fn get_inbound_trunk(&self, id: &str) -> Result<Option<proto::SipInboundTrunkInfo>> {
@@ -267,38 +273,47 @@ impl LiveKitClient {
         id: &str,
         update: proto::SipInboundTrunkUpdate,
     ) -> Result<proto::SipInboundTrunkInfo> {
-        Ok(self
-            .sip_act
-            .update_sip_inbound_trunk(id.to_string(), update)
-            .await?)
+        crate::server::metrics::livekit("update_inbound_trunk", async {
+            Ok(self
+                .sip_act
+                .update_sip_inbound_trunk(id.to_string(), update)
+                .await?)
+        })
+        .await
     }
 
     pub async fn create_outbound_trunk(
         &self,
         spec: OutboundTrunkSpec,
     ) -> Result<proto::SipOutboundTrunkInfo> {
-        // Dial's own request, so the admin's destination country goes in the create
-        // itself (livekit-api 0.10 sends it empty; see `TwirpCaller::create_outbound_trunk`).
-        self.twirp
-            .create_outbound_trunk(proto::SipOutboundTrunkInfo {
-                name: spec.name,
-                address: spec.address,
-                numbers: spec.numbers,
-                transport: spec.transport as i32,
-                metadata: spec.metadata,
-                auth_username: spec.auth_username,
-                auth_password: spec.auth_password.expose_secret().to_string(),
-                destination_country: spec.destination_country.unwrap_or_default(),
-                ..Default::default()
-            })
-            .await
+        crate::server::metrics::livekit("create_outbound_trunk", async {
+            // Dial's own request, so the admin's destination country goes in the create
+            // itself (livekit-api 0.10 sends it empty; see `TwirpCaller::create_outbound_trunk`).
+            self.twirp
+                .create_outbound_trunk(proto::SipOutboundTrunkInfo {
+                    name: spec.name,
+                    address: spec.address,
+                    numbers: spec.numbers,
+                    transport: spec.transport as i32,
+                    metadata: spec.metadata,
+                    auth_username: spec.auth_username,
+                    auth_password: spec.auth_password.expose_secret().to_string(),
+                    destination_country: spec.destination_country.unwrap_or_default(),
+                    ..Default::default()
+                })
+                .await
+        })
+        .await
     }
 
     pub async fn list_outbound_trunks(&self) -> Result<Vec<proto::SipOutboundTrunkInfo>> {
-        Ok(self
-            .sip
-            .list_sip_outbound_trunk(ListSIPOutboundTrunkFilter::All)
-            .await?)
+        crate::server::metrics::livekit("list_outbound_trunks", async {
+            Ok(self
+                .sip
+                .list_sip_outbound_trunk(ListSIPOutboundTrunkFilter::All)
+                .await?)
+        })
+        .await
     }
 
     pub async fn get_outbound_trunk(
@@ -317,16 +332,22 @@ impl LiveKitClient {
         id: &str,
         update: proto::SipOutboundTrunkUpdate,
     ) -> Result<proto::SipOutboundTrunkInfo> {
-        Ok(self
-            .sip_act
-            .update_sip_outbound_trunk(id.to_string(), update)
-            .await?)
+        crate::server::metrics::livekit("update_outbound_trunk", async {
+            Ok(self
+                .sip_act
+                .update_sip_outbound_trunk(id.to_string(), update)
+                .await?)
+        })
+        .await
     }
 
     /// Deletes an inbound or outbound trunk. LiveKit answers success for unknown ids.
     pub async fn delete_trunk(&self, id: &str) -> Result<()> {
-        self.sip_act.delete_sip_trunk(id).await?;
-        Ok(())
+        crate::server::metrics::livekit("delete_trunk", async {
+            self.sip_act.delete_sip_trunk(id).await?;
+            Ok(())
+        })
+        .await
     }
 
     // -- Dispatch rules -------------------------------------------------------------------
@@ -336,14 +357,20 @@ impl LiveKitClient {
         rule: proto::sip_dispatch_rule::Rule,
         options: CreateSIPDispatchRuleOptions,
     ) -> Result<proto::SipDispatchRuleInfo> {
-        Ok(self.sip_act.create_sip_dispatch_rule(rule, options).await?)
+        crate::server::metrics::livekit("create_dispatch_rule", async {
+            Ok(self.sip_act.create_sip_dispatch_rule(rule, options).await?)
+        })
+        .await
     }
 
     pub async fn list_dispatch_rules(&self) -> Result<Vec<proto::SipDispatchRuleInfo>> {
-        Ok(self
-            .sip
-            .list_sip_dispatch_rule(ListSIPDispatchRuleFilter::All)
-            .await?)
+        crate::server::metrics::livekit("list_dispatch_rules", async {
+            Ok(self
+                .sip
+                .list_sip_dispatch_rule(ListSIPDispatchRuleFilter::All)
+                .await?)
+        })
+        .await
     }
 
     pub async fn update_dispatch_rule(
@@ -351,10 +378,13 @@ impl LiveKitClient {
         id: &str,
         update: proto::SipDispatchRuleUpdate,
     ) -> Result<proto::SipDispatchRuleInfo> {
-        Ok(self
-            .sip_act
-            .update_sip_dispatch_rule(id.to_string(), update)
-            .await?)
+        crate::server::metrics::livekit("update_dispatch_rule", async {
+            Ok(self
+                .sip_act
+                .update_sip_dispatch_rule(id.to_string(), update)
+                .await?)
+        })
+        .await
     }
 
     /// Replaces a dispatch rule as a whole (rule, trunks, room configuration) in one call,
@@ -364,16 +394,22 @@ impl LiveKitClient {
         id: &str,
         rule: proto::SipDispatchRuleInfo,
     ) -> Result<proto::SipDispatchRuleInfo> {
-        Ok(self
-            .sip_act
-            .update_sip_dispatch_rule_replace(id.to_string(), rule)
-            .await?)
+        crate::server::metrics::livekit("replace_dispatch_rule", async {
+            Ok(self
+                .sip_act
+                .update_sip_dispatch_rule_replace(id.to_string(), rule)
+                .await?)
+        })
+        .await
     }
 
     /// Deletes a dispatch rule; an unknown id is LiveKit's not_found.
     pub async fn delete_dispatch_rule(&self, id: &str) -> Result<()> {
-        self.sip_act.delete_sip_dispatch_rule(id).await?;
-        Ok(())
+        crate::server::metrics::livekit("delete_dispatch_rule", async {
+            self.sip_act.delete_sip_dispatch_rule(id).await?;
+            Ok(())
+        })
+        .await
     }
 
     // -- Calls ----------------------------------------------------------------------------
@@ -387,32 +423,35 @@ impl LiveKitClient {
         room: &str,
         call: CallOptions,
     ) -> Result<proto::SipParticipantInfo> {
-        let options = CreateSIPParticipantOptions {
-            participant_identity: call.participant_identity,
-            participant_name: call.participant_name,
-            participant_metadata: call.participant_metadata,
-            participant_attributes: (!call.participant_attributes.is_empty())
-                .then_some(call.participant_attributes),
-            display_name: call.display_name,
-            sip_number: call.sip_number,
-            dtmf: call.dtmf,
-            play_dialtone: Some(call.play_dialtone),
-            wait_until_answered: Some(call.wait_until_answered),
-            ringing_timeout: call.ringing_timeout,
-            max_call_duration: call.max_call_duration,
-            timeout: Some(dial_timeout(call.wait_until_answered)),
-            ..Default::default()
-        };
-        Ok(self
-            .sip_act
-            .create_sip_participant(
-                trunk_id.to_string(),
-                call_to.to_string(),
-                room.to_string(),
-                options,
-                None,
-            )
-            .await?)
+        crate::server::metrics::livekit("create_sip_participant", async {
+            let options = CreateSIPParticipantOptions {
+                participant_identity: call.participant_identity,
+                participant_name: call.participant_name,
+                participant_metadata: call.participant_metadata,
+                participant_attributes: (!call.participant_attributes.is_empty())
+                    .then_some(call.participant_attributes),
+                display_name: call.display_name,
+                sip_number: call.sip_number,
+                dtmf: call.dtmf,
+                play_dialtone: Some(call.play_dialtone),
+                wait_until_answered: Some(call.wait_until_answered),
+                ringing_timeout: call.ringing_timeout,
+                max_call_duration: call.max_call_duration,
+                timeout: Some(dial_timeout(call.wait_until_answered)),
+                ..Default::default()
+            };
+            Ok(self
+                .sip_act
+                .create_sip_participant(
+                    trunk_id.to_string(),
+                    call_to.to_string(),
+                    room.to_string(),
+                    options,
+                    None,
+                )
+                .await?)
+        })
+        .await
     }
 
     /// Transfers the call (SIP REFER) and reads LiveKit's answer: a transfer that did
@@ -426,36 +465,51 @@ impl LiveKitClient {
         play_dialtone: bool,
         ringing_timeout: Option<Duration>,
     ) -> Result<transfer::TransferReport> {
-        let request = proto::TransferSipParticipantRequest {
-            participant_identity: identity.to_string(),
-            room_name: room.to_string(),
-            transfer_to: transfer_to.to_string(),
-            play_dialtone,
-            ..Default::default()
-        };
-        self.twirp.transfer(request, ringing_timeout).await
+        crate::server::metrics::livekit("transfer_sip_participant", async {
+            let request = proto::TransferSipParticipantRequest {
+                participant_identity: identity.to_string(),
+                room_name: room.to_string(),
+                transfer_to: transfer_to.to_string(),
+                play_dialtone,
+                ..Default::default()
+            };
+            self.twirp.transfer(request, ringing_timeout).await
+        })
+        .await
     }
 
     // -- Rooms ----------------------------------------------------------------------------
 
     pub async fn create_room(&self, name: &str, metadata: &str) -> Result<proto::Room> {
-        let options = CreateRoomOptions {
-            metadata: metadata.to_string(),
-            ..Default::default()
-        };
-        Ok(self.room_act.create_room(name, options).await?)
+        crate::server::metrics::livekit("create_room", async {
+            let options = CreateRoomOptions {
+                metadata: metadata.to_string(),
+                ..Default::default()
+            };
+            Ok(self.room_act.create_room(name, options).await?)
+        })
+        .await
     }
 
     pub async fn list_rooms(&self, names: Vec<String>) -> Result<Vec<proto::Room>> {
-        Ok(self.room.list_rooms(names).await?)
+        crate::server::metrics::livekit("list_rooms", async {
+            Ok(self.room.list_rooms(names).await?)
+        })
+        .await
     }
 
     pub async fn delete_room(&self, name: &str) -> Result<()> {
-        Ok(self.room_act.delete_room(name).await?)
+        crate::server::metrics::livekit("delete_room", async {
+            Ok(self.room_act.delete_room(name).await?)
+        })
+        .await
     }
 
     pub async fn list_participants(&self, room: &str) -> Result<Vec<proto::ParticipantInfo>> {
-        Ok(self.room.list_participants(room).await?)
+        crate::server::metrics::livekit("list_participants", async {
+            Ok(self.room.list_participants(room).await?)
+        })
+        .await
     }
 
     pub async fn get_participant(
@@ -463,12 +517,18 @@ impl LiveKitClient {
         room: &str,
         identity: &str,
     ) -> Result<proto::ParticipantInfo> {
-        Ok(self.room.get_participant(room, identity).await?)
+        crate::server::metrics::livekit("get_participant", async {
+            Ok(self.room.get_participant(room, identity).await?)
+        })
+        .await
     }
 
     /// Removes a participant; for a SIP participant this hangs the call up.
     pub async fn remove_participant(&self, room: &str, identity: &str) -> Result<()> {
-        Ok(self.room_act.remove_participant(room, identity).await?)
+        crate::server::metrics::livekit("remove_participant", async {
+            Ok(self.room_act.remove_participant(room, identity).await?)
+        })
+        .await
     }
 
     // -- Agents ---------------------------------------------------------------------------
@@ -479,16 +539,22 @@ impl LiveKitClient {
         agent_name: &str,
         metadata: &str,
     ) -> Result<proto::AgentDispatch> {
-        let request = proto::CreateAgentDispatchRequest {
-            agent_name: agent_name.to_string(),
-            room: room.to_string(),
-            metadata: metadata.to_string(),
-            ..Default::default()
-        };
-        Ok(self.dispatch_act.create_dispatch(request).await?)
+        crate::server::metrics::livekit("dispatch_agent", async {
+            let request = proto::CreateAgentDispatchRequest {
+                agent_name: agent_name.to_string(),
+                room: room.to_string(),
+                metadata: metadata.to_string(),
+                ..Default::default()
+            };
+            Ok(self.dispatch_act.create_dispatch(request).await?)
+        })
+        .await
     }
 
     pub async fn list_dispatches(&self, room: &str) -> Result<Vec<proto::AgentDispatch>> {
-        Ok(self.dispatch.list_dispatch(room.to_string()).await?)
+        crate::server::metrics::livekit("list_dispatches", async {
+            Ok(self.dispatch.list_dispatch(room.to_string()).await?)
+        })
+        .await
     }
 }

@@ -143,6 +143,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         lk.api_secret.as_ref(),
     ) else {
         tracing::warn!("a LiveKit webhook arrived, but LiveKit is not configured");
+        crate::server::metrics::webhook("livekit", "refused");
         return (StatusCode::UNAUTHORIZED, Refused::NotConfigured.to_string()).into_response();
     };
     let authorization = headers
@@ -152,6 +153,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         Ok(event) => event,
         Err(refused) => {
             tracing::warn!(reason = %refused, "refused a LiveKit webhook");
+            crate::server::metrics::webhook("livekit", "refused");
             let status = match refused {
                 Refused::BadBody(_) => StatusCode::BAD_REQUEST,
                 _ => StatusCode::UNAUTHORIZED,
@@ -162,11 +164,19 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     crate::server::setup_check::heard(&state, crate::server::setup_check::Provider::LiveKit);
     match calls::ingest::apply(&state, &event).await {
         Ok(applied) => {
+            crate::server::metrics::webhook(
+                "livekit",
+                match applied {
+                    calls::ingest::Applied::Recorded { .. } => "recorded",
+                    calls::ingest::Applied::Duplicate => "duplicate",
+                },
+            );
             follow_up(&state, &event, &applied);
             StatusCode::OK.into_response()
         }
         Err(e) => {
             tracing::error!(event = %event.id, error = %e, "could not record a LiveKit webhook");
+            crate::server::metrics::webhook("livekit", "failed");
             // LiveKit retries a failed delivery.
             (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
         }

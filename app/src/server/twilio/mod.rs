@@ -298,6 +298,47 @@ impl std::fmt::Display for AccountSid {
     }
 }
 
+/// A request's operation for metrics and logs: its method and path, with every SID and
+/// number in the path put as `{sid}` and `{n}` (the path of an account's numbers is one
+/// operation, whichever account or number), and no query.
+/// `GET /2010-04-01/Accounts/{sid}/IncomingPhoneNumbers/{sid}.json`.
+fn operation_name(method: Method, url: &str) -> String {
+    let path = url::Url::parse(url)
+        .map(|u| u.path().to_string())
+        .unwrap_or_default();
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|segment| {
+            let (stem, ext) = match segment.split_once('.') {
+                Some((stem, ext)) => (stem, format!(".{ext}")),
+                None => (segment, String::new()),
+            };
+            let sid = stem.len() >= 34
+                && stem.bytes().take(2).all(|b| b.is_ascii_uppercase())
+                && stem.bytes().all(|b| b.is_ascii_alphanumeric());
+            let number = !stem.is_empty()
+                && stem
+                    .trim_start_matches('+')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                && stem.trim_start_matches('+').len() > 4;
+            if sid {
+                format!("{{sid}}{ext}")
+            } else if number {
+                format!("{{n}}{ext}")
+            } else {
+                segment.to_string()
+            }
+        })
+        .collect();
+    let verb = match method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Delete => "DELETE",
+    };
+    format!("{verb} {}", segments.join("/"))
+}
+
 impl TwilioClient {
     pub fn new(
         http: reqwest::Client,
@@ -376,7 +417,9 @@ impl TwilioClient {
             .with_jitter()
             .build();
         let mut attempt = 0;
+        let operation = operation_name(method, url);
         loop {
+            let started = std::time::Instant::now();
             let builder = match method {
                 Method::Get => self.http.get(url),
                 Method::Post => self.http.post(url).form(body),
@@ -426,6 +469,14 @@ impl TwilioClient {
                     }
                 }
             };
+            let took = started.elapsed();
+            crate::server::metrics::provider_request(
+                "twilio",
+                operation.clone(),
+                result.is_ok(),
+                took,
+            );
+            crate::server::metrics::log_provider_request("twilio", &operation, &result, took);
             let backoff = match delays.next() {
                 Some(backoff) if retryable => backoff,
                 _ => return result,
@@ -816,6 +867,33 @@ fn parse_error(status: u16, body: &[u8]) -> TwilioApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_name_no_sid_or_number() {
+        let sid = "AC0123456789abcdef0123456789abcdef";
+        let pn = "PN0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            operation_name(
+                Method::Post,
+                &format!("https://api.twilio.com/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers/{pn}.json")
+            ),
+            "POST /2010-04-01/Accounts/{sid}/IncomingPhoneNumbers/{sid}.json"
+        );
+        assert_eq!(
+            operation_name(
+                Method::Get,
+                &format!("http://127.0.0.1:4010/2010-04-01/Accounts/{sid}/AvailablePhoneNumbers/US/Local.json?AreaCode=415")
+            ),
+            "GET /2010-04-01/Accounts/{sid}/AvailablePhoneNumbers/US/Local.json"
+        );
+        assert_eq!(
+            operation_name(
+                Method::Delete,
+                "https://trunking.twilio.com/v1/Trunks/TK0123456789abcdef0123456789abcdef/PhoneNumbers/PN0123456789abcdef0123456789abcdef"
+            ),
+            "DELETE /v1/Trunks/{sid}/PhoneNumbers/{sid}"
+        );
+    }
 
     #[test]
     fn twilio_error_bodies_parse() {

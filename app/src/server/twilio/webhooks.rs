@@ -189,12 +189,17 @@ async fn status(
 ) -> Response {
     let form = match verify(&state, &uri, &headers, &body).await {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(response) => {
+            crate::server::metrics::webhook("twilio", "refused");
+            return response;
+        }
     };
     let Some(call_sid) = form.get("CallSid") else {
+        crate::server::metrics::webhook("twilio", "refused");
         return (StatusCode::BAD_REQUEST, "missing CallSid").into_response();
     };
     let Some(call_status) = form.get("CallStatus").filter(|s| CALL_STATUSES.contains(s)) else {
+        crate::server::metrics::webhook("twilio", "refused");
         return (StatusCode::BAD_REQUEST, "missing or unknown CallStatus").into_response();
     };
     let sequence = form
@@ -234,6 +239,14 @@ async fn status(
         .await
     }
     .await;
+    crate::server::metrics::webhook(
+        "twilio",
+        match outcome {
+            Ok(true) => "recorded",
+            Ok(false) => "duplicate",
+            Err(_) => "failed",
+        },
+    );
     match outcome {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => {
@@ -296,8 +309,12 @@ async fn voice(
 ) -> Response {
     let form = match verify(&state, &uri, &headers, &body).await {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(response) => {
+            crate::server::metrics::webhook("twilio_voice", "refused");
+            return response;
+        }
     };
+    crate::server::metrics::webhook("twilio_voice", "recorded");
     let Some(call_sid) = form.get("CallSid") else {
         return (StatusCode::BAD_REQUEST, "missing CallSid").into_response();
     };
