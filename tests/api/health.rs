@@ -353,6 +353,32 @@ async fn twilio_drift_orphans_and_unknown_numbers_are_found_and_handled() {
         .iter()
         .any(|n| n.phone_number == "+14155550134" && n.trunk_sid.as_deref() == Some(&trunk)));
 
+    // Its status callback is pointed elsewhere in the console.
+    client
+        .update_number(
+            &at.sid,
+            &dial_app::server::twilio::UpdateNumber {
+                status_callback: Some("https://elsewhere.example/status".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("change the callback");
+    let words = repair_and_check(&app, DriftKind::CallbackChanged).await;
+    assert!(
+        words.contains("now https://elsewhere.example/status"),
+        "{words}"
+    );
+    let callback = twilio
+        .numbers(SID)
+        .into_iter()
+        .find(|n| n.phone_number == "+14155550134")
+        .and_then(|n| n.status_callback);
+    assert!(
+        callback.is_some_and(|c| c.ends_with("/webhooks/twilio/status")),
+        "the callback points at Dial again"
+    );
+
     // An inbound trunk with Dial's metadata that no number records: an orphan. Deleting
     // it needs the confirmation the page shows, which names it.
     let lk = console(&app);
@@ -637,6 +663,21 @@ async fn dial_doctor_reports_in_words_and_json_with_its_exit_code() {
     assign(&app, &app.client, &number.id, &assistant)
         .await
         .expect("assign");
+    // The app in this test has no public URL, so it set no status callback; the doctor's
+    // configuration names one, as a deployment's would: point the number's there.
+    let client = dial_app::server::twilio::settings::client(&app.state)
+        .await
+        .expect("client");
+    client
+        .update_number(
+            &number_sid,
+            &dial_app::server::twilio::UpdateNumber {
+                status_callback: Some("https://dial.example.com/webhooks/twilio/status".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("callback");
     let (ok, text) = doctor(true, &livekit_url);
     let json = parse(&text);
     assert!(ok, "all is well, yet: {text}");

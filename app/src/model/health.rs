@@ -75,6 +75,8 @@ named_enum! {
         NumberGone => "number_gone",
         /// A Twilio number is not on the Elastic SIP trunk Dial attached it to.
         NumberOffTrunk => "number_off_trunk",
+        /// A Twilio number's call status callback no longer points at Dial.
+        CallbackChanged => "callback_changed",
         /// The number's LiveKit inbound trunk is gone.
         InboundMissing => "inbound_missing",
         /// The inbound trunk no longer takes the number's calls from the right addresses.
@@ -108,6 +110,8 @@ pub enum Repair {
         id: String,
         name: String,
     },
+    /// Point a Twilio number's call status callback at Dial again.
+    RestoreCallback { number_id: String },
     /// Import a Twilio number Dial does not know.
     Adopt { twilio_sid: String, e164: String },
     /// Nothing Dial can do by itself; the words say what to do.
@@ -120,6 +124,7 @@ impl Repair {
         match self {
             Repair::Reassign { .. } => "Re-run the assignment",
             Repair::DeleteLiveKit { .. } => "Delete it",
+            Repair::RestoreCallback { .. } => "Point it at Dial again",
             Repair::Adopt { .. } => "Import it",
             Repair::Manual => "",
         }

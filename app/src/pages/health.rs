@@ -208,6 +208,7 @@ fn kind_words(kind: DriftKind) -> &'static str {
     match kind {
         DriftKind::NumberGone => "Number gone from Twilio",
         DriftKind::NumberOffTrunk => "Number off Dial's trunk",
+        DriftKind::CallbackChanged => "Status callback changed",
         DriftKind::InboundMissing => "Inbound trunk missing",
         DriftKind::InboundChanged => "Inbound trunk changed",
         DriftKind::OutboundMissing => "Outbound trunk missing",

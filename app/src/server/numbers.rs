@@ -758,6 +758,25 @@ pub async fn import_candidates(state: &AppState) -> Result<Vec<ImportCandidate>,
 /// Points an account number's status callback at Dial (when a public URL is configured
 /// and the number does not already use it). Best effort: a failure is logged and returned
 /// as a note for the audit log, and the number is managed all the same.
+/// Points a Twilio number's call status callback at Dial again (a drift repair).
+pub async fn restore_status_callback(state: &AppState, sid: &str) -> Result<(), AppError> {
+    let client = twilio::settings::client(state).await?;
+    let Some(url) = twilio::webhooks::status_callback_url(state).await? else {
+        return Err(AppError::conflict(
+            "Dial has no public URL for Twilio's callbacks: set DIAL_PUBLIC_URL or the Twilio page's public URL first.",
+        ));
+    };
+    let update = UpdateNumber {
+        status_callback: Some(url),
+        ..Default::default()
+    };
+    client
+        .update_number(sid, &update)
+        .await
+        .map_err(|e| twilio_error(state, &client, &e))?;
+    Ok(())
+}
+
 async fn set_status_callback(
     client: &TwilioClient,
     number: &IncomingNumber,

@@ -223,6 +223,8 @@ pub async fn inspect(state: &AppState) -> Result<DriftReport, AppError> {
         None
     };
 
+    // Where Dial points each Twilio number's call status callback (on import).
+    let callback = twilio::webhooks::status_callback_url(state).await?;
     let mut findings = Vec::new();
     let mut checked = 0u64;
     for number in &numbers {
@@ -239,7 +241,7 @@ pub async fn inspect(state: &AppState) -> Result<DriftReport, AppError> {
         checked += 1;
         if is_twilio_number(number) {
             if let Some(incoming) = &incoming {
-                twilio_findings(number, incoming, &mut findings);
+                twilio_findings(number, incoming, callback.as_deref(), &mut findings);
             }
         }
         if let Some(lk) = &livekit {
@@ -300,6 +302,7 @@ fn pretty(e164: &str) -> String {
 fn twilio_findings(
     number: &NumberFull,
     incoming: &[crate::server::twilio::IncomingNumber],
+    callback: Option<&str>,
     findings: &mut Vec<DriftFinding>,
 ) {
     let shown = pretty(number.e164.as_str());
@@ -320,6 +323,28 @@ fn twilio_findings(
         });
         return;
     };
+    if let Some(url) = callback {
+        if found.status_callback.as_deref() != Some(url) {
+            findings.push(DriftFinding {
+                id: format!("callback_changed:{}", number.id),
+                kind: DriftKind::CallbackChanged,
+                number_id: Some(number.id.clone()),
+                e164: Some(number.e164.to_string()),
+                words: format!(
+                    "Twilio no longer tells Dial how {shown}'s calls go: its status callback is {}, Dial set {url}.",
+                    found
+                        .status_callback
+                        .as_deref()
+                        .filter(|u| !u.is_empty())
+                        .map(|u| format!("now {u}"))
+                        .unwrap_or_else(|| "empty".to_string())
+                ),
+                repair: Repair::RestoreCallback {
+                    number_id: number.id.clone(),
+                },
+            });
+        }
+    }
     let attached = found.trunk_sid.as_deref().filter(|t| !t.is_empty());
     if let Some(recorded) = number.twilio_trunk_sid.as_deref() {
         if attached != Some(recorded) {
@@ -746,6 +771,18 @@ pub async fn repair(
             format!(
                 "Deleted LiveKit's {} {id} “{name}”.",
                 object.replace('_', " ")
+            )
+        }
+        Repair::RestoreCallback { number_id } => {
+            let number = load_number(state, number_id).await?;
+            crate::server::numbers::restore_status_callback(
+                state,
+                number.twilio_sid.as_deref().unwrap_or_default(),
+            )
+            .await?;
+            format!(
+                "{}'s status callback points at Dial again.",
+                pretty(number.e164.as_str())
             )
         }
         Repair::Adopt { twilio_sid, e164 } => {
