@@ -18,6 +18,7 @@ mod carriers;
 mod crash;
 mod do_not_call;
 mod event_hooks;
+mod lists;
 mod numbers;
 mod process;
 mod robustness;
