@@ -9,7 +9,7 @@ import { signInAsAdmin } from './helpers';
 // wider than the screen (tables scroll inside their card), and axe-core finds nothing
 // serious or critical. The pages with data (a number, an assistant, a call, a campaign,
 // an upload's preview, a webhook endpoint) are made first from the sandbox.
-test.describe.configure({ mode: 'serial' });
+test.describe.configure({ mode: 'default' });
 
 const PHONE = { width: 390, height: 844 };
 const NARROW = { width: 320, height: 640 };
@@ -52,8 +52,8 @@ async function widthOf(page: Page) {
 /** The page fits the screen: nothing scrolls the window sideways. */
 async function expectFits(page: Page, url: string) {
   const width = await widthOf(page);
-  expect(width.document, `${url} is ${width.document} px wide on a ${width.viewport} px screen`).toBeLessThanOrEqual(width.viewport);
-  expect(width.body, `${url}'s body is ${width.body} px wide`).toBeLessThanOrEqual(width.viewport);
+  expect.soft(width.document, `${url} is ${width.document} px wide on a ${width.viewport} px screen`).toBeLessThanOrEqual(width.viewport);
+  expect.soft(width.body, `${url}'s body is ${width.body} px wide`).toBeLessThanOrEqual(width.viewport);
 }
 
 async function visit(page: Page, url: string) {
@@ -73,11 +73,11 @@ test('the pages with data exist (a number, an assistant, a call, a campaign, an 
   await page.goto('/dashboard/phone-numbers/buy');
   await page.getByLabel('Area code').fill('312');
   await page.getByRole('button', { name: 'Search' }).click();
-  const row = page.locator('tr[data-available="+13125550137"]');
+  const row = page.locator('tr[data-available="+13125550103"]');
   await row.locator('summary').click();
   await row.getByRole('textbox', { name: 'Label' }).fill('Phone check line');
-  await row.getByRole('button', { name: 'Buy +1 (312) 555-0137' }).click();
-  await expect(page.getByRole('heading', { name: '+1 (312) 555-0137' })).toBeVisible();
+  await row.getByRole('button', { name: 'Buy +1 (312) 555-0103' }).click();
+  await expect(page.getByRole('heading', { name: '+1 (312) 555-0103' })).toBeVisible();
   pages.push(new URL(page.url()).pathname);
   await page.goto('/dashboard/assistants');
   const create = page.locator('form').filter({ has: page.getByRole('button', { name: 'Create assistant' }) });
@@ -87,14 +87,14 @@ test('the pages with data exist (a number, an assistant, a call, a campaign, an 
   await expect(page.getByRole('heading', { name: 'Phone check desk' })).toBeVisible();
   pages.push(new URL(page.url()).pathname);
   const assign = page.locator('section#assign');
-  await assign.getByLabel('Number').selectOption({ label: '+1 (312) 555-0137 · Phone check line' });
+  await assign.getByLabel('Number').selectOption({ label: '+1 (312) 555-0103 · Phone check line' });
   await assign.getByRole('button', { name: 'Assign number' }).click();
   await expect(page.locator('.run')).toHaveAttribute('data-run-status', 'done');
 
   // A call from it.
   await page.goto('/dashboard/calls');
   const place = page.locator('section#place-call');
-  await place.getByLabel('From number').selectOption({ label: '+1 (312) 555-0137 · Phone check desk' });
+  await place.getByLabel('From number').selectOption({ label: '+1 (312) 555-0103 · Phone check desk' });
   await place.getByLabel('Destination').fill('+14155550100');
   await place.getByRole('button', { name: 'Call', exact: true }).click();
   await expect(page).toHaveURL(/\/dashboard\/calls\/[^/?#]+$/);
@@ -104,7 +104,7 @@ test('the pages with data exist (a number, an assistant, a call, a campaign, an 
   await page.goto('/dashboard/campaigns/new');
   await page.getByLabel('Name').fill('Phone check');
   await page.getByLabel('Assistant').selectOption({ label: 'Phone check desk' });
-  await page.getByLabel('+1 (312) 555-0137 · Phone check desk').check();
+  await page.getByLabel('+1 (312) 555-0103 · Phone check desk').check();
   await page.getByLabel('Time zone', { exact: true }).fill('UTC');
   await page.getByRole('button', { name: 'Create draft' }).click();
   await expect(page.getByRole('heading', { name: 'Phone check' })).toBeVisible();
@@ -145,6 +145,9 @@ for (const viewport of [PHONE, NARROW]) {
 }
 
 test('axe-core finds nothing serious or critical on any page (on a phone)', async ({ page, browser }) => {
+  // axe-core runs as a script in the page: with JavaScript off it cannot run. The markup
+  // is the same server-rendered HTML in both projects, so the hydrated run covers it.
+  test.skip(test.info().project.use.javaScriptEnabled === false, 'axe-core needs JavaScript in the page');
   test.setTimeout(180_000);
   await page.setViewportSize(PHONE);
   const check = async (target: Page, url: string) => {
@@ -152,7 +155,7 @@ test('axe-core finds nothing serious or critical on any page (on a phone)', asyn
     const bad = results.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
       .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-    expect(bad, url).toEqual([]);
+    expect.soft(bad, url).toEqual([]);
   };
   // Signed out.
   const context = await browser.newContext({

@@ -672,7 +672,7 @@ fn ContactsTable(
                             ("page", p.page.saturating_add(1).to_string()), ("after", c), ("before", String::new()),
                         ])));
                         view! {
-                            <div class="table-wrap">
+                            <div class="table-wrap" tabindex="0" role="region" aria-label="Contacts">
                             <table class="table" data-testid="contacts">
                                 <thead><tr>
                                     <th scope="col">"Line"</th><th scope="col">"Contact"</th><th scope="col">"State"</th>
@@ -816,7 +816,7 @@ pub fn UploadPreviewPage() -> impl IntoView {
                             {(!p.problems.is_empty()).then(|| view! {
                                 <section class="card" aria-labelledby="p-problems">
                                     <h2 id="p-problems">"Rows left out"</h2>
-                                    <div class="table-wrap">
+                                    <div class="table-wrap" tabindex="0" role="region" aria-label="Rows left out">
                                     <table class="table" data-testid="problems">
                                         <thead><tr><th scope="col">"Line"</th><th scope="col">"Phone"</th><th scope="col">"Why"</th></tr></thead>
                                         <tbody>
@@ -834,7 +834,7 @@ pub fn UploadPreviewPage() -> impl IntoView {
                             {(!p.sample.is_empty()).then(|| view! {
                                 <section class="card" aria-labelledby="p-sample">
                                     <h2 id="p-sample">"First rows to import"</h2>
-                                    <div class="table-wrap">
+                                    <div class="table-wrap" tabindex="0" role="region" aria-label="First rows to import">
                                     <table class="table">
                                         <thead><tr><th scope="col">"Line"</th><th scope="col">"Phone"</th><th scope="col">"Name"</th></tr></thead>
                                         <tbody>
