@@ -8,6 +8,11 @@
 //! times sequential requests from a client on the same machine: the server-side render of
 //! /dashboard/phone-numbers (a page of 50) and POST /api/numbers/list, unfiltered and with a
 //! text filter and a sort. Prints p50 and p99 per scenario.
+//!
+//! Deep pages are read by cursor (`after`, as the page's "Older →" link carries it): the
+//! benchmark walks to page 100 and to the last page (200) sorted by label, then times
+//! rendering them; the old page-number form (an OFFSET) is timed beside it. The text
+//! filter is `LIKE '%…%'`: it reads every live number (no index serves it), and says so.
 
 use dial::startup::Application;
 use dial_app::server::config::Config;
@@ -164,14 +169,52 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
         page("/dashboard/phone-numbers"),
     )
     .await;
+    // The cursors of pages 100 and 200 (the last), walked to as a reader would.
+    let mut cursors: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    while cursors.len() < 199 {
+        let mut form = vec![("sort", "label".to_string()), ("dir", "asc".to_string())];
+        if let Some(a) = &after {
+            form.push(("after", a.clone()));
+        }
+        let page: dial_app::model::Page<serde_json::Value> = client
+            .post(format!("{base}/api/numbers/list"))
+            .header("accept", "application/json")
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let Some(next) = page.next else { break };
+        cursors.push(next.clone());
+        after = Some(next);
+    }
+    assert_eq!(cursors.len(), 199, "200 pages of 50");
+    let deep = |n: usize| -> &'static str {
+        Box::leak(
+            format!(
+                "/dashboard/phone-numbers?sort=label&dir=asc&page={n}&after={}",
+                cursors[n - 2]
+            )
+            .into_boxed_str(),
+        )
+    };
+    time("page render, page 100 by label, by cursor", page(deep(100))).await;
     time(
-        "page render, page 100, sorted by label desc",
+        "page render, page 200 (last) by label, by cursor",
+        page(deep(200)),
+    )
+    .await;
+    time(
+        "page render, page 100 by label desc, page number",
         page("/dashboard/phone-numbers?sort=label&dir=desc&page=100"),
     )
     .await;
     time("list server fn, first page", list(&[])).await;
     time(
-        "list server fn, text filter + sort by created desc",
+        "list server fn, text filter (LIKE %…%: scans) + sort",
         list(&[("q", "Line 99"), ("sort", "created"), ("dir", "desc")]),
     )
     .await;

@@ -60,8 +60,8 @@ export default defineConfig({
   projects: [
     { name: 'hydrated', testMatch: 'foundation.spec.ts', use: { baseURL: `http://127.0.0.1:${port(1)}`, javaScriptEnabled: true } },
     { name: 'no-js', testMatch: 'foundation.spec.ts', use: { baseURL: `http://127.0.0.1:${port(2)}`, javaScriptEnabled: false } },
-    { name: 'sandbox', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'campaigns.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts', 'restart.spec.ts', 'webhooks.spec.ts', 'health.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(3)}`, javaScriptEnabled: true } },
-    { name: 'sandbox-no-js', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'campaigns.spec.ts', 'numbers.spec.ts', 'sandbox.spec.ts', 'restart.spec.ts', 'webhooks.spec.ts', 'health.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(4)}`, javaScriptEnabled: false } },
+    { name: 'sandbox', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'campaigns.spec.ts', 'numbers.spec.ts', 'phone.spec.ts', 'sandbox.spec.ts', 'restart.spec.ts', 'webhooks.spec.ts', 'health.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(3)}`, javaScriptEnabled: true } },
+    { name: 'sandbox-no-js', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'campaigns.spec.ts', 'numbers.spec.ts', 'phone.spec.ts', 'sandbox.spec.ts', 'restart.spec.ts', 'webhooks.spec.ts', 'health.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(4)}`, javaScriptEnabled: false } },
   ],
   webServer: [
     server(port(1), 'hydrated', process.env.DIAL_E2E_DATABASE_URL_HYDRATED),

@@ -158,9 +158,37 @@ pub struct AuditEntry {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// The page's number, from 1; for a page reached by cursor, the number the request
+    /// carried along (`page`), or 0 when it did not say.
     pub page: u32,
     pub per_page: u32,
+    /// How many items match; lists paged by cursor stop counting at 10,000 and then say
+    /// `total_more`.
     pub total: u64,
+    /// Whether more items match than `total` counts (it stopped at 10,000).
+    #[serde(default)]
+    pub total_more: bool,
+    /// Cursor of the page after this one (pass it as `after`); null on the last page and
+    /// for lists paged by number only.
+    #[serde(default)]
+    pub next: Option<String>,
+    /// Cursor of the page before this one (pass it as `before`); null on the first page.
+    #[serde(default)]
+    pub prev: Option<String>,
+}
+
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Page {
+            items: Vec::new(),
+            page: 1,
+            per_page: 1,
+            total: 0,
+            total_more: false,
+            next: None,
+            prev: None,
+        }
+    }
 }
 
 impl<T> Page<T> {
@@ -273,6 +301,10 @@ pub struct NumberQuery {
     pub sort: Option<String>,
     /// asc or desc.
     pub dir: Option<String>,
+    /// Cursor of the page to show: the rows after it (a page's `next`).
+    pub after: Option<String>,
+    /// Cursor of the page to show: the rows before it (a page's `prev`).
+    pub before: Option<String>,
     #[serde(default, with = "page_number")]
     pub page: Option<u32>,
 }
@@ -912,6 +944,10 @@ pub struct CallQuery {
     pub date: Option<String>,
     /// "include": test calls ("Test inbound route") too; by default they are left out.
     pub tests: Option<String>,
+    /// Cursor of the page to show: the rows after it (a page's `next`).
+    pub after: Option<String>,
+    /// Cursor of the page to show: the rows before it (a page's `prev`).
+    pub before: Option<String>,
     #[serde(default, with = "page_number")]
     pub page: Option<u32>,
 }

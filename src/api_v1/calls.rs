@@ -163,6 +163,8 @@ pub(super) async fn list_calls(
         date: checked.get("date"),
         tests: checked.get("tests"),
         page: checked.page(),
+        after: checked.get("after"),
+        before: checked.get("before"),
     };
     Ok(Json(
         dial_app::server::calls::list(&state, &me, &query).await?,
@@ -224,6 +226,8 @@ pub(super) async fn list_numbers(
         assigned: checked.get("assigned"),
         released: checked.get("released"),
         page: checked.page(),
+        after: checked.get("after"),
+        before: checked.get("before"),
         ..Default::default()
     };
     Ok(Json(

@@ -25,6 +25,8 @@ pub const CONTACTS_QUERY: &[QueryParam] = &[
         kind: QueryKind::Text,
     },
     PAGE,
+    AFTER,
+    BEFORE,
 ];
 
 const PAGE_25: QueryParam = QueryParam {
@@ -212,6 +214,8 @@ pub(super) async fn list_contacts(
         state: checked.get("state"),
         outcome: checked.get("outcome"),
         page: checked.page(),
+        after: checked.get("after"),
+        before: checked.get("before"),
     };
     Ok(Json(contacts::list(&state, &me, &id, &filter).await?))
 }

@@ -22,6 +22,7 @@ mod event_hooks;
 mod health;
 mod instances;
 mod metrics;
+mod lists;
 mod numbers;
 mod process;
 mod robustness;

@@ -323,6 +323,9 @@ pub fn Pager(
     nouns: &'static str,
     prev: Option<String>,
     next: Option<String>,
+    /// The count stopped at `total`: more items match.
+    #[prop(optional)]
+    more: bool,
     /// The links' words: ("← Previous", "Next →") by default; newest-first lists use
     /// ("← Newer", "Older →").
     #[prop(default = ("← Previous", "Next →"))]
@@ -336,7 +339,18 @@ pub fn Pager(
     };
     view! {
         <nav class="pager" aria-label="Pages">
-            <span class="muted">{format!("{total} {} · page {page} of {pages}", if total == 1 { noun } else { nouns })}</span>
+            <span class="muted">{
+                let counted = if more {
+                    format!("more than {total} {nouns}")
+                } else {
+                    format!("{total} {}", if total == 1 { noun } else { nouns })
+                };
+                match (page, more) {
+                    (0, _) => counted,
+                    (_, true) => format!("{counted} · page {page}"),
+                    (_, false) => format!("{counted} · page {page} of {pages}"),
+                }
+            }</span>
             <div class="pager-links">
                 {link(prev, labels.0, "prev")}
                 {link(next, labels.1, "next")}

@@ -68,6 +68,8 @@ pub async fn campaign_contacts(
     state: Option<String>,
     outcome: Option<String>,
     page: Option<u32>,
+    after: Option<String>,
+    before: Option<String>,
 ) -> Result<Page<CampaignContact>, AppError> {
     use crate::server::{auth, campaigns::contacts};
     let me = auth::require_user()?;
@@ -75,6 +77,8 @@ pub async fn campaign_contacts(
         state,
         outcome,
         page,
+        after,
+        before,
     };
     contacts::list(&auth::state()?, &me, &id, &filter).await
 }

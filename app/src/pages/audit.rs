@@ -83,14 +83,18 @@ fn action_label(action: &str) -> &str {
 #[component]
 fn AuditLog() -> impl IntoView {
     let query = use_query_map();
-    let page = move || {
-        query
-            .with(|q| q.get("page"))
-            .and_then(|p| p.parse::<u32>().ok())
-            .unwrap_or(1)
-            .max(1)
+    let key = move || {
+        query.with(|q| {
+            let page = q
+                .get("page")
+                .and_then(|p| p.parse::<u32>().ok())
+                .unwrap_or(1)
+                .max(1);
+            let cursor = |name: &str| q.get(name).filter(|c| !c.is_empty());
+            (page, cursor("after"), cursor("before"))
+        })
     };
-    let entries = Resource::new(page, audit_log);
+    let entries = Resource::new(key, |(page, after, before)| audit_log(page, after, before));
     view! {
         <PageHeader title="Audit log" subtitle="Every sign-in and every change to settings, users, numbers and calls, newest first. A provisioning run is one entry, its steps beneath it."/>
         <section class="card">
@@ -101,7 +105,8 @@ fn AuditLog() -> impl IntoView {
                         Ok(p) => {
                             let pages = p.pages();
                             view! {
-                                <div class="table-wrap">
+                                // Scrolls sideways on a narrow screen: a keyboard reaches it too.
+                                <div class="table-wrap" tabindex="0" role="region" aria-label="Audit log entries">
                                 <table class="table audit-table">
                                     <colgroup>
                                         <col class="col-when"/><col class="col-who"/><col class="col-what"/>
@@ -116,9 +121,9 @@ fn AuditLog() -> impl IntoView {
                                     </tbody>
                                 </table>
                                 </div>
-                                <Pager page=p.page pages=pages total=p.total noun="entry" nouns="entries"
-                                    prev=(p.page > 1).then(|| format!("?page={}", p.page - 1))
-                                    next=(p.page < pages).then(|| format!("?page={}", p.page + 1))
+                                <Pager page=p.page pages=pages total=p.total more=p.total_more noun="entry" nouns="entries"
+                                    prev=p.prev.as_deref().map(|c| format!("?page={}&before={c}", p.page.saturating_sub(1).max(1)))
+                                    next=p.next.as_deref().map(|c| format!("?page={}&after={c}", p.page.saturating_add(1)))
                                     labels=("← Newer", "Older →")/>
                             }.into_any()
                         }

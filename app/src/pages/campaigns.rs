@@ -349,23 +349,26 @@ pub fn CampaignPage() -> impl IntoView {
     let cstate = query_value("state");
     let outcome = query_value("outcome");
     let page = query_value("page");
+    let (after, before) = (query_value("after"), query_value("before"));
     let contacts = Resource::new(
         move || {
             (
                 id(),
                 cstate(),
                 outcome(),
-                page(),
+                (page(), after(), before()),
                 changes.get(),
                 act.version().get(),
             )
         },
-        |(id, state, outcome, page, _, _)| {
+        |(id, state, outcome, (page, after, before), _, _)| {
             crate::functions::campaigns::campaign_contacts(
                 id,
                 state,
                 outcome,
                 page.and_then(|p| p.parse().ok()),
+                after,
+                before,
             )
         },
     );
@@ -661,9 +664,15 @@ fn ContactsTable(
                     }.into_any(),
                     Ok(p) => {
                         let pages = p.pages();
-                        let link = |n: u32| format!("{}#contacts", href_with(&path, &["state", "outcome", "page"], &[("page", n.to_string())]));
+                        let keys = ["state", "outcome", "page", "after", "before"];
+                        let prev = p.prev.clone().map(|c| format!("{}#contacts", href_with(&path, &keys, &[
+                            ("page", p.page.saturating_sub(1).max(1).to_string()), ("before", c), ("after", String::new()),
+                        ])));
+                        let next = p.next.clone().map(|c| format!("{}#contacts", href_with(&path, &keys, &[
+                            ("page", p.page.saturating_add(1).to_string()), ("after", c), ("before", String::new()),
+                        ])));
                         view! {
-                            <div class="table-wrap">
+                            <div class="table-wrap" tabindex="0" role="region" aria-label="Contacts">
                             <table class="table" data-testid="contacts">
                                 <thead><tr>
                                     <th scope="col">"Line"</th><th scope="col">"Contact"</th><th scope="col">"State"</th>
@@ -674,9 +683,8 @@ fn ContactsTable(
                                 </tbody>
                             </table>
                             </div>
-                            <Pager page=p.page pages=pages total=p.total noun="contact" nouns="contacts"
-                                prev=(p.page > 1).then(|| link(p.page - 1))
-                                next=(p.page < pages).then(|| link(p.page + 1))/>
+                            <Pager page=p.page pages=pages total=p.total more=p.total_more noun="contact" nouns="contacts"
+                                prev next/>
                         }.into_any()
                     }
                 }
@@ -808,7 +816,7 @@ pub fn UploadPreviewPage() -> impl IntoView {
                             {(!p.problems.is_empty()).then(|| view! {
                                 <section class="card" aria-labelledby="p-problems">
                                     <h2 id="p-problems">"Rows left out"</h2>
-                                    <div class="table-wrap">
+                                    <div class="table-wrap" tabindex="0" role="region" aria-label="Rows left out">
                                     <table class="table" data-testid="problems">
                                         <thead><tr><th scope="col">"Line"</th><th scope="col">"Phone"</th><th scope="col">"Why"</th></tr></thead>
                                         <tbody>
@@ -826,7 +834,7 @@ pub fn UploadPreviewPage() -> impl IntoView {
                             {(!p.sample.is_empty()).then(|| view! {
                                 <section class="card" aria-labelledby="p-sample">
                                     <h2 id="p-sample">"First rows to import"</h2>
-                                    <div class="table-wrap">
+                                    <div class="table-wrap" tabindex="0" role="region" aria-label="First rows to import">
                                     <table class="table">
                                         <thead><tr><th scope="col">"Line"</th><th scope="col">"Phone"</th><th scope="col">"Name"</th></tr></thead>
                                         <tbody>

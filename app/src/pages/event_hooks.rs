@@ -541,7 +541,7 @@ fn Deliveries(
                                 let pages = p.pages();
                                 let link = |n: u32| href_with(&base, &["status", "page"], &[("page", n.to_string())]);
                                 view! {
-                                    <div class="table-wrap">
+                                    <div class="table-wrap" tabindex="0" role="region" aria-label="Deliveries">
                                     <table class="table">
                                         <thead><tr>
                                             <th scope="col">"Event"</th><th scope="col">"Status"</th>
@@ -581,7 +581,8 @@ fn DeliveryRow(
         (DeliveryStatus::Failed, ..) => "No more attempts".to_string(),
         _ => "—".to_string(),
     };
-    let button = format!("Send {} again", d.event_type);
+    // The accessible name starts with the visible word (WCAG 2.5.3), then says what it sends.
+    let button = format!("Replay: send {} again", d.event_type);
     let delivery_id = d.id.clone();
     view! {
         <tr data-delivery=d.id.clone() data-event=d.event_id.clone()>

@@ -25,9 +25,28 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 /// The numbers table's query parameters (filters, sort and page).
-const TABLE_KEYS: [&str; 8] = [
-    "released", "q", "owner", "carrier", "assigned", "sort", "dir", "page",
+const TABLE_KEYS: [&str; 10] = [
+    "released", "q", "owner", "carrier", "assigned", "sort", "dir", "page", "after", "before",
 ];
+
+/// Links to the pages either side of `p` (its cursors, and the page numbers to show).
+fn page_links<T>(p: &crate::model::Page<T>) -> (Option<String>, Option<String>) {
+    let prev = p.prev.clone().map(|c| {
+        table_href(&[
+            ("page", p.page.saturating_sub(1).max(1).to_string()),
+            ("before", c),
+            ("after", String::new()),
+        ])
+    });
+    let next = p.next.clone().map(|c| {
+        table_href(&[
+            ("page", p.page.saturating_add(1).to_string()),
+            ("after", c),
+            ("before", String::new()),
+        ])
+    });
+    (prev, next)
+}
 
 /// The list of released numbers (the "Released" tab).
 const RELEASED_LIST: &str = "/dashboard/phone-numbers?released=only";
@@ -62,6 +81,7 @@ fn capabilities(voice: bool, sms: bool) -> String {
 pub fn PhoneNumbersPage() -> impl IntoView {
     let me = use_context::<MeResource>();
     let released = query_value("released");
+    let (after, before) = (query_value("after"), query_value("before"));
     let (q, owner, carrier, assigned, sort, dir, page) = (
         query_value("q"),
         query_value("owner"),
@@ -77,9 +97,10 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                 (q(), owner(), carrier(), assigned()),
                 released(),
                 (sort(), dir(), page()),
+                (after(), before()),
             )
         },
-        |((q, owner, carrier, assigned), released, (sort, dir, page))| {
+        |((q, owner, carrier, assigned), released, (sort, dir, page), (after, before))| {
             list_numbers(NumberQuery {
                 q,
                 owner,
@@ -89,6 +110,8 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                 sort,
                 dir,
                 page: page.and_then(|p| p.parse().ok()),
+                after,
+                before,
             })
         },
     );
@@ -117,6 +140,8 @@ pub fn PhoneNumbersPage() -> impl IntoView {
             ("sort", key.to_string()),
             ("dir", next_dir.to_string()),
             ("page", String::new()),
+            ("after", String::new()),
+            ("before", String::new()),
         ]);
         view! { <a class="sort" href=href>{label}{marker}</a> }
     };
@@ -195,8 +220,7 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                         Ok(p) if p.total == 0 => view! { <p class="muted">"No numbers match these filters."</p> }.into_any(),
                         Ok(p) if released().is_some() => {
                             let pages = p.pages();
-                            let prev = (p.page > 1).then(|| table_href(&[("page", (p.page - 1).to_string())]));
-                            let next = (p.page < pages).then(|| table_href(&[("page", (p.page + 1).to_string())]));
+                            let (prev, next) = page_links(&p);
                             view! {
                                 <div class="table-wrap">
                                 <table class="table numbers-table">
@@ -226,13 +250,12 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                                 </div>
-                                <Pager page=p.page pages=pages total=p.total noun="released number" nouns="released numbers" prev next/>
+                                <Pager page=p.page pages=pages total=p.total more=p.total_more noun="released number" nouns="released numbers" prev next/>
                             }.into_any()
                         }
                         Ok(p) => {
                             let pages = p.pages();
-                            let prev = (p.page > 1).then(|| table_href(&[("page", (p.page - 1).to_string())]));
-                            let next = (p.page < pages).then(|| table_href(&[("page", (p.page + 1).to_string())]));
+                            let (prev, next) = page_links(&p);
                             view! {
                                 <div class="table-wrap">
                                 <table class="table numbers-table">
@@ -268,7 +291,7 @@ pub fn PhoneNumbersPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                                 </div>
-                                <Pager page=p.page pages=pages total=p.total noun="number" nouns="numbers" prev next/>
+                                <Pager page=p.page pages=pages total=p.total more=p.total_more noun="number" nouns="numbers" prev next/>
                             }.into_any()
                         }
                     }

@@ -227,7 +227,7 @@ fn SandboxControls() -> impl IntoView {
                                 view! { <p class="muted">"No calls yet."</p> }.into_any()
                             } else {
                                 view! {
-                                    <div class="table-wrap"><table class="table">
+                                    <div class="table-wrap" tabindex="0" role="region" aria-label="Calls in the simulated LiveKit"><table class="table">
                                         <thead><tr><th scope="col">"Direction"</th><th scope="col">"From"</th><th scope="col">"To"</th><th scope="col">"Room"</th><th scope="col">"Status"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                                         <tbody>
                                             {v.calls.iter().map(|c| {

@@ -147,22 +147,43 @@ pub fn is_step(action: &str) -> bool {
 /// outcome, or its start while it runs), with the run's other rows, oldest first, in
 /// `steps`. Pages count these entries, so a run never straddles two pages; a run sorts
 /// by its newest row, so a retried run comes back to the top.
-pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
-    let (page, offset) = super::page_offset(Some(page), PER_PAGE)?;
-    let (total,): (i64,) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM audit_log WHERE run_id IS NULL) \
-              + (SELECT COUNT(DISTINCT run_id) FROM audit_log)",
-    )
-    .fetch_one(&db.pool)
-    .await?;
-    let heads: Vec<(i64, Option<String>)> = sqlx::query_as(
-        "SELECT MAX(id) AS newest, MAX(run_id) AS run_id FROM audit_log \
-         GROUP BY COALESCE(run_id, CAST(id AS TEXT)) ORDER BY newest DESC LIMIT $1 OFFSET $2",
-    )
-    .bind(i64::from(PER_PAGE))
-    .bind(offset)
-    .fetch_all(&db.pool)
-    .await?;
+pub async fn list(
+    db: &Db,
+    page: u32,
+    after: Option<&str>,
+    before: Option<&str>,
+) -> Result<Page<AuditEntry>, AppError> {
+    use super::list::{keyset, Filter, KeyKind, KeysetQuery, Position, Sort};
+    // An entry's head is a row without a run or its run's newest row (an index lookup in
+    // `audit_run`); heads walk the primary key from any cursor.
+    let mut filter = Filter::new();
+    filter.sql(
+        "(a.run_id IS NULL OR a.id = (SELECT MAX(r.id) FROM audit_log r WHERE r.run_id = a.run_id))",
+    );
+    let list = KeysetQuery {
+        select: "SELECT a.id AS newest, a.run_id FROM audit_log a",
+        from: "FROM audit_log a",
+        sort: Sort {
+            name: "id.desc",
+            key: "a.id",
+            key_kind: KeyKind::Int,
+            id: "a.id",
+            id_kind: KeyKind::Int,
+            descending: true,
+        },
+        per_page: PER_PAGE,
+    };
+    let position = Position::from_query(&list.sort, after, before, Some(page))?;
+    let heads: Page<(i64, Option<String>)> =
+        keyset(&db.pool, &list, &filter, &position, Some(page)).await?;
+    let cursors = (
+        heads.page,
+        heads.total,
+        heads.total_more,
+        heads.next,
+        heads.prev,
+    );
+    let heads = heads.items;
     // Every row of this page's groups in one read: the runs' rows and the single rows.
     let runs: Vec<&str> = heads.iter().filter_map(|(_, r)| r.as_deref()).collect();
     let singles: Vec<i64> = heads
@@ -227,11 +248,15 @@ pub async fn list(db: &Db, page: u32) -> Result<Page<AuditEntry>, AppError> {
             }
         }
     }
+    let (page, total, total_more, next, prev) = cursors;
     Ok(Page {
         items,
         page,
         per_page: PER_PAGE,
-        total: total.max(0) as u64,
+        total,
+        total_more,
+        next,
+        prev,
     })
 }
 

@@ -77,6 +77,7 @@ pub async fn list(
         page: page.page,
         per_page: page.per_page,
         total: page.total,
+        ..Page::default()
     })
 }
 

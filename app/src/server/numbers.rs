@@ -125,7 +125,7 @@ pub async fn list(
     me: &Me,
     query: &NumberQuery,
 ) -> Result<Page<NumberRow>, AppError> {
-    use super::list::{paginate, Filter, ListQuery, Value};
+    use super::list::{keyset, Filter, KeyKind, KeysetQuery, Position, Sort, Value};
     let mut filter = Filter::new();
     let released = Released::parse(query.released.as_deref())?;
     match released {
@@ -181,40 +181,48 @@ pub async fn list(
         }
         _ => {}
     }
-    let column = match query.sort.as_deref() {
-        Some("label") => "LOWER(n.label)",
-        Some("country") => "n.country",
-        Some("owner") => "u.username",
-        Some("status") => "n.assignment_status",
-        Some("created") => "n.created_at",
-        Some("released") => "n.released_at",
-        _ => "n.e164",
+    let descending = query.dir.as_deref() == Some("desc");
+    // Each sort is a key that is never NULL and the id as tie-breaker, in one direction:
+    // a cursor is then one row-value comparison, served by the indexes of migration 0015
+    // (the owner's name lives in another table: that sort reads the filtered rows).
+    let (name, key, key_kind) = match query.sort.as_deref() {
+        Some("label") => ("label", "LOWER(n.label)", KeyKind::Text),
+        Some("country") => ("country", "n.country", KeyKind::Text),
+        Some("owner") => ("owner", "COALESCE(u.username, '')", KeyKind::Text),
+        Some("status") => ("status", "n.assignment_status", KeyKind::Text),
+        Some("created") => ("created", "n.created_at", KeyKind::Int),
+        Some("released") => ("released", "COALESCE(n.released_at, 0)", KeyKind::Int),
+        _ => ("number", "n.e164", KeyKind::Text),
     };
-    let dir = if query.dir.as_deref() == Some("desc") {
-        "DESC"
-    } else {
-        "ASC"
-    };
-    // Live numbers are unique by e164, so that order needs no tie-breaker (and can walk the
-    // partial unique index); other columns, and released numbers (a number bought again
-    // after its release is there twice), tie-break on the id for stable pages.
-    let order = if column == "n.e164" && released == Released::Excluded {
-        format!("{column} {dir}")
-    } else {
-        format!("{column} {dir}, n.id")
-    };
-    let list = ListQuery {
+    let name = format!("{name}.{}", if descending { "desc" } else { "asc" });
+    let list = KeysetQuery {
         select: SELECT,
-        count: "SELECT COUNT(*) FROM phone_numbers n",
-        order: &order,
+        from: "FROM phone_numbers n",
+        sort: Sort {
+            name: &name,
+            key,
+            key_kind,
+            id: "n.id",
+            id_kind: KeyKind::Text,
+            descending,
+        },
         per_page: PER_PAGE,
     };
-    let page: Page<Row> = paginate(&state.db.pool, &list, &filter, query.page).await?;
+    let position = Position::from_query(
+        &list.sort,
+        query.after.as_deref(),
+        query.before.as_deref(),
+        query.page,
+    )?;
+    let page: Page<Row> = keyset(&state.db.pool, &list, &filter, &position, query.page).await?;
     Ok(Page {
         items: page.items.into_iter().map(NumberRow::from).collect(),
         page: page.page,
         per_page: page.per_page,
         total: page.total,
+        total_more: page.total_more,
+        next: page.next,
+        prev: page.prev,
     })
 }
 

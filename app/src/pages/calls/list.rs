@@ -14,6 +14,7 @@ pub fn CallsPage() -> impl IntoView {
         query_value("tests"),
         query_value("page"),
     );
+    let (after, before) = (query_value("after"), query_value("before"));
     let filtered = move || {
         assistant().is_some()
             || number().is_some()
@@ -33,14 +34,19 @@ pub fn CallsPage() -> impl IntoView {
             (
                 (
                     (assistant(), number(), direction(), status(), date()),
-                    (tests(), page()),
+                    (tests(), page(), after(), before()),
                 ),
                 tick.get(),
                 changes.get(),
                 place.version().get(),
             )
         },
-        |(((assistant, number, direction, status, date), (tests, page)), _, _, _)| {
+        |(
+            ((assistant, number, direction, status, date), (tests, page, after, before)),
+            _,
+            _,
+            _,
+        )| {
             list_calls(CallQuery {
                 assistant,
                 number,
@@ -49,6 +55,8 @@ pub fn CallsPage() -> impl IntoView {
                 date,
                 tests,
                 page: page.and_then(|p| p.parse().ok()),
+                after,
+                before,
             })
         },
     );
@@ -148,8 +156,16 @@ pub fn CallsPage() -> impl IntoView {
                         Ok(p) if p.total == 0 => view! { <p class="muted">"No calls match these filters."</p> }.into_any(),
                         Ok(p) => {
                             let pages = p.pages();
-                            let prev = (p.page > 1).then(|| list_href(&[("page", (p.page - 1).to_string())]));
-                            let next = (p.page < pages).then(|| list_href(&[("page", (p.page + 1).to_string())]));
+                            let prev = p.prev.clone().map(|c| list_href(&[
+                                ("page", p.page.saturating_sub(1).max(1).to_string()),
+                                ("before", c),
+                                ("after", String::new()),
+                            ]));
+                            let next = p.next.clone().map(|c| list_href(&[
+                                ("page", p.page.saturating_add(1).to_string()),
+                                ("after", c),
+                                ("before", String::new()),
+                            ]));
                             view! {
                                 <div class="table-wrap">
                                 <table class="table calls-table">
@@ -182,7 +198,7 @@ pub fn CallsPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                                 </div>
-                                <Pager page=p.page pages=pages total=p.total noun="call" nouns="calls" prev next labels=("← Newer", "Older →")/>
+                                <Pager page=p.page pages=pages total=p.total more=p.total_more noun="call" nouns="calls" prev next labels=("← Newer", "Older →")/>
                             }.into_any()
                         }
                     }

@@ -40,7 +40,7 @@ pub use list::CallsPage;
 pub(super) const POLL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The filters of the calls list, in the order they appear in links.
-pub(super) const FILTERS: [&str; 7] = [
+pub(super) const FILTERS: [&str; 9] = [
     "assistant",
     "number",
     "direction",
@@ -48,6 +48,8 @@ pub(super) const FILTERS: [&str; 7] = [
     "date",
     "tests",
     "page",
+    "after",
+    "before",
 ];
 
 /// The calls list with the current filters, some replaced.

@@ -101,7 +101,7 @@ pub async fn list(
     me: &crate::model::Me,
     query: &crate::model::CallQuery,
 ) -> Result<crate::model::Page<crate::model::CallRow>, AppError> {
-    use crate::server::list::{paginate, Filter, ListQuery, Value};
+    use crate::server::list::{keyset, Filter, KeyKind, KeysetQuery, Position, Sort, Value};
     let mut filter = Filter::new();
     if !me.is_admin() {
         filter.eq("c.owner_id", me.id.clone());
@@ -142,19 +142,37 @@ pub async fn list(
     let select = format!(
         "SELECT {CALL_COLUMNS} FROM call_sessions c LEFT JOIN assistants a ON a.id = c.assistant_id"
     );
-    let list = ListQuery {
+    // Newest first, the id breaking ties in the same direction: a cursor is one row-value
+    // comparison that the `(created_at, id)` indexes of migration 0015 serve at any depth.
+    let list = KeysetQuery {
         select: &select,
-        count: "SELECT COUNT(*) FROM call_sessions c",
-        order: "c.created_at DESC, c.id",
+        from: "FROM call_sessions c",
+        sort: Sort {
+            name: "created.desc",
+            key: "c.created_at",
+            key_kind: KeyKind::Int,
+            id: "c.id",
+            id_kind: KeyKind::Text,
+            descending: true,
+        },
         per_page: PER_PAGE,
     };
+    let position = Position::from_query(
+        &list.sort,
+        query.after.as_deref(),
+        query.before.as_deref(),
+        query.page,
+    )?;
     let page: crate::model::Page<CallDbRow> =
-        paginate(&state.db.pool, &list, &filter, query.page).await?;
+        keyset(&state.db.pool, &list, &filter, &position, query.page).await?;
     Ok(crate::model::Page {
         items: page.items.into_iter().map(Into::into).collect(),
         page: page.page,
         per_page: page.per_page,
         total: page.total,
+        total_more: page.total_more,
+        next: page.next,
+        prev: page.prev,
     })
 }
 

@@ -435,13 +435,18 @@ pub struct ContactFilter {
     /// A result (`completed`, `busy`, `do_not_call`, …) or last outcome.
     pub outcome: Option<String>,
     pub page: Option<u32>,
+    /// Cursors (a page's `next` and `prev`), as in the other lists.
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub before: Option<String>,
 }
 
 const CONTACT_COLUMNS: &str =
     "id, line, phone, name, state, attempts, last_outcome, last_sip_status, result, \
      next_attempt_at, waiting_for, time_zone, call_id";
 
-fn contact(row: sqlx::any::AnyRow) -> Result<CampaignContact, sqlx::Error> {
+fn contact_at(row: &sqlx::any::AnyRow) -> Result<CampaignContact, sqlx::Error> {
     use sqlx::Row;
     let state: String = row.try_get(4)?;
     let state = ContactState::parse(&state).unwrap_or(ContactState::Pending);
@@ -473,13 +478,13 @@ pub async fn list(
     filter: &ContactFilter,
 ) -> Result<Page<CampaignContact>, AppError> {
     visible(state, me, campaign_id).await?;
-    let (page, offset) = crate::server::page_offset(filter.page, PER_PAGE)?;
+    use crate::server::list::{keyset, Filter, KeyKind, KeysetQuery, Position, Sort, Value};
     let (state_sql, attempts_sql) = match filter.state.as_deref() {
-        Some("fresh") => ("pending", "AND attempts = 0"),
-        Some("waiting") => ("pending", "AND attempts > 0"),
-        Some("dialing") => ("dialing", ""),
-        Some("done") => ("done", ""),
-        Some("") | None => ("", ""),
+        Some("fresh") => ("pending", Some("attempts = 0")),
+        Some("waiting") => ("pending", Some("attempts > 0")),
+        Some("dialing") => ("dialing", None),
+        Some("done") => ("done", None),
+        Some("") | None => ("", None),
         Some(_) => {
             return Err(AppError::invalid(
                 "state",
@@ -488,34 +493,61 @@ pub async fn list(
         }
     };
     let outcome = filter.outcome.as_deref().map(str::trim).unwrap_or_default();
-    let filter_sql = format!(
-        "campaign_id = $1 AND ($2 = '' OR state = $2) {attempts_sql} \
-         AND ($3 = '' OR result = $3 OR (result IS NULL AND last_outcome = $3))"
-    );
-    let (total,): (i64,) = sqlx::query_as(&format!(
-        "SELECT COUNT(*) FROM campaign_contacts WHERE {filter_sql}"
-    ))
-    .bind(campaign_id)
-    .bind(state_sql)
-    .bind(outcome)
-    .fetch_one(&state.db.pool)
-    .await?;
-    let rows = sqlx::query(&format!(
-        "SELECT {CONTACT_COLUMNS} FROM campaign_contacts WHERE {filter_sql} ORDER BY line, id LIMIT $4 OFFSET $5"
-    ))
-    .bind(campaign_id)
-    .bind(state_sql)
-    .bind(outcome)
-    .bind(i64::from(PER_PAGE))
-    .bind(offset)
-    .fetch_all(&state.db.pool)
-    .await?;
-    Ok(Page {
-        items: rows.into_iter().map(contact).collect::<Result<_, _>>()?,
-        page,
+    let mut conditions = Filter::new();
+    conditions.eq("campaign_id", campaign_id);
+    if !state_sql.is_empty() {
+        conditions.eq("state", state_sql);
+    }
+    if let Some(attempts) = attempts_sql {
+        conditions.sql(attempts);
+    }
+    if !outcome.is_empty() {
+        conditions.with(
+            "(result = ? OR (result IS NULL AND last_outcome = ?))",
+            vec![Value::Text(outcome.into()), Value::Text(outcome.into())],
+        );
+    }
+    // File order: the line, the id breaking ties; `campaign_contacts_line_id` (0015)
+    // serves it from any cursor.
+    let list = KeysetQuery {
+        select: &format!("SELECT {CONTACT_COLUMNS} FROM campaign_contacts"),
+        from: "FROM campaign_contacts",
+        sort: Sort {
+            name: "line.asc",
+            key: "line",
+            key_kind: KeyKind::Int,
+            id: "id",
+            id_kind: KeyKind::Text,
+            descending: false,
+        },
         per_page: PER_PAGE,
-        total: total.max(0) as u64,
+    };
+    let position = Position::from_query(
+        &list.sort,
+        filter.after.as_deref(),
+        filter.before.as_deref(),
+        filter.page,
+    )?;
+    let page: Page<ContactRow> =
+        keyset(&state.db.pool, &list, &conditions, &position, filter.page).await?;
+    Ok(Page {
+        items: page.items.into_iter().map(|r| r.0).collect(),
+        page: page.page,
+        per_page: page.per_page,
+        total: page.total,
+        total_more: page.total_more,
+        next: page.next,
+        prev: page.prev,
     })
+}
+
+/// A contact as a list reads it (by position, [`contact`]).
+struct ContactRow(CampaignContact);
+
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for ContactRow {
+    fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        contact_at(row).map(ContactRow)
+    }
 }
 
 /// Rows the export reads at a time.

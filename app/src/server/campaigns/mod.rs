@@ -874,6 +874,7 @@ pub async fn list(
         page,
         per_page: PER_PAGE,
         total: total.max(0) as u64,
+        ..Page::default()
     })
 }
 

@@ -524,6 +524,7 @@ pub async fn deliveries(
         page: page.page,
         per_page: page.per_page,
         total: page.total,
+        ..Page::default()
     })
 }
 
