@@ -21,7 +21,7 @@ use crate::pages::{
 };
 use crate::{components::SiteResource, functions::site::get_site_info};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
     path, SsrMode,
@@ -38,6 +38,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <link rel="stylesheet" id="leptos" href=stylesheet_href(&options)/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -45,6 +46,29 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The stylesheet's address: `/pkg/dial.<hash>.css` when the site has a hash file
+/// (`scripts/build` writes one; `LeptosOptions::hash_files` is set from it at start-up and
+/// names the hashed script and WASM the same way), `/pkg/dial.css` otherwise. Part of the
+/// shell, which only the server renders.
+pub fn stylesheet_href(options: &LeptosOptions) -> String {
+    let pkg = &options.site_pkg_dir;
+    let name = &options.output_name;
+    let hash = options
+        .hash_files
+        .then(|| std::fs::read_to_string(options.hash_file.as_ref()).ok())
+        .flatten()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let (kind, hash) = line.split_once(':')?;
+                (kind.trim() == "css").then(|| hash.trim().to_string())
+            })
+        });
+    match hash {
+        Some(hash) => format!("/{pkg}/{name}.{hash}.css"),
+        None => format!("/{pkg}/{name}.css"),
     }
 }
 
@@ -90,7 +114,6 @@ pub fn App() -> impl IntoView {
     let site = Resource::new(|| (), |_| get_site_info());
     provide_context(SiteResource(site));
     view! {
-        <Stylesheet id="leptos" href="/pkg/dial.css"/>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 site.await.ok().filter(|s| s.sandbox).map(|_| view! {
