@@ -33,6 +33,17 @@ ensure_chromium() {
   fi
 }
 
+# brotli for the site's precompressed assets (scripts/build), from Debian.
+ensure_brotli() {
+  if ! command -v brotli >/dev/null; then
+    log "Installing brotli from Debian (precompressed site assets)"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq brotli >/dev/null
+  fi
+}
+
 # The release build's wasm-opt: binaryen 132 from npm, pinned in scripts/wasm-opt (its own
 # install, not the test tooling's).
 ensure_wasm_opt() {

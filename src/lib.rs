@@ -2,6 +2,7 @@
 //! Tests start the real application on port 0 through [`startup::Application`].
 
 pub mod api_v1;
+pub mod assets;
 pub mod cli;
 pub mod doctor;
 pub mod events;

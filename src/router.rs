@@ -79,6 +79,7 @@ pub fn build(state: AppState) -> Router {
         .layer(middleware::from_fn(server_fn_errors))
         // A stream that never ends: added after the render guard, which buffers pages.
         .route("/events/calls", get(crate::events::calls))
+        .nest_service("/pkg", crate::assets::routes(&state.config.site_root))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,

@@ -45,11 +45,16 @@ impl Application {
         } else {
             None
         };
+        // A site built by `scripts/build` names its content-hashed files in `hash.txt`;
+        // Leptos reads it (by absolute path) for the script and WASM names.
+        let hash_file = crate::assets::hash_file(&config.site_root);
         let leptos_options = LeptosOptions::builder()
             .output_name("dial")
             .site_root(config.site_root.display().to_string())
             .site_pkg_dir("pkg")
             .site_addr(address)
+            .hash_files(hash_file.is_file())
+            .hash_file(std::sync::Arc::from(hash_file.display().to_string()))
             .build();
         // Metrics: the recorder before anything counts (a no-op otherwise).
         if config.metrics_enabled() && crate::metrics::install().is_none() {

@@ -199,9 +199,53 @@ impl<T> Page<T> {
 
 /// Formats epoch seconds as `2026-11-22 14:03 UTC`.
 pub fn format_time(epoch: i64) -> String {
-    chrono::DateTime::from_timestamp(epoch, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+    utc(epoch)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year, t.month, t.day, t.hour, t.minute
+            )
+        })
         .unwrap_or_else(|| "—".to_string())
+}
+
+/// A moment in UTC, broken into its calendar fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+/// Epoch seconds in UTC, for years 0 to 9999 (`None` outside them). The browser bundle
+/// formats times with this rather than chrono, whose formatting machinery it would carry
+/// (days to a civil date after Howard Hinnant's `civil_from_days`, proleptic Gregorian).
+pub fn utc(epoch: i64) -> Option<UtcTime> {
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    Some(UtcTime {
+        year,
+        month: month as u32,
+        day: day as u32,
+        hour: (secs / 3_600) as u32,
+        minute: (secs % 3_600 / 60) as u32,
+        second: (secs % 60) as u32,
+    })
 }
 
 /// Facts about this installation every page may show.
@@ -1185,6 +1229,37 @@ pub use health::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn times_are_formatted_as_chrono_formats_them() {
+        let samples = [
+            0,
+            -1,
+            59,
+            86_399,
+            86_400,
+            951_782_400,   // 2000-02-29
+            1_709_164_799, // 2024-02-28 23:59:59
+            1_709_251_200, // 2024-03-01
+            1_795_000_000,
+            4_102_444_799,   // 2099-12-31 23:59:59
+            -62_135_596_800, // 0001-01-01
+            253_402_300_799, // 9999-12-31 23:59:59
+        ];
+        for epoch in samples
+            .into_iter()
+            .chain((0..2_000).map(|i| i * 7_919_123 - 3_000_000_000))
+        {
+            let t = chrono::DateTime::from_timestamp(epoch, 0).expect("in range");
+            assert_eq!(
+                format_time(epoch),
+                t.format("%Y-%m-%d %H:%M UTC").to_string(),
+                "{epoch}"
+            );
+        }
+        assert_eq!(format_time(253_402_300_800), "—");
+    }
 
     #[test]
     fn pickers_tell_equal_assistant_names_and_the_signed_in_owner_apart() {

@@ -6,6 +6,7 @@ mod helpers;
 
 mod api_calls;
 mod api_keys;
+mod assets;
 mod assignment;
 mod assistants;
 mod auth;

@@ -135,15 +135,20 @@ pub fn duration_words(seconds: i64) -> String {
 
 /// Epoch seconds as `2026-11-22 14:03:07 UTC`.
 pub(super) fn time_with_seconds(epoch: i64) -> String {
-    chrono::DateTime::from_timestamp(epoch, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+    crate::model::utc(epoch)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+                t.year, t.month, t.day, t.hour, t.minute, t.second
+            )
+        })
         .unwrap_or_else(|| "—".to_string())
 }
 
 /// Epoch seconds as `14:03:07` (UTC).
 pub(super) fn clock(epoch: i64) -> String {
-    chrono::DateTime::from_timestamp(epoch, 0)
-        .map(|t| t.format("%H:%M:%S").to_string())
+    crate::model::utc(epoch)
+        .map(|t| format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second))
         .unwrap_or_else(|| "—".to_string())
 }
 
