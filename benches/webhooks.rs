@@ -456,8 +456,8 @@ struct Wrk {
 
 /// Runs wrk against `address` with the requests in `dir`.
 async fn run_wrk(address: std::net::SocketAddr, dir: &Path) -> Wrk {
-    let output = tokio::process::Command::new("wrk")
-        .arg(format!("-t{WRK_THREADS}"))
+    let mut wrk = std::process::Command::new("wrk");
+    wrk.arg(format!("-t{WRK_THREADS}"))
         .arg(format!("-c{}", concurrency()))
         .arg(format!("-d{}s", wrk_seconds()))
         .arg("--timeout=10s")
@@ -465,9 +465,10 @@ async fn run_wrk(address: std::net::SocketAddr, dir: &Path) -> Wrk {
         .arg(dir.join("replay.lua"))
         .arg(format!("http://{address}"))
         .arg("--")
-        .arg(dir)
-        .output()
+        .arg(dir);
+    let output = tokio::task::spawn_blocking(move || wrk.output())
         .await
+        .expect("wrk's thread")
         .expect("run wrk");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
@@ -566,9 +567,9 @@ fn rss(pid: u32) -> (f64, f64) {
 
 /// Starts the binary on `dir`'s SQLite database and waits until `/healthz` answers;
 /// returns the process and how long it took.
-async fn start_binary(binary: &Path, dir: &Path, port: u16) -> (tokio::process::Child, Duration) {
+async fn start_binary(binary: &Path, dir: &Path, port: u16) -> (std::process::Child, Duration) {
     let started = Instant::now();
-    let child = tokio::process::Command::new(binary)
+    let child = std::process::Command::new(binary)
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -579,7 +580,6 @@ async fn start_binary(binary: &Path, dir: &Path, port: u16) -> (tokio::process::
         .env("DIAL_LIVEKIT_API_SECRET", SECRET)
         .env("DIAL_LOG", "warn")
         .current_dir(dir)
-        .kill_on_drop(true)
         .spawn()
         .expect("start the binary");
     let request = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
@@ -607,11 +607,12 @@ async fn run_binary(binary: PathBuf) {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let (child, fresh) = start_binary(&binary, dir.path(), port).await;
-    drop(child);
+    let (mut child, fresh) = start_binary(&binary, dir.path(), port).await;
+    child.kill().expect("stop the binary");
+    child.wait().expect("stopped");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (mut child, again) = start_binary(&binary, dir.path(), port).await;
-    let pid = child.id().expect("pid");
+    let pid = child.id();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (idle, _) = rss(pid);
     println!(
@@ -636,8 +637,8 @@ async fn run_binary(binary: PathBuf) {
     let wrk = run_wrk(address, replay.path()).await;
     let (after, peak) = rss(pid);
     wrk.report("SQLite (binary)", pool);
-    child.kill().await.expect("stop the binary");
-    let _ = child.wait().await;
+    child.kill().expect("stop the binary");
+    let _ = child.wait();
     let sampled = sampler.await.expect("sampler");
     println!(
         "  RSS under the wrk load: up to {sampled:.1} MB (sampled every 20 ms; peak {peak:.1} MB); {after:.1} MB after it"

@@ -21,13 +21,6 @@ pub const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout
      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
      PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 0;";
 
-pub fn tmp_extra() -> &'static str {
-    if std::env::var("DIAL_TMP_NO_CKPT").is_ok() {
-        "PRAGMA wal_autocheckpoint = 10000;"
-    } else {
-        "PRAGMA wal_autocheckpoint = 0;"
-    }
-}
 /// How often the checkpointer looks at the WAL.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
@@ -204,7 +197,6 @@ impl Db {
             Backend::Sqlite => options.max_connections(8).after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute(SQLITE_PRAGMAS).await?;
-                    conn.execute(tmp_extra()).await?;
                     Ok(())
                 })
             }),
@@ -241,7 +233,6 @@ impl Db {
         let writer = Arc::new(tokio::sync::Mutex::new(()));
         let checkpointer = sqlite_path
             .clone()
-            .filter(|_| std::env::var("DIAL_TMP_NO_CKPT").is_err())
             .and_then(|path| Checkpointer::start(path, writer.clone()))
             .map(Arc::new);
         Ok(Db {

@@ -257,10 +257,7 @@ fn spawn_writers(db: Db, changes: broadcast::Sender<CallChange>) -> Vec<mpsc::Se
             vec![queue]
         }
         // PostgreSQL connections belong to the runtime that opened them.
-        Backend::Postgres => (0..std::env::var("DIAL_TMP_WRITERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(POSTGRES_WRITERS))
+        Backend::Postgres => (0..POSTGRES_WRITERS)
             .map(|_| {
                 let (queue, waiting) = mpsc::channel::<Job>(QUEUE / POSTGRES_WRITERS);
                 tokio::spawn(Writer::new(db.clone(), changes.clone()).run(waiting));
@@ -357,18 +354,7 @@ impl Writer {
                 Some(conn) => conn,
                 None => self.sqlite.insert(open_sqlite(&self.db)?),
             };
-            let t0 = std::time::Instant::now();
             let applied = sqlite_batch(conn, events);
-            let took = t0.elapsed();
-            if std::env::var("DIAL_TMP_TRACE").is_ok() && took > std::time::Duration::from_millis(5)
-            {
-                eprintln!(
-                    "TRACE slow batch {} events {:.1} ms commit {:.1} ms",
-                    events.len(),
-                    took.as_secs_f64() * 1e3,
-                    COMMIT_US.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e3
-                );
-            }
             if let Err(Failure::Sqlite(_)) = applied {
                 self.sqlite = None;
             }
@@ -778,7 +764,6 @@ fn open_sqlite(db: &Db) -> Result<rusqlite::Connection, Failure> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.execute_batch(crate::server::db::SQLITE_PRAGMAS)?;
-    conn.execute_batch(crate::server::db::tmp_extra())?;
     Ok(conn)
 }
 
@@ -962,15 +947,9 @@ fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result
                 "$2": now(),
             })?;
     }
-    let tc = std::time::Instant::now();
     tx.commit()?;
-    COMMIT_US.store(
-        tc.elapsed().as_micros() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
     Ok(Batch { applied, changed })
 }
-static COMMIT_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The calls a batch touched, once each.
 fn moved_calls(changed: &[CallChange]) -> Vec<&str> {
