@@ -9,6 +9,18 @@
 //! (each call's join before its leave). Reports events per second, p50 and p99 latency,
 //! and checks that every event was recorded and every call ended.
 //!
+//! Then the same server is measured by an independent generator, `wrk` (Debian: `apt-get
+//! install wrk`), replaying pre-signed webhooks for `DIAL_BENCH_SECONDS` (default 10) from
+//! 2 threads and 32 connections with a Lua script (`WRK_SCRIPT` below; each request once,
+//! each call's join a thousand requests before its leave). Skipped, with a note, when
+//! `wrk` is not on the `PATH`. `DIAL_BENCH_WRK=0` skips it; `DIAL_BENCH_WRK=only` skips the
+//! in-repo generator.
+//!
+//! `DIAL_BENCH_BINARY=target/release/dial` measures a built binary as its own process
+//! instead (SQLite): its cold start (spawn until `/healthz` answers, on a fresh database
+//! and again on the same one), its resident memory idle and under the wrk load, and the
+//! wrk figures.
+//!
 //! With `DIAL_BENCH_EVENT_HOOK=1` an enabled event-webhook endpoint (a receiver on
 //! loopback answering 204) hears every call event, so each batch also writes its outbox
 //! rows and the delivery worker sends them meanwhile; it then reports how long the
@@ -20,6 +32,8 @@ use dial_app::server::config::Config;
 use dial_fakes::livekit::sign_webhook;
 use secrecy::SecretString;
 use std::{
+    io::Write,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -283,13 +297,16 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
             .fetch_one(&state.db.pool)
             .await
             .expect("count");
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "{backend}: {} events in {:.2} s = {:.0} events/s; latency p50 {:.2} ms, p99 {:.2} ms; recorded {events}, calls ended {ended}/{CALLS}",
+        "{backend}, in-repo generator: {} events in {:.2} s = {:.0} events/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; recorded {events}, calls ended {ended}/{CALLS}",
         latencies.len(),
         elapsed.as_secs_f64(),
         latencies.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.50).as_secs_f64() * 1000.0,
-        pct(0.99).as_secs_f64() * 1000.0,
+        ms(pct(0.50)),
+        ms(pct(0.90)),
+        ms(pct(0.99)),
+        ms(latencies[latencies.len() - 1]),
     );
     assert_eq!(events as usize, CALLS * 2, "no event lost");
     assert_eq!(ended as usize, CALLS);
@@ -345,8 +362,312 @@ async fn writer_alone(backend: &str, database_url: String, dir: &std::path::Path
     report_deliveries(&state, CALLS * 3).await;
 }
 
+/// The wrk script: thread k replays the lines of `requests-k.txt` (`token<TAB>body`) in
+/// order, each once (the bench writes more than a run takes; if a run took them all, it
+/// would start over and send duplicates, which the bench reports). Prints one line of
+/// figures (latencies in microseconds) for the bench to read.
+const WRK_SCRIPT: &str = r#"
+local count = 0
+function setup(thread)
+  thread:set("index", count)
+  count = count + 1
+end
+function init(args)
+  requests = {}
+  local file = assert(io.open(args[1] .. "/requests-" .. index .. ".txt", "r"))
+  for line in file:lines() do
+    local tab = line:find("\t", 1, true)
+    requests[#requests + 1] = wrk.format("POST", "/webhooks/livekit",
+      { ["Content-Type"] = "application/webhook+json", ["Authorization"] = line:sub(1, tab - 1) },
+      line:sub(tab + 1))
+  end
+  file:close()
+  sent = 0
+end
+function request()
+  sent = sent + 1
+  return requests[(sent - 1) % #requests + 1]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("DIAL-WRK %d %d %d %d %d %d %d %d\n", summary.requests,
+    summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"#;
+
+const WRK_THREADS: usize = 2;
+
+/// How long wrk runs (`DIAL_BENCH_SECONDS`, default 10).
+fn wrk_seconds() -> u64 {
+    std::env::var("DIAL_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
+
+fn wrk_on_path() -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join("wrk").is_file()))
+        .unwrap_or(false)
+}
+
+/// Writes the signed requests for wrk's threads; returns how many there are. Each
+/// thread's file takes calls in blocks of 500: the joins, then the leaves.
+fn write_replay(dir: &Path, calls: usize) -> usize {
+    let mut files: Vec<_> = (0..WRK_THREADS)
+        .map(|k| {
+            std::io::BufWriter::new(
+                std::fs::File::create(dir.join(format!("requests-{k}.txt"))).expect("file"),
+            )
+        })
+        .collect();
+    let mut written = 0;
+    for (block, start) in (0..calls).step_by(500).enumerate() {
+        let file = &mut files[block % WRK_THREADS];
+        for kind in ["participant_joined", "participant_left"] {
+            for i in start..(start + 500).min(calls) {
+                let body = event(kind, i);
+                let token = sign_webhook(KEY, SECRET, &body);
+                file.write_all(token.as_bytes()).expect("write");
+                file.write_all(b"\t").expect("write");
+                file.write_all(&body).expect("write");
+                file.write_all(b"\n").expect("write");
+                written += 1;
+            }
+        }
+    }
+    for mut f in files {
+        f.flush().expect("flush");
+    }
+    std::fs::write(dir.join("replay.lua"), WRK_SCRIPT).expect("script");
+    written
+}
+
+/// What wrk measured.
+struct Wrk {
+    requests: u64,
+    seconds: f64,
+    non_2xx: u64,
+    socket_errors: u64,
+    /// p50, p90, p99, max, in ms.
+    latency: [f64; 4],
+}
+
+/// Runs wrk against `address` with the requests in `dir`.
+async fn run_wrk(address: std::net::SocketAddr, dir: &Path) -> Wrk {
+    let mut wrk = std::process::Command::new("wrk");
+    wrk.arg(format!("-t{WRK_THREADS}"))
+        .arg(format!("-c{}", concurrency()))
+        .arg(format!("-d{}s", wrk_seconds()))
+        .arg("--timeout=10s")
+        .arg("-s")
+        .arg(dir.join("replay.lua"))
+        .arg(format!("http://{address}"))
+        .arg("--")
+        .arg(dir);
+    let output = tokio::task::spawn_blocking(move || wrk.output())
+        .await
+        .expect("wrk's thread")
+        .expect("run wrk");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("DIAL-WRK "))
+        .unwrap_or_else(|| {
+            panic!(
+                "wrk printed no figures:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .map(|v| v.parse().expect("a number"))
+        .collect();
+    let ms = |us: u64| us as f64 / 1000.0;
+    Wrk {
+        requests: n[0],
+        seconds: n[1] as f64 / 1e6,
+        non_2xx: n[2],
+        socket_errors: n[3],
+        latency: [ms(n[4]), ms(n[5]), ms(n[6]), ms(n[7])],
+    }
+}
+
+impl Wrk {
+    fn report(&self, backend: &str, pool: usize) {
+        let [p50, p90, p99, max] = self.latency;
+        println!(
+            "{backend}, wrk replay: {} events in {:.2} s = {:.0} events/s; latency p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, max {max:.2} ms; non-2xx {}, socket errors {}",
+            self.requests,
+            self.seconds,
+            self.requests as f64 / self.seconds,
+            self.non_2xx,
+            self.socket_errors,
+        );
+        assert_eq!(
+            self.non_2xx + self.socket_errors,
+            0,
+            "every webhook answered 200"
+        );
+        if self.requests as usize > pool {
+            println!("  (wrk took more than the {pool} distinct events: the rest were duplicates)");
+        }
+    }
+}
+
+/// Distinct calls written for a wrk run: more than 40,000 events a second would take.
+fn wrk_calls() -> usize {
+    20_000 * wrk_seconds() as usize
+}
+
+/// Every answered webhook is recorded: at least as many events as wrk counted answers
+/// (a request in flight when wrk stopped may be recorded too, never more than one per
+/// connection).
+async fn check_recorded(db: &dial_app::server::db::Db, wrk: &Wrk, pool: usize) {
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM call_events")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    let answered = (wrk.requests as usize).min(pool);
+    println!("  recorded {events} events for {answered} distinct answered webhooks");
+    assert!(events as usize >= answered, "an answered webhook was lost");
+    assert!(
+        events as usize <= answered + concurrency(),
+        "more events than requests"
+    );
+}
+
+/// The in-process server, measured by wrk.
+async fn run_wrk_in_process(backend: &str, database_url: String, dir: &Path) {
+    let app = bench_app(database_url, dir).await;
+    let state = app.state().clone();
+    let address = app.address();
+    tokio::spawn(app.run());
+    let replay = tempfile::tempdir().expect("temp dir");
+    let pool = write_replay(replay.path(), wrk_calls());
+    let wrk = run_wrk(address, replay.path()).await;
+    wrk.report(backend, pool);
+    check_recorded(&state.db, &wrk, pool).await;
+}
+
+/// A process's resident memory now and at its peak, in MB (`/proc/PID/status`).
+fn rss(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Starts the binary on `dir`'s SQLite database and waits until `/healthz` answers;
+/// returns the process and how long it took.
+async fn start_binary(binary: &Path, dir: &Path, port: u16) -> (std::process::Child, Duration) {
+    let started = Instant::now();
+    let child = std::process::Command::new(binary)
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DIAL_DATA_DIR", dir)
+        .env("DIAL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DIAL_ENCRYPTION_KEY", "00".repeat(32))
+        .env("DIAL_LIVEKIT_API_KEY", KEY)
+        .env("DIAL_LIVEKIT_API_SECRET", SECRET)
+        .env("DIAL_LOG", "warn")
+        .current_dir(dir)
+        .spawn()
+        .expect("start the binary");
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let mut buffer = Vec::new();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the binary did not answer /healthz"
+        );
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            if stream.write_all(request.as_bytes()).await.is_ok()
+                && read_response(&mut stream, &mut buffer).await == 200
+            {
+                return (child, started.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// `DIAL_BENCH_BINARY`: a built binary as its own process, on SQLite.
+async fn run_binary(binary: PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let (mut child, fresh) = start_binary(&binary, dir.path(), port).await;
+    child.kill().expect("stop the binary");
+    child.wait().expect("stopped");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (mut child, again) = start_binary(&binary, dir.path(), port).await;
+    let pid = child.id();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (idle, _) = rss(pid);
+    println!(
+        "binary {}: cold start {:.1} ms on a fresh database (migrations), {:.1} ms on an existing one; idle RSS {idle:.1} MB",
+        binary.display(),
+        fresh.as_secs_f64() * 1000.0,
+        again.as_secs_f64() * 1000.0,
+    );
+    let replay = tempfile::tempdir().expect("temp dir");
+    let pool = write_replay(replay.path(), wrk_calls());
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let sampler = tokio::spawn(async move {
+        let mut most: f64 = 0.0;
+        loop {
+            most = most.max(rss(pid).0);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if rss(pid).0 == 0.0 {
+                return most;
+            }
+        }
+    });
+    let wrk = run_wrk(address, replay.path()).await;
+    let (after, peak) = rss(pid);
+    wrk.report("SQLite (binary)", pool);
+    child.kill().expect("stop the binary");
+    let _ = child.wait();
+    let sampled = sampler.await.expect("sampler");
+    println!(
+        "  RSS under the wrk load: up to {sampled:.1} MB (sampled every 20 ms; peak {peak:.1} MB); {after:.1} MB after it"
+    );
+    let db = dial_app::server::db::Db::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("dial.db").display()
+    ))
+    .await
+    .expect("open the database");
+    check_recorded(&db, &wrk, pool).await;
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if let Some(binary) = std::env::var_os("DIAL_BENCH_BINARY") {
+        assert!(wrk_on_path(), "DIAL_BENCH_BINARY needs wrk on the PATH");
+        run_binary(PathBuf::from(binary)).await;
+        return;
+    }
+    let wrk = match std::env::var("DIAL_BENCH_WRK").as_deref() {
+        Ok("0") => false,
+        _ if wrk_on_path() => true,
+        _ => {
+            println!("(wrk is not on the PATH: only the in-repo generator runs)");
+            false
+        }
+    };
+    let in_repo = std::env::var("DIAL_BENCH_WRK").as_deref() != Ok("only");
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = format!(
         "sqlite://{}?mode=rwc",
@@ -360,9 +681,25 @@ async fn main() {
         );
         writer_alone("SQLite", url, alone.path()).await;
     }
-    run("SQLite", sqlite, dir.path()).await;
+    if in_repo {
+        run("SQLite", sqlite, dir.path()).await;
+    }
+    if wrk {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        );
+        run_wrk_in_process("SQLite", url, dir.path()).await;
+    }
     if let Ok(url) = std::env::var("DIAL_BENCH_POSTGRES_URL") {
-        let pg_dir = tempfile::tempdir().expect("temp dir");
-        run("PostgreSQL", fresh_postgres(&url).await, pg_dir.path()).await;
+        if in_repo {
+            let pg_dir = tempfile::tempdir().expect("temp dir");
+            run("PostgreSQL", fresh_postgres(&url).await, pg_dir.path()).await;
+        }
+        if wrk {
+            let pg_dir = tempfile::tempdir().expect("temp dir");
+            run_wrk_in_process("PostgreSQL", fresh_postgres(&url).await, pg_dir.path()).await;
+        }
     }
 }

@@ -13,11 +13,107 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// Every SQLite connection's settings. WAL lets readers work while one writer writes;
-/// reads go through a memory map; the WAL is folded back every 10,000 pages (40 MB), not
-/// every 1,000, so a busy writer checkpoints (and waits for the disk) ten times less often.
+/// reads go through a memory map. No connection folds the WAL back into the database in
+/// its own commit (`wal_autocheckpoint = 0`): a checkpoint writes the pages back and
+/// waits for the disk twice (`fsync`), tens of milliseconds that every request waiting on
+/// that writer would wait too. A thread of its own does it instead (see [`Checkpointer`]).
 pub const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-     PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 10000;";
+     PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 0;";
+
+/// How often the checkpointer looks at the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// The WAL size (pages of 4 KB: 40 MB) past which the checkpointer makes the writers pause
+/// while it catches up, so the next write starts the WAL over.
+const WAL_RESTART_PAGES: i64 = 10_000;
+
+/// Folds a SQLite database's WAL back into it, on a thread of its own, while the writers
+/// keep writing: every [`CHECKPOINT_EVERY`] a passive checkpoint copies what was committed
+/// (and syncs the database file) without holding up any writer. Under a steady stream of
+/// writes a passive checkpoint never quite catches up, and the WAL only starts over once
+/// it has (SQLite `wal.c`, `walRestartLog`), so past [`WAL_RESTART_PAGES`] the checkpointer
+/// takes the process's writer lane for one more passive checkpoint, which then copies only
+/// what was written since the previous one. The thread stops when the last clone of the
+/// [`Db`] is dropped.
+#[derive(Debug)]
+struct Checkpointer {
+    /// Dropped with the last `Db`: the thread then stops.
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    fn start(path: std::path::PathBuf, lane: Arc<tokio::sync::Mutex<()>>) -> Option<Checkpointer> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let started = std::thread::Builder::new()
+            .name("dial-checkpoint".into())
+            .spawn(move || {
+                let mut conn: Option<rusqlite::Connection> = None;
+                let mut last = (0, 0);
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    let c = match &conn {
+                        Some(c) => c,
+                        None => match open_checkpointer(&path) {
+                            Ok(c) => conn.insert(c),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the SQLite checkpointer could not open the database");
+                                continue;
+                            }
+                        },
+                    };
+                    match checkpoint(c, &lane, last) {
+                        Ok(now) => last = now,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a SQLite checkpoint failed");
+                            conn = None;
+                        }
+                    }
+                }
+            });
+        match started {
+            Ok(_) => Some(Checkpointer { _stop: stop }),
+            Err(e) => {
+                tracing::error!(error = %e, "could not start the SQLite checkpointer");
+                None
+            }
+        }
+    }
+}
+
+fn open_checkpointer(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch(SQLITE_PRAGMAS)?;
+    Ok(conn)
+}
+
+/// One passive checkpoint: the WAL's size and how much of it is in the database, in pages.
+fn passive(conn: &rusqlite::Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
+}
+
+/// One round of the checkpointer (see [`Checkpointer`]); `last` is what the previous
+/// round left.
+fn checkpoint(
+    conn: &rusqlite::Connection,
+    lane: &tokio::sync::Mutex<()>,
+    last: (i64, i64),
+) -> rusqlite::Result<(i64, i64)> {
+    let now = passive(conn)?;
+    // A WAL that grew since the last round, past the limit: nothing is written while the
+    // last pages are copied, so the next write starts it over. (Idle, it has not grown.)
+    if now.0 >= WAL_RESTART_PAGES && now != last {
+        let _lane = lane.blocking_lock();
+        return passive(conn);
+    }
+    Ok(now)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -34,6 +130,8 @@ pub struct Db {
     writer: Arc<tokio::sync::Mutex<()>>,
     /// The SQLite file, for a writer that opens a connection of its own.
     pub sqlite_path: Option<std::path::PathBuf>,
+    /// SQLite on a file: folds the WAL back (stops with the last clone).
+    _checkpointer: Option<Arc<Checkpointer>>,
 }
 
 /// A read-then-write transaction from [`Db::begin_write`] (or [`Db::begin_write_on`] a
@@ -132,11 +230,17 @@ impl Db {
             })?;
         }
         let pool = options.connect(url).await.map_err(DbError::Connect)?;
+        let writer = Arc::new(tokio::sync::Mutex::new(()));
+        let checkpointer = sqlite_path
+            .clone()
+            .and_then(|path| Checkpointer::start(path, writer.clone()))
+            .map(Arc::new);
         Ok(Db {
             pool,
             backend,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer,
             sqlite_path,
+            _checkpointer: checkpointer,
         })
     }
 

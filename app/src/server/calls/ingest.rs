@@ -1,9 +1,10 @@
 //! LiveKit webhook ingestion with group commit.
 //!
-//! Every verified webhook becomes a [`Job`] on one queue per process. A single writer task
-//! takes whatever is waiting (up to [`MAX_BATCH`] events) and folds it into the call
-//! sessions in **one** transaction of a handful of statements, however many events it
-//! holds:
+//! Every verified webhook becomes a [`Job`] on a writer's queue: one writer on SQLite,
+//! [`POSTGRES_WRITERS`] on PostgreSQL, each call's events always on the same one ([`shard`]).
+//! A writer takes whatever is waiting (up to [`MAX_BATCH`] events) and folds it into the
+//! call sessions in **one** transaction of a handful of statements, however many events
+//! it holds:
 //!
 //! 1. which event ids were recorded before (a duplicate changes nothing);
 //! 2. the sessions the events concern, by `sip.callID`, and calls Dial placed that LiveKit
@@ -13,15 +14,18 @@
 //!    (`status_rank`), fills in what is missing and sets each timestamp once;
 //! 5. one insert of the events, each linked to its session;
 //! 6. one insert of the webhook events of the calls that moved (`event_hooks`: each
-//!    transition once, keyed by call and type); on SQLite skipped while no event-webhook
-//!    endpoint is enabled, when it would write nothing.
+//!    transition once, keyed by call and type); skipped while no event-webhook endpoint is
+//!    enabled, when it would write nothing (PostgreSQL's lookup says so in step 1).
 //!
 //! Each request is answered after the commit, so a 200 still means "recorded". Requests
 //! that are waiting together are concurrent, so any order among them is a true order; the
 //! batch takes them in queue order. If a batch fails as a whole, each of its events is
 //! applied alone, so one bad event (or a race with another instance on PostgreSQL) costs
 //! only itself. SQLite has one writer, and this is what lets it take thousands of events a
-//! second: the cost of a transaction is paid once per batch, not once per event.
+//! second: the cost of a transaction is paid once per batch, not once per event. On
+//! PostgreSQL each batch waits for its round trips and its commit's WAL flush; several
+//! writers overlap those waits, and since one call's events never go to two writers, they
+//! are applied in order and never race for the call's session.
 
 use crate::error::AppError;
 use crate::server::{
@@ -36,7 +40,7 @@ use serde_json::json;
 use sqlx::pool::PoolConnection;
 use std::{
     collections::{HashMap, HashSet},
-    sync::OnceLock,
+    sync::{Arc, OnceLock},
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -176,37 +180,66 @@ pub async fn apply(state: &AppState, event: &proto::WebhookEvent) -> Result<Appl
         event: Incoming::new(event, now()),
         reply,
     };
-    let IngestQueue(queue) =
-        state.handle(|| IngestQueue(spawn_writer(state.db.clone(), state.call_changes.clone())));
-    queue.send(job).await.map_err(|_| writer_stopped())?;
+    let IngestQueues(queues) = state.handle(|| {
+        IngestQueues(Arc::new(spawn_writers(
+            state.db.clone(),
+            state.call_changes.clone(),
+        )))
+    });
+    enqueue(&queues, job).await?;
     outcome.await.map_err(|_| writer_stopped())?
 }
 
-/// The writer's queue, kept in the application state ([`AppState::handle`]).
+/// Puts the job on its writer's queue (see [`shard`]).
+async fn enqueue(queues: &[mpsc::Sender<Job>], job: Job) -> Result<(), AppError> {
+    let queue = &queues[shard(&job.event, queues.len())];
+    queue.send(job).await.map_err(|_| writer_stopped())
+}
+
+/// The writers' queues, kept in the application state ([`AppState::handle`]).
 #[derive(Clone)]
-struct IngestQueue(mpsc::Sender<Job>);
+struct IngestQueues(Arc<Vec<mpsc::Sender<Job>>>);
+
+/// How many writers PostgreSQL gets. Each commits its own batches, so one writer's
+/// round trips and commit (the WAL flush) overlap the others' work; SQLite has one writer.
+pub const POSTGRES_WRITERS: usize = 4;
+
+/// The writer an event goes to: all the events of one call (`sip.callID`) go to the same
+/// writer, so they are applied in the order they came, and no two writers ever write one
+/// call's session at once. Other events go by room, then by id (a duplicate goes where
+/// its first copy went).
+fn shard(event: &Incoming, writers: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    if writers <= 1 {
+        return 0;
+    }
+    let key = match &event.effect {
+        Effect::Sip(s) => s.facts.call_id.as_str(),
+        _ if !event.room.is_empty() => event.room.as_str(),
+        _ => event.event_id.as_str(),
+    };
+    // Fixed keys: the same call goes to the same writer for the life of the process.
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    (hasher.finish() % writers as u64) as usize
+}
 
 fn writer_stopped() -> AppError {
     tracing::error!("the LiveKit webhook writer has stopped");
     AppError::Internal
 }
 
-/// Starts the writer; it stops when the last sender (the application state) is dropped.
+/// Starts the writers (one on SQLite, [`POSTGRES_WRITERS`] on PostgreSQL); each stops when
+/// the last sender (the application state) is dropped.
 ///
 /// On SQLite the writer runs on a thread of its own: its transaction is a chain of round
 /// trips to the connection's thread, and on the server's runtime each step would wait
 /// behind every request in progress; the whole ingest waits on that chain.
-fn spawn_writer(db: Db, changes: broadcast::Sender<CallChange>) -> mpsc::Sender<Job> {
-    let (queue, waiting) = mpsc::channel::<Job>(QUEUE);
-    let backend = db.backend;
-    let writer = Writer {
-        db,
-        changes,
-        conn: None,
-        sqlite: None,
-    };
-    match backend {
+fn spawn_writers(db: Db, changes: broadcast::Sender<CallChange>) -> Vec<mpsc::Sender<Job>> {
+    match db.backend {
         Backend::Sqlite => {
+            let (queue, waiting) = mpsc::channel::<Job>(QUEUE);
+            let writer = Writer::new(db, changes);
             let started = std::thread::Builder::new()
                 .name("dial-webhooks".into())
                 .spawn(move || {
@@ -221,16 +254,20 @@ fn spawn_writer(db: Db, changes: broadcast::Sender<CallChange>) -> mpsc::Sender<
             if let Err(e) = started {
                 tracing::error!(error = %e, "could not start the webhook writer's thread");
             }
+            vec![queue]
         }
         // PostgreSQL connections belong to the runtime that opened them.
-        Backend::Postgres => {
-            tokio::spawn(writer.run(waiting));
-        }
+        Backend::Postgres => (0..POSTGRES_WRITERS)
+            .map(|_| {
+                let (queue, waiting) = mpsc::channel::<Job>(QUEUE / POSTGRES_WRITERS);
+                tokio::spawn(Writer::new(db.clone(), changes.clone()).run(waiting));
+                queue
+            })
+            .collect(),
     }
-    queue
 }
 
-/// The one writer: it keeps a connection of its own (a warm page cache, no pool checks per
+/// A writer: it keeps a connection of its own (a warm page cache, no pool checks per
 /// batch) and gives it back when it fails.
 struct Writer {
     db: Db,
@@ -242,6 +279,15 @@ struct Writer {
 }
 
 impl Writer {
+    fn new(db: Db, changes: broadcast::Sender<CallChange>) -> Writer {
+        Writer {
+            db,
+            changes,
+            conn: None,
+            sqlite: None,
+        }
+    }
+
     async fn run(mut self, mut waiting: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while waiting.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -484,8 +530,9 @@ fn json_rows(columns: &[(&str, &str)]) -> String {
 /// PostgreSQL's statements: each takes its rows as one JSON parameter, so its text (and
 /// its prepared statement) is the same for a batch of one event or of 256.
 struct Statements {
-    /// Events seen before, the sessions concerned (by call id, or placed calls by room)
-    /// and the numbers called: one read, rows tagged `event`, `session` or `number`.
+    /// Events seen before, the sessions concerned (by call id, or placed calls by room),
+    /// the numbers called and whether any event-webhook endpoint is enabled: one read,
+    /// rows tagged `event`, `session`, `number` or `hooks`.
     lookup: String,
     upsert_sessions: String,
     insert_events: String,
@@ -500,7 +547,9 @@ impl Statements {
                  UNION ALL SELECT 'session', id, sip_call_id, room_name, participant_identity FROM call_sessions \
                  WHERE sip_call_id IN {} OR (sip_call_id IS NULL AND room_name IN {}) \
                  UNION ALL SELECT 'number', id, e164, assistant_id, owner_id FROM phone_numbers \
-                 WHERE released_at IS NULL AND e164 IN {}",
+                 WHERE released_at IS NULL AND e164 IN {} \
+                 UNION ALL SELECT 'hooks', '', NULL, NULL, NULL \
+                 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled = 1)",
                 json_strings(1),
                 json_strings(2),
                 json_strings(3),
@@ -557,8 +606,10 @@ async fn postgres_batch(
     let mut named: HashSet<&str> = HashSet::new();
     let mut placed: Vec<(&str, &str, &str)> = Vec::new();
     let mut ours: HashMap<&str, Number> = HashMap::new();
+    let mut hooks = false;
     for (tag, id, a, b, c) in &rows {
         match (tag.as_str(), a) {
+            ("hooks", _) => hooks = true,
             ("event", _) => {
                 seen.insert(id);
             }
@@ -654,9 +705,12 @@ async fn postgres_batch(
         }
     }
 
-    // 4. The webhook events of the calls that moved (one statement; see `event_hooks`).
-    let moved = moved_calls(&changed);
-    crate::server::event_hooks::record_call_transitions(&mut tx, &moved).await?;
+    // 4. The webhook events of the calls that moved (one statement; see `event_hooks`),
+    // skipped while no endpoint is enabled (the lookup says), when it would write nothing.
+    if hooks {
+        let moved = moved_calls(&changed);
+        crate::server::event_hooks::record_call_transitions(&mut tx, &moved).await?;
+    }
 
     // 5. The events, each linked to its call.
     let mut applied = Vec::with_capacity(events.len());
@@ -1181,6 +1235,104 @@ mod tests {
             results.push(outcome.await.expect("every job is answered"));
         }
         results
+    }
+
+    /// All of one call's events go to one writer, whatever they are; calls spread over
+    /// the writers.
+    #[test]
+    fn one_calls_events_go_to_one_writer() {
+        let mut used = HashSet::new();
+        for i in 0..200 {
+            let call = format!("SCL_{i}");
+            let agent: proto::WebhookEvent = serde_json::from_value(json!({
+                "event": "track_published",
+                "id": format!("EV_t{i}"),
+                "room": { "sid": "RM_x", "name": "another-room" },
+                "participant": { "identity": "agent", "kind": "AGENT" },
+            }))
+            .expect("an event");
+            let writers: HashSet<usize> = [
+                sip_event(
+                    "participant_joined",
+                    &format!("EV_j{i}"),
+                    &call,
+                    "ringing",
+                    1,
+                ),
+                sip_event("participant_left", &format!("EV_l{i}"), &call, "hangup", 2),
+                sip_event("track_published", &format!("EV_p{i}"), &call, "active", 3),
+            ]
+            .iter()
+            .map(|e| shard(&Incoming::new(e, 10), POSTGRES_WRITERS))
+            .collect();
+            assert_eq!(writers.len(), 1, "{call} went to writers {writers:?}");
+            used.extend(writers);
+            // An event of no call goes by its room; a duplicate where its first copy went.
+            assert_eq!(
+                shard(&Incoming::new(&agent, 10), POSTGRES_WRITERS),
+                shard(&Incoming::new(&agent, 99), POSTGRES_WRITERS)
+            );
+        }
+        assert_eq!(used.len(), POSTGRES_WRITERS, "every writer takes calls");
+    }
+
+    /// Through the writers as the server runs them (several on PostgreSQL): each call's
+    /// events are applied in the order they were queued, even when they are waiting
+    /// together. The order shows: a call answered and then left is completed, while a
+    /// leave applied before the answer would make it "rejected" (never answered when it
+    /// ended).
+    #[tokio::test]
+    async fn each_calls_events_are_applied_in_the_order_they_came() {
+        const CALLS: usize = 200;
+        let t = temp_db().await;
+        let (changes, _) = broadcast::channel(64);
+        let queues = spawn_writers(t.db.clone(), changes);
+        let mut outcomes = Vec::new();
+        for i in 0..CALLS {
+            let call = format!("SCL_{i}");
+            let joined = sip_event(
+                "participant_joined",
+                &format!("EV_j{i}"),
+                &call,
+                "active",
+                1_700_000_000,
+            );
+            let mut left = sip_event(
+                "participant_left",
+                &format!("EV_l{i}"),
+                &call,
+                "active",
+                1_700_000_060,
+            );
+            if let Some(p) = left.participant.as_mut() {
+                p.disconnect_reason = proto::DisconnectReason::UserRejected as i32;
+            }
+            for event in [joined, left] {
+                let (reply, outcome) = oneshot::channel();
+                let job = Job {
+                    event: Incoming::new(&event, 1_700_000_100),
+                    reply,
+                };
+                enqueue(&queues, job).await.expect("queued");
+                outcomes.push(outcome);
+            }
+        }
+        for outcome in outcomes {
+            let applied = outcome.await.expect("answered");
+            assert!(
+                matches!(applied, Ok(Applied::Recorded { call_id: Some(_) })),
+                "{applied:?}"
+            );
+        }
+        let (ended, rejected): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN outcome IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM call_sessions WHERE status = 'ended' AND answered_at IS NOT NULL",
+        )
+        .fetch_one(&t.db.pool)
+        .await
+        .expect("count");
+        assert_eq!((ended, rejected), (CALLS as i64, 0));
     }
 
     type Stored = (String, Option<i64>, Option<i64>, Option<String>);
