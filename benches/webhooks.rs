@@ -565,23 +565,35 @@ fn rss(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// A started binary, stopped (killed and reaped) when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the binary on `dir`'s SQLite database and waits until `/healthz` answers;
 /// returns the process and how long it took.
-async fn start_binary(binary: &Path, dir: &Path, port: u16) -> (std::process::Child, Duration) {
+async fn start_binary(binary: &Path, dir: &Path, port: u16) -> (Process, Duration) {
     let started = Instant::now();
-    let child = std::process::Command::new(binary)
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DIAL_DATA_DIR", dir)
-        .env("DIAL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("DIAL_ENCRYPTION_KEY", "00".repeat(32))
-        .env("DIAL_LIVEKIT_API_KEY", KEY)
-        .env("DIAL_LIVEKIT_API_SECRET", SECRET)
-        .env("DIAL_LOG", "warn")
-        .current_dir(dir)
-        .spawn()
-        .expect("start the binary");
+    let child = Process(
+        std::process::Command::new(binary)
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DIAL_DATA_DIR", dir)
+            .env("DIAL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("DIAL_ENCRYPTION_KEY", "00".repeat(32))
+            .env("DIAL_LIVEKIT_API_KEY", KEY)
+            .env("DIAL_LIVEKIT_API_SECRET", SECRET)
+            .env("DIAL_LOG", "warn")
+            .current_dir(dir)
+            .spawn()
+            .expect("start the binary"),
+    );
     let request = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
     let mut buffer = Vec::new();
     loop {
@@ -607,12 +619,11 @@ async fn run_binary(binary: PathBuf) {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let (mut child, fresh) = start_binary(&binary, dir.path(), port).await;
-    child.kill().expect("stop the binary");
-    child.wait().expect("stopped");
+    let (child, fresh) = start_binary(&binary, dir.path(), port).await;
+    drop(child);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (mut child, again) = start_binary(&binary, dir.path(), port).await;
-    let pid = child.id();
+    let (child, again) = start_binary(&binary, dir.path(), port).await;
+    let pid = child.0.id();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (idle, _) = rss(pid);
     println!(
@@ -637,8 +648,7 @@ async fn run_binary(binary: PathBuf) {
     let wrk = run_wrk(address, replay.path()).await;
     let (after, peak) = rss(pid);
     wrk.report("SQLite (binary)", pool);
-    child.kill().expect("stop the binary");
-    let _ = child.wait();
+    drop(child);
     let sampled = sampler.await.expect("sampler");
     println!(
         "  RSS under the wrk load: up to {sampled:.1} MB (sampled every 20 ms; peak {peak:.1} MB); {after:.1} MB after it"
