@@ -246,10 +246,14 @@ const RENDER_DEADLINE: Duration = Duration::from_secs(4);
 /// (leptos-rs/leptos #4851, #4866, #4578). A render that has not finished after
 /// [`RENDER_DEADLINE`] is abandoned and started once more (a page GET has no side
 /// effects); a second stall answers 503 rather than leaving the browser waiting forever.
-async fn render_guard(request: Request<Body>, next: middleware::Next) -> Response {
+async fn render_guard(mut request: Request<Body>, next: middleware::Next) -> Response {
     if request.method() != Method::GET {
         return next.run(request).await;
     }
+    // Both renders share what the first took from the session (the page's notice).
+    request
+        .extensions_mut()
+        .insert(dial_app::server::notice::Taken::default());
     let (parts, body) = request.into_parts();
     let retry = Request::from_parts(parts.clone(), Body::empty());
     let first = Request::from_parts(parts, body);

@@ -59,12 +59,20 @@ test('a red checklist item is fixed by repairing the drift it points to', async 
   await expect(routes).toContainText(`failed for ${shown}`);
   await expect(page.locator('li[data-item="livekit.api"]')).toHaveAttribute('data-light', 'green');
 
-  // Drift finds the change in words; its repair re-runs the assignment.
+  // The red item's link opens the number; the drift page names the change in words, the
+  // number's page then carries the drift badge, and the repair re-runs the assignment.
+  await routes.getByRole('link', { name: `Open ${shown}` }).click();
+  await expect(page.getByRole('heading', { name: shown })).toBeVisible();
   await page.goto('/dashboard/drift');
   await page.getByRole('button', { name: 'Scan now' }).click();
   const finding = page.locator('li.drift-item[data-kind="rule_changed"]', { hasText: shown });
   await expect(finding).toContainText('now dispatches agent `someone-elses-agent`, the assistant says `ops-agent`');
-  await finding.getByRole('button', { name: 'Re-run the assignment' }).click();
+  await page.goto(numberPage);
+  await expect(page.getByTestId('number-drift')).toContainText('Drift: dispatch rule changed');
+  await page.getByTestId('number-drift').getByRole('link', { name: 'Repair it on the drift page' }).click();
+  await expect(page).toHaveURL(/\/dashboard\/drift$/);
+  await page.locator('li.drift-item[data-kind="rule_changed"]', { hasText: shown })
+    .getByRole('button', { name: 'Re-run the assignment' }).click();
   await expect(page.getByRole('status').filter({ hasText: `The assignment of ${shown} was run again and finished.` })).toBeVisible();
   await expect(page.locator('li.drift-item[data-kind="rule_changed"]', { hasText: shown })).toHaveCount(0);
 

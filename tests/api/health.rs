@@ -105,6 +105,16 @@ async fn the_checklist_goes_from_red_to_green_as_a_new_admin_sets_dial_up() {
     let (l, detail) = light(&list, "calls.route_tests");
     assert_eq!(l, Light::Amber, "{detail}");
     assert!(detail.contains("+1 (415) 555-0131"), "{detail}");
+    let item = list
+        .items
+        .iter()
+        .find(|i| i.key == "calls.route_tests")
+        .expect("item");
+    assert_eq!(
+        item.fix_href.as_deref(),
+        Some(format!("/dashboard/phone-numbers/{number_id}").as_str()),
+        "the item links to the number to test"
+    );
     let _: dial_app::model::RouteCheck = app
         .call(
             &app.client,

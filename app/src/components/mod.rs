@@ -400,6 +400,13 @@ pub fn href_with(path: &str, keys: &[&str], changes: &[(&str, String)]) -> Strin
 /// (re)connects, to catch up on what it missed). On the server (and before
 /// hydration) it stays at 0: the rendered page shows the state at that moment.
 pub fn use_call_changes() -> ReadSignal<u32> {
+    use_live_changes(&["call"])
+}
+
+/// [`use_call_changes`] for other kinds of change the stream carries: `call`, `run`
+/// (provisioning runs) and `campaign` — from this instance or, on PostgreSQL, any other
+/// (`server::changes`).
+pub fn use_live_changes(kinds: &'static [&'static str]) -> ReadSignal<u32> {
     let (changes, set_changes) = signal(0u32);
     #[cfg(feature = "hydrate")]
     {
@@ -411,8 +418,10 @@ pub fn use_call_changes() -> ReadSignal<u32> {
             let on_call = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
                 set_changes.update(|n| *n = n.wrapping_add(1));
             });
-            let _ =
-                source.add_event_listener_with_callback("call", on_call.as_ref().unchecked_ref());
+            for kind in kinds {
+                let _ =
+                    source.add_event_listener_with_callback(kind, on_call.as_ref().unchecked_ref());
+            }
             // On (re)connecting, refetch too: changes made before the stream was open (or
             // while it was down) were not announced.
             let _ =
@@ -423,6 +432,6 @@ pub fn use_call_changes() -> ReadSignal<u32> {
         });
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = set_changes;
+    let _ = (set_changes, kinds);
     changes
 }

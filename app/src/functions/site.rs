@@ -14,5 +14,12 @@ pub async fn get_site_info() -> Result<SiteInfo, AppError> {
 #[server(prefix = "/api", endpoint = "notice")]
 pub async fn take_notice() -> Result<Option<crate::model::NoticeView>, AppError> {
     use crate::server::{auth, notice};
-    notice::take(&auth::session()?).await
+    // While a page renders on the server, its request may carry what an earlier render of
+    // it took (the render guard's retry).
+    let taken = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<notice::Taken>().cloned());
+    match taken {
+        Some(taken) => taken.take(&auth::session()?).await,
+        None => notice::take(&auth::session()?).await,
+    }
 }

@@ -45,8 +45,11 @@ impl AssignmentActions {
         let test = ServerAction::<TestInboundRoute>::new();
         let enable_transfers = ServerAction::<EnableTrunkTransfers>::new();
         let tick = RwSignal::new(0u32);
+        // A run moved on this or (PostgreSQL) another instance: read the routing again.
+        let runs = crate::components::use_live_changes(&["run"]);
         let changes = move || {
-            assign.version().get()
+            runs.get() as usize
+                + assign.version().get()
                 + unassign.version().get()
                 + retry.version().get()
                 + roll_back.version().get()

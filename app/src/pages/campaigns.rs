@@ -6,7 +6,7 @@
 use crate::{
     components::{
         field_error, href_with, icons, notice_resource, query_value, stacked_time,
-        use_call_changes, EmptyState, ErrorBanner, Field, Loading, NoticeOf, PageHeader, Pager,
+        use_live_changes, EmptyState, ErrorBanner, Field, Loading, NoticeOf, PageHeader, Pager,
     },
     functions::campaigns::{
         campaign_page, export_path, get_campaign, get_campaign_options, get_upload_preview,
@@ -98,7 +98,7 @@ pub fn outcome_words(result: &str) -> &'static str {
 pub fn CampaignsPage() -> impl IntoView {
     let state = query_value("state");
     let page = query_value("page");
-    let changes = use_call_changes();
+    let changes = use_live_changes(&["call", "campaign"]);
     let ticks = use_ticks(std::time::Duration::from_secs(5));
     let list = Resource::new(
         move || (state(), page(), changes.get(), ticks.get()),
@@ -335,7 +335,7 @@ pub fn CampaignPage() -> impl IntoView {
     let id = move || params.with(|p| p.get("id")).unwrap_or_default();
     let notice = notice_resource();
     let act = ServerAction::<CampaignAction>::new();
-    let changes = use_call_changes();
+    let changes = use_live_changes(&["call", "campaign"]);
     let ticks = use_ticks(std::time::Duration::from_secs(3));
     let detail = Resource::new(
         move || (id(), act.version().get(), changes.get(), ticks.get()),

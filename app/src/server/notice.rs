@@ -33,6 +33,30 @@ pub async fn leave_error(session: &Session, message: &str) -> Result<(), AppErro
     session.insert(ERROR_KEY, message).await.map_err(failed)
 }
 
+/// What a page render took from the session, kept for the same request's second render:
+/// the render guard (`src/router.rs`) starts a stalled render again, and the message the
+/// first one removed must still be shown. Put in the request's extensions by the guard.
+#[derive(Clone, Default)]
+pub struct Taken(std::sync::Arc<std::sync::Mutex<Option<Option<crate::model::NoticeView>>>>);
+
+impl Taken {
+    /// The message for this request: the one an earlier render of it took, else [`take`]n
+    /// now (and kept).
+    pub async fn take(
+        &self,
+        session: &Session,
+    ) -> Result<Option<crate::model::NoticeView>, AppError> {
+        if let Some(kept) = self.0.lock().ok().and_then(|k| k.clone()) {
+            return Ok(kept);
+        }
+        let taken = take(session).await?;
+        if let Ok(mut k) = self.0.lock() {
+            *k = Some(taken.clone());
+        }
+        Ok(taken)
+    }
+}
+
 /// The message left for this page, removed so it is shown once.
 pub async fn take(session: &Session) -> Result<Option<crate::model::NoticeView>, AppError> {
     if let Some(message) = session.remove::<String>(ERROR_KEY).await.map_err(failed)? {

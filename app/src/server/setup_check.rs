@@ -452,8 +452,8 @@ async fn run(state: &AppState) -> Result<Checklist, AppError> {
     // -- Numbers, assistants, calls --------------------------------------------------------
     let numbers = twilio_numbers + carrier_numbers;
     let assistants = count(state, "SELECT COUNT(*) FROM assistants").await?;
-    let assigned: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT e164, last_route_check FROM phone_numbers \
+    let assigned: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, e164, last_route_check FROM phone_numbers \
          WHERE released_at IS NULL AND assignment_status = 'active' ORDER BY e164",
     )
     .fetch_all(&state.db.pool)
@@ -515,14 +515,27 @@ async fn run(state: &AppState) -> Result<Checklist, AppError> {
         .fix("/dashboard/phone-numbers", "Assign a number");
     let mut failed = Vec::new();
     let mut untested = Vec::new();
-    for (e164, check) in &assigned {
+    // The page of the first number to look at: one whose test failed, else an untested one.
+    let mut first: Option<(String, String)> = None;
+    for (id, e164, check) in &assigned {
+        let shown = crate::phone::format_e164(e164);
         match check
             .as_deref()
             .and_then(|c| serde_json::from_str::<RouteCheck>(c).ok())
         {
             Some(c) if c.ok => {}
-            Some(_) => failed.push(crate::phone::format_e164(e164)),
-            None => untested.push(crate::phone::format_e164(e164)),
+            Some(_) => {
+                if failed.is_empty() {
+                    first = Some((id.clone(), shown.clone()));
+                }
+                failed.push(shown);
+            }
+            None => {
+                if failed.is_empty() && first.is_none() {
+                    first = Some((id.clone(), shown.clone()));
+                }
+                untested.push(shown);
+            }
         }
     }
     let (light, detail) = if assigned.is_empty() {
@@ -549,15 +562,20 @@ async fn run(state: &AppState) -> Result<Checklist, AppError> {
             "The last “Test inbound route” passed for every assigned number.".to_string(),
         )
     };
-    items
-        .push(
-            "Calls",
-            "calls.route_tests",
-            "Inbound routes tested",
-            light,
-            detail,
-        )
-        .fix("/dashboard/phone-numbers", "Numbers");
+    let item = items.push(
+        "Calls",
+        "calls.route_tests",
+        "Inbound routes tested",
+        light,
+        detail,
+    );
+    match &first {
+        Some((id, shown)) => item.fix(
+            &format!("/dashboard/phone-numbers/{id}"),
+            &format!("Open {shown}"),
+        ),
+        None => item.fix("/dashboard/phone-numbers", "Numbers"),
+    }
     let outbound = count(
         state,
         "SELECT COUNT(*) FROM (SELECT 1 FROM call_sessions WHERE direction = 'outbound' LIMIT 1) AS one",
