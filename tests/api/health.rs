@@ -321,6 +321,43 @@ async fn each_kind_of_livekit_drift_is_found_in_words_and_repaired() {
     repair_and_check(&app, DriftKind::OutboundMissing).await;
     assert_eq!(livekit.outbound_trunks().len(), 1);
 
+    // The outbound trunk is pointed at another address.
+    let outbound = livekit.outbound_trunks().remove(0);
+    let address = outbound.address.clone();
+    lk.update_outbound_trunk(
+        &outbound.sip_trunk_id,
+        proto::SipOutboundTrunkUpdate {
+            address: Some("sip.elsewhere.example".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("change the outbound trunk");
+    let words = repair_and_check(&app, DriftKind::OutboundChanged).await;
+    assert!(
+        words.contains("it calls `sip.elsewhere.example` instead of"),
+        "{words}"
+    );
+    assert_eq!(livekit.outbound_trunks()[0].address, address);
+
+    // The inbound trunk is deleted.
+    let inbound = livekit.inbound_trunks().remove(0);
+    lk.delete_trunk(&inbound.sip_trunk_id)
+        .await
+        .expect("delete the inbound trunk");
+    let words = repair_and_check(&app, DriftKind::InboundMissing).await;
+    assert!(words.contains("LiveKit refuses its calls"), "{words}");
+    assert_eq!(livekit.inbound_trunks().len(), 1);
+
+    // Nothing of the number's is left to repair.
+    let last = scan(&app).await;
+    assert!(
+        last.findings
+            .iter()
+            .all(|f| f.kind == DriftKind::UnknownNumber),
+        "{last:?}"
+    );
+
     // A route test still reaches the agent after all the repairs.
     let check: dial_app::model::RouteCheck = app
         .call(
@@ -335,7 +372,7 @@ async fn each_kind_of_livekit_drift_is_found_in_words_and_repaired() {
     let actions = app.audit_actions().await;
     assert_eq!(
         actions.iter().filter(|a| *a == "drift.repaired").count(),
-        4,
+        6,
         "{actions:?}"
     );
 }
@@ -727,4 +764,51 @@ async fn dial_doctor_reports_in_words_and_json_with_its_exit_code() {
             .is_some_and(|e| e.contains("LiveKit was not checked")),
         "{json}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_other_items_show_their_good_and_bad_states() {
+    let app = provisioning_app().await;
+    // The sandbox's public URL is http on loopback: amber, with the reason.
+    let list = checklist(&app).await;
+    let (l, detail) = light(&list, "server.public_url");
+    assert_eq!(l, Light::Amber, "{detail}");
+    assert!(detail.contains("is not https"), "{detail}");
+    // No Twilio callback heard yet; a signed one turns it green.
+    let (l, detail) = light(&list, "webhooks.twilio");
+    assert_eq!(l, Light::Amber);
+    assert!(detail.contains("/webhooks/twilio/status"), "{detail}");
+    let (number_id, _) = assigned(&app, "+14155550137").await;
+    let params =
+        crate::twilio_webhooks::status_params("CA0123456789abcdef0123456789abcd37", "ringing", "0");
+    let (status, _, body) =
+        crate::twilio_webhooks::post_signed(&app, "/webhooks/twilio/status", &params).await;
+    assert!(status.is_success(), "{status} {body}");
+    let list = checklist(&app).await;
+    let (l, detail) = light(&list, "webhooks.twilio");
+    assert_eq!(l, Light::Green, "{detail}");
+    assert!(detail.starts_with("Last received"), "{detail}");
+    // A call out turns the last item green.
+    assert_eq!(light(&list, "calls.outbound_test").0, Light::Amber);
+    lift_call_rate_limits(&app);
+    let _: dial_app::model::CallRow = app
+        .call(
+            &app.client,
+            "calls/place",
+            &[("number_id", number_id.as_str()), ("to", "+14155550199")],
+        )
+        .await
+        .expect("place a call");
+    assert_eq!(
+        light(&checklist(&app).await, "calls.outbound_test").0,
+        Light::Green
+    );
+    // Without the trunk settings and without "create the trunk for me": red.
+    sqlx::query("UPDATE twilio_config SET auto_trunk = 0, sip_address = NULL")
+        .execute(&app.state.db.pool)
+        .await
+        .expect("settings");
+    let (l, detail) = light(&checklist(&app).await, "twilio.trunk_settings");
+    assert_eq!(l, Light::Red, "{detail}");
+    assert!(detail.contains("termination address"), "{detail}");
 }

@@ -67,7 +67,7 @@ async fn post(
 }
 
 /// Posts `params` to `path`, signed as Twilio signs a request for the public URL.
-async fn post_signed(
+pub async fn post_signed(
     app: &TestApp,
     path: &str,
     params: &[(&str, &str)],
@@ -78,7 +78,7 @@ async fn post_signed(
     post(app, path, &params, Some(&signature)).await
 }
 
-fn status_params<'a>(
+pub fn status_params<'a>(
     call_sid: &'a str,
     status: &'a str,
     sequence: &'a str,

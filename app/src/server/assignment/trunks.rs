@@ -1,6 +1,7 @@
 //! A number's LiveKit outbound trunk, found or created on demand: the database first, then LiveKit by number, then a new one. Used by assignment and by outbound calls.
 
 use super::*;
+use secrecy::ExposeSecret;
 
 /// The number's outbound trunk: the one recorded in the database, else one in LiveKit
 /// with the number, else a new one. Returns its id and what was done.
@@ -28,14 +29,41 @@ pub(super) async fn ensure_outbound(
     let (id, action) = match found {
         Some(t) => {
             let mine = run_id.is_some() && created_by(&t.metadata).as_deref() == run_id;
-            (
-                t.sip_trunk_id.clone(),
-                if mine {
-                    StepAction::Created
-                } else {
-                    StepAction::Adopted
-                },
-            )
+            let mut action = if mine {
+                StepAction::Created
+            } else {
+                StepAction::Adopted
+            };
+            // Dial's own trunk changed behind its back (drift): the number, the address and
+            // the user name are put back as the settings say. A trunk Dial did not make is
+            // adopted as it is; so is Dial's while the settings are incomplete.
+            let ours = is_ours(&t.metadata, &number.id)
+                || recorded.as_deref() == Some(t.sip_trunk_id.as_str());
+            let spec = if ours {
+                outbound_spec(state, number, run_id).await.ok()
+            } else {
+                None
+            };
+            let carries = t.numbers.iter().any(|n| normalize_number(n) == wanted);
+            if let Some(spec) = spec.filter(|spec| {
+                !carries || t.address != spec.address || t.auth_username != spec.auth_username
+            }) {
+                let update = proto::SipOutboundTrunkUpdate {
+                    address: Some(spec.address),
+                    numbers: Some(proto::ListUpdate {
+                        set: vec![number.e164.to_string()],
+                        ..Default::default()
+                    }),
+                    auth_username: Some(spec.auth_username),
+                    auth_password: Some(spec.auth_password.expose_secret().to_string()),
+                    ..Default::default()
+                };
+                lk.update_outbound_trunk(&t.sip_trunk_id, update).await?;
+                if !mine {
+                    action = StepAction::Updated;
+                }
+            }
+            (t.sip_trunk_id.clone(), action)
         }
         None => {
             let spec = outbound_spec(state, number, run_id).await?;
