@@ -14,13 +14,11 @@
 //! Without `DIAL_BENCH_POSTGRES_URL` it says so and does nothing (several instances need
 //! PostgreSQL; on SQLite one instance does the work).
 
-// The API tests' harness, shared rather than copied: the bench uses only part of it.
-#[allow(dead_code)]
+// The API tests' multi-process harness, shared rather than copied.
 #[path = "../tests/api/campaign_world.rs"]
 mod campaign_world;
-#[allow(dead_code)]
-#[path = "../tests/api/helpers.rs"]
-mod helpers;
+#[path = "../tests/api/common.rs"]
+mod common;
 
 use campaign_world::*;
 use std::time::{Duration, Instant};
@@ -44,7 +42,7 @@ async fn main() {
     let contacts = env_number("DIAL_BENCH_CONTACTS", 2_000) as usize;
     let cps = env_number("DIAL_BENCH_CPS", 50) as f64;
     let concurrent = env_number("DIAL_BENCH_CONCURRENT", 60) as u32;
-    let mut w = world_paced(contacts, concurrent, 100, cps).await;
+    let mut w = world(contacts, concurrent, 100, cps).await;
     w.livekit.set_timing(dial_fakes::livekit::CallTiming {
         ringing_after: Duration::from_millis(50),
         answer_after: Duration::from_millis(250),

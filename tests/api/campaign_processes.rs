@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_killed_mid_campaign_is_taken_over_without_dialling_anyone_twice() {
-    let mut w = world(24, 4, 20).await;
+    let mut w = world(24, 4, 20, 20.0).await;
     // Every LiveKit request takes 150 ms, so dials are in flight when the process dies.
     w.livekit
         .faults
@@ -90,7 +90,7 @@ async fn a_process_killed_mid_campaign_is_taken_over_without_dialling_anyone_twi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_one_campaign_and_hold_its_cap() {
-    let mut w = world(40, 3, 50).await;
+    let mut w = world(40, 3, 50, 20.0).await;
     let first = w.first.take().expect("first");
     let second = start(&w.env).await;
     w.start_campaign(first.port).await;

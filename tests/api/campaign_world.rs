@@ -2,7 +2,7 @@
 //! campaign ready to start: the world of `campaign_processes.rs` (kill -9, two
 //! processes) and of `benches/campaign_instances.rs` (two instances' throughput).
 
-use crate::helpers::*;
+use crate::common::*;
 use dial_app::server::db::Db;
 use dial_fakes::{
     livekit::{CallTiming, FakeLiveKit},
@@ -79,17 +79,9 @@ pub struct World {
     pub first: Option<Dial>,
 }
 
-pub async fn world(contacts: usize, max_concurrent: u32, trunk_cps: i64) -> World {
-    world_paced(contacts, max_concurrent, trunk_cps, 20.0).await
-}
-
-/// [`world`] with the campaign's own pace (calls a second).
-pub async fn world_paced(
-    contacts: usize,
-    max_concurrent: u32,
-    trunk_cps: i64,
-    max_cps: f64,
-) -> World {
+/// The campaign calls `contacts` contacts at `max_cps` a second, at most `max_concurrent` at
+/// once, through a trunk that admits `trunk_cps` a second.
+pub async fn world(contacts: usize, max_concurrent: u32, trunk_cps: i64, max_cps: f64) -> World {
     let dir = tempfile::tempdir().expect("dir");
     let database_url = fresh_database_url(dir.path()).await;
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));

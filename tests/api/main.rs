@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database when DIAL_TEST_DATABASE=postgres) and drives it over HTTP
 //! exactly as a browser's server-function calls and form posts would.
 
+mod common;
 mod helpers;
 
 mod api_calls;
