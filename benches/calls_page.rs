@@ -11,60 +11,17 @@
 //! one near the end, reached by cursor as the "Older →" link carries it, and the JSON API's
 //! deep page. The count stops at 10,000 ("more than 10,000 calls"). Prints p50 and p99.
 
+mod timing;
+
 use dial::startup::Application;
 use dial_app::server::{
     config::Config,
     list::{Cursor, Value},
 };
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const CALLS: i64 = 1_000_000;
 const REQUESTS: usize = 300;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-async fn time<F, Fut>(label: &str, mut request: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = reqwest::StatusCode>,
-{
-    for _ in 0..30 {
-        request().await;
-    }
-    let mut samples = Vec::with_capacity(REQUESTS);
-    for _ in 0..REQUESTS {
-        let started = Instant::now();
-        let status = request().await;
-        samples.push(started.elapsed());
-        assert!(status.is_success(), "{label}: HTTP {status}");
-    }
-    samples.sort();
-    println!(
-        "  {label:<52} p50 {:>7.2} ms   p99 {:>7.2} ms",
-        percentile(&samples, 0.50).as_secs_f64() * 1000.0,
-        percentile(&samples, 0.99).as_secs_f64() * 1000.0
-    );
-}
-
-async fn fresh_postgres(url: &str) -> String {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(url)
-        .await
-        .expect("connect to PostgreSQL");
-    let name = format!("dial_test_bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .expect("create database");
-    let base = url
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or_default();
-    format!("{base}/{name}")
-}
 
 async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
     let postgres = database_url.starts_with("postgres");
@@ -200,27 +157,32 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
             }
         }
     };
-    time(
+    timing::time(
+        REQUESTS,
         "page render /dashboard/calls (first page)",
         page("/dashboard/calls".into()),
     )
     .await;
-    time(
+    timing::time(
+        REQUESTS,
         "page render, page 10,001 (row 500,000), by cursor",
         page(format!("/dashboard/calls?page=10001&after={middle}")),
     )
     .await;
-    time(
+    timing::time(
+        REQUESTS,
         "page render, page 19,999 (near the end), by cursor",
         page(format!("/dashboard/calls?page=19999&after={end}")),
     )
     .await;
-    time(
+    timing::time(
+        REQUESTS,
         "list server fn, row 500,000, by cursor",
         list(vec![("after", middle.clone())]),
     )
     .await;
-    time(
+    timing::time(
+        REQUESTS,
         "list server fn, row 500,000, by cursor, outbound only",
         list(vec![
             ("after", middle.clone()),
@@ -240,6 +202,11 @@ async fn main() {
     run("SQLite", sqlite, dir.path()).await;
     if let Ok(url) = std::env::var("DIAL_BENCH_POSTGRES_URL") {
         let pg_dir = tempfile::tempdir().unwrap();
-        run("PostgreSQL", fresh_postgres(&url).await, pg_dir.path()).await;
+        run(
+            "PostgreSQL",
+            timing::fresh_postgres(&url).await,
+            pg_dir.path(),
+        )
+        .await;
     }
 }

@@ -14,57 +14,14 @@
 //! rendering them; the old page-number form (an OFFSET) is timed beside it. The text
 //! filter is `LIKE '%…%'`: it reads every live number (no index serves it), and says so.
 
+mod timing;
+
 use dial::startup::Application;
 use dial_app::server::config::Config;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const NUMBERS: usize = 10_000;
 const REQUESTS: usize = 400;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-async fn time<F, Fut>(label: &str, mut request: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = reqwest::StatusCode>,
-{
-    for _ in 0..30 {
-        request().await;
-    }
-    let mut samples = Vec::with_capacity(REQUESTS);
-    for _ in 0..REQUESTS {
-        let started = Instant::now();
-        let status = request().await;
-        samples.push(started.elapsed());
-        assert!(status.is_success(), "{label}: HTTP {status}");
-    }
-    samples.sort();
-    println!(
-        "  {label:<52} p50 {:>7.2} ms   p99 {:>7.2} ms",
-        percentile(&samples, 0.50).as_secs_f64() * 1000.0,
-        percentile(&samples, 0.99).as_secs_f64() * 1000.0
-    );
-}
-
-async fn fresh_postgres(url: &str) -> String {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(url)
-        .await
-        .expect("connect to PostgreSQL");
-    let name = format!("dial_test_bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .expect("create database");
-    let base = url
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or_default();
-    format!("{base}/{name}")
-}
 
 async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
     let mut config = Config::for_data_dir(dir.to_path_buf());
@@ -164,7 +121,8 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
             }
         }
     };
-    time(
+    timing::time(
+        REQUESTS,
         "page render /dashboard/phone-numbers",
         page("/dashboard/phone-numbers"),
     )
@@ -201,19 +159,27 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
             .into_boxed_str(),
         )
     };
-    time("page render, page 100 by label, by cursor", page(deep(100))).await;
-    time(
+    timing::time(
+        REQUESTS,
+        "page render, page 100 by label, by cursor",
+        page(deep(100)),
+    )
+    .await;
+    timing::time(
+        REQUESTS,
         "page render, page 200 (last) by label, by cursor",
         page(deep(200)),
     )
     .await;
-    time(
+    timing::time(
+        REQUESTS,
         "page render, page 100 by label desc, page number",
         page("/dashboard/phone-numbers?sort=label&dir=desc&page=100"),
     )
     .await;
-    time("list server fn, first page", list(&[])).await;
-    time(
+    timing::time(REQUESTS, "list server fn, first page", list(&[])).await;
+    timing::time(
+        REQUESTS,
         "list server fn, text filter (LIKE %…%: scans) + sort",
         list(&[("q", "Line 99"), ("sort", "created"), ("dir", "desc")]),
     )
@@ -230,6 +196,11 @@ async fn main() {
     run("SQLite", sqlite, dir.path()).await;
     if let Ok(url) = std::env::var("DIAL_BENCH_POSTGRES_URL") {
         let pg_dir = tempfile::tempdir().unwrap();
-        run("PostgreSQL", fresh_postgres(&url).await, pg_dir.path()).await;
+        run(
+            "PostgreSQL",
+            timing::fresh_postgres(&url).await,
+            pg_dir.path(),
+        )
+        .await;
     }
 }
