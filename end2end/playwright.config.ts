@@ -54,14 +54,21 @@ export default defineConfig({
         '--disable-background-networking',
         '--disable-component-update',
         '--disable-sync',
+        // Calling from the browser (browser_call.spec.ts): a fake microphone, granted
+        // without a prompt, and WebRTC over loopback to the simulated LiveKit with plain
+        // host candidates (not mDNS names).
+        '--use-fake-device-for-media-stream',
+        '--use-fake-ui-for-media-stream',
+        '--allow-loopback-in-peer-connection',
+        '--disable-features=WebRtcHideLocalIpsWithMdns',
       ],
     },
   },
   projects: [
     { name: 'hydrated', testMatch: 'foundation.spec.ts', use: { baseURL: `http://127.0.0.1:${port(1)}`, javaScriptEnabled: true } },
     { name: 'no-js', testMatch: 'foundation.spec.ts', use: { baseURL: `http://127.0.0.1:${port(2)}`, javaScriptEnabled: false } },
-    { name: 'sandbox', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'campaigns.spec.ts', 'numbers.spec.ts', 'phone.spec.ts', 'sandbox.spec.ts', 'restart.spec.ts', 'webhooks.spec.ts', 'health.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(3)}`, javaScriptEnabled: true } },
-    { name: 'sandbox-no-js', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'campaigns.spec.ts', 'numbers.spec.ts', 'phone.spec.ts', 'sandbox.spec.ts', 'restart.spec.ts', 'webhooks.spec.ts', 'health.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(4)}`, javaScriptEnabled: false } },
+    { name: 'sandbox', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'campaigns.spec.ts', 'numbers.spec.ts', 'phone.spec.ts', 'sandbox.spec.ts', 'restart.spec.ts', 'webhooks.spec.ts', 'health.spec.ts', 'browser_call.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(3)}`, javaScriptEnabled: true } },
+    { name: 'sandbox-no-js', testMatch: ['assistants.spec.ts', 'calls.spec.ts', 'campaigns.spec.ts', 'numbers.spec.ts', 'phone.spec.ts', 'sandbox.spec.ts', 'restart.spec.ts', 'webhooks.spec.ts', 'health.spec.ts', 'browser_call.spec.ts'], use: { baseURL: `http://127.0.0.1:${port(4)}`, javaScriptEnabled: false } },
   ],
   webServer: [
     server(port(1), 'hydrated', process.env.DIAL_E2E_DATABASE_URL_HYDRATED),

@@ -53,6 +53,13 @@ ensure_wasm_opt() {
   fi
 }
 
+ensure_browser_modules() {
+  if [ ! -x "$ROOT/browser/node_modules/.bin/esbuild" ] || [ ! -d "$ROOT/browser/node_modules/livekit-client" ]; then
+    log "Installing the browser-calling packages (livekit-client, esbuild from npm)"
+    (cd "$ROOT/browser" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 ensure_node_modules() {
   if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
     log "Installing the end-to-end test packages"

@@ -5,7 +5,7 @@ use crate::pages::{
     assistants::{AssistantPage, AssistantsPage},
     audit::AuditPage,
     auth::{LoginPage, SetupPage},
-    calls::{CallPage, CallsPage},
+    calls::{BrowserCallPage, CallPage, CallsPage},
     campaigns::{CampaignPage, CampaignsPage, NewCampaignPage, UploadPreviewPage},
     carriers::CarriersPage,
     dashboard::{DashboardLayout, NotFound, OverviewPage},
@@ -98,13 +98,44 @@ fn Hydration(options: LeptosOptions) -> impl IntoView {
 /// The Content-Security-Policy of a page rendered with `nonce`: scripts only from Dial's
 /// origin or carrying the nonce (Leptos puts the nonce `leptos_axum` generates for each
 /// render on its hydration and streaming scripts), WebAssembly allowed, nothing framed,
-/// forms and connections to Dial only. No `unsafe-inline` script.
-pub fn content_security_policy(nonce: &str) -> String {
+/// forms to Dial only, and connections to Dial and to `livekit` (the origins of the
+/// configured LiveKit, which a browser joining a call's room talks to) only. No
+/// `unsafe-inline` script.
+pub fn content_security_policy(nonce: &str, livekit: &[String]) -> String {
+    let mut connect = String::from("'self'");
+    for origin in livekit {
+        connect.push(' ');
+        connect.push_str(origin);
+    }
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src {connect}; \
          object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )
+}
+
+/// The origins a browser reaches LiveKit at, from its configured URL: its WebSocket
+/// (`wss://` for `https://`, `ws://` for `http://`) and HTTP origins (livekit-client asks
+/// `…/rtc/v1/validate` over HTTP when a connection is refused). None for a URL that is
+/// not http(s), ws(s) or cannot be parsed (then a browser cannot call).
+pub fn livekit_origins(url: &str) -> Vec<String> {
+    let Some((scheme, rest)) = url.trim().split_once("://") else {
+        return Vec::new();
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let valid_host = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
+    if !valid_host {
+        return Vec::new();
+    }
+    let (http, ws) = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" => ("https", "wss"),
+        "http" | "ws" => ("http", "ws"),
+        _ => return Vec::new(),
+    };
+    vec![format!("{ws}://{host}"), format!("{http}://{host}")]
 }
 
 #[cfg(feature = "ssr")]
@@ -116,7 +147,12 @@ fn set_content_security_policy() {
     ) else {
         return;
     };
-    if let Ok(value) = HeaderValue::from_str(&content_security_policy(&nonce)) {
+    let livekit = crate::server::auth::state()
+        .ok()
+        .and_then(|state| state.config.livekit.url.clone())
+        .map(|url| livekit_origins(&url))
+        .unwrap_or_default();
+    if let Ok(value) = HeaderValue::from_str(&content_security_policy(&nonce, &livekit)) {
         response.insert_header(header::CONTENT_SECURITY_POLICY, value);
     }
 }
@@ -141,7 +177,7 @@ pub fn App() -> impl IntoView {
             {move || Suspend::new(async move {
                 site.await.ok().filter(|s| s.sandbox).map(|_| view! {
                     <div class="sandbox-banner" role="status" data-testid="sandbox-banner">
-                        <strong>"Sandbox"</strong>" — no real numbers or calls. Twilio and LiveKit are simulated on this machine."
+                        <strong>"Sandbox"</strong>" — no real numbers or calls. Twilio and LiveKit are simulated on this machine; no audio is carried."
                     </div>
                 })
             })}
@@ -160,6 +196,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("assistants") view=AssistantsPage ssr=SSR/>
                     <Route path=path!("assistants/:id") view=AssistantPage ssr=SSR/>
                     <Route path=path!("calls") view=CallsPage ssr=SSR/>
+                    <Route path=path!("calls/browser") view=BrowserCallPage ssr=SSR/>
                     <Route path=path!("calls/:id") view=CallPage ssr=SSR/>
                     <Route path=path!("setup") view=SetupCheckPage ssr=SSR/>
                     <Route path=path!("drift") view=DriftPage ssr=SSR/>
@@ -184,5 +221,34 @@ pub fn App() -> impl IntoView {
                 </ParentRoute>
             </Routes>
         </Router>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_may_connect_to_the_configured_livekit_and_nowhere_else() {
+        assert_eq!(
+            livekit_origins("https://dial-x1.livekit.cloud"),
+            vec!["wss://dial-x1.livekit.cloud", "https://dial-x1.livekit.cloud"]
+        );
+        assert_eq!(
+            livekit_origins("http://127.0.0.1:7880/"),
+            vec!["ws://127.0.0.1:7880", "http://127.0.0.1:7880"]
+        );
+        assert_eq!(
+            livekit_origins("WSS://lk.example.com/path?x=1"),
+            vec!["wss://lk.example.com", "https://lk.example.com"]
+        );
+        // Nothing that could smuggle another directive or source into the header.
+        assert!(livekit_origins("https://a.example; script-src *").is_empty());
+        assert!(livekit_origins("javascript://x").is_empty());
+        assert!(livekit_origins("lk.example.com").is_empty());
+        assert!(livekit_origins("https://").is_empty());
+        let csp = content_security_policy("n0nce", &livekit_origins("https://lk.example.com"));
+        assert!(csp.contains("connect-src 'self' wss://lk.example.com https://lk.example.com;"));
+        assert!(content_security_policy("n0nce", &[]).contains("connect-src 'self';"));
     }
 }

@@ -877,6 +877,53 @@ pub struct CallRow {
     /// asked for, of the calls list).
     #[serde(default)]
     pub test: bool,
+    /// The person who placed the call from their browser (calling from the browser);
+    /// null for calls an assistant places or takes.
+    #[serde(default)]
+    pub placed_by: Option<String>,
+}
+
+/// What a browser needs to join a call's LiveKit room (calling from the browser, or
+/// listening in on a call): LiveKit's URL and an access token for that room alone, valid
+/// for minutes, with the least grants the action needs. `Debug` leaves the token out.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BrowserJoin {
+    pub call: CallRow,
+    /// LiveKit's URL: the browser opens its signalling WebSocket there.
+    pub url: String,
+    /// A LiveKit access token for `room` alone (a JWT, valid for 10 minutes).
+    pub token: String,
+    pub room: String,
+    /// The LiveKit identity the browser joins as (`dial:` and the Dial username).
+    pub identity: String,
+    /// Whether the token lets the browser publish its microphone (false: listen only).
+    pub can_publish: bool,
+}
+
+/// What the browser-calling pages need to know before they offer to call.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BrowserCallSetup {
+    /// The page script (`/pkg/call.<hash>.js`); none when the site was built without it.
+    pub script: Option<String>,
+    /// Whether LiveKit is configured (every call needs it).
+    pub livekit: bool,
+    /// Sandbox mode: the simulated LiveKit takes the browser's connection but carries no
+    /// audio.
+    pub sandbox: bool,
+}
+
+impl std::fmt::Debug for BrowserJoin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserJoin")
+            .field("call", &self.call.id)
+            .field("url", &self.url)
+            .field("token", &"[redacted]")
+            .field("room", &self.room)
+            .field("identity", &self.identity)
+            .field("can_publish", &self.can_publish)
+            .finish()
+    }
 }
 
 impl CallRow {
@@ -900,6 +947,10 @@ impl CallRow {
         }
         if let Some(to) = reason.strip_prefix("transferred to ") {
             return Some(format!("Transferred to {to}"));
+        }
+        // A call from the browser whose browser could not join (calls::browser).
+        if let Some(why) = reason.strip_prefix("not placed: ") {
+            return Some(format!("Not placed: {why}"));
         }
         if reason.starts_with("closed by reconcile") {
             return Some("Closed by Dial: LiveKit no longer had the call".into());
@@ -1300,6 +1351,7 @@ mod tests {
             answered_at: None,
             ended_at: Some(1),
             test: false,
+            placed_by: None,
         }
     }
 

@@ -254,3 +254,111 @@ pub(super) async fn opt_out_call(
         dial_app::server::do_not_call::opt_out(&state, &api_actor(&me), &id).await?,
     ))
 }
+
+// -- Calling from the browser --------------------------------------------------------------
+
+/// What `POST /calls/browser` takes.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = StartBrowserCall)]
+pub(super) struct BrowserCallBody {
+    /// The number to call from (one of yours): its id.
+    number_id: String,
+    /// The number to call, in E.164 (+14155550100).
+    #[schema(pattern = r"^\+[1-9][0-9]{1,14}$")]
+    to: String,
+}
+
+/// What `POST /calls/{id}/browser/abandon` takes.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AbandonBrowserCall)]
+pub(super) struct AbandonBody {
+    /// Why the browser could not join: microphone_denied, no_microphone,
+    /// livekit_unreachable, or left (the page closed before the call was dialled).
+    #[schema(pattern = r"^(microphone_denied|no_microphone|livekit_unreachable|left)$")]
+    reason: String,
+}
+
+/// What `POST /calls/{id}/listen` takes.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ListenIn)]
+pub(super) struct ListenBody {
+    /// listen: subscribe only (nobody hears you); speak: publish the microphone too.
+    #[schema(pattern = r"^(listen|speak)$")]
+    mode: String,
+}
+
+pub(super) async fn start_browser_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    ApiJson(body): ApiJson<BrowserCallBody>,
+) -> Result<Json<dial_app::model::BrowserJoin>, ApiError> {
+    Ok(Json(
+        dial_app::server::calls::browser::start(
+            &state,
+            &me,
+            &api_actor(&me),
+            &body.number_id,
+            &body.to,
+        )
+        .await?,
+    ))
+}
+
+pub(super) async fn browser_joined(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<CallRow>, ApiError> {
+    Ok(Json(
+        dial_app::server::calls::browser::joined(&state, &me, &api_actor(&me), &id).await?,
+    ))
+}
+
+pub(super) async fn abandon_browser_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<AbandonBody>,
+) -> Result<Json<CallRow>, ApiError> {
+    use dial_app::server::calls::browser::{abandon, AbandonReason};
+    let reason = AbandonReason::parse(&body.reason).ok_or_else(|| {
+        AppError::invalid(
+            "reason",
+            "Give the reason as microphone_denied, no_microphone, livekit_unreachable or left.",
+        )
+    })?;
+    Ok(Json(
+        abandon(&state, &me, &api_actor(&me), &id, reason).await?,
+    ))
+}
+
+pub(super) async fn listen_to_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<ListenBody>,
+) -> Result<Json<dial_app::model::BrowserJoin>, ApiError> {
+    use dial_app::server::livekit::JoinGrants;
+    let grants = match body.mode.as_str() {
+        "listen" => JoinGrants::Listen,
+        "speak" => JoinGrants::Speak,
+        _ => return Err(AppError::invalid("mode", "Choose listen or speak.").into()),
+    };
+    Ok(Json(
+        dial_app::server::calls::browser::listen(&state, &me, &api_actor(&me), &id, grants)
+            .await?,
+    ))
+}
+
+pub(super) async fn take_over_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ApiUser(me): ApiUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<CallRow>, ApiError> {
+    Ok(Json(
+        dial_app::server::calls::browser::take_over(&state, &me, &api_actor(&me), &id).await?,
+    ))
+}

@@ -450,6 +450,61 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: Method::POST,
+        path: "/calls/browser",
+        summary: "Start a call from a browser: the call (dialing, placed by you), its LiveKit room, and a token for that room alone (10 minutes; publish the microphone, send DTMF). Join the room, then POST /calls/{id}/browser/joined: only then is the phone dialled",
+        auth: true,
+        query: &[],
+        request: Some(schema_of::<BrowserCallBody>),
+        response: schema_of::<dial_app::model::BrowserJoin>,
+        route: |m| on(m, start_browser_call),
+        errors: &[],
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/calls/{id}/browser/joined",
+        summary: "Your browser joined the call's room (LiveKit lists it there): Dial dials the phone into the room, without an agent. 409 before the browser has joined, or once dialled",
+        auth: true,
+        query: &[],
+        request: None,
+        response: schema_of::<CallRow>,
+        route: |m| on(m, browser_joined),
+        errors: &[(409, "The browser is not in the room yet, the call is already being dialled, or it has ended.")],
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/calls/{id}/browser/abandon",
+        summary: "Your browser could not join the call's room: the room is deleted and the call ends saying why (a call already dialled is hung up)",
+        auth: true,
+        query: &[],
+        request: Some(schema_of::<AbandonBody>),
+        response: schema_of::<CallRow>,
+        route: |m| on(m, abandon_browser_call),
+        errors: &[],
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/calls/{id}/listen",
+        summary: "A token to join a live call's room from a browser: listen (subscribe only) or speak (publish the microphone too). Audited, and on the call's timeline",
+        auth: true,
+        query: &[],
+        request: Some(schema_of::<ListenBody>),
+        response: schema_of::<dial_app::model::BrowserJoin>,
+        route: |m| on(m, listen_to_call),
+        errors: &[(409, "The call has ended, or has not reached LiveKit yet.")],
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/calls/{id}/take-over",
+        summary: "Take a live call over from its agent: the agent participants leave the room, and you (in the room, speaking) carry on alone. Audited",
+        auth: true,
+        query: &[],
+        request: None,
+        response: schema_of::<CallRow>,
+        route: |m| on(m, take_over_call),
+        errors: &[(409, "You are not in the call speaking, no agent is in it, or it has ended.")],
+    },
+    Endpoint {
+        method: Method::POST,
         path: "/calls/{id}/opt-out",
         summary: "The call's other party asked not to be called again: their number goes on the do-not-call list at once, and no campaign dials it",
         auth: true,
@@ -629,6 +684,10 @@ pub fn schemas() -> serde_json::Map<String, Value> {
     add::<Assistant>(&mut found);
     add::<TransferBody>(&mut found);
     add::<TransferResult>(&mut found);
+    add::<BrowserCallBody>(&mut found);
+    add::<AbandonBody>(&mut found);
+    add::<ListenBody>(&mut found);
+    add::<dial_app::model::BrowserJoin>(&mut found);
     add::<dial_app::model::CampaignSettings>(&mut found);
     add::<dial_app::model::CampaignDetail>(&mut found);
     add::<CancelBody>(&mut found);

@@ -11,6 +11,7 @@ mod assets;
 mod assignment;
 mod assistants;
 mod auth;
+mod browser_calls;
 mod call_control;
 mod call_pages;
 mod calls;

@@ -2,7 +2,10 @@
 
 use crate::{
     error::AppError,
-    model::{AssistantOption, CallDetail, CallForm, CallQuery, CallRow, Page, TransferResult},
+    model::{
+        AssistantOption, BrowserCallSetup, BrowserJoin, CallDetail, CallForm, CallQuery, CallRow,
+        Page, TransferResult,
+    },
 };
 use leptos::prelude::*;
 
@@ -94,4 +97,76 @@ pub async fn reconcile_calls() -> Result<String, AppError> {
         "Checked {} open calls; closed {}.",
         report.checked, report.closed
     ))
+}
+
+// -- Calling from the browser (the page script `browser/src/call.js` posts to these) ------
+
+/// Starts a call from the browser: the call, its room, and a token for the browser.
+#[server(prefix = "/api", endpoint = "calls/browser/start")]
+pub async fn start_browser_call(number_id: String, to: String) -> Result<BrowserJoin, AppError> {
+    use crate::server::{auth, calls};
+    let me = auth::require_user()?;
+    calls::browser::start(&auth::state()?, &me, &auth::actor(&me), &number_id, &to).await
+}
+
+/// The browser joined its call's room: the phone is dialled now.
+#[server(prefix = "/api", endpoint = "calls/browser/joined")]
+pub async fn browser_joined(id: String) -> Result<CallRow, AppError> {
+    use crate::server::{auth, calls};
+    let me = auth::require_user()?;
+    calls::browser::joined(&auth::state()?, &me, &auth::actor(&me), &id).await
+}
+
+/// The browser could not join (`reason`: microphone_denied, no_microphone,
+/// livekit_unreachable, left): the room goes and the call ends saying why.
+#[server(prefix = "/api", endpoint = "calls/browser/abandon")]
+pub async fn abandon_browser_call(id: String, reason: String) -> Result<CallRow, AppError> {
+    use crate::server::{auth, calls};
+    let me = auth::require_user()?;
+    let reason = calls::browser::AbandonReason::parse(&reason).ok_or_else(|| {
+        AppError::invalid(
+            "reason",
+            "Give the reason as microphone_denied, no_microphone, livekit_unreachable or left.",
+        )
+    })?;
+    calls::browser::abandon(&auth::state()?, &me, &auth::actor(&me), &id, reason).await
+}
+
+/// A token to join a live call's room: `mode` listen (subscribe only) or speak.
+#[server(prefix = "/api", endpoint = "calls/browser/listen")]
+pub async fn listen_to_call(id: String, mode: String) -> Result<BrowserJoin, AppError> {
+    use crate::server::{auth, calls, livekit::JoinGrants};
+    let me = auth::require_user()?;
+    let grants = match mode.as_str() {
+        "listen" => JoinGrants::Listen,
+        "speak" => JoinGrants::Speak,
+        _ => return Err(AppError::invalid("mode", "Choose listen or speak.")),
+    };
+    calls::browser::listen(&auth::state()?, &me, &auth::actor(&me), &id, grants).await
+}
+
+/// Takes the call over from its agent (the person must be in the room, speaking).
+#[server(prefix = "/api", endpoint = "calls/browser/take-over")]
+pub async fn take_over_call(id: String) -> Result<CallRow, AppError> {
+    use crate::server::{auth, calls};
+    let me = auth::require_user()?;
+    calls::browser::take_over(&auth::state()?, &me, &auth::actor(&me), &id).await
+}
+
+/// What the browser-calling pages need: the page script's address (none when this build
+/// of Dial has no browser bundle) and whether LiveKit is configured.
+#[server(prefix = "/api", endpoint = "calls/browser/setup")]
+pub async fn get_browser_call_setup() -> Result<BrowserCallSetup, AppError> {
+    use crate::server::{auth, calls};
+    auth::require_user()?;
+    Ok(calls::browser::setup(&auth::state()?))
+}
+
+/// The numbers the user may call from in the browser (no assistant needed): `name` is the
+/// number.
+#[server(prefix = "/api", endpoint = "calls/browser/numbers")]
+pub async fn browser_numbers() -> Result<Vec<AssistantOption>, AppError> {
+    use crate::server::{auth, calls};
+    let me = auth::require_user()?;
+    calls::browser::numbers(&auth::state()?, &me).await
 }

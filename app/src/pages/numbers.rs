@@ -723,9 +723,11 @@ fn NumberDetails(
     let release_prompt =
         format!("Release {shown}? Calls to it will stop reaching you, and this cannot be undone.");
     let release_button = format!("Release {shown}");
+    let browser_call = format!("/dashboard/calls/browser?number_id={}", number.id);
     view! {
         <PageHeader title=shown.clone() subtitle=if number.label.is_empty() { "No label".to_string() } else { number.label.clone() }>
             <a class="button button-secondary" href="/dashboard/phone-numbers">"Back to numbers"</a>
+            <a class="button button-secondary" href=browser_call>"Call from the browser"</a>
         </PageHeader>
         <crate::pages::health::NumberDrift findings=drift/>
         <section class="card">

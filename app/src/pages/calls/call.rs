@@ -11,6 +11,10 @@ fn kind_words(kind: &str) -> String {
         "call.failed" => "Call failed",
         "call.answered" => "Answered (LiveKit sends no event for it; Dial saw the call active)",
         "call.hangup" => "Hung up from Dial",
+        "browser.joined" => "The browser joined the call's room: Dial dials the phone now",
+        "browser.failed" => "The browser could not join the call's room",
+        "browser.listen" => "Joined from the browser",
+        "browser.take_over" => "Taken over from the agent",
         "transfer.started" => "Transfer started",
         "transfer.succeeded" => "Transfer succeeded",
         "transfer.failed" => "Transfer failed",
@@ -37,7 +41,7 @@ fn kind_words(kind: &str) -> String {
 }
 
 /// The details worth showing from an event's JSON, in this order.
-const DETAIL_KEYS: [&str; 20] = [
+const DETAIL_KEYS: [&str; 23] = [
     "to",
     "from",
     "room",
@@ -58,6 +62,9 @@ const DETAIL_KEYS: [&str; 20] = [
     "SipResponseCode",
     "CallDuration",
     "dtmf",
+    "speaking",
+    "identity",
+    "agents",
 ];
 
 fn event_details(detail: &serde_json::Value) -> Vec<(&'static str, String)> {
@@ -168,6 +175,16 @@ pub fn CallPage() -> impl IntoView {
             })
         },
     );
+    // The "Listen in" card's: whether the call is on, and whether a browser placed it;
+    // refetched only when the call ends, so a card in use is never rendered again.
+    let listen = Resource::new(
+        move || (id(), ended.get()),
+        |(id, _)| async move {
+            get_call(id)
+                .await
+                .map(|d| (d.call.is_live(), d.call.placed_by.is_some()))
+        },
+    );
     // While the call is on: the change stream, and the slow poll as the fallback.
     poll_while(tick, move || !ended.get());
     let controls = CallControls {
@@ -194,6 +211,7 @@ pub fn CallPage() -> impl IntoView {
             })}
         </Transition>
         <ControlsCard id=Signal::derive(id) controls/>
+        <browser_call::ListenCard id=Signal::derive(id) live=listen/>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 call.await.ok().map(|detail| view! { <Timeline events=detail.timeline/> })
@@ -285,6 +303,9 @@ fn CallSummary(detail: CallDetail) -> impl IntoView {
                 <dt>"To"</dt><dd>{format_e164(&call.to)}</dd>
                 <dt>"Number"</dt><dd>{number}</dd>
                 <dt>"Assistant"</dt><dd>{assistant}</dd>
+                {call.placed_by.clone().map(|who| view! {
+                    <dt>"Placed by"</dt><dd data-testid="call-placed-by">{format!("{who}, from the browser")}</dd>
+                })}
                 <dt>"Status"</dt><dd data-testid="call-status">{facts_badge}</dd>
                 <dt>"Outcome"</dt><dd data-testid="call-outcome">{call.outcome_words()}{call.ended_by().map(|r| view! { <span class="muted">{format!(" · {r}")}</span> })}</dd>
                 {transfer.map(|(ok, text)| view! {

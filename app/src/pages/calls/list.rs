@@ -74,6 +74,7 @@ pub fn CallsPage() -> impl IntoView {
         <Title text="Calls"/>
         <PageHeader title="Calls" subtitle="Every call to or from your numbers, live.">
             <a class="button button-secondary" href=move || list_href(&[])>"Refresh"</a>
+            <a class="button button-secondary" href="/dashboard/calls/browser">"Call from the browser"</a>
             <a class="button button-primary" href="#place-call">"Place a call"</a>
         </PageHeader>
         <form class="filters card" method="get" action="/dashboard/calls" role="search" aria-label="Filter calls">
@@ -150,7 +151,8 @@ pub fn CallsPage() -> impl IntoView {
                         Ok(p) if p.total == 0 && !filtered() => view! {
                             <EmptyState icon=icons::activity title="No calls yet"
                                 body="Calls people make to your numbers that are assigned to an assistant, and the calls you place from them, appear here as they happen, with their status, duration and outcome.">
-                                <a class="button button-primary" href="#place-call">"Place a call"</a>
+                                <a class="button button-secondary" href="/dashboard/calls/browser">"Call from the browser"</a>
+            <a class="button button-primary" href="#place-call">"Place a call"</a>
                             </EmptyState>
                         }.into_any(),
                         Ok(p) if p.total == 0 => view! { <p class="muted">"No calls match these filters."</p> }.into_any(),

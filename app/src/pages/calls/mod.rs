@@ -29,9 +29,11 @@ use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+mod browser_call;
 mod call;
 mod list;
 
+pub use browser_call::BrowserCallPage;
 pub use call::CallPage;
 pub use list::CallsPage;
 

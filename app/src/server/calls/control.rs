@@ -32,7 +32,14 @@ pub async fn hang_up(
 ) -> Result<crate::model::CallRow, AppError> {
     let (call, room, identity) = live_call(state, me, id).await?;
     let lk = livekit::settings::client(state)?;
-    match lk.remove_participant(&room, &identity).await {
+    // A call placed from the browser ends for both: its room goes, with the phone and the
+    // browser in it (LiveKit disconnects every participant of a deleted room).
+    let removed = if browser::is_browser_call(state, id).await? {
+        lk.delete_room(&room).await
+    } else {
+        lk.remove_participant(&room, &identity).await
+    };
+    match removed {
         Ok(()) => {}
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e.into()),

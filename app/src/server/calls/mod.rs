@@ -11,6 +11,7 @@
 //! - [`reconcile`] compares open sessions with LiveKit's participants and closes what is
 //!   gone ("closed by reconcile").
 
+pub mod browser;
 mod control;
 pub mod follow;
 pub mod ingest;

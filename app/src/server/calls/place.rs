@@ -168,21 +168,22 @@ pub(super) async fn dial_event(
 
 /// The LiveKit half of placing a call: room, agent, SIP participant, outcome.
 pub(super) struct DialOut {
-    state: AppState,
-    lk: crate::server::livekit::LiveKitClient,
-    id: String,
-    trunk: String,
+    pub(super) state: AppState,
+    pub(super) lk: crate::server::livekit::LiveKitClient,
+    pub(super) id: String,
+    pub(super) trunk: String,
     /// The number the call is from (its caller ID).
-    from: String,
-    room: String,
-    identity: String,
-    agent: String,
-    agent_metadata: String,
-    request: CallRequest,
+    pub(super) from: String,
+    pub(super) room: String,
+    pub(super) identity: String,
+    /// The agent dispatched into the room; empty for none (a call from the browser).
+    pub(super) agent: String,
+    pub(super) agent_metadata: String,
+    pub(super) request: CallRequest,
 }
 
 impl DialOut {
-    async fn run(self) -> Result<(), AppError> {
+    pub(super) async fn run(self) -> Result<(), AppError> {
         let DialOut {
             state,
             lk,
@@ -198,7 +199,9 @@ impl DialOut {
         let state = &state;
         let create = async {
             lk.create_room(&room, "").await?;
-            lk.dispatch_agent(&room, &agent, &agent_metadata).await?;
+            if !agent.is_empty() {
+                lk.dispatch_agent(&room, &agent, &agent_metadata).await?;
+            }
             lk.create_sip_participant(
                 &trunk,
                 request.to.as_str(),

@@ -5,7 +5,7 @@ use super::*;
 pub(super) const CALL_COLUMNS: &str =
     "c.id, c.direction, c.from_number, c.to_number, c.phone_number_id, c.assistant_id, \
      a.name AS assistant, c.status, c.outcome, c.sip_status_code, c.end_reason, c.sip_call_id, \
-     c.twilio_call_sid, c.room_name, c.created_at, c.answered_at, c.ended_at, c.owner_id, c.is_test";
+     c.twilio_call_sid, c.room_name, c.created_at, c.answered_at, c.ended_at, c.owner_id, c.is_test, c.placed_by";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct CallDbRow {
@@ -28,6 +28,7 @@ pub(super) struct CallDbRow {
     ended_at: Option<i64>,
     owner_id: Option<String>,
     is_test: i64,
+    placed_by: Option<String>,
 }
 
 impl From<CallDbRow> for crate::model::CallRow {
@@ -69,6 +70,7 @@ impl From<CallDbRow> for crate::model::CallRow {
             answered_at: r.answered_at,
             ended_at: r.ended_at,
             test: r.is_test != 0,
+            placed_by: r.placed_by,
         }
     }
 }

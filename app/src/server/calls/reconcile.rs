@@ -26,11 +26,15 @@ pub async fn reconcile_older_than(
     grace_secs: i64,
 ) -> Result<Reconciled, AppError> {
     let lk = livekit::settings::client(state)?;
+    // A call from the browser has no SIP participant until the browser joined: it is left
+    // alone while its token may still be used, then closed like any other.
     let open: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT id, room_name, participant_identity FROM call_sessions \
-         WHERE status_rank < 3 AND updated_at <= $1",
+         WHERE status_rank < 3 AND updated_at <= $1 \
+         AND NOT (browser_identity IS NOT NULL AND browser_joined_at IS NULL AND created_at > $2)",
     )
     .bind(now() - grace_secs)
+    .bind(now() - i64::try_from(browser::TOKEN_TTL.as_secs()).unwrap_or(i64::MAX))
     .fetch_all(&state.db.pool)
     .await?;
     let mut rooms: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();

@@ -119,6 +119,14 @@ impl From<ServiceError> for LiveKitError {
 
 pub type Result<T> = std::result::Result<T, LiveKitError>;
 
+/// What a person's browser may do in a call's room: listen (subscribe only) or speak
+/// (publish the microphone and send DTMF too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinGrants {
+    Listen,
+    Speak,
+}
+
 /// An inbound trunk as Dial creates it.
 #[derive(Debug, Clone, Default)]
 pub struct InboundTrunkSpec {
@@ -529,6 +537,51 @@ impl LiveKitClient {
             Ok(self.room_act.remove_participant(room, identity).await?)
         })
         .await
+    }
+
+    // -- Browsers ---------------------------------------------------------------------------
+
+    /// LiveKit's URL, as configured (a browser opens its signalling WebSocket there).
+    pub fn url(&self) -> &str {
+        &self.twirp.url
+    }
+
+    /// An access token for a person's browser to join `room` alone: `roomJoin` for that
+    /// room, the identity and name given, and no more than `grants` allow (a listener can
+    /// neither publish nor send data), valid for `ttl` (LiveKit refreshes the token of a
+    /// participant that stays connected; `livekit/livekit` `pkg/rtc/participant.go`).
+    pub fn join_token(
+        &self,
+        room: &str,
+        identity: &str,
+        name: &str,
+        grants: JoinGrants,
+        ttl: Duration,
+    ) -> Result<String> {
+        use livekit_api::access_token::{AccessToken, VideoGrants};
+        let speak = grants == JoinGrants::Speak;
+        AccessToken::with_api_key(&self.twirp.api_key, self.twirp.api_secret.expose_secret())
+            .with_identity(identity)
+            .with_name(name)
+            .with_ttl(ttl)
+            .with_grants(VideoGrants {
+                room_join: true,
+                room: room.to_string(),
+                can_subscribe: Some(true),
+                can_publish: Some(speak),
+                // Only the microphone: no camera, no screen share.
+                can_publish_sources: if speak {
+                    vec!["microphone".into()]
+                } else {
+                    Vec::new()
+                },
+                // DTMF travels as a data packet (`SipDTMF`).
+                can_publish_data: Some(speak),
+                can_update_own_metadata: Some(false),
+                ..Default::default()
+            })
+            .to_jwt()
+            .map_err(|e| LiveKitError::Token(e.to_string()))
     }
 
     // -- Agents ---------------------------------------------------------------------------
