@@ -28,7 +28,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
     Router,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
@@ -54,6 +54,7 @@ mod callees;
 mod calls;
 mod carrier;
 mod rooms;
+mod rtc;
 mod sip;
 mod transfer;
 mod twirp;
@@ -61,6 +62,7 @@ mod webhooks;
 
 pub use callees::{CallLength, CallLengthError, MixError, OutcomeMix, LONGEST_CALL};
 pub use carrier::{DialPeer, DialledCall, InviteRefused};
+pub use rtc::{ClientJoin, ReceivedDtmf, SERVER_VERSION};
 use sip::*;
 pub use transfer::{ReferPeer, ReferredCall};
 pub use twirp::TwirpError;
@@ -204,6 +206,8 @@ struct World {
     /// option and `headers_to_attributes` in force for it.
     answer_headers: HashMap<String, (i32, HashMap<String, String>)>,
     timing: CallTiming,
+    /// Browsers and other signalling clients (`rtc.rs`); not saved in the state file.
+    clients: rtc::Clients,
 }
 
 /// Webhook delivery knobs.
@@ -540,6 +544,11 @@ impl FakeLiveKit {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/twirp/{service}/{method}", post(handle))
+            .route("/rtc/v1", get(rtc::signal))
+            .route("/rtc/v1/validate", get(rtc::validate))
+            .route("/rtc", get(rtc::v0))
+            .route("/rtc/validate", get(rtc::v0))
+            .route("/fake/clients", get(rtc::clients_json))
             .with_state(self.clone())
     }
 
