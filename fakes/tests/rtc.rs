@@ -617,6 +617,34 @@ async fn dtmf_over_webrtc(
     tokio::time::timeout(Duration::from_secs(15), opened.recv())
         .await
         .expect("the data channel opens");
+    // A later offer (livekit-client renegotiates after publishing) is answered with its id.
+    let again = pc.create_offer(None).await.expect("second offer");
+    pc.set_local_description(again.clone())
+        .await
+        .expect("local again");
+    send(
+        &mut socket,
+        Request::Offer(proto::SessionDescription {
+            r#type: "offer".into(),
+            sdp: again.sdp,
+            id: 2,
+            ..Default::default()
+        }),
+    )
+    .await;
+    let answer = match next(&mut socket).await {
+        Some(Reply::Answer(answer)) => answer,
+        other => panic!("expected the second answer, got {other:?}"),
+    };
+    assert_eq!(answer.id, 2);
+    pc.set_remote_description(RTCSessionDescription::answer(answer.sdp).unwrap())
+        .await
+        .expect("remote again");
+    assert_eq!(
+        fake.participants("r")[0].state,
+        proto::participant_info::State::Active as i32,
+        "connected"
+    );
     let packet = proto::DataPacket {
         value: Some(proto::data_packet::Value::SipDtmf(proto::SipDtmf {
             code: 5,

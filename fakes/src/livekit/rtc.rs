@@ -48,7 +48,8 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCSessionDescription,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionState,
+    RTCSessionDescription,
 };
 
 /// livekit-server's version the join response announces (livekit-client refuses a join
@@ -818,6 +819,24 @@ impl PeerConnectionEventHandler for PeerEvents {
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         if state == RTCIceGatheringState::Complete {
             let _ = self.gathered.send(true);
+        }
+    }
+
+    /// The participant becomes ACTIVE once its transport is up (livekit/livekit
+    /// `pkg/rtc/participant.go`, `updateState(ACTIVE)` when the primary transport is
+    /// fully established).
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        if state != RTCPeerConnectionState::Connected {
+            return;
+        }
+        if let Ok(mut w) = self.fake.world.lock() {
+            if let Some(p) = w.rooms.get_mut(&self.room).and_then(|r| {
+                r.participants
+                    .iter_mut()
+                    .find(|p| p.identity == self.identity)
+            }) {
+                p.state = participant_info::State::Active as i32;
+            }
         }
     }
 
