@@ -16,6 +16,9 @@
 //! `empty_timeout` (5 minutes); agents do not keep a room open. `room_finished` is sent
 //! when it really closes. [`CallTiming::room_second`] shortens both for tests.
 //!
+//! Browsers join rooms through LiveKit's client signalling, `/rtc/v1`, with a real WebRTC
+//! peer for their data channels (see `rtc.rs`).
+//!
 //! Known differences from the real server: JSON responses use snake_case names but, like
 //! pbjson, omit fields that hold default values.
 

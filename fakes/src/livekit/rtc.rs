@@ -18,13 +18,25 @@
 //! with `room_started`; joins and leaves are participants like any other (Twirp
 //! `ListParticipants`/`RemoveParticipant`/`DeleteRoom`, `participant_joined`/`_left`).
 //!
+//! From a browser: `new Room().connect("ws://<fake>", token)` with a token signed by the
+//! fake's key and secret. The fake's peer offers only 127.0.0.1, so Chromium needs
+//! `--allow-loopback-in-peer-connection` (to gather loopback candidates itself) and
+//! `--disable-features=WebRtcHideLocalIpsWithMdns` (to send plain addresses, not `.local`
+//! names). `GET /fake/clients` answers `{"joins": [ClientJoin...], "dtmf": [ReceivedDtmf...]}`
+//! with the fields of [`ClientJoin`] and [`ReceivedDtmf`] (and `Access-Control-Allow-Origin:
+//! *`), for tests in the page.
+//!
 //! Known differences from livekit-server:
 //! - Only the v1 path (single peer connection). `/rtc` and `/rtc/validate` (v0) answer 404
 //!   with an empty body; the client would then fall back to v0 and fail, which never
 //!   happens since `/rtc/v1` works.
 //! - No media forwarding and no subscriber side: incoming RTP is read and dropped, data
-//!   packets go to nobody else, other participants are not announced (`update`), and no
-//!   `track_published` webhook is sent for a browser's track.
+//!   packets go to nobody else, other participants are neither listed in the join
+//!   response nor announced (`update`), and no `track_published` webhook is sent for a
+//!   browser's track.
+//! - Token errors use golang-jwt's words for the usual cases (bad signature, expired, no
+//!   `exp`, not yet valid); rarer ones carry jsonwebtoken's text. The fake's `faults`
+//!   knobs do not apply to these routes.
 //! - Reliable data packets' sequence numbers are not checked; JSON signalling frames are
 //!   ignored (`livekit-client` sends binary).
 //! - A socket that closes without `leave` ends the participant at once (livekit-server
