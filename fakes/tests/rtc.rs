@@ -284,6 +284,17 @@ async fn validate_succeeds_without_making_the_room() {
         validate(addr, &ok).await,
         (200, "success".into(), Some("*".into()))
     );
+    // An uncompressed join request is taken too.
+    let join = proto::JoinRequest {
+        metadata: "plain".into(),
+        ..Default::default()
+    };
+    let plain = join_param(&join, false);
+    let url = format!("http://{addr}/rtc/v1/validate?access_token={ok}&join_request={plain}");
+    assert_eq!(
+        reqwest::get(url).await.unwrap().text().await.unwrap(),
+        "success"
+    );
     assert!(fake.rooms().is_empty());
 }
 
