@@ -16,6 +16,9 @@
 //! `empty_timeout` (5 minutes); agents do not keep a room open. `room_finished` is sent
 //! when it really closes. [`CallTiming::room_second`] shortens both for tests.
 //!
+//! Browsers join rooms through LiveKit's client signalling, `/rtc/v1`, with a real WebRTC
+//! peer for their data channels (see `rtc.rs`).
+//!
 //! Known differences from the real server: JSON responses use snake_case names but, like
 //! pbjson, omit fields that hold default values.
 
@@ -28,7 +31,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
     Router,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
@@ -54,6 +57,7 @@ mod callees;
 mod calls;
 mod carrier;
 mod rooms;
+mod rtc;
 mod sip;
 mod transfer;
 mod twirp;
@@ -61,6 +65,7 @@ mod webhooks;
 
 pub use callees::{CallLength, CallLengthError, MixError, OutcomeMix, LONGEST_CALL};
 pub use carrier::{DialPeer, DialledCall, InviteRefused};
+pub use rtc::{ClientJoin, ReceivedDtmf, SERVER_VERSION};
 use sip::*;
 pub use transfer::{ReferPeer, ReferredCall};
 pub use twirp::TwirpError;
@@ -204,6 +209,8 @@ struct World {
     /// option and `headers_to_attributes` in force for it.
     answer_headers: HashMap<String, (i32, HashMap<String, String>)>,
     timing: CallTiming,
+    /// Browsers and other signalling clients (`rtc.rs`); not saved in the state file.
+    clients: rtc::Clients,
 }
 
 /// Webhook delivery knobs.
@@ -540,6 +547,11 @@ impl FakeLiveKit {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/twirp/{service}/{method}", post(handle))
+            .route("/rtc/v1", get(rtc::signal))
+            .route("/rtc/v1/validate", get(rtc::validate))
+            .route("/rtc", get(rtc::v0))
+            .route("/rtc/validate", get(rtc::v0))
+            .route("/fake/clients", get(rtc::clients_json))
             .with_state(self.clone())
     }
 

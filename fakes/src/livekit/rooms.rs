@@ -249,6 +249,13 @@ impl FakeLiveKit {
                         let mut p = p.clone();
                         p.disconnect_reason = proto::DisconnectReason::RoomDeleted as i32;
                         self.emit("participant_left", &r.room, Some(&p));
+                        // A browser in it is told and disconnected (livekit/livekit
+                        // `pkg/rtc/room.go`, `Close`, sends each participant `leave`).
+                        self.kick_client(
+                            &req.room,
+                            &p.identity,
+                            proto::DisconnectReason::RoomDeleted,
+                        );
                     }
                     self.emit("room_finished", &r.room, None);
                 }
@@ -292,6 +299,13 @@ impl FakeLiveKit {
                 } else {
                     // Removed by the API: livekit-server's own reason.
                     self.end_call(
+                        &req.room,
+                        &req.identity,
+                        proto::DisconnectReason::ParticipantRemoved,
+                    );
+                    // A browser is told and disconnected (livekit/livekit
+                    // `pkg/service/roomservice.go`, `RemoveParticipant`).
+                    self.kick_client(
                         &req.room,
                         &req.identity,
                         proto::DisconnectReason::ParticipantRemoved,
