@@ -4,7 +4,8 @@
 //!   nonce (Leptos puts the nonce it generates for each render on its hydration and
 //!   streaming scripts; `leptos_axum` provides it), WebAssembly allowed, nothing framed,
 //!   forms and connections to Dial's origin only. No `unsafe-inline` script.
-//! - `Permissions-Policy`: no camera, microphone, geolocation, payment or USB.
+//! - `Permissions-Policy`: no camera, geolocation, payment or USB; the microphone for Dial's
+//!   own pages only (calling from the browser), never for a frame of another origin.
 //! - `Cache-Control: no-store` on everything but the static site (`/pkg/`, icons): pages
 //!   and server-function answers hold signed-in data.
 //! - When the effective public URL is https (from the environment or the Twilio page) and a
@@ -54,7 +55,9 @@ pub async fn harden(State(state): State<AppState>, mut req: Request<Body>, next:
     let headers = response.headers_mut();
     headers.insert(
         "permissions-policy",
-        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+        HeaderValue::from_static(
+            "camera=(), microphone=(self), geolocation=(), payment=(), usb=()",
+        ),
     );
     if !is_static(&path) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -232,7 +232,10 @@ mod tests {
     fn a_page_may_connect_to_the_configured_livekit_and_nowhere_else() {
         assert_eq!(
             livekit_origins("https://dial-x1.livekit.cloud"),
-            vec!["wss://dial-x1.livekit.cloud", "https://dial-x1.livekit.cloud"]
+            vec![
+                "wss://dial-x1.livekit.cloud",
+                "https://dial-x1.livekit.cloud"
+            ]
         );
         assert_eq!(
             livekit_origins("http://127.0.0.1:7880/"),

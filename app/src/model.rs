@@ -952,6 +952,9 @@ impl CallRow {
         if let Some(why) = reason.strip_prefix("not placed: ") {
             return Some(format!("Not placed: {why}"));
         }
+        if reason == "the browser left the call" {
+            return Some("The browser left the call".into());
+        }
         if reason.starts_with("closed by reconcile") {
             return Some("Closed by Dial: LiveKit no longer had the call".into());
         }

@@ -26,7 +26,7 @@ async function clients(page: Page, livekitUrl: string): Promise<Clients> {
 
 /** A number of our own, bought from an area code no other spec uses. */
 async function buyNumber(page: Page, available: string, heading: string) {
-  await page.goto(`/dashboard/phone-numbers/buy?area_code=617&contains=${available.slice(-4)}`);
+  await page.goto(`/dashboard/phone-numbers/buy?country=US&kind=local&voice=on&area_code=617&contains=${available.slice(-4)}`);
   const row = page.locator(`tr[data-available="${available}"]`);
   await row.locator('summary').click();
   await row.getByRole('button', { name: `Buy ${heading}` }).click();

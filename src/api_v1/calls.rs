@@ -348,8 +348,7 @@ pub(super) async fn listen_to_call(
         _ => return Err(AppError::invalid("mode", "Choose listen or speak.").into()),
     };
     Ok(Json(
-        dial_app::server::calls::browser::listen(&state, &me, &api_actor(&me), &id, grants)
-            .await?,
+        dial_app::server::calls::browser::listen(&state, &me, &api_actor(&me), &id, grants).await?,
     ))
 }
 

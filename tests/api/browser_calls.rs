@@ -16,7 +16,7 @@ use dial_app::{
     error::AppError,
     model::{BrowserJoin, CallDetail, CallRow, CallStatus},
 };
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use livekit_api::access_token::{Claims, TokenVerifier};
 use livekit_protocol as proto;
 use prost::Message;
@@ -148,7 +148,7 @@ fn is_sip(p: &proto::ParticipantInfo) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_from_the_browser_dials_only_after_the_browser_joined_and_hang_up_ends_both() {
-    let (app, number) = ready("+14155550141").await;
+    let (app, number) = ready("+14155550134").await;
     let (_, livekit) = fakes(&app);
 
     let join = start(&app, &app.client, &number, "+14155550100")
@@ -166,17 +166,27 @@ async fn a_call_from_the_browser_dials_only_after_the_browser_joined_and_hang_up
     assert!(claims.video.room_join);
     assert_eq!(claims.video.room, join.room);
     assert_eq!(claims.video.can_publish, Some(true));
-    assert_eq!(claims.video.can_publish_sources, vec!["microphone".to_string()]);
+    assert_eq!(
+        claims.video.can_publish_sources,
+        vec!["microphone".to_string()]
+    );
     assert_eq!(claims.video.can_publish_data, Some(true));
     assert_eq!(claims.video.can_subscribe, Some(true));
     assert!(!claims.video.room_admin && !claims.video.room_create && !claims.video.room_list);
     assert!(!claims.sip.admin && !claims.sip.call);
     let lifetime = i64::try_from(claims.exp).unwrap() - unix_now();
-    assert!((540..=600).contains(&lifetime), "token lifetime {lifetime} s");
+    assert!(
+        (540..=600).contains(&lifetime),
+        "token lifetime {lifetime} s"
+    );
     // Nothing is dialled yet, and Dial refuses to dial before the browser is in the room.
     assert!(livekit.participants(&join.room).is_empty());
     let early = app
-        .call::<CallRow>(&app.client, "calls/browser/joined", &[("id", &join.call.id)])
+        .call::<CallRow>(
+            &app.client,
+            "calls/browser/joined",
+            &[("id", &join.call.id)],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -188,9 +198,16 @@ async fn a_call_from_the_browser_dials_only_after_the_browser_joined_and_hang_up
     // The browser joins: now the phone is dialled into the room, without an agent.
     let mut socket = join_room(&join).await;
     let listed = livekit.participants(&join.room);
-    assert!(listed.iter().any(|p| p.identity == "dial:admin"), "{listed:?}");
+    assert!(
+        listed.iter().any(|p| p.identity == "dial:admin"),
+        "{listed:?}"
+    );
     let dialled = app
-        .call::<CallRow>(&app.client, "calls/browser/joined", &[("id", &join.call.id)])
+        .call::<CallRow>(
+            &app.client,
+            "calls/browser/joined",
+            &[("id", &join.call.id)],
+        )
         .await
         .expect("dialled once the browser joined");
     assert_eq!(dialled.id, join.call.id);
@@ -198,13 +215,19 @@ async fn a_call_from_the_browser_dials_only_after_the_browser_joined_and_hang_up
     assert_eq!(answered.to, "+14155550100");
     let in_room = livekit.participants(&join.room);
     assert!(
-        in_room.iter().any(|p| is_sip(p) && p.identity == "sip_+14155550100"),
+        in_room
+            .iter()
+            .any(|p| is_sip(p) && p.identity == "sip_+14155550100"),
         "{in_room:?}"
     );
     assert!(livekit.agent_dispatches(&join.room).is_empty(), "no agent");
     // Asking again dials nothing more.
     let again = app
-        .call::<CallRow>(&app.client, "calls/browser/joined", &[("id", &join.call.id)])
+        .call::<CallRow>(
+            &app.client,
+            "calls/browser/joined",
+            &[("id", &join.call.id)],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -221,9 +244,15 @@ async fn a_call_from_the_browser_dials_only_after_the_browser_joined_and_hang_up
     assert_eq!(ended.end_reason.as_deref(), Some("hung up by admin"));
     assert!(livekit.participants(&join.room).is_empty());
     assert!(!livekit.rooms().contains(&join.room));
-    assert!(closed_by_livekit(&mut socket).await, "LiveKit disconnects the browser");
+    assert!(
+        closed_by_livekit(&mut socket).await,
+        "LiveKit disconnects the browser"
+    );
     let actions = app.audit_actions().await;
-    assert!(actions.contains(&"call.place_browser".to_string()), "{actions:?}");
+    assert!(
+        actions.contains(&"call.place_browser".to_string()),
+        "{actions:?}"
+    );
     assert!(actions.contains(&"call.hangup".to_string()), "{actions:?}");
     let kinds: Vec<String> = detail(&app, &join.call.id)
         .await
@@ -243,7 +272,7 @@ fn unix_now() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_that_cannot_join_leaves_no_room_and_no_call_behind() {
-    let (app, number) = ready("+14155550142").await;
+    let (app, number) = ready("+14155550135").await;
     let (_, livekit) = fakes(&app);
     let join = start(&app, &app.client, &number, "+14155550100")
         .await
@@ -272,10 +301,17 @@ async fn a_browser_that_cannot_join_leaves_no_room_and_no_call_behind() {
         Some("Not placed: the browser was not allowed to use the microphone")
     );
     assert!(!livekit.rooms().contains(&join.room), "the room is gone");
-    assert!(livekit.calls().iter().all(|c| c.room != join.room), "nothing dialled");
+    assert!(
+        livekit.calls().iter().all(|c| c.room != join.room),
+        "nothing dialled"
+    );
     // Too late to join now.
     let late = app
-        .call::<CallRow>(&app.client, "calls/browser/joined", &[("id", &join.call.id)])
+        .call::<CallRow>(
+            &app.client,
+            "calls/browser/joined",
+            &[("id", &join.call.id)],
+        )
         .await
         .unwrap_err();
     assert!(matches!(late, AppError::Conflict { .. }), "{late:?}");
@@ -328,14 +364,17 @@ async fn listening_in_and_take_over_grant_the_least_and_are_audited() {
     let app = provisioning_app().await;
     let (_, livekit) = fakes(&app);
     let admin = user_id(&app, ADMIN).await;
-    let number = twilio_number(&app, "+14155550143").await;
+    let number = twilio_number(&app, "+14155550136").await;
     let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
     assign(&app, &app.client, &number.id, &assistant)
         .await
         .unwrap();
     let (call, room) = answered_inbound(&app, number.e164.as_str()).await;
     let agent = |p: &proto::ParticipantInfo| p.kind == proto::participant_info::Kind::Agent as i32;
-    assert!(livekit.participants(&room).iter().any(agent), "the agent is in");
+    assert!(
+        livekit.participants(&room).iter().any(agent),
+        "the agent is in"
+    );
 
     // Listening: subscribe only.
     let listen: BrowserJoin = app
@@ -387,7 +426,10 @@ async fn listening_in_and_take_over_grant_the_least_and_are_audited() {
     assert!(left.iter().any(is_sip) && left.iter().any(|p| p.identity == "dial:admin"));
     let actions = app.audit_actions().await;
     for action in ["call.listen", "call.join", "call.take_over"] {
-        assert!(actions.contains(&action.to_string()), "{action}: {actions:?}");
+        assert!(
+            actions.contains(&action.to_string()),
+            "{action}: {actions:?}"
+        );
     }
     let kinds: Vec<String> = detail(&app, &call)
         .await
@@ -418,7 +460,7 @@ async fn listening_in_and_take_over_grant_the_least_and_are_audited() {
 async fn another_owners_call_is_not_found_for_every_browser_action() {
     let app = provisioning_app().await;
     let admin = user_id(&app, ADMIN).await;
-    let number = twilio_number(&app, "+14155550144").await;
+    let number = twilio_number(&app, "+14155550137").await;
     let assistant = insert_assistant(&app, &admin, "Desk", "desk-agent", "desk-").await;
     assign(&app, &app.client, &number.id, &assistant)
         .await
@@ -430,7 +472,11 @@ async fn another_owners_call_is_not_found_for_every_browser_action() {
     let (owner, _) = app.owner_client().await;
     for mode in ["listen", "speak"] {
         let e = app
-            .call::<BrowserJoin>(&owner, "calls/browser/listen", &[("id", &call), ("mode", mode)])
+            .call::<BrowserJoin>(
+                &owner,
+                "calls/browser/listen",
+                &[("id", &call), ("mode", mode)],
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, AppError::NotFound { .. }), "{mode}: {e:?}");
@@ -458,12 +504,15 @@ async fn another_owners_call_is_not_found_for_every_browser_action() {
         .unwrap_err();
     assert!(e.field("number_id").is_some(), "{e:?}");
     // And the placed call is untouched.
-    assert_eq!(detail(&app, &placed.call.id).await.call.status, CallStatus::Dialing);
+    assert_eq!(
+        detail(&app, &placed.call.id).await.call.status,
+        CallStatus::Dialing
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_json_api_starts_a_browser_call_with_an_api_key() {
-    let (app, number) = ready("+14155550145").await;
+    let (app, number) = ready("+14155550138").await;
     let key: dial_app::model::CreatedKey = app
         .call(&app.client, "api-keys/create", &[("name", "Softphone")])
         .await

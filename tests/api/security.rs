@@ -282,10 +282,10 @@ async fn pages_carry_a_nonce_policy_and_nothing_signed_in_is_cached() {
         .to_string();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(headers["cache-control"], "no-store");
-    assert!(headers["permissions-policy"]
-        .to_str()
-        .unwrap()
-        .contains("camera=()"));
+    let permissions = headers["permissions-policy"].to_str().unwrap();
+    assert!(permissions.contains("camera=()"), "{permissions}");
+    // The microphone for Dial's own pages only (calling from the browser).
+    assert!(permissions.contains("microphone=(self)"), "{permissions}");
     let body = page.text().await.unwrap();
     // Every inline script carries this render's nonce.
     let scripts = body.matches("<script").count();

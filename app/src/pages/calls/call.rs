@@ -15,6 +15,7 @@ fn kind_words(kind: &str) -> String {
         "browser.failed" => "The browser could not join the call's room",
         "browser.listen" => "Joined from the browser",
         "browser.take_over" => "Taken over from the agent",
+        "browser.left" => "The browser left the call: Dial ended it",
         "transfer.started" => "Transfer started",
         "transfer.succeeded" => "Transfer succeeded",
         "transfer.failed" => "Transfer failed",

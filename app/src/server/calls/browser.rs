@@ -65,10 +65,14 @@ impl AbandonReason {
     /// The call's end reason, in words.
     pub fn words(self) -> &'static str {
         match self {
-            Self::MicrophoneDenied => "not placed: the browser was not allowed to use the microphone",
+            Self::MicrophoneDenied => {
+                "not placed: the browser was not allowed to use the microphone"
+            }
             Self::NoMicrophone => "not placed: the browser has no microphone",
             Self::LiveKitUnreachable => "not placed: the browser could not reach LiveKit",
-            Self::LeftBeforeDialling => "not placed: the page was closed before the call was dialled",
+            Self::LeftBeforeDialling => {
+                "not placed: the page was closed before the call was dialled"
+            }
         }
     }
 }
@@ -196,7 +200,12 @@ pub async fn start(
     .await?;
     // The room is made now so the browser has somewhere to join.
     if let Err(e) = lk.create_room(&room, "").await {
-        end(state, &id, "not placed: LiveKit could not create the call's room").await?;
+        end(
+            state,
+            &id,
+            "not placed: LiveKit could not create the call's room",
+        )
+        .await?;
         return Err(e.into());
     }
     let token = lk.join_token(&room, &identity, &me.username, JoinGrants::Speak, TOKEN_TTL)?;
@@ -219,6 +228,13 @@ async fn end(state: &AppState, id: &str, reason: &str) -> Result<(), AppError> {
         .execute(&mut *tx.tx)
         .await?;
     advance(&mut tx, id, CallStatus::Ended, t, Some(reason), t).await?;
+    // The room's own end (`room_finished` once it is deleted) may have closed the call
+    // first, with a vaguer reason; why the browser never dialled says more.
+    sqlx::query("UPDATE call_sessions SET end_reason = $1 WHERE id = $2")
+        .bind(reason)
+        .bind(id)
+        .execute(&mut *tx.tx)
+        .await?;
     tx.commit().await?;
     notify_by_id(state, id).await;
     Ok(())
@@ -340,6 +356,8 @@ pub async fn abandon(
     if facts.browser_joined_at.is_some() {
         return hang_up(state, me, actor, id).await;
     }
+    // Ended first, so the room's deletion (and its room_finished) finds the call over.
+    end(state, id, reason.words()).await?;
     if let Some(room) = &call.room {
         let lk = livekit::settings::client(state)?;
         match lk.delete_room(room).await {
@@ -348,7 +366,6 @@ pub async fn abandon(
             Err(e) => return Err(e.into()),
         }
     }
-    end(state, id, reason.words()).await?;
     dial_event(
         state,
         id,
@@ -357,6 +374,47 @@ pub async fn abandon(
     )
     .await?;
     get(state, me, id).await
+}
+
+/// The browser of a call placed from it left the room (LiveKit's `participant_left`): the
+/// call ends for the phone too (its room is deleted), said on the timeline. Anything else
+/// leaving, or a call already over, changes nothing.
+pub async fn browser_left(state: &AppState, room: &str, identity: &str) -> Result<(), AppError> {
+    let call: Option<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT id, browser_joined_at FROM call_sessions \
+         WHERE room_name = $1 AND browser_identity = $2 AND status_rank < 3",
+    )
+    .bind(room)
+    .bind(identity)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some((id, joined)) = call else {
+        return Ok(());
+    };
+    let lk = livekit::settings::client(state)?;
+    match lk.delete_room(room).await {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    let reason = match joined {
+        Some(_) => "the browser left the call",
+        None => AbandonReason::LeftBeforeDialling.words(),
+    };
+    let t = now();
+    let mut tx = state.db.begin_write().await?;
+    if joined.is_none() {
+        sqlx::query(
+            "UPDATE call_sessions SET outcome = 'failed' WHERE id = $1 AND status_rank < 3",
+        )
+        .bind(&id)
+        .execute(&mut *tx.tx)
+        .await?;
+    }
+    advance(&mut tx, &id, CallStatus::Ended, t, Some(reason), t).await?;
+    tx.commit().await?;
+    dial_event(state, &id, "browser.left", json!({ "identity": identity })).await?;
+    Ok(())
 }
 
 /// A token for `me` to join a live call's room: listening (subscribe only) or speaking.
@@ -381,7 +439,11 @@ pub async fn listen(
         Some(&call.to),
         Some(&format!(
             "call {id}: {}",
-            if speaking { "joined speaking" } else { "listening in" }
+            if speaking {
+                "joined speaking"
+            } else {
+                "listening in"
+            }
         )),
     )
     .await?;

@@ -233,6 +233,18 @@ fn follow_up(state: &AppState, event: &proto::WebhookEvent, applied: &calls::ing
                 }
             });
         }
+        // A person's browser left the room of the call they placed from it (the page was
+        // closed, or its connection lost): the phone is not left talking to nobody.
+        "participant_left" | "participant_connection_aborted"
+            if !sip && room.starts_with("dial-browser-") =>
+        {
+            let (state, room, identity) = (state.clone(), room.to_string(), p.identity.clone());
+            tokio::spawn(async move {
+                if let Err(e) = calls::browser::browser_left(&state, &room, &identity).await {
+                    tracing::warn!(%room, error = %e, "could not end a call whose browser left");
+                }
+            });
+        }
         _ => {}
     }
 }
