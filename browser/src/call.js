@@ -256,6 +256,11 @@ async function onSubmit(event) {
     const grant = await post('calls/browser/start', { number_id: numberId, to });
     call.id = grant.call.id;
     widget.setAttribute('data-bc-call', call.id);
+    const link = widget.querySelector('[data-bc-link]');
+    if (link) {
+      link.querySelector('a')?.setAttribute('href', `/dashboard/calls/${encodeURIComponent(call.id)}`);
+      link.hidden = false;
+    }
     widget.setAttribute('data-bc-room', grant.room);
     widget.setAttribute('data-bc-url', grant.url);
     setStatus(p, 'Joining the call’s room…', 'joining');

@@ -81,6 +81,7 @@ fn Panel(#[prop(into)] leave: String, take_over: bool) -> impl IntoView {
                 </div>
             </div>
             <div data-bc-audio hidden></div>
+            <p class="small" data-bc-link hidden><a href="/dashboard/calls">"Open the call's page (timeline, transfer)"</a></p>
         </div>
         <p class="banner banner-error" data-bc-error role="alert" hidden></p>
     }
