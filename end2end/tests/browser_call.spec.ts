@@ -98,6 +98,10 @@ test('place a call from the browser: join, dial, answer, tones, hang up', async 
   await expect(page.getByTestId('call-status')).toHaveText('Ended');
   await expect(page.getByTestId('call-outcome')).toContainText('Hung up by admin');
   await expect(page.getByText("The browser joined the call's room: Dial dials the phone now")).toBeVisible();
+  // In the calls list, the call says who placed it.
+  await page.goto('/dashboard/calls');
+  const row = page.locator('tr').filter({ has: page.locator(`a[href="/dashboard/calls/${callId}"]`) });
+  await expect(row).toContainText('admin, from the browser');
 });
 
 test('a refused microphone is said in plain words and nothing is dialled', async ({ page }) => {

@@ -190,7 +190,11 @@ pub fn CallsPage() -> impl IntoView {
                                                     <td>{direction_badge(c.direction)}{c.test.then(|| view! { " " <span class="badge badge-muted" title="Placed by Test inbound route">"Test"</span> })}</td>
                                                     <td class="nowrap">{format_e164(&c.from)}</td>
                                                     <td class="nowrap">{format_e164(&c.to)}</td>
-                                                    <td>{c.assistant.clone().unwrap_or_else(|| "—".into())}</td>
+                                                    <td>{match (c.assistant.clone(), c.placed_by.clone()) {
+                                                        (Some(a), _) => a,
+                                                        (None, Some(who)) => format!("{who}, from the browser"),
+                                                        (None, None) => "—".into(),
+                                                    }}</td>
                                                     <td class="nowrap">{call_status_badge(c.status)}</td>
                                                     <td class="nowrap"><LiveDuration answered_at=c.answered_at ended_at=c.ended_at/></td>
                                                     <td>{c.outcome_words()}</td>
