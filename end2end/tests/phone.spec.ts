@@ -24,6 +24,7 @@ const STATIC_PAGES = [
   '/dashboard/phone-numbers/import',
   '/dashboard/assistants',
   '/dashboard/calls',
+  '/dashboard/calls/browser',
   '/dashboard/campaigns',
   '/dashboard/campaigns/new',
   '/dashboard/setup',

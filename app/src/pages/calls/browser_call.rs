@@ -51,41 +51,52 @@ fn Notes(setup: BrowserCallSetup) -> impl IntoView {
     }
 }
 
-/// The live part of a card: status, microphone level, keypad, mute, take-over and hang-up
-/// (all hidden until the script opens it).
-#[component]
-fn Panel(#[prop(into)] leave: String, take_over: bool) -> impl IntoView {
-    view! {
-        <div class="bc-panel" data-bc-panel hidden>
-            <p class="bc-status" data-bc-status role="status" aria-live="polite"></p>
-            <div class="bc-live" data-bc-live>
-                <label class="bc-level" data-bc-speaking-only>
-                    <span>"Microphone"</span>
-                    <meter data-bc-level min="0" max="1" low="0.05" optimum="0.5" value="0"></meter>
-                </label>
-                <div class="bc-keypad" data-bc-keypad role="group" aria-label="Keypad: sends the tones to the call">
-                    {"123456789*0#".chars().map(|d| {
-                        let digit = d.to_string();
-                        view! {
-                            <button type="button" class="bc-key" data-bc-digit=digit.clone() aria-label=format!("Tone {digit}")>{digit.clone()}</button>
-                        }
-                    }).collect_view()}
-                    <p class="bc-digits small muted">"Sent: "<output data-bc-digits></output></p>
-                </div>
-                <div class="actions bc-controls">
-                    <button type="button" class="button button-secondary" data-bc-action="mute" aria-pressed="false">"Mute"</button>
-                    {take_over.then(|| view! {
-                        <button type="button" class="button button-secondary" data-bc-action="take-over" hidden>"Take over from the agent"</button>
-                    })}
-                    <button type="button" class="button button-danger" data-bc-action="hangup">{leave}</button>
-                </div>
-            </div>
-            <div data-bc-audio hidden></div>
-            <p class="small" data-bc-link hidden><a href="/dashboard/calls">"Open the call's page (timeline, transfer)"</a></p>
-        </div>
-        <p class="banner banner-error" data-bc-error role="alert" hidden></p>
-    }
+/// The live part of a card: status, microphone level, keypad, mute, take-over and hang-up,
+/// all hidden until the script opens it. Static, and the script's to change: handed to the
+/// page as markup (a string costs the first page's bundle its bytes; a view, its code).
+macro_rules! panel {
+    ($take_over:literal, $leave:literal) => {
+        concat!(
+            r#"<div class="bc-panel" data-bc-panel hidden>"#,
+            r#"<p class="bc-status" data-bc-status role="status" aria-live="polite"></p>"#,
+            r#"<div class="bc-live" data-bc-live>"#,
+            r#"<label class="bc-level" data-bc-speaking-only><span>Microphone</span>"#,
+            r#"<meter data-bc-level min="0" max="1" low="0.05" optimum="0.5" value="0"></meter></label>"#,
+            r#"<div class="bc-keypad" data-bc-keypad role="group" aria-label="Keypad: sends the tones to the call">"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="1" aria-label="Tone 1">1</button>"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="2" aria-label="Tone 2">2</button>"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="3" aria-label="Tone 3">3</button>"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="4" aria-label="Tone 4">4</button>"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="5" aria-label="Tone 5">5</button>"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="6" aria-label="Tone 6">6</button>"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="7" aria-label="Tone 7">7</button>"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="8" aria-label="Tone 8">8</button>"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="9" aria-label="Tone 9">9</button>"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="*" aria-label="Tone *">*</button>"#,
+            r#"<button type="button" class="bc-key" data-bc-digit="0" aria-label="Tone 0">0</button>"#,
+            r##"<button type="button" class="bc-key" data-bc-digit="#" aria-label="Tone #">#</button>"##,
+            r#"<p class="bc-digits small muted">Sent: <output data-bc-digits></output></p></div>"#,
+            r#"<div class="actions bc-controls">"#,
+            r#"<button type="button" class="button button-secondary" data-bc-action="mute" aria-pressed="false">Mute</button>"#,
+            $take_over,
+            r#"<button type="button" class="button button-danger" data-bc-action="hangup">"#,
+            $leave,
+            r#"</button></div></div>"#,
+            r#"<div data-bc-audio hidden></div>"#,
+            r#"<p class="small" data-bc-link hidden><a href="/dashboard/calls">Open the call's page (timeline, transfer)</a></p>"#,
+            r#"</div>"#,
+            r#"<p class="banner banner-error" data-bc-error role="alert" hidden></p>"#,
+        )
+    };
 }
+
+/// The panel of the page that places a call.
+const PLACE_PANEL: &str = panel!("", "Hang up");
+/// The panel of a live call's "Listen in" card.
+const LISTEN_PANEL: &str = panel!(
+    r#"<button type="button" class="button button-secondary" data-bc-action="take-over" hidden>Take over from the agent</button>"#,
+    "Leave the call"
+);
 
 /// `/dashboard/calls/browser`: choose the number to call from and the number to call; the
 /// page joins the call's room with the microphone, and Dial dials the phone into it.
@@ -140,7 +151,7 @@ pub fn BrowserCallPage() -> impl IntoView {
                                 </form>
                             }.into_any()
                         }}
-                        <Panel leave="Hang up" take_over=false/>
+                        <div inner_html=PLACE_PANEL></div>
                         {script(&setup)}
                     </section>
                 }.into_any()
@@ -173,7 +184,7 @@ pub(super) fn ListenCard(
                             <button type="button" class="button button-secondary" data-bc-action="listen" data-bc-start disabled=!ready>"Listen in"</button>
                             <button type="button" class="button button-secondary" data-bc-action="speak" data-bc-start disabled=!ready>"Join and speak"</button>
                         </div>
-                        <Panel leave="Leave the call" take_over=true/>
+                        <div inner_html=LISTEN_PANEL></div>
                         {script(&setup)}
                     </section>
                 }.into_any()
