@@ -546,3 +546,67 @@ async fn the_json_api_starts_a_browser_call_with_an_api_key() {
     let row: CallRow = response.json().await.unwrap();
     assert_eq!(row.status, CallStatus::Ended);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_on_another_sip_carrier_calls_from_the_browser_through_its_own_trunk() {
+    let app = provisioning_app().await;
+    let (_, livekit) = fakes(&app);
+    lift_call_rate_limits(&app);
+    let carrier: String = app
+        .call(
+            &app.client,
+            "carriers/create",
+            &[
+                ("name", "SignalWire"),
+                ("kind", "signalwire"),
+                ("sip_address", "dial.sip.signalwire.com"),
+                ("transport", "tls"),
+                ("auth_username", "dial"),
+                ("auth_password", "carrier-secret-42"),
+            ],
+        )
+        .await
+        .expect("carrier");
+    let number: String = app
+        .call(
+            &app.client,
+            "carriers/add-number",
+            &[
+                ("carrier_id", &carrier),
+                ("e164", "+16465550100"),
+                ("country", "US"),
+            ],
+        )
+        .await
+        .expect("number");
+    let join = start(&app, &app.client, &number, "+14155550100")
+        .await
+        .expect("the call starts");
+    let _browser = join_room(&join).await;
+    app.call::<CallRow>(
+        &app.client,
+        "calls/browser/joined",
+        &[("id", &join.call.id)],
+    )
+    .await
+    .expect("dialled");
+    wait_until(&app, &join.call.id, |c| c.status == CallStatus::Answered).await;
+    let call = livekit
+        .calls()
+        .into_iter()
+        .find(|c| c.room == join.room)
+        .expect("the phone was dialled into the browser's room");
+    assert_eq!(
+        call.sip_number.as_deref(),
+        Some("+16465550100"),
+        "its caller ID"
+    );
+    let trunk = livekit
+        .outbound_trunks()
+        .into_iter()
+        .find(|t| t.sip_trunk_id == call.trunk_id)
+        .expect("the number's outbound trunk");
+    assert_eq!(trunk.address, "dial.sip.signalwire.com");
+    assert_eq!(trunk.transport, proto::SipTransport::Tls as i32);
+    assert_eq!(trunk.numbers, vec!["+16465550100".to_string()]);
+}
