@@ -468,7 +468,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: schema_of::<CallRow>,
         route: |m| on(m, browser_joined),
-        errors: &[(409, "The browser is not in the room yet, the call is already being dialled, or it has ended.")],
+        errors: &[(409, "The call was not placed from your browser, the browser is not in the room yet, the call is already being dialled, or it has ended.")],
     },
     Endpoint {
         method: Method::POST,
@@ -479,7 +479,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: Some(schema_of::<AbandonBody>),
         response: schema_of::<CallRow>,
         route: |m| on(m, abandon_browser_call),
-        errors: &[],
+        errors: &[(409, "The call was not placed from your browser.")],
     },
     Endpoint {
         method: Method::POST,

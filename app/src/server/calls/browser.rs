@@ -240,8 +240,9 @@ async fn end(state: &AppState, id: &str, reason: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// A call `me` placed from the browser (anyone else's is "not found", admins included:
-/// the token and the microphone were that person's).
+/// A call `me` placed from the browser. A call `me` may not see is "not found"; one they
+/// may see but did not place from their browser is a conflict saying so (the token and
+/// the microphone were the placer's: not even an admin joins or abandons it for them).
 async fn own_browser_call(
     state: &AppState,
     me: &Me,
@@ -250,7 +251,9 @@ async fn own_browser_call(
     let call = get(state, me, id).await?;
     let facts = facts(state, id).await?;
     if facts.placed_by_user_id.as_deref() != Some(me.id.as_str()) {
-        return Err(AppError::not_found("That call"));
+        return Err(AppError::conflict(
+            "This call was not placed from your browser: only its browser joins or abandons it.",
+        ));
     }
     Ok((call, facts))
 }
