@@ -812,3 +812,82 @@ async fn the_other_items_show_their_good_and_bad_states() {
     assert_eq!(l, Light::Red, "{detail}");
     assert!(detail.contains("termination address"), "{detail}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_scans_follow_their_interval_however_short() {
+    let mut spawn = Spawn::new().await;
+    spawn.config.drift_scan_every = Some(Duration::from_secs(2));
+    let app = spawn.start().await;
+    let scanned_at = || async {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT scanned_at FROM drift_state WHERE id = 1")
+            .fetch_optional(&app.state.db.pool)
+            .await
+            .expect("drift state")
+            .flatten()
+    };
+    // Three scheduled scans in a row (nothing else scans this app).
+    let mut seen: Vec<i64> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while seen.len() < 3 {
+        if let Some(at) = scanned_at().await {
+            if seen.last() != Some(&at) {
+                seen.push(at);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} scheduled scan(s) in 40 s with a 2 s interval: {seen:?}",
+            seen.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for pair in seen.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            (2..=10).contains(&gap),
+            "scans {gap} s apart with a 2 s interval: {seen:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_instances_claiming_the_scheduled_scan_only_one_wins() {
+    use dial_app::server::assignment::drift;
+    let mut spawn = Spawn::new().await;
+    spawn.config.drift_scan_every = None;
+    let app = spawn.start().await;
+    let state = &app.state;
+    // Claims at the same moment, again and again: exactly one wins each time.
+    for _ in 0..5 {
+        let (a, b) = tokio::join!(
+            drift::take_turn(state, "instance-a", 0),
+            drift::take_turn(state, "instance-b", 0)
+        );
+        let (a, b) = (a.expect("claim a"), b.expect("claim b"));
+        assert!(a != b, "instance a won: {a}, instance b won: {b}");
+        let winner = if a { "instance-a" } else { "instance-b" };
+        drift::end_turn(state, winner).await.expect("end");
+    }
+    let (winner, loser) = ("instance-a", "instance-b");
+    assert!(drift::take_turn(state, winner, 0).await.expect("claim"));
+    // While one holds the turn, the other can neither take it nor give it back.
+    assert!(!drift::take_turn(state, loser, 0).await.expect("claim"));
+    drift::end_turn(state, loser).await.expect("end");
+    assert!(!drift::take_turn(state, loser, 0).await.expect("claim"));
+    // The holder scans and gives the turn back: the next is due an interval after the scan.
+    drift::scan(state).await.expect("scan");
+    drift::end_turn(state, winner).await.expect("end");
+    assert!(!drift::take_turn(state, loser, 60).await.expect("claim"));
+    assert!(drift::take_turn(state, loser, 0).await.expect("claim"));
+    drift::end_turn(state, loser).await.expect("end");
+    // The scheduled attempt does all three, and leaves the turn free.
+    assert!(!drift::scheduled_scan(state, winner, 60)
+        .await
+        .expect("scheduled"));
+    assert!(drift::scheduled_scan(state, winner, 0)
+        .await
+        .expect("scheduled"));
+    assert!(drift::scheduled_scan(state, loser, 0)
+        .await
+        .expect("scheduled"));
+}

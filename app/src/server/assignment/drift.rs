@@ -58,14 +58,17 @@ async fn store(state: &AppState, report: &DriftReport) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Takes the scheduled scan for `owner` for `lease` seconds when the last scan is at least
-/// `every` seconds old and no other instance holds it (one instance scans at a time).
-async fn take_turn(
-    state: &AppState,
-    owner: &str,
-    every: i64,
-    lease: i64,
-) -> Result<bool, AppError> {
+/// How long a claimed turn is held at most (seconds): an instance that stops mid-scan
+/// gives the turn up this long after it took it. A scan that ends gives it back at once
+/// ([`end_turn`]), so the next one is due one interval after it, however short.
+pub const TURN_LEASE: i64 = 600;
+
+/// Claims the scheduled scan for `owner` when the last scan (by any instance, scheduled
+/// or asked for) is at least `every` seconds old and no instance holds the turn. One
+/// conditional `UPDATE` of the one `drift_state` row, so of two instances claiming at
+/// once only one wins (on PostgreSQL the second waits for the row and sees the first's
+/// lease; on SQLite writes are one at a time).
+pub async fn take_turn(state: &AppState, owner: &str, every: i64) -> Result<bool, AppError> {
     let t = now();
     let mut tx = state.db.begin_write().await?;
     sqlx::query(
@@ -79,7 +82,7 @@ async fn take_turn(
          AND (lease_until IS NULL OR lease_until < $4) AND (scanned_at IS NULL OR scanned_at <= $5)",
     )
     .bind(owner)
-    .bind(t + lease)
+    .bind(t + TURN_LEASE)
     .bind(ROW)
     .bind(t)
     .bind(t - every)
@@ -88,6 +91,33 @@ async fn take_turn(
     .rows_affected();
     tx.commit().await?;
     Ok(taken == 1)
+}
+
+/// Gives back `owner`'s turn (a turn another instance holds is left alone).
+pub async fn end_turn(state: &AppState, owner: &str) -> Result<(), AppError> {
+    let mut tx = state.db.begin_write().await?;
+    sqlx::query(
+        "UPDATE drift_state SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+    )
+    .bind(ROW)
+    .bind(owner)
+    .execute(&mut *tx.tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One scheduled attempt: when `owner` gets the turn, scans and gives the turn back
+/// (whether the scan worked or not). Returns whether it scanned.
+pub async fn scheduled_scan(state: &AppState, owner: &str, every: i64) -> Result<bool, AppError> {
+    if !take_turn(state, owner, every).await? {
+        return Ok(false);
+    }
+    let scanned = scan(state).await;
+    let ended = end_turn(state, owner).await;
+    scanned?;
+    ended?;
+    Ok(true)
 }
 
 /// Scans on a schedule (`DIAL_DRIFT_SCAN_MINUTES`; 0 turns it off): the first scan one
@@ -113,14 +143,8 @@ pub fn spawn(state: AppState) {
                 continue;
             }
             let every_secs = every.as_secs().max(1) as i64;
-            match take_turn(&state, &owner, every_secs, 600).await {
-                Ok(true) => {
-                    if let Err(e) = scan(&state).await {
-                        tracing::warn!(error = %e, "the scheduled drift scan failed");
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "could not take the drift scan's turn"),
+            if let Err(e) = scheduled_scan(&state, &owner, every_secs).await {
+                tracing::warn!(error = %e, "the scheduled drift scan failed");
             }
         }
     });
