@@ -891,3 +891,79 @@ async fn of_two_instances_claiming_the_scheduled_scan_only_one_wins() {
         .await
         .expect("scheduled"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_application_set_in_twilio_is_found_and_the_number_put_back_on_the_trunk() {
+    const APP: &str = "AP0123456789abcdef0123456789abcd41";
+    const VOICE_URL: &str = "https://console.example.com/voice";
+    let app = provisioning_app().await;
+    let (number_id, _) = assigned(&app, "+12065550111").await;
+    let (twilio, _) = fakes(&app);
+    let at = |twilio: &dial_fakes::twilio::FakeTwilio| {
+        twilio
+            .numbers(SID)
+            .into_iter()
+            .find(|n| n.phone_number == "+12065550111")
+            .expect("number")
+    };
+    let attached = at(&twilio);
+    let trunk = attached.trunk_sid.clone().expect("on Dial's trunk");
+    assert_eq!(attached.voice_application_sid, None);
+    let client = dial_app::server::twilio::settings::client(&app.state)
+        .await
+        .expect("client");
+    // A voice URL changed in the console is not drift: Dial never writes it, and Twilio
+    // ignores it while the number is on a trunk.
+    client
+        .update_number(
+            &attached.sid,
+            &dial_app::server::twilio::UpdateNumber {
+                voice_url: Some(VOICE_URL.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("voice URL");
+    let report = scan(&app).await;
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.number_id.as_deref() != Some(number_id.as_str())),
+        "{report:?}"
+    );
+    // A voice application set in the console: Twilio takes the number off its trunk.
+    client
+        .update_number(
+            &attached.sid,
+            &dial_app::server::twilio::UpdateNumber {
+                voice_application_sid: Some(APP.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("voice application");
+    assert_eq!(at(&twilio).trunk_sid, None, "Twilio took it off the trunk");
+    let words = repair_and_check(&app, DriftKind::NumberOffTrunk).await;
+    assert!(
+        words.contains(&format!(
+            "voice application {APP} was set on it, which takes a number off its trunk"
+        )),
+        "{words}"
+    );
+    let repaired = at(&twilio);
+    assert_eq!(repaired.trunk_sid.as_deref(), Some(trunk.as_str()));
+    assert_eq!(repaired.voice_application_sid, None);
+    assert_eq!(repaired.voice_url.as_deref(), Some(VOICE_URL));
+    // As the finding says, unassign gives the application back.
+    app.call::<String>(
+        &app.client,
+        "assignment/unassign",
+        &[("number_id", number_id.as_str())],
+    )
+    .await
+    .expect("unassign");
+    let released = at(&twilio);
+    assert_eq!(released.trunk_sid, None);
+    assert_eq!(released.voice_application_sid.as_deref(), Some(APP));
+}

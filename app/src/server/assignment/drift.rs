@@ -372,9 +372,25 @@ fn twilio_findings(
     let attached = found.trunk_sid.as_deref().filter(|t| !t.is_empty());
     if let Some(recorded) = number.twilio_trunk_sid.as_deref() {
         if attached != Some(recorded) {
-            let now_on = match attached {
-                Some(other) => format!("it is now on trunk {other}"),
-                None => "it is on no trunk now, so Twilio answers its calls itself".to_string(),
+            // Where its calls go now. A voice application and a trunk exclude each other
+            // (Twilio's number resource: setting `voice_application_sid` deletes
+            // `trunk_sid`), so an application set in the console is what took it off.
+            let application = found
+                .voice_application_sid
+                .as_deref()
+                .filter(|a| !a.is_empty());
+            let voice_url = found.voice_url.as_deref().filter(|u| !u.is_empty());
+            let now_on = match (attached, application, voice_url) {
+                (Some(other), _, _) => format!("it is now on trunk {other}"),
+                (None, Some(app), _) => format!(
+                    "it is on no trunk now: voice application {app} was set on it, which takes a number off its trunk, so Twilio sends its calls to that application. Re-running the assignment puts it back on the trunk (Twilio then sets the application aside; Dial gives it back on unassign)"
+                ),
+                (None, None, Some(url)) => format!(
+                    "it is on no trunk now, so Twilio answers its calls itself, at its voice URL {url}"
+                ),
+                (None, None, None) => {
+                    "it is on no trunk now, so Twilio answers its calls itself".to_string()
+                }
             };
             findings.push(DriftFinding {
                 id: format!("number_off_trunk:{}", number.id),

@@ -789,7 +789,7 @@ pub(super) async fn detach(ctx: &Ctx) -> Result<Outcome, StepError> {
             let saved: Option<String> = sqlx::query_scalar(
                 "SELECT s.data FROM provisioning_steps s JOIN provisioning_runs r ON r.id = s.run_id \
                  WHERE r.phone_number_id = $1 AND r.kind = 'assign' AND s.name = 'twilio_attach' \
-                 AND s.data IS NOT NULL ORDER BY r.started_at DESC LIMIT 1",
+                 AND s.data IS NOT NULL ORDER BY r.started_at DESC, r.started_ms DESC LIMIT 1",
             )
             .bind(&ctx.number.id)
             .fetch_optional(&ctx.state.db.pool)
