@@ -967,3 +967,115 @@ async fn a_voice_application_set_in_twilio_is_found_and_the_number_put_back_on_t
     assert_eq!(released.trunk_sid, None);
     assert_eq!(released.voice_application_sid.as_deref(), Some(APP));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_dispatch_rules_and_outbound_trunks_are_found_and_deleted() {
+    use dial_app::server::livekit::{InboundTrunkSpec, OutboundTrunkSpec};
+    let app = provisioning_app().await;
+    assigned(&app, "+12065550112").await;
+    let (_, livekit) = fakes(&app);
+    let lk = console(&app);
+    let dial_metadata = |e164: &str| {
+        serde_json::json!({"managed_by": "dial", "number_id": "gone", "e164": e164}).to_string()
+    };
+    // A rule Dial made for a number it no longer has, on a trunk someone made by hand.
+    let by_hand = lk
+        .create_inbound_trunk(InboundTrunkSpec {
+            name: "By hand".into(),
+            numbers: vec!["+14155550143".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("a trunk made by hand");
+    let rule = lk
+        .create_dispatch_rule(
+            proto::sip_dispatch_rule::Rule::DispatchRuleIndividual(
+                proto::SipDispatchRuleIndividual {
+                    room_prefix: "desk-".into(),
+                    ..Default::default()
+                },
+            ),
+            livekit_api::services::sip::CreateSIPDispatchRuleOptions {
+                name: "Dial +14155550143".into(),
+                metadata: dial_metadata("+14155550143"),
+                trunk_ids: vec![by_hand.sip_trunk_id.clone()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("orphan rule");
+    let outbound = lk
+        .create_outbound_trunk(OutboundTrunkSpec {
+            name: "Dial +14155550144".into(),
+            address: "dial-sandbox.pstn.twilio.com".into(),
+            numbers: vec!["+14155550144".into()],
+            transport: proto::SipTransport::Auto,
+            metadata: dial_metadata("+14155550144"),
+            auth_username: "dial".into(),
+            auth_password: secrecy::SecretString::from("DialSandbox2026".to_string()),
+            destination_country: None,
+        })
+        .await
+        .expect("orphan outbound trunk");
+
+    // Exactly those two are orphans: not the assigned number's objects, not the trunk
+    // made by hand (it carries no Dial metadata).
+    let report = scan(&app).await;
+    let mut orphans: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == DriftKind::Orphan)
+        .filter_map(|f| match &f.repair {
+            Repair::DeleteLiveKit { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    orphans.sort();
+    let mut expected = vec![
+        rule.sip_dispatch_rule_id.clone(),
+        outbound.sip_trunk_id.clone(),
+    ];
+    expected.sort();
+    assert_eq!(orphans, expected, "{report:?}");
+    let page = app.get_page(&app.client, "/dashboard/drift").await.2;
+    assert!(
+        page.contains(&format!(
+            "Delete dispatch rule {}",
+            rule.sip_dispatch_rule_id
+        )),
+        "the page's confirmation names the rule"
+    );
+    assert!(
+        page.contains(&format!("Delete outbound trunk {}", outbound.sip_trunk_id)),
+        "the page's confirmation names the trunk"
+    );
+
+    let words = repair_and_check_on(&app, DriftKind::Orphan, Some("+14155550143")).await;
+    assert_eq!(
+        words,
+        format!(
+            "LiveKit dispatch rule {} “Dial +14155550143” was made by Dial for +1 (415) 555-0143 but no number records it.",
+            rule.sip_dispatch_rule_id
+        )
+    );
+    assert!(livekit
+        .dispatch_rules()
+        .iter()
+        .all(|r| r.sip_dispatch_rule_id != rule.sip_dispatch_rule_id));
+    let words = repair_and_check_on(&app, DriftKind::Orphan, Some("+14155550144")).await;
+    assert!(
+        words.starts_with(&format!(
+            "LiveKit outbound trunk {} “Dial +14155550144”",
+            outbound.sip_trunk_id
+        )),
+        "{words}"
+    );
+    assert!(livekit
+        .outbound_trunks()
+        .iter()
+        .all(|t| t.sip_trunk_id != outbound.sip_trunk_id));
+    // The number's own objects and the trunk made by hand are still there.
+    assert_eq!(livekit.dispatch_rules().len(), 1);
+    assert_eq!(livekit.outbound_trunks().len(), 1);
+    assert_eq!(livekit.inbound_trunks().len(), 2);
+}
