@@ -1079,3 +1079,171 @@ async fn orphaned_dispatch_rules_and_outbound_trunks_are_found_and_deleted() {
     assert_eq!(livekit.outbound_trunks().len(), 1);
     assert_eq!(livekit.inbound_trunks().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_changed_field_of_the_numbers_livekit_objects_is_found_and_put_back() {
+    let app = provisioning_app().await;
+    assigned(&app, "+12065550115").await;
+    let (_, livekit) = fakes(&app);
+    let lk = console(&app);
+    let inbound = livekit.inbound_trunks().remove(0);
+    let outbound = livekit.outbound_trunks().remove(0);
+    let rule = livekit.dispatch_rules().remove(0);
+
+    // The inbound trunk takes calls from another address.
+    lk.update_inbound_trunk(
+        &inbound.sip_trunk_id,
+        proto::SipInboundTrunkUpdate {
+            allowed_addresses: Some(proto::ListUpdate {
+                set: vec!["203.0.113.9".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("change the addresses");
+    let words = repair_and_check(&app, DriftKind::InboundChanged).await;
+    assert!(
+        words.contains(&format!(
+            "it accepts calls from 203.0.113.9 instead of {}",
+            inbound.allowed_addresses.join(", ")
+        )),
+        "{words}"
+    );
+    assert_eq!(
+        livekit.inbound_trunks()[0].allowed_addresses,
+        inbound.allowed_addresses
+    );
+
+    // The outbound trunk carries another number.
+    lk.update_outbound_trunk(
+        &outbound.sip_trunk_id,
+        proto::SipOutboundTrunkUpdate {
+            numbers: Some(proto::ListUpdate {
+                set: vec!["+14155550998".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("change the numbers");
+    let words = repair_and_check(&app, DriftKind::OutboundChanged).await;
+    assert!(
+        words.contains("it no longer carries +1 (206) 555-0115 (it lists +14155550998)"),
+        "{words}"
+    );
+    assert_eq!(livekit.outbound_trunks()[0].numbers, outbound.numbers);
+
+    // The outbound trunk signs in as someone else.
+    lk.update_outbound_trunk(
+        &outbound.sip_trunk_id,
+        proto::SipOutboundTrunkUpdate {
+            auth_username: Some("someone-else".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("change the user name");
+    let words = repair_and_check(&app, DriftKind::OutboundChanged).await;
+    assert!(
+        words.contains(&format!(
+            "it signs in as `someone-else`, the settings say `{}`",
+            outbound.auth_username
+        )),
+        "{words}"
+    );
+    assert_eq!(
+        livekit.outbound_trunks()[0].auth_username,
+        outbound.auth_username
+    );
+
+    // The rule's agent metadata and its rooms' prefix.
+    let mut changed = rule.clone();
+    if let Some(c) = changed.room_config.as_mut() {
+        c.agents[0].metadata = r#"{"assistant":"someone else"}"#.into();
+    }
+    lk.replace_dispatch_rule(&rule.sip_dispatch_rule_id, changed)
+        .await
+        .expect("change the metadata");
+    let words = repair_and_check(&app, DriftKind::RuleChanged).await;
+    assert!(
+        words.contains("the agent's metadata differs from the assistant's"),
+        "{words}"
+    );
+    let agent_metadata = |livekit: &dial_fakes::livekit::FakeLiveKit| {
+        livekit.dispatch_rules()[0]
+            .room_config
+            .as_ref()
+            .map(|c| c.agents[0].metadata.clone())
+    };
+    assert_eq!(
+        agent_metadata(&livekit),
+        rule.room_config
+            .as_ref()
+            .map(|c| c.agents[0].metadata.clone())
+    );
+    let mut changed = rule.clone();
+    changed.rule = Some(proto::SipDispatchRule {
+        rule: Some(proto::sip_dispatch_rule::Rule::DispatchRuleIndividual(
+            proto::SipDispatchRuleIndividual {
+                room_prefix: "other-".into(),
+                ..Default::default()
+            },
+        )),
+    });
+    lk.replace_dispatch_rule(&rule.sip_dispatch_rule_id, changed)
+        .await
+        .expect("change the prefix");
+    let words = repair_and_check(&app, DriftKind::RuleChanged).await;
+    assert!(
+        words.contains("its rooms start with `other-`, the assistant says `desk-`"),
+        "{words}"
+    );
+    assert_eq!(livekit.dispatch_rules()[0].rule, rule.rule);
+
+    // The rule routes another trunk's calls, then every trunk's.
+    let by_hand = lk
+        .create_inbound_trunk(dial_app::server::livekit::InboundTrunkSpec {
+            name: "By hand".into(),
+            numbers: vec!["+14155550146".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("a trunk made by hand");
+    for (trunk_ids, said) in [
+        (
+            vec![by_hand.sip_trunk_id.clone()],
+            format!("trunk(s) {}", by_hand.sip_trunk_id),
+        ),
+        (Vec::new(), "every inbound trunk".to_string()),
+    ] {
+        let mut changed = rule.clone();
+        changed.trunk_ids = trunk_ids;
+        lk.replace_dispatch_rule(&rule.sip_dispatch_rule_id, changed)
+            .await
+            .expect("change the trunks");
+        let words = repair_and_check(&app, DriftKind::RuleChanged).await;
+        assert!(
+            words.contains(&format!(
+                "it routes {said} instead of {}",
+                inbound.sip_trunk_id
+            )),
+            "{words}"
+        );
+        assert_eq!(
+            livekit.dispatch_rules()[0].trunk_ids,
+            vec![inbound.sip_trunk_id.clone()]
+        );
+    }
+
+    // Nothing of the number's is left to repair.
+    let last = scan(&app).await;
+    assert!(
+        last.findings
+            .iter()
+            .all(|f| f.kind == DriftKind::UnknownNumber),
+        "{last:?}"
+    );
+}

@@ -527,9 +527,14 @@ fn livekit_findings(
             let mut changes = Vec::new();
             if let Some(t) = inbound {
                 if r.trunk_ids != [t.sip_trunk_id.clone()] {
+                    // No trunk ids: LiveKit applies the rule to calls from every trunk.
+                    let routes = if r.trunk_ids.is_empty() {
+                        "every inbound trunk".to_string()
+                    } else {
+                        format!("trunk(s) {}", r.trunk_ids.join(", "))
+                    };
                     changes.push(format!(
-                        "it routes trunk(s) {} instead of {}",
-                        list_or_none(&r.trunk_ids),
+                        "it routes {routes} instead of {}",
                         t.sip_trunk_id
                     ));
                 }
@@ -624,7 +629,10 @@ fn livekit_findings(
                     changes.push(format!("it calls `{}` instead of `{address}`", t.address));
                 }
                 if &t.auth_username != user {
-                    changes.push("its SIP user name differs from the settings".to_string());
+                    changes.push(format!(
+                        "it signs in as `{}`, the settings say `{user}`",
+                        t.auth_username
+                    ));
                 }
             }
             if !changes.is_empty() {
