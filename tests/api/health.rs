@@ -135,13 +135,36 @@ async fn the_checklist_goes_from_red_to_green_as_a_new_admin_sets_dial_up() {
         assert!(std::time::Instant::now() < deadline, "{list:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // A checklist is reused for a short time unless asked again.
+    // A checklist is reused for a short time unless asked again: two reads within the
+    // window are the same checklist (the one "Check again" just made), even seconds apart.
     let cached: Checklist = app
         .call(&app.client, "setup/checklist", &[])
         .await
         .expect("cached");
+    app.state.clock.advance(Duration::from_secs(5));
+    let again: Checklist = app
+        .call(&app.client, "setup/checklist", &[])
+        .await
+        .expect("cached again");
+    assert_eq!(again.checked_at, cached.checked_at, "not reused");
+    assert_eq!(again.items, cached.items);
+    // "Check again" runs the checks now.
     let fresh = checklist(&app).await;
-    assert!(cached.checked_at <= fresh.checked_at);
+    assert!(
+        fresh.checked_at > cached.checked_at,
+        "Check again returned the cached checklist ({} then {})",
+        cached.checked_at,
+        fresh.checked_at
+    );
+    // Past the window, a plain read runs them again too.
+    app.state.clock.advance(Duration::from_secs(
+        dial_app::server::setup_check::CACHE_FOR as u64 + 1,
+    ));
+    let expired: Checklist = app
+        .call(&app.client, "setup/checklist", &[])
+        .await
+        .expect("expired");
+    assert!(expired.checked_at > fresh.checked_at);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -811,6 +834,143 @@ async fn the_other_items_show_their_good_and_bad_states() {
     let (l, detail) = light(&checklist(&app).await, "twilio.trunk_settings");
     assert_eq!(l, Light::Red, "{detail}");
     assert!(detail.contains("termination address"), "{detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_that_limits_transfers_is_amber_and_a_failed_route_test_is_red() {
+    let app = provisioning_app().await;
+    let (number_id, _) = assigned(&app, "+12065550110").await;
+    let (l, detail) = light(&checklist(&app).await, "twilio.trunk");
+    assert_eq!(
+        l,
+        Light::Green,
+        "Dial's trunk allows every transfer: {detail}"
+    );
+    // Someone limits the trunk's Call Transfer in the Twilio console.
+    let (twilio, livekit) = fakes(&app);
+    let trunk = twilio.trunks(SID).remove(0);
+    let client = dial_app::server::twilio::settings::client(&app.state)
+        .await
+        .expect("client");
+    client
+        .update_trunk(
+            &trunk.sid,
+            &dial_app::server::twilio::TrunkParams {
+                transfer_mode: Some("sip-only".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("limit transfers");
+    let (l, detail) = light(&checklist(&app).await, "twilio.trunk");
+    assert_eq!(l, Light::Amber, "{detail}");
+    assert!(
+        detail.contains("its Call Transfer setting is “sip-only”"),
+        "{detail}"
+    );
+
+    // The number's route breaks in LiveKit, and its route test fails: red, naming it.
+    let rule = livekit.dispatch_rules().remove(0);
+    console(&app)
+        .delete_dispatch_rule(&rule.sip_dispatch_rule_id)
+        .await
+        .expect("delete the rule");
+    let check: dial_app::model::RouteCheck = app
+        .call(
+            &app.client,
+            "assignment/test-route",
+            &[("number_id", &number_id)],
+        )
+        .await
+        .expect("route test");
+    assert!(!check.ok, "the test passed without a rule: {check:?}");
+    let list = checklist(&app).await;
+    let (l, detail) = light(&list, "calls.route_tests");
+    assert_eq!(l, Light::Red, "{detail}");
+    assert!(
+        detail.contains("The last “Test inbound route” failed for +1 (206) 555-0110"),
+        "{detail}"
+    );
+    let item = list
+        .items
+        .iter()
+        .find(|i| i.key == "calls.route_tests")
+        .expect("item");
+    assert_eq!(
+        item.fix_href.as_deref(),
+        Some(format!("/dashboard/phone-numbers/{number_id}").as_str())
+    );
+}
+
+/// The Twilio page's form as an admin fills it in (the Auth Token kept as saved).
+async fn save_twilio_settings(
+    app: &TestApp,
+    auto_trunk: bool,
+    public_url: &str,
+) -> dial_app::model::TwilioSettingsView {
+    let mut form = vec![
+        ("account_sid", SID),
+        ("sip_address", "dial-typed.pstn.twilio.com"),
+        ("sip_username", "dial-typed"),
+        ("sip_password", "Typed1nTrunkPassword"),
+        ("public_url", public_url),
+    ];
+    if auto_trunk {
+        form.push(("auto_trunk", "on"));
+    }
+    app.call(&app.client, "settings/twilio/save", &form)
+        .await
+        .expect("save the Twilio settings")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_in_trunk_settings_the_environments_key_and_a_missing_public_url() {
+    let mut spawn = Spawn::new().await;
+    spawn.config.sandbox = true;
+    spawn.config.twilio_timeout = Duration::from_secs(2);
+    spawn.config.livekit_timeout = Duration::from_secs(2);
+    spawn.config.encryption_key = Some(secrecy::SecretString::from("33".repeat(32)));
+    let app = spawn.start().await;
+    app.setup_admin().await;
+    let list = checklist(&app).await;
+    let (l, detail) = light(&list, "server.encryption_key");
+    assert_eq!(l, Light::Green, "{detail}");
+    assert!(detail.contains("set in the environment"), "{detail}");
+
+    // The trunk's address and credential typed in, "create the trunk for me" off: the
+    // settings are complete, but the Twilio account has no trunk there.
+    let public_url: Option<String> = sqlx::query_scalar("SELECT public_url FROM twilio_config")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("the sandbox's public URL");
+    let public_url = public_url.expect("the sandbox sets a public URL");
+    let saved = save_twilio_settings(&app, false, &public_url).await;
+    assert!(!saved.auto_trunk);
+    let list = checklist(&app).await;
+    let (l, detail) = light(&list, "twilio.trunk_settings");
+    assert_eq!(l, Light::Green, "{detail}");
+    assert!(
+        detail.contains(
+            "Termination address dial-typed.pstn.twilio.com and its SIP credential are set"
+        ),
+        "{detail}"
+    );
+    let (l, detail) = light(&list, "twilio.trunk");
+    assert_eq!(l, Light::Red, "{detail}");
+    assert!(
+        detail.contains("The Twilio account has no Elastic SIP trunk at"),
+        "{detail}"
+    );
+
+    // No public URL: amber while Dial has no Twilio number, red once it has one (Twilio's
+    // status callbacks have nowhere to go).
+    save_twilio_settings(&app, true, "").await;
+    let (l, detail) = light(&checklist(&app).await, "server.public_url");
+    assert_eq!(l, Light::Amber, "{detail}");
+    twilio_number(&app, "+12065550117").await;
+    let (l, detail) = light(&checklist(&app).await, "server.public_url");
+    assert_eq!(l, Light::Red, "{detail}");
+    assert!(detail.contains("No public URL"), "{detail}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
