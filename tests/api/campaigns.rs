@@ -31,23 +31,30 @@ pub async fn api(
 /// the app, the number's id, the assistant's id, the key.
 pub async fn campaign_app(e164: &str) -> (TestApp, String, String, String) {
     let app = provisioning_app().await;
-    let admin = user_id(&app, ADMIN).await;
-    let number = twilio_number(&app, e164).await;
-    let assistant = insert_assistant(&app, &admin, "Reminders", "reminder-agent", "remind-").await;
-    assign(&app, &app.client, &number.id, &assistant)
+    let (number, assistant, key) = ready_for_campaigns(&app, e164).await;
+    (app, number, assistant, key)
+}
+
+/// On a sandbox app with the admin signed in: `e164` assigned to an assistant, an admin
+/// API key, and quick calls; returns the number's id, the assistant's id, the key.
+pub async fn ready_for_campaigns(app: &TestApp, e164: &str) -> (String, String, String) {
+    let admin = user_id(app, ADMIN).await;
+    let number = twilio_number(app, e164).await;
+    let assistant = insert_assistant(app, &admin, "Reminders", "reminder-agent", "remind-").await;
+    assign(app, &app.client, &number.id, &assistant)
         .await
         .expect("assign");
     let key: CreatedKey = app
         .call(&app.client, "api-keys/create", &[("name", "CRM")])
         .await
         .expect("key");
-    let (_, livekit) = fakes(&app);
+    let (_, livekit) = fakes(app);
     livekit.set_timing(CallTiming {
         ringing_after: Duration::from_millis(20),
         answer_after: Duration::from_millis(60),
         ..CallTiming::default()
     });
-    (app, number.id, assistant, key.secret)
+    (number.id, assistant, key.secret)
 }
 
 /// Settings that call at any hour of any day.

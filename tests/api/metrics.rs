@@ -226,6 +226,203 @@ async fn metrics_count_requests_webhooks_and_provider_requests_behind_the_token(
     assert!(!captured_logs().contains(TOKEN));
 }
 
+/// The calls in the app's database by direction and outcome, as `dial_calls` names them.
+async fn calls_in_database(app: &TestApp) -> Vec<(String, String, i64)> {
+    sqlx::query_as(
+        "SELECT direction, COALESCE(outcome, CASE WHEN status <> 'ended' THEN 'open' \
+         WHEN answered_at IS NOT NULL THEN 'completed' ELSE 'ended_before_answer' END), COUNT(*) \
+         FROM call_sessions GROUP BY 1, 2",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .expect("calls")
+}
+
+/// Scrapes until `dial_calls` says what the database says (the recorder is the test
+/// binary's, so another test's scrape may set the gauge between this one's reading and
+/// rendering it); returns the last scrape.
+async fn dial_calls_match_the_database(app: &TestApp, expect_open: bool) -> String {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let expected = calls_in_database(app).await;
+        let (status, text) = scrape(app, Some(TOKEN)).await;
+        assert_eq!(status, 200, "{text}");
+        let open_in_db: i64 = expected
+            .iter()
+            .filter(|(_, outcome, _)| outcome == "open")
+            .map(|(_, _, count)| count)
+            .sum();
+        let matches = expected.iter().all(|(direction, outcome, count)| {
+            sample(
+                &text,
+                "dial_calls",
+                &[("direction", direction), ("outcome", outcome)],
+            ) == *count as f64
+        }) && sample(&text, "dial_calls", &[("outcome", "open")])
+            == open_in_db as f64;
+        if matches && (open_in_db > 0) == expect_open {
+            return text;
+        }
+        last = text;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "dial_calls is not what the database holds ({:?}): {last}",
+        calls_in_database(app).await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_calls_campaign_dials_and_duplicate_webhooks() {
+    use reqwest::Method;
+    let mut spawn = Spawn::new().await;
+    spawn.config.sandbox = true;
+    spawn.config.twilio_timeout = Duration::from_secs(2);
+    spawn.config.livekit_timeout = Duration::from_secs(2);
+    spawn.config.metrics_token = Some(TOKEN.to_string().into());
+    let app = spawn.start().await;
+    app.setup_admin().await;
+    let (number, assistant, key) =
+        crate::campaigns::ready_for_campaigns(&app, "+12065550118").await;
+    lift_call_rate_limits(&app);
+    let (_, before) = scrape(&app, Some(TOKEN)).await;
+
+    // A call placed from the number: counted by direction while it is open, then by its
+    // outcome once it ended (and no longer open).
+    let _: dial_app::model::CallRow = app
+        .call(
+            &app.client,
+            "calls/place",
+            &[("number_id", number.as_str()), ("to", "+14155550199")],
+        )
+        .await
+        .expect("place a call");
+    dial_calls_match_the_database(&app, true).await;
+    // Answered, then hung up by the callee: `completed` (its stored outcome stays empty).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answered: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM call_sessions WHERE answered_at IS NOT NULL")
+                .fetch_one(&app.state.db.pool)
+                .await
+                .expect("answered calls");
+        if answered == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the call was never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    every_call_ends(&app).await;
+    let ended = dial_calls_match_the_database(&app, false).await;
+    assert!(
+        sample(
+            &ended,
+            "dial_calls",
+            &[("direction", "outbound"), ("outcome", "completed")]
+        ) >= 1.0,
+        "{ended}"
+    );
+
+    // A tiny campaign: one contact, dialled once.
+    let (status, created) = crate::campaigns::api(
+        &app,
+        &key,
+        Method::POST,
+        "/api/v1/campaigns",
+        Some(crate::campaigns::always("Metrics", &assistant, &number)),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["summary"]["id"].as_str().expect("id").to_string();
+    let (status, added) = crate::campaigns::api(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/api/v1/campaigns/{id}/contacts"),
+        Some(json!([{ "phone": "+14155550210", "name": "Ada" }])),
+    )
+    .await;
+    assert_eq!(status, 200, "{added}");
+    let (status, started) = crate::campaigns::api(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/api/v1/campaigns/{id}/start"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    crate::campaigns::wait_for(&app, &key, &id, "the contact's call", |d| {
+        d.summary.counts.done == 1
+    })
+    .await;
+
+    // One LiveKit webhook delivered twice: recorded, then a duplicate.
+    let sandbox = app.state.sandbox.as_ref().expect("sandbox");
+    let event = json!({
+        "event": "room_started",
+        "id": "EV_metrics_twice",
+        "createdAt": "1700000000",
+        "room": { "sid": "RM_metrics_twice", "name": "metrics-twice" },
+    });
+    let bytes = serde_json::to_vec(&event).unwrap();
+    for _ in 0..2 {
+        let token = sign_webhook(
+            &sandbox.credentials.livekit_api_key,
+            &sandbox.credentials.livekit_api_secret,
+            &bytes,
+        );
+        let r = reqwest::Client::new()
+            .post(app.url("/webhooks/livekit"))
+            .header("content-type", "application/webhook+json")
+            .header("authorization", token)
+            .body(bytes.clone())
+            .send()
+            .await
+            .expect("webhook");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+
+    let (_, after) = scrape(&app, Some(TOKEN)).await;
+    let placed = [("result", "placed")];
+    assert!(
+        sample(&after, "dial_campaign_dials_total", &placed)
+            >= sample(&before, "dial_campaign_dials_total", &placed) + 1.0,
+        "{after}"
+    );
+    let duplicate = [("provider", "livekit"), ("result", "duplicate")];
+    assert!(
+        sample(&after, "dial_webhooks_total", &duplicate)
+            >= sample(&before, "dial_webhooks_total", &duplicate) + 1.0,
+        "{after}"
+    );
+    // The campaign's call is a call too.
+    every_call_ends(&app).await;
+    let text = dial_calls_match_the_database(&app, false).await;
+    assert!(
+        sample(&text, "dial_calls", &[("direction", "outbound")]) >= 2.0,
+        "the call placed and the campaign's: {text}"
+    );
+}
+
+/// Hangs up (as the callee) until no call of the app is open.
+async fn every_call_ends(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        crate::campaigns::callees_hang_up(app);
+        let open: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM call_sessions WHERE status <> 'ended'")
+                .fetch_one(&app.state.db.pool)
+                .await
+                .expect("open calls");
+        if open == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "a call never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_not_served_unless_configured() {
     let app = spawn_app().await;

@@ -5,6 +5,7 @@
 //! raw path. Until the binary installs a recorder (`DIAL_METRICS_TOKEN` or
 //! `DIAL_METRICS_LISTEN`), every call here is a no-op.
 
+use crate::model::{Direction, Outcome};
 use std::time::Duration;
 
 /// HTTP requests by matched route, method and status (counted by the router's layer).
@@ -121,15 +122,34 @@ pub async fn scrape(state: &super::state::AppState) {
     metrics::gauge!(DB_CONNECTIONS).set(f64::from(pool.size()));
     metrics::gauge!(DB_IDLE).set(pool.num_idle() as f64);
     metrics::gauge!(DB_MAX).set(f64::from(pool.options().get_max_connections()));
+    // A call's outcome as the pages name it: the stored one, else `completed` or
+    // `ended_before_answer` once it ended (`calls::outcome_of_ended`), else `open`.
     let calls: Result<Vec<(String, String, i64)>, _> = sqlx::query_as(
-        "SELECT direction, COALESCE(outcome, 'open'), COUNT(*) FROM call_sessions \
-         GROUP BY direction, COALESCE(outcome, 'open')",
+        "SELECT direction, COALESCE(outcome, CASE WHEN status <> 'ended' THEN 'open' \
+         WHEN answered_at IS NOT NULL THEN 'completed' ELSE 'ended_before_answer' END), COUNT(*) \
+         FROM call_sessions GROUP BY 1, 2",
     )
     .fetch_all(pool)
     .await;
     match calls {
         Ok(rows) => {
+            // Every direction and outcome is set, to 0 when no call has it: a series whose
+            // calls all ended (`open`) drops to 0 instead of keeping its last count.
+            let mut counts: std::collections::BTreeMap<(String, String), i64> =
+                [Direction::Inbound, Direction::Outbound]
+                    .into_iter()
+                    .flat_map(|d| {
+                        Outcome::ALL
+                            .iter()
+                            .map(|o| o.as_str())
+                            .chain(["open"])
+                            .map(move |o| ((d.as_str().to_string(), o.to_string()), 0))
+                    })
+                    .collect();
             for (direction, outcome, count) in rows {
+                counts.insert((direction, outcome), count);
+            }
+            for ((direction, outcome), count) in counts {
                 metrics::gauge!(CALLS, "direction" => direction, "outcome" => outcome)
                     .set(count as f64);
             }
