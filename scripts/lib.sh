@@ -6,6 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Builds live outside the clone so fresh clones (and CI) reuse them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dial-target}"
 WASM_BINDGEN_VERSION="0.2.130"
+WASM_SPLIT_VERSION=0.2.3
 # Where `cargo install` puts tools (CARGO_HOME/bin), so a tool installed below is found.
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
@@ -20,6 +21,13 @@ ensure_rust_tools() {
     log "Installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 7 minutes, once per machine)"
     # Not --locked: its lock file names a webpki-roots version the registry no longer has.
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  fi
+  # wasm-split-cli cuts the WASM at the app's lazy routes (`#[lazy_route]`) into chunks a
+  # page loads when it needs them; the same tool and version cargo-leptos' `--split` uses
+  # as a library (0.2.3 reads wasm-bindgen ≥ 0.2.128's renamed descriptors).
+  if ! cargo install --list 2>/dev/null | grep -q "^wasm_split_cli_support v$WASM_SPLIT_VERSION:"; then
+    log "Installing wasm-split-cli $WASM_SPLIT_VERSION (about 2 minutes, once per machine)"
+    cargo install wasm_split_cli_support --version "$WASM_SPLIT_VERSION" --features build-binary --locked --force
   fi
 }
 

@@ -1,9 +1,11 @@
 //! The browser bundle under `/pkg/`: files `scripts/build` compressed ahead of time, served
 //! as they are on disk.
 //!
-//! - `dial.<hash>.js`, `.wasm` and `.css` (content-hashed names, listed in the site's
-//!   `hash.txt`) go out with `Cache-Control: public, max-age=31536000, immutable`: a new
-//!   build has new names, so a browser never needs to ask again.
+//! - `dial.<hash>.css`, `call.<hash>.js` and everything in the bundle's directory
+//!   `<hash>/` (`dial.js`, `dial.wasm`, `__wasm_split.js` and the lazy routes' chunks;
+//!   content-hashed names, listed in the site's `hash.txt`) go out with
+//!   `Cache-Control: public, max-age=31536000, immutable`: a new build has new names, so a
+//!   browser never needs to ask again.
 //! - Each file has a brotli (`.br`) and a gzip (`.gz`) twin written by the build; tower-http's
 //!   `ServeDir` picks one by `Accept-Encoding` and sets `Content-Encoding`; every answer says
 //!   `Vary: Accept-Encoding`. Nothing is compressed per request.
@@ -34,12 +36,7 @@ pub fn routes(site_root: &Path) -> Router {
 }
 
 async fn cache_headers(request: Request<Body>, next: Next) -> Response {
-    let hashed = request
-        .uri()
-        .path()
-        .rsplit('/')
-        .next()
-        .is_some_and(is_hashed_name);
+    let hashed = is_hashed_path(request.uri().path());
     let mut response = next.run(request).await;
     let status = response.status();
     let headers = response.headers_mut();
@@ -53,7 +50,28 @@ async fn cache_headers(request: Request<Body>, next: Next) -> Response {
     response
 }
 
-/// `dial.<16 hex digits>.js|wasm|css`, as `scripts/build` names them.
+/// A file of a build: `dial.<16 hex digits>.js|wasm|css` (as `scripts/build` names single
+/// files), or a `.js` or `.wasm` file in a `<16 hex digits>/` directory (the split bundle).
+fn is_hashed_path(path: &str) -> bool {
+    let mut segments = path.rsplit('/');
+    let (Some(name), dir) = (segments.next(), segments.next()) else {
+        return false;
+    };
+    if is_hashed_name(name) {
+        return true;
+    }
+    let in_bundle = dir.is_some_and(is_hash);
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    in_bundle
+        && !stem.is_empty()
+        && !stem.contains('.')
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && matches!(ext, "js" | "wasm")
+}
+
+/// `<stem>.<16 hex digits>.js|wasm|css`.
 fn is_hashed_name(name: &str) -> bool {
     let mut parts = name.split('.');
     let (Some(stem), Some(hash), Some(ext), None) =
@@ -61,10 +79,11 @@ fn is_hashed_name(name: &str) -> bool {
     else {
         return false;
     };
-    !stem.is_empty()
-        && hash.len() == 16
-        && hash.bytes().all(|b| b.is_ascii_hexdigit())
-        && matches!(ext, "js" | "wasm" | "css")
+    !stem.is_empty() && is_hash(hash) && matches!(ext, "js" | "wasm" | "css")
+}
+
+fn is_hash(text: &str) -> bool {
+    text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The file naming the hashed assets (`js: <hash>` lines), next to `pkg/`.
@@ -94,5 +113,19 @@ mod tests {
         assert!(!is_hashed_name("dial.0123456789abcdef.wasm.br"));
         assert!(!is_hashed_name("dial.0123456789abcdeg.js"));
         assert!(!is_hashed_name("dial.0123.js"));
+    }
+
+    #[test]
+    fn the_split_bundles_files_are_immutable_in_their_hashed_directory() {
+        assert!(is_hashed_path("/0123456789abcdef/dial.wasm"));
+        assert!(is_hashed_path("/pkg/0123456789abcdef/__wasm_split.js"));
+        assert!(is_hashed_path("/0123456789abcdef/split_calls_page_12.wasm"));
+        assert!(is_hashed_path("/dial.0123456789abcdef.css"));
+        assert!(!is_hashed_path("/0123456789abcdef/dial.wasm.br"));
+        assert!(!is_hashed_path("/0123456789abcdef/hash.txt"));
+        assert!(!is_hashed_path("/0123456789abcdeX/dial.wasm"));
+        assert!(!is_hashed_path("/bundle/dial.wasm"));
+        assert!(!is_hashed_path("/dial.wasm"));
+        assert!(!is_hashed_path(""));
     }
 }

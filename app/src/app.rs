@@ -1,31 +1,13 @@
 //! The HTML shell and the route table.
 
-use crate::pages::{
-    api_keys::ApiKeysPage,
-    assistants::{AssistantPage, AssistantsPage},
-    audit::AuditPage,
-    auth::{LoginPage, SetupPage},
-    calls::{BrowserCallPage, CallPage, CallsPage},
-    campaigns::{CampaignPage, CampaignsPage, NewCampaignPage, UploadPreviewPage},
-    carriers::CarriersPage,
-    dashboard::{DashboardLayout, NotFound, OverviewPage},
-    do_not_call::DoNotCallPage,
-    event_hooks::{WebhookEndpointPage, WebhooksPage},
-    health::{DriftPage, SetupCheckPage},
-    livekit_settings::LiveKitPage,
-    numbers::{BuyNumberPage, ImportNumbersPage, NumberPage, PhoneNumbersPage},
-    routing::RoutingProfilesPage,
-    sandbox::SandboxPage,
-    settings::{SettingsIndex, SettingsLayout},
-    twilio_settings::TwilioPage,
-    users::UsersPage,
-};
+use crate::lazy_pages::*;
+use crate::pages::dashboard::{DashboardLayout, NotFound};
 use crate::{components::SiteResource, functions::site::get_site_info};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
-    path, SsrMode,
+    path, Lazy, SsrMode,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -50,10 +32,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The address of the site's `css`, `js` or `wasm` file: `/pkg/dial.<hash>.<kind>` when
-/// the site has a hash file (`scripts/build` writes one and start-up sets
-/// `LeptosOptions::hash_files` from it), `/pkg/dial.<kind>` otherwise. Used by the shell,
-/// which only the server renders.
+/// The address of the site's `css`, `js` or `wasm` file. With a hash file (`scripts/build`
+/// writes one and start-up sets `LeptosOptions::hash_files` from it) the stylesheet is
+/// `/pkg/dial.<hash>.css` and the script and WASM are in the bundle's directory,
+/// `/pkg/<hash>/dial.js|wasm`, next to the chunks the lazy routes load; without one,
+/// `/pkg/dial.<kind>`. Used by the shell, which only the server renders.
 pub fn asset_href(options: &LeptosOptions, kind: &str) -> String {
     let pkg = &options.site_pkg_dir;
     let name = &options.output_name;
@@ -68,7 +51,8 @@ pub fn asset_href(options: &LeptosOptions, kind: &str) -> String {
             })
         });
     match hash {
-        Some(hash) => format!("/{pkg}/{name}.{hash}.{kind}"),
+        Some(hash) if kind == "css" => format!("/{pkg}/{name}.{hash}.{kind}"),
+        Some(hash) => format!("/{pkg}/{hash}/{name}.{kind}"),
         None => format!("/{pkg}/{name}.{kind}"),
     }
 }
@@ -162,13 +146,6 @@ fn set_content_security_policy() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Effects run only in the browser: this marks the page as hydrated, which the
-    // end-to-end tests check so a broken WASM build fails loudly.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     const SSR: SsrMode = SsrMode::Async;
     let site = Resource::new(|| (), |_| get_site_info());
     provide_context(SiteResource(site));
@@ -185,38 +162,38 @@ pub fn App() -> impl IntoView {
         <Title formatter=|title: String| if title.is_empty() { "Dial".to_string() } else { format!("{title} · Dial") }/>
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
-                <Route path=path!("/setup") view=SetupPage ssr=SSR/>
-                <Route path=path!("/login") view=LoginPage ssr=SSR/>
+                <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()} ssr=SSR/>
+                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=SSR/>
                 <ParentRoute path=path!("/dashboard") view=DashboardLayout ssr=SSR>
-                    <Route path=path!("") view=OverviewPage ssr=SSR/>
-                    <Route path=path!("phone-numbers") view=PhoneNumbersPage ssr=SSR/>
-                    <Route path=path!("phone-numbers/buy") view=BuyNumberPage ssr=SSR/>
-                    <Route path=path!("phone-numbers/import") view=ImportNumbersPage ssr=SSR/>
-                    <Route path=path!("phone-numbers/:id") view=NumberPage ssr=SSR/>
-                    <Route path=path!("assistants") view=AssistantsPage ssr=SSR/>
-                    <Route path=path!("assistants/:id") view=AssistantPage ssr=SSR/>
-                    <Route path=path!("calls") view=CallsPage ssr=SSR/>
-                    <Route path=path!("calls/browser") view=BrowserCallPage ssr=SSR/>
-                    <Route path=path!("calls/:id") view=CallPage ssr=SSR/>
-                    <Route path=path!("setup") view=SetupCheckPage ssr=SSR/>
-                    <Route path=path!("drift") view=DriftPage ssr=SSR/>
-                    <Route path=path!("campaigns") view=CampaignsPage ssr=SSR/>
-                    <Route path=path!("campaigns/new") view=NewCampaignPage ssr=SSR/>
-                    <Route path=path!("campaigns/:id") view=CampaignPage ssr=SSR/>
-                    <Route path=path!("campaigns/:id/uploads/:upload") view=UploadPreviewPage ssr=SSR/>
-                    <ParentRoute path=path!("settings") view=SettingsLayout ssr=SSR>
-                        <Route path=path!("") view=SettingsIndex ssr=SSR/>
-                        <Route path=path!("api-keys") view=ApiKeysPage ssr=SSR/>
-                        <Route path=path!("webhooks") view=WebhooksPage ssr=SSR/>
-                        <Route path=path!("webhooks/:id") view=WebhookEndpointPage ssr=SSR/>
-                        <Route path=path!("admin/users") view=UsersPage ssr=SSR/>
-                        <Route path=path!("admin/telephony/twilio") view=TwilioPage ssr=SSR/>
-                        <Route path=path!("admin/telephony/livekit") view=LiveKitPage ssr=SSR/>
-                        <Route path=path!("admin/telephony/routing-profiles") view=RoutingProfilesPage ssr=SSR/>
-                        <Route path=path!("admin/telephony/carriers") view=CarriersPage ssr=SSR/>
-                        <Route path=path!("admin/do-not-call") view=DoNotCallPage ssr=SSR/>
-                        <Route path=path!("admin/audit") view=AuditPage ssr=SSR/>
-                        <Route path=path!("admin/sandbox") view=SandboxPage ssr=SSR/>
+                    <Route path=path!("") view={Lazy::<OverviewRoute>::new()} ssr=SSR/>
+                    <Route path=path!("phone-numbers") view={Lazy::<PhoneNumbersRoute>::new()} ssr=SSR/>
+                    <Route path=path!("phone-numbers/buy") view={Lazy::<BuyNumberRoute>::new()} ssr=SSR/>
+                    <Route path=path!("phone-numbers/import") view={Lazy::<ImportNumbersRoute>::new()} ssr=SSR/>
+                    <Route path=path!("phone-numbers/:id") view={Lazy::<NumberRoute>::new()} ssr=SSR/>
+                    <Route path=path!("assistants") view={Lazy::<AssistantsRoute>::new()} ssr=SSR/>
+                    <Route path=path!("assistants/:id") view={Lazy::<AssistantRoute>::new()} ssr=SSR/>
+                    <Route path=path!("calls") view={Lazy::<CallsRoute>::new()} ssr=SSR/>
+                    <Route path=path!("calls/browser") view={Lazy::<BrowserCallRoute>::new()} ssr=SSR/>
+                    <Route path=path!("calls/:id") view={Lazy::<CallRoute>::new()} ssr=SSR/>
+                    <Route path=path!("setup") view={Lazy::<SetupCheckRoute>::new()} ssr=SSR/>
+                    <Route path=path!("drift") view={Lazy::<DriftRoute>::new()} ssr=SSR/>
+                    <Route path=path!("campaigns") view={Lazy::<CampaignsRoute>::new()} ssr=SSR/>
+                    <Route path=path!("campaigns/new") view={Lazy::<NewCampaignRoute>::new()} ssr=SSR/>
+                    <Route path=path!("campaigns/:id") view={Lazy::<CampaignRoute>::new()} ssr=SSR/>
+                    <Route path=path!("campaigns/:id/uploads/:upload") view={Lazy::<UploadPreviewRoute>::new()} ssr=SSR/>
+                    <ParentRoute path=path!("settings") view={Lazy::<SettingsLayoutRoute>::new()} ssr=SSR>
+                        <Route path=path!("") view={Lazy::<SettingsIndexRoute>::new()} ssr=SSR/>
+                        <Route path=path!("api-keys") view={Lazy::<ApiKeysRoute>::new()} ssr=SSR/>
+                        <Route path=path!("webhooks") view={Lazy::<WebhooksRoute>::new()} ssr=SSR/>
+                        <Route path=path!("webhooks/:id") view={Lazy::<WebhookEndpointRoute>::new()} ssr=SSR/>
+                        <Route path=path!("admin/users") view={Lazy::<UsersRoute>::new()} ssr=SSR/>
+                        <Route path=path!("admin/telephony/twilio") view={Lazy::<TwilioRoute>::new()} ssr=SSR/>
+                        <Route path=path!("admin/telephony/livekit") view={Lazy::<LiveKitRoute>::new()} ssr=SSR/>
+                        <Route path=path!("admin/telephony/routing-profiles") view={Lazy::<RoutingProfilesRoute>::new()} ssr=SSR/>
+                        <Route path=path!("admin/telephony/carriers") view={Lazy::<CarriersRoute>::new()} ssr=SSR/>
+                        <Route path=path!("admin/do-not-call") view={Lazy::<DoNotCallRoute>::new()} ssr=SSR/>
+                        <Route path=path!("admin/audit") view={Lazy::<AuditRoute>::new()} ssr=SSR/>
+                        <Route path=path!("admin/sandbox") view={Lazy::<SandboxRoute>::new()} ssr=SSR/>
                     </ParentRoute>
                 </ParentRoute>
             </Routes>

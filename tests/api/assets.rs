@@ -6,15 +6,27 @@ use reqwest::{header, StatusCode};
 
 const HASH: &str = "0123456789abcdef";
 
-/// A site as `scripts/build` leaves it: hashed files, their `.br` and `.gz` twins, `hash.txt`.
+/// A site as `scripts/build` leaves it: the stylesheet's hashed file and the split bundle's
+/// hashed directory (the main script and WASM, the chunk loader, a lazy route's chunk),
+/// each file with its `.br` and `.gz` twins, and `hash.txt`.
 fn write_site(root: &std::path::Path) {
     let pkg = root.join("pkg");
-    std::fs::create_dir_all(&pkg).unwrap();
-    for ext in ["js", "wasm", "css"] {
-        let name = format!("dial.{HASH}.{ext}");
-        std::fs::write(pkg.join(&name), format!("identity {ext}")).unwrap();
-        std::fs::write(pkg.join(format!("{name}.br")), format!("brotli {ext}")).unwrap();
-        std::fs::write(pkg.join(format!("{name}.gz")), format!("gzip {ext}")).unwrap();
+    let bundle = pkg.join(HASH);
+    std::fs::create_dir_all(&bundle).unwrap();
+    for (dir, name, what) in [
+        (&pkg, format!("dial.{HASH}.css"), "css"),
+        (&bundle, "dial.js".to_string(), "js"),
+        (&bundle, "dial.wasm".to_string(), "wasm"),
+        (&bundle, "__wasm_split.js".to_string(), "loader"),
+        (
+            &bundle,
+            "split_calls_route_view_7.wasm".to_string(),
+            "chunk",
+        ),
+    ] {
+        std::fs::write(dir.join(&name), format!("identity {what}")).unwrap();
+        std::fs::write(dir.join(format!("{name}.br")), format!("brotli {what}")).unwrap();
+        std::fs::write(dir.join(format!("{name}.gz")), format!("gzip {what}")).unwrap();
     }
     std::fs::write(
         root.join("hash.txt"),
@@ -30,22 +42,46 @@ async fn hashed_assets_are_served_precompressed_and_cached_forever() {
     write_site(&site);
     spawn.config.site_root = site;
     let app = spawn.start().await;
-    let wasm = app.url(&format!("/pkg/dial.{HASH}.wasm"));
-
-    for (accept, encoding, body) in [
-        ("br", Some("br"), "brotli wasm"),
-        ("gzip, deflate, br", Some("br"), "brotli wasm"),
-        ("gzip", Some("gzip"), "gzip wasm"),
-        ("identity", None, "identity wasm"),
+    for (path, accept, encoding, body) in [
+        (
+            format!("/pkg/{HASH}/dial.wasm"),
+            "br",
+            Some("br"),
+            "brotli wasm",
+        ),
+        (
+            format!("/pkg/{HASH}/dial.wasm"),
+            "gzip, deflate, br",
+            Some("br"),
+            "brotli wasm",
+        ),
+        (
+            format!("/pkg/{HASH}/dial.wasm"),
+            "gzip",
+            Some("gzip"),
+            "gzip wasm",
+        ),
+        (
+            format!("/pkg/{HASH}/dial.wasm"),
+            "identity",
+            None,
+            "identity wasm",
+        ),
+        (
+            format!("/pkg/{HASH}/split_calls_route_view_7.wasm"),
+            "br",
+            Some("br"),
+            "brotli chunk",
+        ),
     ] {
         let response = app
             .client
-            .get(&wasm)
+            .get(app.url(&path))
             .header(header::ACCEPT_ENCODING, accept)
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{accept}");
+        assert_eq!(response.status(), StatusCode::OK, "{path} {accept}");
         let headers = response.headers().clone();
         assert_eq!(
             headers
@@ -73,6 +109,25 @@ async fn hashed_assets_are_served_precompressed_and_cached_forever() {
         );
         assert_eq!(response.text().await.unwrap(), body, "{accept}");
     }
+
+    // The chunk loader is a script, cached forever as well.
+    let loader = app
+        .client
+        .get(app.url(&format!("/pkg/{HASH}/__wasm_split.js")))
+        .header(header::ACCEPT_ENCODING, "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(loader.status(), StatusCode::OK);
+    assert!(loader.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+    assert_eq!(
+        loader.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(loader.text().await.unwrap(), "brotli loader");
 
     // Without Accept-Encoding, the file as it is.
     let plain = app
@@ -123,11 +178,12 @@ async fn pages_name_the_hashed_assets_and_are_not_cached() {
             "{path}"
         );
         let html = response.text().await.unwrap();
-        for ext in ["js", "wasm", "css"] {
-            assert!(
-                html.contains(&format!("/pkg/dial.{HASH}.{ext}")),
-                "{path} names dial.{HASH}.{ext}: {html}"
-            );
+        for file in [
+            format!("/pkg/{HASH}/dial.js"),
+            format!("/pkg/{HASH}/dial.wasm"),
+            format!("/pkg/dial.{HASH}.css"),
+        ] {
+            assert!(html.contains(&file), "{path} names {file}: {html}");
         }
         assert!(!html.contains("/pkg/dial.css"), "{path}");
     }
