@@ -7,43 +7,6 @@ use dial_fakes::livekit::sign_webhook;
 use serde_json::{json, Value};
 use std::{net::IpAddr, time::Duration};
 
-struct Webhooks {
-    url: String,
-    key: String,
-    secret: String,
-    client: reqwest::Client,
-}
-
-impl Webhooks {
-    fn for_app(app: &TestApp) -> Webhooks {
-        let sandbox = app.state.sandbox.as_ref().expect("sandbox");
-        Webhooks {
-            url: app.url("/webhooks/livekit"),
-            key: sandbox.credentials.livekit_api_key.clone(),
-            secret: sandbox.credentials.livekit_api_secret.clone(),
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn post_signed_with(&self, secret: &str, body: &Value) -> reqwest::StatusCode {
-        let bytes = serde_json::to_vec(body).unwrap();
-        let token = sign_webhook(&self.key, secret, &bytes);
-        self.client
-            .post(&self.url)
-            .header("content-type", "application/webhook+json")
-            .header("authorization", token)
-            .body(bytes)
-            .send()
-            .await
-            .expect("post webhook")
-            .status()
-    }
-
-    async fn post(&self, body: &Value) -> reqwest::StatusCode {
-        self.post_signed_with(&self.secret.clone(), body).await
-    }
-}
-
 fn sip_event(
     kind: &str,
     id: &str,

@@ -1051,7 +1051,6 @@ async fn an_opt_out_from_the_agent_or_the_api_puts_the_number_on_the_do_not_call
         .iter()
         .find(|c| c.to.ends_with("4155550501"))
         .expect("second call");
-    let sandbox = app.state.sandbox.as_ref().expect("sandbox");
     let body = json!({
         "event": "participant_left",
         "id": "EV_optout",
@@ -1062,21 +1061,7 @@ async fn an_opt_out_from_the_agent_or_the_api_puts_the_number_on_the_do_not_call
             "attributes": { "dial.opt_out": "true" }
         }
     });
-    let bytes = serde_json::to_vec(&body).expect("json");
-    let token = dial_fakes::livekit::sign_webhook(
-        &sandbox.credentials.livekit_api_key,
-        &sandbox.credentials.livekit_api_secret,
-        &bytes,
-    );
-    let response = reqwest::Client::new()
-        .post(app.url("/webhooks/livekit"))
-        .header("content-type", "application/webhook+json")
-        .header("authorization", token)
-        .body(bytes)
-        .send()
-        .await
-        .expect("webhook");
-    assert_eq!(response.status(), 200);
+    assert_eq!(Webhooks::for_app(&app).post(&body).await, 200);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let listed: Vec<(String, String)> =

@@ -1,8 +1,10 @@
 pub use crate::common::*;
 use dial::startup::Application;
 use dial_app::{error::AppError, server::config::Config, server::state::AppState};
+use dial_fakes::livekit::sign_webhook;
 use reqwest::{header, Response, StatusCode};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::{
     io::Write,
     path::PathBuf,
@@ -230,5 +232,44 @@ impl TestApp {
             .fetch_all(&self.state.db.pool)
             .await
             .expect("audit rows")
+    }
+}
+
+/// Posts LiveKit webhooks to an app in sandbox mode, signed with its sandbox LiveKit
+/// credentials (or, to see one refused, with another secret).
+pub struct Webhooks {
+    pub url: String,
+    pub key: String,
+    pub secret: String,
+    pub client: reqwest::Client,
+}
+
+impl Webhooks {
+    pub fn for_app(app: &TestApp) -> Webhooks {
+        let sandbox = app.state.sandbox.as_ref().expect("sandbox");
+        Webhooks {
+            url: app.url("/webhooks/livekit"),
+            key: sandbox.credentials.livekit_api_key.clone(),
+            secret: sandbox.credentials.livekit_api_secret.clone(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post_signed_with(&self, secret: &str, body: &Value) -> reqwest::StatusCode {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let token = sign_webhook(&self.key, secret, &bytes);
+        self.client
+            .post(&self.url)
+            .header("content-type", "application/webhook+json")
+            .header("authorization", token)
+            .body(bytes)
+            .send()
+            .await
+            .expect("post webhook")
+            .status()
+    }
+
+    pub async fn post(&self, body: &Value) -> reqwest::StatusCode {
+        self.post_signed_with(&self.secret.clone(), body).await
     }
 }

@@ -3,7 +3,6 @@
 //! every request carries into the logs (`DIAL_LOG_FORMAT=json` on a real process).
 
 use crate::{assignment::*, helpers::*};
-use dial_fakes::livekit::sign_webhook;
 use serde_json::{json, Value};
 use std::{
     process::{Command, Stdio},
@@ -80,29 +79,15 @@ async fn metrics_count_requests_webhooks_and_provider_requests_behind_the_token(
         .await
         .expect("assign");
     // Webhooks: one forged (refused), one recorded.
-    let sandbox = app.state.sandbox.as_ref().expect("sandbox");
+    let hooks = Webhooks::for_app(&app);
     let event = json!({
         "event": "room_started",
         "id": "EV_metrics_1",
         "createdAt": "1700000000",
         "room": { "sid": "RM_metrics", "name": "metrics-room" },
     });
-    let bytes = serde_json::to_vec(&event).unwrap();
-    for (secret, expected) in [
-        ("not-the-secret", 401),
-        (sandbox.credentials.livekit_api_secret.as_str(), 200),
-    ] {
-        let token = sign_webhook(&sandbox.credentials.livekit_api_key, secret, &bytes);
-        let r = reqwest::Client::new()
-            .post(app.url("/webhooks/livekit"))
-            .header("content-type", "application/webhook+json")
-            .header("authorization", token)
-            .body(bytes.clone())
-            .send()
-            .await
-            .expect("webhook");
-        assert_eq!(r.status().as_u16(), expected);
-    }
+    assert_eq!(hooks.post_signed_with("not-the-secret", &event).await, 401);
+    assert_eq!(hooks.post(&event).await, 200);
     // A method of the client's own invention is not a label of its own.
     let r = reqwest::Client::new()
         .request(
@@ -220,6 +205,7 @@ async fn metrics_count_requests_webhooks_and_provider_requests_behind_the_token(
         "{after}"
     );
     // No secret of the sandbox's reaches the exposition.
+    let sandbox = app.state.sandbox.as_ref().expect("sandbox");
     assert!(!after.contains(&sandbox.credentials.livekit_api_secret));
     assert!(!after.contains(TOKEN));
     // Nor the log.
@@ -358,29 +344,15 @@ async fn metrics_count_calls_campaign_dials_and_duplicate_webhooks() {
     .await;
 
     // One LiveKit webhook delivered twice: recorded, then a duplicate.
-    let sandbox = app.state.sandbox.as_ref().expect("sandbox");
+    let hooks = Webhooks::for_app(&app);
     let event = json!({
         "event": "room_started",
         "id": "EV_metrics_twice",
         "createdAt": "1700000000",
         "room": { "sid": "RM_metrics_twice", "name": "metrics-twice" },
     });
-    let bytes = serde_json::to_vec(&event).unwrap();
     for _ in 0..2 {
-        let token = sign_webhook(
-            &sandbox.credentials.livekit_api_key,
-            &sandbox.credentials.livekit_api_secret,
-            &bytes,
-        );
-        let r = reqwest::Client::new()
-            .post(app.url("/webhooks/livekit"))
-            .header("content-type", "application/webhook+json")
-            .header("authorization", token)
-            .body(bytes.clone())
-            .send()
-            .await
-            .expect("webhook");
-        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(hooks.post(&event).await, 200);
     }
 
     let (_, after) = scrape(&app, Some(TOKEN)).await;
