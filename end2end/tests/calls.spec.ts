@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { signInAsAdmin } from './helpers';
 
 // Calls against the sandbox's Twilio and LiveKit, hydrated and without JavaScript: place a
@@ -34,6 +34,7 @@ test('place a call, transfer it, and read its timeline', async ({ page }) => {
 
   // Place a call from the calls page; it waits until answered by default.
   await page.goto('/dashboard/calls');
+  await hydrated(page);
   const place = page.locator('section#place-call');
   await place.getByLabel('From number').selectOption({ label: '+1 (510) 555-0107 · Outbound desk' });
   await place.getByLabel('Destination').fill('+14155550100');
@@ -177,6 +178,7 @@ test('a trunk that refuses transfers: the call says why, and an admin turns them
 
   // A call from the assigned number.
   await page.goto('/dashboard/calls');
+  await hydrated(page);
   const place = page.locator('section#place-call');
   await place.getByLabel('From number').selectOption({ label: '+1 (510) 555-0107 · Outbound desk' });
   await place.getByLabel('Destination').fill('+14155550101');
@@ -189,6 +191,7 @@ test('a trunk that refuses transfers: the call says why, and an admin turns them
   }).toPass({ timeout: 15_000 });
 
   // Dial last read the trunk with transfers on, so it tries: Twilio refuses the REFER.
+  await hydrated(page);
   const controls = page.getByTestId('call-controls');
   await controls.getByLabel('Transfer to').fill('+1 415 555 0199');
   await controls.getByRole('button', { name: 'Transfer', exact: true }).click();
@@ -224,7 +227,17 @@ test('a trunk that refuses transfers: the call says why, and an admin turns them
   // And the call transfers.
   await page.goto(callUrl);
   await expect(page.getByTestId('transfer-unavailable')).toHaveCount(0);
+  await hydrated(page);
   await controls.getByLabel('Transfer to').fill('+1 415 555 0199');
   await controls.getByRole('button', { name: 'Transfer', exact: true }).click();
   await expect(page.getByText('Transferred to tel:+14155550199').first()).toBeVisible();
 });
+
+// With JavaScript, waits until the page is hydrated: a value typed into a field before that
+// is replaced by the page's own (empty) value as it hydrates, and the form is then
+// refused as incomplete by the browser (seen in CI: the transfer never left the page).
+async function hydrated(page: Page) {
+  if (test.info().project.use.javaScriptEnabled !== false) {
+    await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+  }
+}
