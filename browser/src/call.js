@@ -270,7 +270,12 @@ async function onSubmit(event) {
       await post('calls/browser/abandon', { id: call.id, reason: 'livekit_unreachable' }).catch(() => {});
       throw e;
     }
-    call.room.on(RoomEvent.Disconnected, () => finish(call, null));
+    // Hanging up from this page deletes the room, so LiveKit closes it under us: the
+    // hang-up's own answer says how the call ended, so the close waits for it.
+    call.room.on(RoomEvent.Disconnected, () => {
+      call.roomClosed = true;
+      if (!call.hangingUp) finish(call, null);
+    });
     openPanel(p, { speaking: true, keypad: true });
     call.stopMeter = meter(p, call.mic);
     setStatus(p, `Dialling ${grant.call.to}…`, 'dialing');
@@ -419,12 +424,17 @@ async function hangUp() {
     setStatus(call.p, 'You left the call.', 'left');
     return;
   }
+  call.hangingUp = true;
   try {
     const row = call.dialled
       ? await post('calls/hangup', { id: call.id })
       : await post('calls/browser/abandon', { id: call.id, reason: 'left' });
     await finish(call, null, row);
   } catch (e) {
+    call.hangingUp = false;
+    // The room may have closed while the hang-up was refused: the page's side ends anyway,
+    // reading how the call ended, and the refusal stays said.
+    if (call.roomClosed) await finish(call, null);
     showError(call.p, e instanceof DialError ? e.message : String(e));
   }
 }
