@@ -13,10 +13,13 @@
 //! benchmark walks to page 100 and to the last page (200) sorted by label, then times
 //! rendering them; the old page-number form (an OFFSET) is timed beside it. The text
 //! filter is `LIKE '%…%'`: it reads every live number (no index serves it), and says so.
+//! Last, where a page's time goes: the page with an empty list, the list read in-process,
+//! and its capped count alone.
 
 mod timing;
 
 use dial::startup::Application;
+use dial_app::model::{Me, NumberQuery, Role};
 use dial_app::server::config::Config;
 use std::time::Instant;
 
@@ -81,7 +84,7 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
         .unwrap();
     println!("{backend}: {NUMBERS} numbers inserted in {:.1} s; {REQUESTS} sequential requests per scenario", started.elapsed().as_secs_f64());
 
-    let page = |path: &'static str| {
+    let page_showing = |path: &'static str, marker: &'static str| {
         let client = client.clone();
         let url = format!("{base}{path}");
         move || {
@@ -96,11 +99,12 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
                     .unwrap();
                 let status = response.status();
                 let body = response.text().await.unwrap();
-                assert!(body.contains("numbers · page"), "a full table was rendered");
+                assert!(body.contains(marker), "{path}: the page shows {marker:?}");
                 status
             }
         }
     };
+    let page = |path: &'static str| page_showing(path, "numbers · page");
     let list = |form: &'static [(&'static str, &'static str)]| {
         let client = client.clone();
         let url = format!("{base}/api/numbers/list");
@@ -178,6 +182,74 @@ async fn run(backend: &str, database_url: String, dir: &std::path::Path) {
     )
     .await;
     timing::time(REQUESTS, "list server fn, first page", list(&[])).await;
+
+    // Where a page's time goes. The page with an empty list (`released=only`: none are
+    // released) is everything but the numbers: HTTP, the session, the layout's and the
+    // filters' reads, the render. The list read in-process is the numbers without those
+    // (its capped count and its rows), and the count is timed alone.
+    timing::time(
+        REQUESTS,
+        "page render, empty list (released=only)",
+        page_showing(
+            "/dashboard/phone-numbers?released=only",
+            "No released numbers",
+        ),
+    )
+    .await;
+    let me = Me {
+        id: admin.clone(),
+        username: "admin".into(),
+        role: Role::Admin,
+    };
+    let in_process = |query: NumberQuery| {
+        let (state, me) = (state.clone(), me.clone());
+        move || {
+            let (state, me, query) = (state.clone(), me.clone(), query.clone());
+            async move {
+                let page = dial_app::server::numbers::list(&state, &me, &query)
+                    .await
+                    .unwrap();
+                assert!(!page.items.is_empty(), "a page of numbers was read");
+                reqwest::StatusCode::OK
+            }
+        }
+    };
+    timing::time(
+        REQUESTS,
+        "list in-process, first page",
+        in_process(NumberQuery::default()),
+    )
+    .await;
+    timing::time(
+        REQUESTS,
+        "list in-process, page 100 by label, by cursor",
+        in_process(NumberQuery {
+            sort: Some("label".into()),
+            dir: Some("asc".into()),
+            after: Some(cursors[98].clone()),
+            ..NumberQuery::default()
+        }),
+    )
+    .await;
+    let pool = state.db.pool.clone();
+    timing::time(
+        REQUESTS,
+        "the list's count alone (capped at 10,001 rows)",
+        move || {
+            let pool = pool.clone();
+            async move {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM phone_numbers n WHERE n.released_at IS NULL LIMIT 10001) counted",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                assert_eq!(n, NUMBERS as i64);
+                reqwest::StatusCode::OK
+            }
+        },
+    )
+    .await;
     timing::time(
         REQUESTS,
         "list server fn, text filter (LIKE %…%: scans) + sort",

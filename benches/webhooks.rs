@@ -21,6 +21,10 @@
 //! and again on the same one), its resident memory idle and under the wrk load, and the
 //! wrk figures.
 //!
+//! Each wrk run also says where the machine's CPU went while it ran (from `/proc`): the
+//! server, wrk, PostgreSQL's processes and the rest, in cores and in CPU milliseconds per
+//! 1,000 events, so a throughput short of a target shows what it is short of.
+//!
 //! With `DIAL_BENCH_EVENT_HOOK=1` an enabled event-webhook endpoint (a receiver on
 //! loopback answering 204) hears every call event, so each batch also writes its outbox
 //! rows and the delivery worker sends them meanwhile; it then reports how long the
@@ -444,6 +448,127 @@ fn write_replay(dir: &Path, calls: usize) -> usize {
     written
 }
 
+/// CPU time used so far, in seconds, read from `/proc`: the server (this process for an
+/// in-process run, or the binary's), the reaped children of this process (wrk, once it
+/// has exited), every process named `postgres` (the server and its backends), and the
+/// whole machine (busy and in all).
+#[derive(Clone, Copy)]
+struct Cpu {
+    server: f64,
+    children: f64,
+    postgres: f64,
+    busy: f64,
+    /// Interrupts and soft interrupts (the kernel's network stack on loopback), and time
+    /// the hypervisor took (steal): busy time no process is charged with.
+    interrupts: f64,
+    steal: f64,
+    total: f64,
+}
+
+/// Clock ticks per second, as `/proc` counts CPU time (`getconf CLK_TCK`; 100 on Linux).
+/// Asked once: `getconf` is a child too, and counts among the children's time.
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// A `/proc/PID/stat` line's fields after the command's name (its third field on).
+fn stat_fields(path: &str) -> Option<(String, Vec<f64>)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_string();
+    // The state is a letter; the rest are numbers.
+    let fields = rest
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    Some((name, fields))
+}
+
+impl Cpu {
+    fn now(server: &str) -> Cpu {
+        let tick = clock_ticks();
+        // utime, stime, cutime, cstime are fields 14 to 17: indexes 10 to 13 after the state.
+        let times = |f: &[f64], at: usize| f.get(at).copied().unwrap_or(0.0) / tick;
+        let (_, own) = stat_fields(server).unwrap_or_default();
+        let (_, me) = stat_fields("/proc/self/stat").unwrap_or_default();
+        let postgres = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+            })
+            .filter_map(|e| stat_fields(&format!("{}/stat", e.path().display())))
+            .filter(|(name, _)| name == "postgres")
+            .map(|(_, f)| times(&f, 10) + times(&f, 11))
+            .sum();
+        let machine = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let cpu: Vec<f64> = machine
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse::<f64>().unwrap_or(0.0) / tick)
+            .collect();
+        let total: f64 = cpu.iter().take(8).sum();
+        let column = |at: usize| cpu.get(at).copied().unwrap_or(0.0);
+        // idle and iowait
+        let idle = column(3) + column(4);
+        Cpu {
+            server: times(&own, 10) + times(&own, 11),
+            children: times(&me, 12) + times(&me, 13),
+            postgres,
+            busy: total - idle,
+            interrupts: column(5) + column(6),
+            steal: column(7),
+            total,
+        }
+    }
+
+    /// Prints where the CPU went between `self` and `after`, for `events` events: in cores
+    /// (out of the machine's) and in CPU milliseconds per 1,000 events.
+    fn report(self, after: Cpu, events: u64) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let wall = (after.total - self.total) / cores;
+        let part = |a: f64, b: f64| (b - a).max(0.0);
+        let server = part(self.server, after.server);
+        let wrk = part(self.children, after.children);
+        let postgres = part(self.postgres, after.postgres);
+        let busy = part(self.busy, after.busy);
+        let interrupts = part(self.interrupts, after.interrupts);
+        let steal = part(self.steal, after.steal);
+        let other = (busy - server - wrk - postgres - interrupts - steal).max(0.0);
+        let per = |cpu: f64| cpu * 1000.0 * 1000.0 / events.max(1) as f64;
+        println!(
+            "  CPU over {wall:.1} s on {cores} cores: Dial {:.2} cores ({:.0} ms per 1,000 events), wrk {:.2} ({:.0} ms), PostgreSQL {:.2} ({:.0} ms), interrupts {:.2} ({:.0} ms), steal {:.2}, other processes {:.2}; idle {:.2}",
+            server / wall,
+            per(server),
+            wrk / wall,
+            per(wrk),
+            postgres / wall,
+            per(postgres),
+            interrupts / wall,
+            per(interrupts),
+            steal / wall,
+            other / wall,
+            (wall * cores - busy) / wall,
+        );
+    }
+}
+
 /// What wrk measured.
 struct Wrk {
     requests: u64,
@@ -546,9 +671,18 @@ async fn run_wrk_in_process(backend: &str, database_url: String, dir: &Path) {
     tokio::spawn(app.run());
     let replay = tempfile::tempdir().expect("temp dir");
     let pool = write_replay(replay.path(), wrk_calls());
+    let before = Cpu::now("/proc/self/stat");
     let wrk = run_wrk(address, replay.path()).await;
+    let after = Cpu::now("/proc/self/stat");
     wrk.report(backend, pool);
+    before.report(after, wrk.requests);
     check_recorded(&state.db, &wrk, pool).await;
+}
+
+/// A `/proc` size ("  1234 kB") in MB.
+fn megabytes(kb: &str) -> Option<f64> {
+    let kb: f64 = kb.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// A process's resident memory now and at its peak, in MB (`/proc/PID/status`).
@@ -558,11 +692,49 @@ fn rss(pid: u32) -> (f64, f64) {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
+            .and_then(megabytes)
             .unwrap_or(0.0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// What a process's resident memory is made of, in MB, from `/proc/PID/smaps`: memory of
+/// its own (heap, thread stacks: anonymous), the binary's pages, the database's files
+/// (SQLite maps `dial.db` and its `-shm`: those pages are the page cache, shared with the
+/// kernel and given back under pressure), and shared libraries.
+fn rss_parts(pid: u32) -> String {
+    let binary = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let (mut anonymous, mut own, mut database, mut libraries) = (0.0, 0.0, 0.0, 0.0);
+    let mut mapping = String::new();
+    for line in smaps.lines() {
+        if let Some(kb) = line.strip_prefix("Rss:") {
+            let mb = megabytes(kb).unwrap_or(0.0);
+            if mapping.is_empty() || mapping.starts_with('[') {
+                anonymous += mb;
+            } else if Path::new(&mapping) == binary.as_path() {
+                own += mb;
+            } else if mapping.contains("dial.db") {
+                database += mb;
+            } else {
+                libraries += mb;
+            }
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            // A mapping's header: address perms offset dev inode [path].
+            mapping = line
+                .split_whitespace()
+                .nth(5)
+                .unwrap_or_default()
+                .to_string();
+        }
+    }
+    format!(
+        "own memory (heap, stacks) {anonymous:.1} MB, the binary {own:.1} MB, the database's mapped pages {database:.1} MB, libraries {libraries:.1} MB"
+    )
 }
 
 /// A started binary, stopped (killed and reaped) when dropped.
@@ -632,6 +804,7 @@ async fn run_binary(binary: PathBuf) {
         fresh.as_secs_f64() * 1000.0,
         again.as_secs_f64() * 1000.0,
     );
+    println!("  idle RSS: {}", rss_parts(pid));
     let replay = tempfile::tempdir().expect("temp dir");
     let pool = write_replay(replay.path(), wrk_calls());
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
@@ -645,9 +818,15 @@ async fn run_binary(binary: PathBuf) {
             }
         }
     });
+    let stat = format!("/proc/{pid}/stat");
+    let cpu = Cpu::now(&stat);
     let wrk = run_wrk(address, replay.path()).await;
+    let cpu_after = Cpu::now(&stat);
     let (after, peak) = rss(pid);
+    let parts = rss_parts(pid);
     wrk.report("SQLite (binary)", pool);
+    cpu.report(cpu_after, wrk.requests);
+    println!("  RSS after the load: {parts}");
     drop(child);
     let sampled = sampler.await.expect("sampler");
     println!(
@@ -664,6 +843,7 @@ async fn run_binary(binary: PathBuf) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    clock_ticks();
     if let Some(binary) = std::env::var_os("DIAL_BENCH_BINARY") {
         assert!(wrk_on_path(), "DIAL_BENCH_BINARY needs wrk on the PATH");
         run_binary(PathBuf::from(binary)).await;

@@ -68,14 +68,14 @@ impl Application {
             ),
             None => None,
         };
-        let mut state = AppState::new(db.clone(), keyring, config, leptos_options);
+        let state = AppState::new(db.clone(), keyring, config, leptos_options);
         if let Some(sandbox) = sandbox {
             twilio::settings::seed_sandbox(&state, &sandbox.credentials, address.port())
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!("could not fill in the sandbox's Twilio settings: {e}")
                 })?;
-            state.sandbox = Some(sandbox);
+            state.set_sandbox(sandbox);
         }
 
         // The public URL may come from the Twilio page rather than the environment.
@@ -92,7 +92,7 @@ impl Application {
                 "no administrator yet and Dial listens on {address}: the first-run page asks for this one-time setup code \
                  (or create the administrator with `dial create-admin`)"
             );
-            state.setup_code = Some(code.into());
+            state.set_setup_code(&code);
         }
 
         // Provisioning runs a crash or restart interrupted are resumed from the database.

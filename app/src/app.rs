@@ -159,7 +159,10 @@ pub fn App() -> impl IntoView {
                 })
             })}
         </Suspense>
-        <Title formatter=|title: String| if title.is_empty() { "Dial".to_string() } else { format!("{title} · Dial") }/>
+        // The empty text at the bottom of the title stack keeps the document titled "Dial"
+        // while no page's <Title> is mounted (between one page's view and the next), so a
+        // tab never shows an empty or stale title.
+        <Title text="" formatter=|title: String| if title.is_empty() { "Dial".to_string() } else { format!("{title} · Dial") }/>
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()} ssr=SSR/>

@@ -31,7 +31,7 @@ impl Bench {
         let app = Application::build(config).await.expect("app");
         let state = app.state().clone();
         tokio::spawn(app.run());
-        let sandbox = state.sandbox.clone().expect("sandbox");
+        let sandbox = state.sandbox().cloned().expect("sandbox");
 
         let admin_id = uuid::Uuid::new_v4().to_string();
         sqlx::query(

@@ -61,6 +61,29 @@ test('a campaign calls its list from upload to results', async ({ page }) => {
   await expect(page.locator('[data-state="draft"]')).toBeVisible();
   const campaignUrl = new URL(page.url()).pathname;
 
+  // The page reads the campaign again every 3 s. That must not swap the page for a
+  // loading state: nothing flashes, the tab keeps its title, and the field being typed in
+  // keeps its focus.
+  if (test.info().project.use.javaScriptEnabled !== false) {
+    await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+    await page.evaluate(() => {
+      const seen = ((window as unknown as { dialFlashes: string[] }).dialFlashes = []);
+      new MutationObserver(() => {
+        if (document.querySelector('main .loading')) seen.push('a loading state');
+        if (document.title !== 'Reminders · Dial') seen.push(`the title "${document.title}"`);
+      }).observe(document, { subtree: true, childList: true, characterData: true });
+    });
+    const country = page.locator('#field-upload-country');
+    await country.focus();
+    for (let read = 0; read < 2; read++) {
+      await page.waitForResponse((r) => r.url().includes('/api/campaigns/get') && r.ok());
+    }
+    await page.waitForTimeout(200);
+    expect(await page.evaluate(() => (window as unknown as { dialFlashes: string[] }).dialFlashes)).toEqual([]);
+    await expect(country).toBeFocused();
+    await expect(page).toHaveTitle('Reminders · Dial');
+  }
+
   // Upload: one row is bad; the preview says which and why; nothing is imported yet.
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dial-csv-')), 'contacts.csv');
   fs.writeFileSync(file, 'name;phone;appointment\r\nAda;+1 415 555 0301;Tuesday\r\nBo;12345;Wednesday\r\nCy;(415) 555-0302;"Thursday,\nmorning"\r\nDee;+14155550303;Friday\r\n');
@@ -95,6 +118,18 @@ test('a campaign calls its list from upload to results', async ({ page }) => {
   }).toPass({ timeout: 45_000 });
   await page.goto(campaignUrl);
   await expect(page.locator('[data-stat="Answered"] dd')).toHaveText('3');
+  // A campaign that is over changes no more: its page stops reading it every 3 s (once the
+  // live stream has connected and caught up).
+  if (test.info().project.use.javaScriptEnabled !== false) {
+    await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+    await page.waitForTimeout(1_500);
+    let reads = 0;
+    page.on('request', (r) => {
+      if (r.url().includes('/api/campaigns/get')) reads += 1;
+    });
+    await page.waitForTimeout(6_500);
+    expect(reads, 'reads of a completed campaign').toBe(0);
+  }
   await expect(page.locator('li[data-outcome="completed"]')).toContainText('3');
   await expect(page.getByTestId('campaign-chart').locator('svg')).toBeVisible();
   const rows = page.getByTestId('contacts').locator('tbody tr');

@@ -35,7 +35,7 @@ pub async fn provisioning_app() -> TestApp {
 }
 
 pub fn fakes(app: &TestApp) -> (FakeTwilio, FakeLiveKit) {
-    let sandbox = app.state.sandbox.as_ref().expect("sandbox mode");
+    let sandbox = app.state.sandbox().expect("sandbox mode");
     (sandbox.twilio.clone(), sandbox.livekit.clone())
 }
 
@@ -424,7 +424,7 @@ async fn a_foreign_trunk_claiming_the_number_stops_the_precheck_and_is_named() {
     let admin = user_id(&app, ADMIN).await;
     let number = twilio_number(&app, "+14155550121").await;
     let assistant = insert_assistant(&app, &admin, "Reception", "agent", "call-").await;
-    let sandbox = app.state.sandbox.as_ref().unwrap();
+    let sandbox = app.state.sandbox().unwrap();
     let lk = LiveKitClient::new(
         &sandbox.livekit_url,
         &sandbox.credentials.livekit_api_key,
@@ -797,7 +797,7 @@ async fn the_outbound_trunk_on_demand_is_found_before_it_is_created() {
     assert_eq!(third, first);
     assert_eq!(livekit.outbound_trunks().len(), 1);
     // LiveKit lost it: a new one is made and recorded.
-    let sandbox = app.state.sandbox.as_ref().unwrap();
+    let sandbox = app.state.sandbox().unwrap();
     let lk = LiveKitClient::new(
         &sandbox.livekit_url,
         &sandbox.credentials.livekit_api_key,

@@ -344,6 +344,66 @@ async fn activity_keeps_a_session_alive_and_idleness_ends_it() {
     assert!(me.is_none());
 }
 
+/// Reading pages leaves the stored session as it is: the pages that look for a one-time
+/// confirmation (or a stashed key) on every render write the session only when there is
+/// one to take. Each write would be a database transaction per page view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_pages_does_not_write_the_session() {
+    let app = spawn_with_admin().await;
+    let stored = || async {
+        sqlx::query_as::<_, (String, i64)>("SELECT data, expiry FROM sessions")
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap()
+    };
+    // Signing in (here: first-run setup) notes when the session was last seen, so even
+    // the first page after it need not write it to keep it alive.
+    let before = stored().await;
+    assert_eq!(before.len(), 1, "one session: the admin's");
+    assert!(before[0].0.contains("seen_at"), "{before:?}");
+    // A write would move the idle expiry, which is kept in whole seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for path in [
+        "/dashboard",
+        "/dashboard/phone-numbers",
+        "/dashboard/setup",
+        "/dashboard/settings",
+        "/dashboard/settings/api-keys",
+        "/dashboard/settings/webhooks",
+    ] {
+        let (status, _, _) = app.get_page(&app.client, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    assert_eq!(stored().await, before, "no page view wrote the session");
+
+    // A confirmation left by a form posted without JavaScript is still shown once.
+    let response = app
+        .client
+        .post(app.url("/api/setup/check"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/dashboard/setup"))
+        .form(&[("_", "")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    assert!(
+        stored().await[0].0.contains("Checked again just now."),
+        "kept in the session for the next page"
+    );
+    let (_, _, body) = app.get_page(&app.client, "/dashboard/setup").await;
+    assert!(
+        body.contains("Checked again just now."),
+        "shown on the next page"
+    );
+    assert!(
+        !stored().await[0].0.contains("Checked again just now."),
+        "and taken out of the session"
+    );
+    let (_, _, body) = app.get_page(&app.client, "/dashboard/setup").await;
+    assert!(!body.contains("Checked again just now."), "shown once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_check_reports_the_database() {
     let app = spawn_app().await;

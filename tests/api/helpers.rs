@@ -246,7 +246,7 @@ pub struct Webhooks {
 
 impl Webhooks {
     pub fn for_app(app: &TestApp) -> Webhooks {
-        let sandbox = app.state.sandbox.as_ref().expect("sandbox");
+        let sandbox = app.state.sandbox().expect("sandbox");
         Webhooks {
             url: app.url("/webhooks/livekit"),
             key: sandbox.credentials.livekit_api_key.clone(),

@@ -205,7 +205,7 @@ async fn metrics_count_requests_webhooks_and_provider_requests_behind_the_token(
         "{after}"
     );
     // No secret of the sandbox's reaches the exposition.
-    let sandbox = app.state.sandbox.as_ref().expect("sandbox");
+    let sandbox = app.state.sandbox().expect("sandbox");
     assert!(!after.contains(&sandbox.credentials.livekit_api_secret));
     assert!(!after.contains(TOKEN));
     // Nor the log.

@@ -119,7 +119,7 @@ async fn the_sandbox_page_simulates_calls_and_outcomes() {
     assert!(bad.field("to").is_some() && bad.field("from").is_some());
 
     // Route the number in the fake LiveKit, as provisioning will: now the call lands.
-    let sandbox = app.state.sandbox.clone().unwrap();
+    let sandbox = app.state.sandbox().cloned().unwrap();
     let lk = dial_app::server::livekit::LiveKitClient::new(
         &sandbox.livekit_url,
         &sandbox.credentials.livekit_api_key,
@@ -211,7 +211,7 @@ async fn the_sandbox_page_simulates_calls_and_outcomes() {
 async fn the_sandbox_page_sets_a_mix_of_outcomes_and_a_call_length() {
     use dial_fakes::livekit::{CallLength, CallOutcome};
     let app = sandbox_app().await;
-    let sandbox = app.state.sandbox.clone().unwrap();
+    let sandbox = app.state.sandbox().cloned().unwrap();
     let mix = |shares: &[(&'static str, &'static str)]| {
         let shares = shares.to_vec();
         let app = &app;

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 /// A client of the sandbox's Twilio, as someone using the Twilio console would change it.
 fn console(app: &TestApp) -> TwilioClient {
-    let sandbox = app.state.sandbox.as_ref().expect("sandbox");
+    let sandbox = app.state.sandbox().expect("sandbox");
     TwilioClient::new(
         reqwest::Client::new(),
         &sandbox.twilio_url,

@@ -11,7 +11,7 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 async fn start_session(me: &Me) -> Result<(), AppError> {
     use crate::server::{
         auth,
-        auth::sessions::{AUTH_AT, USER_ID},
+        auth::sessions::{AUTH_AT, SEEN_AT, USER_ID},
         now,
     };
     let session = auth::session()?;
@@ -23,6 +23,9 @@ async fn start_session(me: &Me) -> Result<(), AppError> {
     session.cycle_id().await.map_err(internal)?;
     session.insert(USER_ID, &me.id).await.map_err(internal)?;
     session.insert(AUTH_AT, now()).await.map_err(internal)?;
+    // Seen now: the session is saved with this request, so the next ones need not save
+    // it again to keep it alive (`auth::load_user`).
+    session.insert(SEEN_AT, now()).await.map_err(internal)?;
     Ok(())
 }
 
@@ -86,7 +89,7 @@ mod tests {
 /// Whether the first-run form must ask for the setup code from the server's log.
 #[server(prefix = "/api", endpoint = "setup/requirements")]
 pub async fn setup_needs_code() -> Result<bool, AppError> {
-    Ok(crate::server::auth::state()?.setup_code.is_some())
+    Ok(crate::server::auth::state()?.setup_code().is_some())
 }
 
 /// First run: creates the first admin and signs them in. Refused once any user exists.
@@ -99,7 +102,7 @@ pub async fn setup(
 ) -> Result<(), AppError> {
     use crate::server::{audit::Actor, auth, users};
     let state = auth::state()?;
-    if let Some(expected) = state.setup_code.as_deref() {
+    if let Some(expected) = state.setup_code() {
         let given = setup_code.unwrap_or_default();
         if !users::setup_code_matches(expected, &given) {
             tracing::warn!(

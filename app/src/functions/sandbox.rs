@@ -14,7 +14,7 @@ fn sandbox() -> Result<
     AppError,
 > {
     let state = crate::server::auth::state()?;
-    let sandbox = state.sandbox.clone().ok_or_else(|| {
+    let sandbox = state.sandbox().cloned().ok_or_else(|| {
         AppError::conflict(
             "Dial is not running in sandbox mode (start it with `dial serve --sandbox`).",
         )
@@ -26,7 +26,7 @@ fn sandbox() -> Result<
 pub async fn sandbox_status() -> Result<Option<SandboxView>, AppError> {
     crate::server::auth::require_admin()?;
     let state = crate::server::auth::state()?;
-    Ok(state.sandbox.as_ref().map(crate::server::sandbox::ui::view))
+    Ok(state.sandbox().map(crate::server::sandbox::ui::view))
 }
 
 #[server(prefix = "/api", endpoint = "sandbox/inbound-call")]

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 pub async fn get_site_info() -> Result<SiteInfo, AppError> {
     let state = crate::server::auth::state()?;
     Ok(SiteInfo {
-        sandbox: state.sandbox.is_some(),
+        sandbox: state.sandbox().is_some(),
     })
 }
 

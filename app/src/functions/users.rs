@@ -124,9 +124,9 @@ pub async fn take_password_changed() -> Result<bool, AppError> {
     use crate::server::{auth, now};
     auth::require_user()?;
     let session = auth::session()?;
-    // Read before removing: a removal always saves the session, and this runs on every
-    // render of the settings page.
-    let at = match session.get::<i64>(PASSWORD_CHANGED).await {
+    // This runs on every render of the settings page: `take` writes the session only
+    // when the note is there.
+    let at = match crate::server::auth::sessions::take::<i64>(&session, PASSWORD_CHANGED).await {
         Ok(Some(at)) => at,
         Ok(None) => return Ok(false),
         Err(e) => {
@@ -134,9 +134,6 @@ pub async fn take_password_changed() -> Result<bool, AppError> {
             return Ok(false);
         }
     };
-    if let Err(e) = session.remove::<i64>(PASSWORD_CHANGED).await {
-        tracing::warn!(error = %e, "could not clear the password-changed note");
-    }
     Ok(now() - at <= 300)
 }
 

@@ -25,19 +25,31 @@ use leptos_router::hooks::use_params_map;
 /// The new-campaign form.
 pub const NEW_CAMPAIGN_PAGE: &str = "/dashboard/campaigns/new";
 
-/// A count that goes up every `every` in the browser (never on the server): what a running
-/// campaign's page refreshes by, since a campaign's own changes (a contact settled, the
-/// campaign completed) are not call changes.
-fn use_ticks(every: std::time::Duration) -> ReadSignal<u32> {
+/// A count that goes up every `every` in the browser (never on the server) while `live`
+/// holds: what a campaign's page refreshes by, since a campaign's own changes (a contact
+/// settled, the campaign completed) are not call changes. A campaign that is over changes
+/// no more, so its page stops reading it again.
+fn use_ticks(every: std::time::Duration, live: RwSignal<bool>) -> ReadSignal<u32> {
     let (ticks, set_ticks) = signal(0u32);
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        let _ =
-            set_interval_with_handle(move || set_ticks.update(|n| *n = n.wrapping_add(1)), every);
+        let _ = set_interval_with_handle(
+            move || {
+                if live.get_untracked() {
+                    set_ticks.update(|n| *n = n.wrapping_add(1))
+                }
+            },
+            every,
+        );
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = (set_ticks, every);
+    let _ = (set_ticks, every, live);
     ticks
+}
+
+/// Whether a campaign in this state can still change by itself (it is not over).
+fn is_live(state: CampaignState) -> bool {
+    !matches!(state, CampaignState::Completed | CampaignState::Cancelled)
 }
 
 fn state_badge(state: CampaignState) -> impl IntoView {
@@ -99,11 +111,18 @@ pub fn CampaignsPage() -> impl IntoView {
     let state = query_value("state");
     let page = query_value("page");
     let changes = use_live_changes(&["call", "campaign"]);
-    let ticks = use_ticks(std::time::Duration::from_secs(5));
+    let live = RwSignal::new(true);
+    let ticks = use_ticks(std::time::Duration::from_secs(5), live);
     let list = Resource::new(
         move || (state(), page(), changes.get(), ticks.get()),
         |(state, page, _, _)| list_campaigns(state, page.and_then(|p| p.parse().ok())),
     );
+    // A failed read keeps the last answer: the page goes on refreshing.
+    Effect::new(move |_| {
+        if let Some(Ok(p)) = list.get() {
+            live.set(p.items.iter().any(|c| is_live(c.state)))
+        }
+    });
     let tab = move |value: &'static str, label: &'static str| {
         let href = if value.is_empty() {
             CAMPAIGNS_PAGE.to_string()
@@ -123,7 +142,7 @@ pub fn CampaignsPage() -> impl IntoView {
             {tab("completed", "Completed")}{tab("cancelled", "Cancelled")}
         </nav>
         <section class="card">
-            <Suspense fallback=|| view! { <Loading/> }>
+            <Transition fallback=|| view! { <Loading/> }>
                 {move || Suspend::new(async move {
                     match list.await {
                         Err(e) => view! { <ErrorBanner message=e.to_string()/> }.into_any(),
@@ -162,7 +181,7 @@ pub fn CampaignsPage() -> impl IntoView {
                         }
                     }
                 })}
-            </Suspense>
+            </Transition>
         </section>
     }
 }
@@ -336,11 +355,18 @@ pub fn CampaignPage() -> impl IntoView {
     let notice = notice_resource();
     let act = ServerAction::<CampaignAction>::new();
     let changes = use_live_changes(&["call", "campaign"]);
-    let ticks = use_ticks(std::time::Duration::from_secs(3));
+    let live = RwSignal::new(true);
+    let ticks = use_ticks(std::time::Duration::from_secs(3), live);
     let detail = Resource::new(
         move || (id(), act.version().get(), changes.get(), ticks.get()),
         |(id, _, _, _)| get_campaign(id),
     );
+    // A failed read keeps the last answer: the page goes on refreshing.
+    Effect::new(move |_| {
+        if let Some(Ok(d)) = detail.get() {
+            live.set(is_live(d.summary.state))
+        }
+    });
     let preflight = Resource::new(
         move || (id(), act.version().get()),
         |(id, _)| crate::functions::campaigns::campaign_preflight(id),
@@ -372,15 +398,18 @@ pub fn CampaignPage() -> impl IntoView {
             )
         },
     );
+    // A Transition, not a Suspense: the detail is read again every few seconds, and a
+    // Suspense would swap the page for its fallback each time (the page flashes, the
+    // scroll position jumps and a field being typed in loses focus).
     view! {
-        <Suspense fallback=|| view! { <Loading/> }>
+        <Transition fallback=|| view! { <Loading/> }>
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Campaign"/><ErrorBanner message=e.to_string()/> }.into_any(),
                     Ok(d) => view! { <CampaignView detail=d act notice preflight options contacts/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -652,7 +681,7 @@ fn ContactsTable(
             </div>
             <div class="filter-actions"><button class="button button-secondary" type="submit">"Filter"</button></div>
         </form>
-        <Suspense fallback=|| view! { <Loading/> }>
+        <Transition fallback=|| view! { <Loading/> }>
             {move || {
                 let path = path.clone();
                 Suspend::new(async move {
@@ -689,7 +718,7 @@ fn ContactsTable(
                     }
                 }
             })}}
-        </Suspense>
+        </Transition>
     }
 }
 

@@ -307,7 +307,7 @@ pub async fn take_stashed(
     session: &Session,
     me: &Me,
 ) -> Result<Option<CreatedKey>, AppError> {
-    let stash: Option<Stash> = match session.remove(STASH).await {
+    let stash: Option<Stash> = match crate::server::auth::sessions::take(session, STASH).await {
         Ok(stash) => stash,
         Err(e) => {
             tracing::warn!(error = %e, "could not read a stashed API key");

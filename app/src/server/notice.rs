@@ -59,14 +59,17 @@ impl Taken {
 
 /// The message left for this page, removed so it is shown once.
 pub async fn take(session: &Session) -> Result<Option<crate::model::NoticeView>, AppError> {
-    if let Some(message) = session.remove::<String>(ERROR_KEY).await.map_err(failed)? {
+    use crate::server::auth::sessions;
+    if let Some(message) = sessions::take::<String>(session, ERROR_KEY)
+        .await
+        .map_err(failed)?
+    {
         return Ok(Some(crate::model::NoticeView {
             message,
             error: true,
         }));
     }
-    Ok(session
-        .remove::<String>(KEY)
+    Ok(sessions::take::<String>(session, KEY)
         .await
         .map_err(failed)?
         .map(|message| crate::model::NoticeView {

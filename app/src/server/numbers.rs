@@ -425,7 +425,7 @@ pub async fn search(
             sms,
         };
         let sandbox = state
-            .sandbox
+            .sandbox()
             .is_some()
             .then(dial_fakes::twilio::inventory_kinds);
         none_found(&asked, sandbox.as_deref())

@@ -4,11 +4,27 @@ use super::{config::Config, crypto::Keyring, db::Db, sandbox::Sandbox};
 use leptos::prelude::LeptosOptions;
 use std::sync::{
     atomic::{AtomicBool, Ordering},
-    Arc,
+    Arc, OnceLock,
 };
 
+/// The application state: a handle to what every request and background task shares.
+/// Cloning it (axum does for each extractor and middleware layer of every request) is one
+/// reference count; cloning the fields one by one copied the site options' and the
+/// sandbox's strings, about 6 % of the CPU a webhook took (`perf`, `cargo bench --bench
+/// webhooks`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub db: Db,
     pub keyring: Arc<Keyring>,
     pub config: Arc<Config>,
@@ -16,8 +32,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Set once the first admin exists; it never goes back (users are disabled, not deleted).
     pub(crate) has_users: Arc<AtomicBool>,
-    /// The in-process fakes, in sandbox mode.
-    pub sandbox: Option<Sandbox>,
+    /// The in-process fakes, in sandbox mode (set once, at start: [`AppState::set_sandbox`]).
+    sandbox: OnceLock<Sandbox>,
     /// Every change to a call session, for the pages following calls live.
     pub call_changes: tokio::sync::broadcast::Sender<CallChange>,
     /// Run and campaign changes, and every change heard from other instances
@@ -30,8 +46,8 @@ pub struct AppState {
     /// new jobs.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// The one-time code the first-run form asks for when Dial listens beyond loopback
-    /// and has no users yet (printed in the log at start).
-    pub setup_code: Option<Arc<str>>,
+    /// and has no users yet (printed in the log at start; set once, at start).
+    setup_code: OnceLock<Arc<str>>,
     /// The host of the effective public URL when it is https (kept by
     /// `twilio::settings::refresh_https`): requests that reach Dial by that name get
     /// `Secure` cookies and HSTS.
@@ -84,7 +100,7 @@ impl AppState {
             .user_agent(concat!("dial/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        AppState {
+        AppState(Arc::new(Shared {
             db,
             keyring: Arc::new(keyring),
             config: Arc::new(config),
@@ -92,15 +108,36 @@ impl AppState {
             http,
             leptos_options,
             has_users: Arc::new(AtomicBool::new(false)),
-            sandbox: None,
+            sandbox: OnceLock::new(),
             call_changes: tokio::sync::broadcast::channel(1024).0,
             changes: tokio::sync::broadcast::channel(1024).0,
             handles: Arc::default(),
-            setup_code: None,
+            setup_code: OnceLock::new(),
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
             in_flight: Arc::default(),
             clock: Clock::default(),
-        }
+        }))
+    }
+
+    /// The in-process fakes, in sandbox mode.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.get()
+    }
+
+    /// Puts the sandbox's fakes in the state, once, at start (a second call changes
+    /// nothing).
+    pub fn set_sandbox(&self, sandbox: Sandbox) {
+        let _ = self.sandbox.set(sandbox);
+    }
+
+    /// The first-run form's one-time code, if Dial asks for one.
+    pub fn setup_code(&self) -> Option<&str> {
+        self.setup_code.get().map(|code| &**code)
+    }
+
+    /// Sets the first-run form's one-time code, once, at start.
+    pub fn set_setup_code(&self, code: &str) {
+        let _ = self.setup_code.set(code.into());
     }
 
     /// The handle of type `T`, made by `start` the first time it is asked for.

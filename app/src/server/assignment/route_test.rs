@@ -22,7 +22,7 @@ pub async fn test_route(
         Some(id) => load_assistant(state, id).await?,
         None => None,
     };
-    let result = match (&state.sandbox, &assistant) {
+    let result = match (state.sandbox(), &assistant) {
         (_, None) => RouteCheck {
             ok: false,
             simulated: false,

@@ -51,6 +51,22 @@ fn user_of(record: &Record) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Reads a value kept in the session and removes it, so it is read once. Only a value
+/// that is there is removed: tower-sessions marks a session changed on every removal,
+/// present or not, and a changed session is written back to the database at the end of
+/// the request. Pages that look for a one-time value on every render (the confirmation
+/// banner, a stashed API key) would otherwise write the session on every page view.
+pub async fn take<T: serde::de::DeserializeOwned>(
+    session: &tower_sessions::Session,
+    key: &str,
+) -> Result<Option<T>, tower_sessions::session::Error> {
+    let Some(value) = session.get::<T>(key).await? else {
+        return Ok(None);
+    };
+    session.remove_value(key).await?;
+    Ok(Some(value))
+}
+
 /// Ends every session of one user.
 pub async fn end_sessions_of<'e, E>(executor: E, user_id: &str) -> Result<u64, sqlx::Error>
 where

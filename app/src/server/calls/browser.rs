@@ -556,7 +556,7 @@ pub fn setup(state: &AppState) -> crate::model::BrowserCallSetup {
     crate::model::BrowserCallSetup {
         script,
         livekit: livekit::settings::client(state).is_ok(),
-        sandbox: state.sandbox.is_some(),
+        sandbox: state.sandbox().is_some(),
     }
 }
 

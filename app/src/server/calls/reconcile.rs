@@ -13,6 +13,14 @@ pub struct Reconciled {
 /// Sessions younger than this are left alone (their webhooks may still be on the way).
 pub(super) const RECONCILE_GRACE_SECS: i64 = 5;
 
+/// The open sessions not updated since `$1`, but a browser's call whose token (issued
+/// after `$2`) may still be used; read through the partial index `call_sessions_open`,
+/// which holds only open calls.
+pub(crate) const OPEN_CALLS: &str =
+    "SELECT id, room_name, participant_identity FROM call_sessions \
+     WHERE status_rank < 3 AND updated_at <= $1 \
+     AND NOT (browser_identity IS NOT NULL AND browser_joined_at IS NULL AND created_at > $2)";
+
 /// Compares open sessions with LiveKit's participants: a participant that is gone closes
 /// its session ("closed by reconcile"); one that is there moves it forward to its
 /// `sip.callStatus`.
@@ -28,15 +36,11 @@ pub async fn reconcile_older_than(
     let lk = livekit::settings::client(state)?;
     // A call from the browser has no SIP participant until the browser joined: it is left
     // alone while its token may still be used, then closed like any other.
-    let open: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT id, room_name, participant_identity FROM call_sessions \
-         WHERE status_rank < 3 AND updated_at <= $1 \
-         AND NOT (browser_identity IS NOT NULL AND browser_joined_at IS NULL AND created_at > $2)",
-    )
-    .bind(now() - grace_secs)
-    .bind(now() - i64::try_from(browser::TOKEN_TTL.as_secs()).unwrap_or(i64::MAX))
-    .fetch_all(&state.db.pool)
-    .await?;
+    let open: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(OPEN_CALLS)
+        .bind(now() - grace_secs)
+        .bind(now() - i64::try_from(browser::TOKEN_TTL.as_secs()).unwrap_or(i64::MAX))
+        .fetch_all(&state.db.pool)
+        .await?;
     let mut rooms: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
     let mut report = Reconciled {
         checked: open.len(),

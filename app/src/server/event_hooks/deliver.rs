@@ -136,13 +136,25 @@ impl Worker {
                 () = self.state.shutting_down() => return,
             }
             self.pass().await;
+            if self.closed() {
+                return;
+            }
             if now() - pruned_at >= 3600 {
                 pruned_at = now();
                 if let Err(e) = prune(&self.state).await {
+                    if self.closed() {
+                        return;
+                    }
                     tracing::warn!(error = %e, "could not forget old webhook deliveries");
                 }
             }
         }
+    }
+
+    /// Whether the database pool was closed (the process is stopping): the worker stops
+    /// instead of warning about every statement that can no longer run.
+    fn closed(&self) -> bool {
+        self.state.db.pool.is_closed()
     }
 
     /// Fans out what is new, then starts a lane for every endpoint with work due.
@@ -151,6 +163,7 @@ impl Worker {
             match fan_out(&self.state).await {
                 Ok(n) if n as i64 == FAN_OUT_BATCH => continue,
                 Ok(_) => break,
+                Err(_) if self.closed() => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not hand new events to their webhook endpoints");
                     break;
@@ -163,6 +176,7 @@ impl Worker {
                     self.start_lane(endpoint);
                 }
             }
+            Err(_) if self.closed() => {}
             Err(e) => tracing::warn!(error = %e, "could not look for webhook deliveries due"),
         }
     }

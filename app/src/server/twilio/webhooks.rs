@@ -131,14 +131,16 @@ async fn verify(
     Ok(form)
 }
 
+/// The session of a Twilio call leg, through the partial index `call_sessions_twilio`.
+pub(crate) const SESSION_OF_CALL_SID: &str =
+    "SELECT id FROM call_sessions WHERE twilio_call_sid = $1 ORDER BY created_at, id LIMIT 1";
+
 /// The call session LiveKit reported for this Twilio call, if any yet.
 async fn session_of(state: &AppState, call_sid: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM call_sessions WHERE twilio_call_sid = $1 ORDER BY created_at, id LIMIT 1",
-    )
-    .bind(call_sid)
-    .fetch_optional(&state.db.pool)
-    .await
+    sqlx::query_scalar(SESSION_OF_CALL_SID)
+        .bind(call_sid)
+        .fetch_optional(&state.db.pool)
+        .await
 }
 
 /// Records one event; `Ok(false)` when it was already recorded.
