@@ -63,18 +63,26 @@ impl StateFile {
         Ok((file, state))
     }
 
-    /// Writes `state` if it differs from what was last written. A failure is logged: the
-    /// fake goes on serving from memory.
-    pub(crate) fn save<T: Serialize>(&self, state: &T) {
-        let bytes = match serde_json::to_vec_pretty(state) {
+    /// Writes the state `snapshot` reads if it differs from what was last written. A
+    /// failure is logged: the fake goes on serving from memory.
+    ///
+    /// The snapshot is read while this file is held, so saves reach the disk in the order
+    /// their snapshots were taken: two requests changing the world at once (a number's
+    /// outbound trunk and its dispatch rule are made concurrently) cannot end with the
+    /// older world written last. `snapshot` answers `None` when the world cannot be read.
+    pub(crate) fn save<T: Serialize>(&self, snapshot: impl FnOnce() -> Option<T>) {
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        let Some(state) = snapshot() else {
+            return;
+        };
+        let bytes = match serde_json::to_vec_pretty(&state) {
             Ok(bytes) => bytes,
             Err(e) => {
                 tracing::warn!(error = %e, "a fake could not encode its state");
                 return;
             }
-        };
-        let Ok(mut last) = self.last.lock() else {
-            return;
         };
         if *last == bytes {
             return;
@@ -108,16 +116,61 @@ mod tests {
         let path = dir.path().join("state.json");
         let (file, none) = StateFile::open::<Vec<String>>(&path).expect("no file yet");
         assert!(none.is_none());
-        file.save(&vec!["a".to_string()]);
+        file.save(|| Some(vec!["a".to_string()]));
         let written = std::fs::metadata(&path).expect("written").modified().ok();
         std::fs::remove_file(&path).expect("removed");
         // Same state: not written again.
-        file.save(&vec!["a".to_string()]);
+        file.save(|| Some(vec!["a".to_string()]));
         assert!(!path.exists());
-        file.save(&vec!["b".to_string()]);
+        file.save(|| Some(vec!["b".to_string()]));
         let (_, state) = StateFile::open::<Vec<String>>(&path).expect("reads");
         assert_eq!(state, Some(vec!["b".to_string()]));
         assert!(written.is_some());
+    }
+
+    /// Two requests changing the world at once (a number's outbound trunk and its dispatch
+    /// rule are made concurrently): the first reads the world, the second changes it and
+    /// saves before the first has written. The file must end as the newer world. (Read
+    /// outside the file's lock, the first would write its older snapshot last and the
+    /// dispatch rule would be gone after a restart.)
+    #[test]
+    fn a_slower_save_never_writes_an_older_world_over_a_newer_one() {
+        use std::{sync::mpsc, time::Duration};
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("state.json");
+        let (file, _) = StateFile::open::<Vec<String>>(&path).expect("no file yet");
+        let world = Mutex::new(vec!["outbound trunk"]);
+        let (read, first_has_read) = mpsc::channel();
+        let (saved, second_has_saved) = mpsc::channel();
+        std::thread::scope(|scope| {
+            let (file, world) = (&file, &world);
+            scope.spawn(move || {
+                file.save(|| {
+                    let snapshot = world.lock().ok().map(|w| w.clone());
+                    let _ = read.send(());
+                    // Give the second save its chance to go first (it cannot while this
+                    // save holds the file).
+                    let _ = second_has_saved.recv_timeout(Duration::from_millis(300));
+                    snapshot
+                });
+            });
+            scope.spawn(move || {
+                let _ = first_has_read.recv_timeout(Duration::from_secs(5));
+                if let Ok(mut w) = world.lock() {
+                    w.push("dispatch rule");
+                }
+                file.save(|| world.lock().ok().map(|w| w.clone()));
+                let _ = saved.send(());
+            });
+        });
+        let (_, on_disk) = StateFile::open::<Vec<String>>(&path).expect("reads");
+        assert_eq!(
+            on_disk,
+            Some(vec![
+                "outbound trunk".to_string(),
+                "dispatch rule".to_string()
+            ])
+        );
     }
 
     #[test]

@@ -374,11 +374,8 @@ impl FakeLiveKit {
         let Some(store) = &self.store else {
             return;
         };
-        let saved = match self.world.lock() {
-            Ok(w) => w.saved(),
-            Err(_) => return,
-        };
-        store.save(&saved);
+        // The world is read inside `save`, so the last write is the newest world.
+        store.save(|| self.world.lock().ok().map(|w| w.saved()));
     }
 
     pub fn new(api_key: &str, api_secret: &str) -> Self {

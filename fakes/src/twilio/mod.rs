@@ -256,11 +256,8 @@ impl FakeTwilio {
         let Some(store) = &self.store else {
             return;
         };
-        let saved = match self.world.lock() {
-            Ok(w) => w.saved(),
-            Err(_) => return,
-        };
-        store.save(&saved);
+        // The world is read inside `save`, so the last write is the newest world.
+        store.save(|| self.world.lock().ok().map(|w| w.saved()));
     }
 
     /// Opens an account; one the fake already has (restored from its state file) keeps
