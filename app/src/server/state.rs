@@ -47,7 +47,7 @@ pub struct Shared {
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// The one-time code the first-run form asks for when Dial listens beyond loopback
     /// and has no users yet (printed in the log at start; set once, at start).
-    setup_code: OnceLock<Arc<str>>,
+    setup_code: OnceLock<String>,
     /// The host of the effective public URL when it is https (kept by
     /// `twilio::settings::refresh_https`): requests that reach Dial by that name get
     /// `Secure` cookies and HSTS.
@@ -132,12 +132,12 @@ impl AppState {
 
     /// The first-run form's one-time code, if Dial asks for one.
     pub fn setup_code(&self) -> Option<&str> {
-        self.setup_code.get().map(|code| &**code)
+        self.setup_code.get().map(String::as_str)
     }
 
     /// Sets the first-run form's one-time code, once, at start.
     pub fn set_setup_code(&self, code: &str) {
-        let _ = self.setup_code.set(code.into());
+        let _ = self.setup_code.set(code.to_string());
     }
 
     /// The handle of type `T`, made by `start` the first time it is asked for.

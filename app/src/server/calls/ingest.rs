@@ -1421,14 +1421,14 @@ mod tests {
             }
             Backend::Sqlite => {
                 for statement in [SQLITE_SEEN, SQLITE_STORED, SQLITE_PLACED, SQLITE_NUMBER] {
-                    let sql = format!("EXPLAIN QUERY PLAN {statement}");
-                    let mut explain = sqlx::query_as::<_, (i64, i64, i64, String)>(&sql).bind("x");
-                    if statement.contains("$2") {
-                        explain = explain.bind("y");
-                    }
-                    let plan = explain.fetch_all(&db.pool).await.expect("explain a read");
+                    let args: &[&str] = if statement.contains("$2") {
+                        &["x", "y"]
+                    } else {
+                        &["x"]
+                    };
+                    let plan = explain(db, statement, args).await;
                     assert!(!plan.is_empty(), "no plan for {statement}");
-                    for (_, _, _, step) in &plan {
+                    for step in plan.lines() {
                         assert!(
                             step.starts_with("SEARCH") && step.contains("INDEX"),
                             "{statement} reads a whole table: {step}"
@@ -1516,50 +1516,39 @@ mod tests {
         }
     }
 
-    /// The plan of `sql` with these arguments (a number is bound as one), a step a line.
+    /// The plan of `sql` with these arguments (a number is bound as one), a step a line:
+    /// `EXPLAIN` on PostgreSQL, `EXPLAIN QUERY PLAN`'s detail column on SQLite.
     async fn explain(db: &Db, sql: &str, args: &[&str]) -> String {
-        let lines: Vec<String> = match db.backend {
-            Backend::Postgres => {
-                let explain = format!("EXPLAIN {sql}");
-                let mut query = sqlx::query_as::<_, (String,)>(&explain);
-                for arg in args {
-                    query = match arg.parse::<i64>() {
-                        Ok(n) => query.bind(n),
-                        Err(_) => query.bind(*arg),
-                    };
-                }
-                let rows = query.fetch_all(&db.pool).await.expect("explain");
-                rows.into_iter().map(|(line,)| line).collect()
-            }
-            Backend::Sqlite => {
-                let explain = format!("EXPLAIN QUERY PLAN {sql}");
-                let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
-                for arg in args {
-                    query = match arg.parse::<i64>() {
-                        Ok(n) => query.bind(n),
-                        Err(_) => query.bind(*arg),
-                    };
-                }
-                let rows = query.fetch_all(&db.pool).await.expect("explain");
-                rows.into_iter().map(|(_, _, _, line)| line).collect()
-            }
+        use sqlx::Row;
+        let (explain, step) = match db.backend {
+            Backend::Postgres => (format!("EXPLAIN {sql}"), 0),
+            Backend::Sqlite => (format!("EXPLAIN QUERY PLAN {sql}"), 3),
         };
+        let mut query = sqlx::query(&explain);
+        for arg in args {
+            query = match arg.parse::<i64>() {
+                Ok(n) => query.bind(n),
+                Err(_) => query.bind(*arg),
+            };
+        }
+        let rows = query.fetch_all(&db.pool).await.expect("explain");
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>(step).expect("a plan step"))
+            .collect();
         lines.join("\n")
     }
 
     /// PostgreSQL: the batch's lookup reads no table whole, and goes through each key's
     /// index.
     async fn assert_lookup_uses_indexes(db: &Db) {
-        let plan: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {}", Statements::get().lookup))
-            .bind(r#"["EV_joined5", "EV_new"]"#)
-            .bind(r#"["SCL_5", "SCL_new"]"#)
-            .bind(r#"["call-new"]"#)
-            .bind(r#"["+14155550100"]"#)
-            .fetch_all(&db.pool)
-            .await
-            .expect("explain the lookup");
-        let plan: Vec<String> = plan.into_iter().map(|(line,)| line).collect();
-        let plan = plan.join("\n");
+        let keys = [
+            r#"["EV_joined5", "EV_new"]"#,
+            r#"["SCL_5", "SCL_new"]"#,
+            r#"["call-new"]"#,
+            r#"["+14155550100"]"#,
+        ];
+        let plan = explain(db, &Statements::get().lookup, &keys).await;
         for scan in ["Seq Scan on call_sessions", "Seq Scan on call_events"] {
             assert!(
                 !plan.contains(scan),
