@@ -218,20 +218,22 @@ async fn detach(
 
 /// Counts a request as in flight until it is dropped (the shutdown log names the requests a
 /// deadline cut short).
-struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+struct InFlight(AppState);
 
 impl InFlight {
     fn enter(state: &AppState) -> InFlight {
         state
             .in_flight
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        InFlight(state.in_flight.clone())
+        InFlight(state.clone())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -26,12 +26,12 @@ impl std::ops::Deref for AppState {
 /// What [`AppState`] shares.
 pub struct Shared {
     pub db: Db,
-    pub keyring: Arc<Keyring>,
-    pub config: Arc<Config>,
+    pub keyring: Keyring,
+    pub config: Config,
     pub http: reqwest::Client,
     pub leptos_options: LeptosOptions,
     /// Set once the first admin exists; it never goes back (users are disabled, not deleted).
-    pub(crate) has_users: Arc<AtomicBool>,
+    pub(crate) has_users: AtomicBool,
     /// The in-process fakes, in sandbox mode (set once, at start: [`AppState::set_sandbox`]).
     sandbox: OnceLock<Sandbox>,
     /// Every change to a call session, for the pages following calls live.
@@ -41,19 +41,19 @@ pub struct Shared {
     pub changes: tokio::sync::broadcast::Sender<super::changes::Change>,
     /// Handles that features start on first use (the LiveKit webhook writer's queue, …),
     /// one per type: the state holds them without knowing what they are.
-    handles: Arc<std::sync::Mutex<http::Extensions>>,
+    handles: std::sync::Mutex<http::Extensions>,
     /// Becomes true when the process starts shutting down: streams end, work stops taking
     /// new jobs.
-    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The one-time code the first-run form asks for when Dial listens beyond loopback
     /// and has no users yet (printed in the log at start; set once, at start).
     setup_code: OnceLock<String>,
     /// The host of the effective public URL when it is https (kept by
     /// `twilio::settings::refresh_https`): requests that reach Dial by that name get
     /// `Secure` cookies and HSTS.
-    pub https_host: Arc<std::sync::RwLock<Option<String>>>,
+    pub https_host: std::sync::RwLock<Option<String>>,
     /// Requests being handled now (counted by the router), for the shutdown log.
-    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    pub in_flight: std::sync::atomic::AtomicUsize,
     /// The time campaigns go by (windows, quiet hours, retries); tests move it.
     pub clock: Clock,
 }
@@ -102,19 +102,19 @@ impl AppState {
             .unwrap_or_default();
         AppState(Arc::new(Shared {
             db,
-            keyring: Arc::new(keyring),
-            config: Arc::new(config),
-            https_host: Arc::new(std::sync::RwLock::new(https)),
+            keyring,
+            config,
+            https_host: std::sync::RwLock::new(https),
             http,
             leptos_options,
-            has_users: Arc::new(AtomicBool::new(false)),
+            has_users: AtomicBool::new(false),
             sandbox: OnceLock::new(),
             call_changes: tokio::sync::broadcast::channel(1024).0,
             changes: tokio::sync::broadcast::channel(1024).0,
-            handles: Arc::default(),
+            handles: Default::default(),
             setup_code: OnceLock::new(),
-            shutdown: Arc::new(tokio::sync::watch::channel(false).0),
-            in_flight: Arc::default(),
+            shutdown: tokio::sync::watch::channel(false).0,
+            in_flight: Default::default(),
             clock: Clock::default(),
         }))
     }
