@@ -564,81 +564,124 @@ fn json_rows(n: usize, columns: &[(&str, &str)]) -> String {
     )
 }
 
+/// The session columns PostgreSQL takes from the number called, not from the batch's rows.
+const NUMBER_COLUMNS: [(&str, &str); 3] = [
+    ("phone_number_id", "n.id"),
+    ("assistant_id", "n.assistant_id"),
+    ("owner_id", "n.owner_id"),
+];
+
+/// PostgreSQL: the session rows of the JSON array of objects `$n` ([`SessionRow`]), each
+/// with the live number its `trunk_number` names (its id, assistant and owner), looked up
+/// by the number's index ([`rows_by_key`] says why `LATERAL … OFFSET 0`).
+fn session_rows(n: usize) -> String {
+    let given: Vec<(&str, &str)> = SESSION_COLUMNS
+        .iter()
+        .filter(|(c, _)| !NUMBER_COLUMNS.iter().any(|(n, _)| n == c))
+        .copied()
+        .chain([("trunk_number", "text")])
+        .collect();
+    format!(
+        "SELECT {} FROM json_to_recordset(${n}::json) AS r({}) \
+         LEFT JOIN LATERAL (SELECT id, assistant_id, owner_id FROM phone_numbers \
+         WHERE released_at IS NULL AND e164 = r.trunk_number OFFSET 0) AS n ON true",
+        SESSION_COLUMNS
+            .iter()
+            .map(|(c, _)| match NUMBER_COLUMNS.iter().find(|(n, _)| n == c) {
+                Some((_, from)) => from.to_string(),
+                None => format!("r.{c}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        given
+            .iter()
+            .map(|(c, t)| format!("{c} {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// PostgreSQL's statements: each takes its rows as one JSON parameter, so its text (and
 /// its prepared statement) is the same for a batch of one event or of 256.
 struct Statements {
-    /// Events seen before, the sessions concerned (by call id, or placed calls by room),
-    /// the numbers called and whether any event-webhook endpoint is enabled: one read,
-    /// rows tagged `event`, `session`, `number` or `hooks`, each read through its key's
-    /// index ([`rows_by_key`]). The sessions are two reads, by call id and by room: as one
-    /// `OR` PostgreSQL scanned the whole table on every batch (30 ms a batch at 100,000
-    /// calls).
+    /// Events seen before, the sessions concerned (by call id, or placed calls by room)
+    /// and whether any event-webhook endpoint is enabled: one read, rows tagged `event`,
+    /// `session` or `hooks`, each read through its key's index ([`rows_by_key`]). The
+    /// sessions are two reads, by call id and by room: as one `OR` PostgreSQL scanned the
+    /// whole table on every batch (30 ms a batch at 100,000 calls).
     lookup: String,
     upsert_sessions: String,
     insert_events: String,
-    /// The session upsert and the events' insert as one statement (no transaction of its
-    /// own: one statement is atomic): `$1` the sessions, `$2` the events, each linked to
-    /// its session by `sip_call_id` through the upsert's `RETURNING`. The foreign key of
-    /// `call_events.call_id` is checked at the statement's end, when the sessions exist.
+    /// The whole of a plain batch as one statement (no transaction of its own: one
+    /// statement is atomic), written only if a guard finds nothing that needs more: none
+    /// of the event ids `$3` recorded before, no placed call waiting for its call id in
+    /// the rooms `$4`, no event-webhook endpoint enabled. Then the sessions `$1` are
+    /// upserted and the events `$2` inserted, each linked to its session by `sip_call_id`
+    /// through the upsert's `RETURNING`; the foreign key of `call_events.call_id` is
+    /// checked at the statement's end, when the sessions exist. Rows: the guard's verdict
+    /// and each session written (one row of NULLs when none was).
     write_at_once: String,
 }
 
 impl Statements {
     fn get() -> &'static Statements {
         static STATEMENTS: OnceLock<Statements> = OnceLock::new();
-        STATEMENTS.get_or_init(|| Statements {
-            lookup: [
-                rows_by_key(1, "event", "id, NULL, NULL, NULL", "call_events", "", "id"),
+        STATEMENTS.get_or_init(|| {
+            let seen = |n| rows_by_key(n, "event", "id, NULL, NULL, NULL", "call_events", "", "id");
+            let placed = |n| {
                 rows_by_key(
-                    2,
-                    "session",
-                    "id, sip_call_id, room_name, participant_identity",
-                    "call_sessions",
-                    "",
-                    "sip_call_id",
-                ),
-                rows_by_key(
-                    3,
+                    n,
                     "session",
                     "id, sip_call_id, room_name, participant_identity",
                     "call_sessions",
                     "sip_call_id IS NULL AND ",
                     "room_name",
+                )
+            };
+            const HOOKS: &str = "SELECT 1 FROM webhook_endpoints WHERE enabled = 1";
+            Statements {
+                lookup: [
+                    seen(1),
+                    rows_by_key(
+                        2,
+                        "session",
+                        "id, sip_call_id, room_name, participant_identity",
+                        "call_sessions",
+                        "",
+                        "sip_call_id",
+                    ),
+                    placed(3),
+                    format!("SELECT 'hooks', '', NULL, NULL, NULL WHERE EXISTS ({HOOKS})"),
+                ]
+                .join(" UNION ALL "),
+                upsert_sessions: format!(
+                    "INSERT INTO call_sessions ({}) {} {MERGE_SESSION}",
+                    names(&SESSION_COLUMNS),
+                    session_rows(1)
                 ),
-                rows_by_key(
-                    4,
-                    "number",
-                    "id, e164, assistant_id, owner_id",
-                    "phone_numbers",
-                    "released_at IS NULL AND ",
-                    "e164",
+                insert_events: format!(
+                    "INSERT INTO call_events ({}, source) SELECT *, 'livekit' FROM ({}) AS batch",
+                    names(&EVENT_COLUMNS),
+                    json_rows(1, &EVENT_COLUMNS)
                 ),
-                "SELECT 'hooks', '', NULL, NULL, NULL \
-                 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled = 1)"
-                    .to_string(),
-            ]
-            .join(" UNION ALL "),
-            upsert_sessions: format!(
-                "INSERT INTO call_sessions ({}) {} {MERGE_SESSION}",
-                names(&SESSION_COLUMNS),
-                json_rows(1, &SESSION_COLUMNS)
-            ),
-            insert_events: format!(
-                "INSERT INTO call_events ({}, source) SELECT *, 'livekit' FROM ({}) AS batch",
-                names(&EVENT_COLUMNS),
-                json_rows(1, &EVENT_COLUMNS)
-            ),
-            write_at_once: format!(
-                "WITH s AS (INSERT INTO call_sessions ({}) {} {MERGE_SESSION}), \
-                 e AS (INSERT INTO call_events ({}, source) \
-                 SELECT r.id, s.id, r.kind, r.detail, r.occurred_at, r.received_at, 'livekit' \
-                 FROM ({}) AS r LEFT JOIN s ON s.sip_call_id = r.sip_call_id) \
-                 SELECT id, sip_call_id, owner_id FROM s",
-                names(&SESSION_COLUMNS),
-                json_rows(1, &SESSION_COLUMNS),
-                names(&EVENT_COLUMNS),
-                json_rows(2, &LINKED_EVENT_COLUMNS)
-            ),
+                write_at_once: format!(
+                    "WITH guard AS (SELECT NOT EXISTS ({}) AND NOT EXISTS ({}) \
+                     AND NOT EXISTS ({HOOKS}) AS ok), \
+                     s AS (INSERT INTO call_sessions ({}) {} WHERE (SELECT ok FROM guard) \
+                     {MERGE_SESSION}), \
+                     e AS (INSERT INTO call_events ({}, source) \
+                     SELECT r.id, s.id, r.kind, r.detail, r.occurred_at, r.received_at, 'livekit' \
+                     FROM ({}) AS r LEFT JOIN s ON s.sip_call_id = r.sip_call_id \
+                     WHERE (SELECT ok FROM guard)) \
+                     SELECT g.ok, s.id, s.sip_call_id, s.owner_id FROM guard AS g LEFT JOIN s ON true",
+                    seen(3),
+                    placed(4),
+                    names(&SESSION_COLUMNS),
+                    session_rows(1),
+                    names(&EVENT_COLUMNS),
+                    json_rows(2, &LINKED_EVENT_COLUMNS)
+                ),
+            }
         })
     }
 }
@@ -651,26 +694,57 @@ fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
     serde_json::Value::from(unique).to_string()
 }
 
-/// PostgreSQL: the batch in a handful of statements, however many events it holds: one
-/// read, then (usually) one write. Each statement is a round trip and PostgreSQL's own
-/// cost per statement hardly depends on the rows it takes, so the round trips are what a
-/// batch costs.
+/// PostgreSQL: the batch in one statement when it can be, however many events it holds.
+/// Each statement is a round trip, and PostgreSQL's own cost per statement hardly depends
+/// on the rows it takes, so the round trips are what a batch costs.
 ///
-/// The read runs before any transaction: at READ COMMITTED, PostgreSQL's level, a
-/// transaction's statements each see what was committed when they began, so it reads
-/// the same inside one or not. A batch that only creates or moves sessions forward and
-/// records its events (no room finished, no placed call to adopt, no event-webhook
-/// endpoint enabled) is then written by one statement ([`Statements::write_at_once`]),
-/// atomic by itself. Any other batch is written in one transaction of a statement per
-/// step.
+/// A batch that only creates or moves sessions forward and records its events (no room
+/// finished) is first written by [`Statements::write_at_once`], whose guard refuses it if
+/// one of its events was recorded before, a placed call waits for its call id in one of
+/// its rooms, or an event-webhook endpoint is enabled. Refused (or a room finished), the
+/// batch is read first ([`Statements::lookup`]; outside any transaction: at READ
+/// COMMITTED, PostgreSQL's level, a transaction's statements each see what was committed
+/// when they began, so it reads the same inside one or not), then written by the same
+/// one statement if what it found leaves it plain (only events recorded before, which
+/// are left out), or else in one transaction of a statement per step.
 async fn postgres_batch(
     db: &Db,
     conn: &mut sqlx::AnyConnection,
     events: &[&Incoming],
 ) -> Result<Batch, Failure> {
     let sql = Statements::get();
+    let closes_rooms = events
+        .iter()
+        .any(|e| matches!(e.effect, Effect::RoomFinished));
+    if !closes_rooms {
+        // Twice in this batch: the second copy changes nothing.
+        let mut once = HashSet::new();
+        let fresh: Vec<bool> = events
+            .iter()
+            .map(|e| once.insert(e.event_id.as_str()))
+            .collect();
+        let sessions = sessions_of(events, &fresh, &HashSet::new());
+        let guard = Guard {
+            events: json_list(
+                events
+                    .iter()
+                    .zip(&fresh)
+                    .filter(|(_, fresh)| **fresh)
+                    .map(|(e, _)| e.event_id.as_str()),
+            ),
+            rooms: json_list(
+                events
+                    .iter()
+                    .filter(|e| sip(e).is_some() && !e.room.is_empty())
+                    .map(|e| e.room.as_str()),
+            ),
+        };
+        if let Some(batch) = write_at_once(conn, events, &fresh, &sessions, guard).await? {
+            return Ok(batch);
+        }
+    }
 
-    // 1. One read: events recorded before, the sessions concerned, the numbers called.
+    // 1. One read: events recorded before, the sessions concerned.
     let sips: Vec<&SipEvent> = events.iter().filter_map(|e| sip(e)).collect();
     let rows: Vec<LookupRow> = sqlx::query_as(&sql.lookup)
         .bind(json_list(events.iter().map(|e| e.event_id.as_str())))
@@ -681,17 +755,11 @@ async fn postgres_batch(
                 .filter(|e| sip(e).is_some() && !e.room.is_empty())
                 .map(|e| e.room.as_str()),
         ))
-        .bind(json_list(
-            sips.iter()
-                .map(|s| s.facts.trunk_phone_number.as_str())
-                .filter(|n| !n.is_empty()),
-        ))
         .fetch_all(&mut *conn)
         .await?;
     let mut seen: HashSet<&str> = HashSet::new();
     let mut named: HashSet<&str> = HashSet::new();
     let mut placed: Vec<(&str, &str, &str)> = Vec::new();
-    let mut ours: HashMap<&str, Number> = HashMap::new();
     let mut hooks = false;
     for (tag, id, a, b, c) in &rows {
         match (tag.as_str(), a) {
@@ -705,16 +773,6 @@ async fn postgres_batch(
             ("session", None) => {
                 placed.push((id, b.as_deref().unwrap_or(""), c.as_deref().unwrap_or("")))
             }
-            ("number", Some(e164)) => {
-                ours.insert(
-                    e164,
-                    Number {
-                        id,
-                        assistant_id: b.as_deref(),
-                        owner_id: c.as_deref(),
-                    },
-                );
-            }
             _ => {}
         }
     }
@@ -722,28 +780,23 @@ async fn postgres_batch(
     let fresh: Vec<bool> = events.iter().map(|e| seen.insert(&e.event_id)).collect();
 
     // 2. The sessions the fresh SIP events concern, in order of first appearance.
-    let mut sessions: Vec<Session> = Vec::new();
-    let mut by_call: HashMap<&str, usize> = HashMap::new();
-    for (e, _) in events.iter().zip(&fresh).filter(|(_, fresh)| **fresh) {
-        if let Some(s) = sip(e) {
-            let at = *by_call.entry(s.facts.call_id.as_str()).or_insert_with(|| {
-                sessions.push(Session {
-                    sip_call_id: &s.facts.call_id,
-                    events: Vec::new(),
-                    stored: named.contains(s.facts.call_id.as_str()),
-                });
-                sessions.len() - 1
-            });
-            sessions[at].events.push((e, s));
-        }
-    }
+    let mut sessions = sessions_of(events, &fresh, &named);
     let adoptions = placed_to_adopt(&sessions, &placed);
     let closes_rooms = events
         .iter()
         .zip(&fresh)
         .any(|(e, fresh)| *fresh && matches!(e.effect, Effect::RoomFinished));
     if adoptions.is_empty() && !closes_rooms && !hooks {
-        return write_at_once(conn, events, &fresh, &sessions, &ours).await;
+        // Checked already: the guard has nothing left to look for.
+        let guard = Guard {
+            events: "[]".into(),
+            rooms: "[]".into(),
+        };
+        return match write_at_once(conn, events, &fresh, &sessions, guard).await? {
+            Some(batch) => Ok(batch),
+            // An endpoint was enabled since the read: the events go one by one.
+            None => Err(Failure::Conflict),
+        };
     }
 
     let mut tx = db.begin_write_on(conn).await?;
@@ -751,7 +804,7 @@ async fn postgres_batch(
     let mut call_of: HashMap<&str, String> = HashMap::new();
     if !sessions.is_empty() {
         adopt_placed(&mut tx, &mut sessions, &adoptions).await?;
-        let rows: Vec<SessionRow> = sessions.iter().map(|s| fold(s, &ours)).collect();
+        let rows: Vec<SessionRow> = sessions.iter().map(fold).collect();
         let rows =
             serde_json::to_string(&rows).map_err(|e| Failure::Db(sqlx::Error::Encode(e.into())))?;
         let stored =
@@ -837,17 +890,25 @@ async fn postgres_batch(
     Ok(Batch { applied, changed })
 }
 
+/// What [`Statements::write_at_once`] looks for before it writes, as JSON arrays: the
+/// batch's event ids (recorded before?) and its rooms (a placed call waiting there?).
+struct Guard {
+    events: String,
+    rooms: String,
+}
+
 /// The batch as one statement ([`Statements::write_at_once`]): every session upserted and
-/// every fresh event recorded, linked to its session by `sip.callID`.
+/// every fresh event recorded, linked to its session by `sip.callID`. `None` when the
+/// guard found something that needs the batch read first: then nothing was written.
 async fn write_at_once(
     conn: &mut sqlx::AnyConnection,
     events: &[&Incoming],
     fresh: &[bool],
     sessions: &[Session<'_>],
-    ours: &HashMap<&str, Number<'_>>,
-) -> Result<Batch, Failure> {
+    guard: Guard,
+) -> Result<Option<Batch>, Failure> {
     let encode = |e: serde_json::Error| Failure::Db(sqlx::Error::Encode(e.into()));
-    let rows: Vec<SessionRow> = sessions.iter().map(|s| fold(s, ours)).collect();
+    let rows: Vec<SessionRow> = sessions.iter().map(fold).collect();
     let sessions_json = serde_json::to_string(&rows).map_err(encode)?;
     let linked: Vec<LinkedEventRow> = events
         .iter()
@@ -864,21 +925,22 @@ async fn write_at_once(
         .collect();
     if linked.is_empty() {
         // Every event was recorded before.
-        return Ok(Batch {
+        return Ok(Some(Batch {
             applied: vec![Applied::Duplicate; events.len()],
             changed: Vec::new(),
-        });
+        }));
     }
     let events_json = serde_json::to_string(&linked).map_err(encode)?;
-    let stored = sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
-        &Statements::get().write_at_once,
-    )
-    .bind(sessions_json)
-    .bind(events_json)
-    .fetch_all(&mut *conn)
-    .await;
-    let stored = match stored {
-        Ok(stored) => stored,
+    type Written = (bool, Option<String>, Option<String>, Option<String>);
+    let written = sqlx::query_as::<_, Written>(&Statements::get().write_at_once)
+        .bind(sessions_json)
+        .bind(events_json)
+        .bind(guard.events)
+        .bind(guard.rooms)
+        .fetch_all(&mut *conn)
+        .await;
+    let written = match written {
+        Ok(written) => written,
         // The one key this statement can find taken is an event's id, recorded meanwhile by
         // another instance (the upsert resolves a taken `sip.callID` by updating). A batch
         // then fails as a whole and each event is applied alone; one event alone is a
@@ -886,8 +948,15 @@ async fn write_at_once(
         Err(e) if is_unique_violation(&e) => return Err(Failure::Duplicate),
         Err(e) => return Err(e.into()),
     };
+    if !written.first().is_some_and(|(ok, ..)| *ok) {
+        return Ok(None);
+    }
+    let stored = written
+        .into_iter()
+        .filter_map(|(_, id, sip_call_id, owner_id)| Some((id?, sip_call_id, owner_id)))
+        .collect();
     let mut call_of: HashMap<&str, String> = HashMap::new();
-    let mut changed = Vec::with_capacity(stored.len());
+    let mut changed = Vec::new();
     link_sessions(sessions, stored, &mut call_of, &mut changed);
     let applied = events
         .iter()
@@ -900,7 +969,32 @@ async fn write_at_once(
             (true, None) => Applied::Recorded { call_id: None },
         })
         .collect();
-    Ok(Batch { applied, changed })
+    Ok(Some(Batch { applied, changed }))
+}
+
+/// The sessions the fresh SIP events concern, in order of first appearance, each with its
+/// events in order; `named` are the call ids stored already.
+fn sessions_of<'a>(
+    events: &[&'a Incoming],
+    fresh: &[bool],
+    named: &HashSet<&str>,
+) -> Vec<Session<'a>> {
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut by_call: HashMap<&str, usize> = HashMap::new();
+    for (e, _) in events.iter().zip(fresh).filter(|(_, fresh)| **fresh) {
+        if let Some(s) = sip(e) {
+            let at = *by_call.entry(s.facts.call_id.as_str()).or_insert_with(|| {
+                sessions.push(Session {
+                    sip_call_id: &s.facts.call_id,
+                    events: Vec::new(),
+                    stored: named.contains(s.facts.call_id.as_str()),
+                });
+                sessions.len() - 1
+            });
+            sessions[at].events.push((e, s));
+        }
+    }
+    sessions
 }
 
 // SQLite's writer reads one row at a time, each by a key an index serves.
@@ -993,34 +1087,21 @@ fn sqlite_batch(conn: &mut rusqlite::Connection, events: &[&Incoming]) -> Result
                     numbers.insert(trunk.to_string(), number);
                 }
                 let number = numbers.get(trunk).and_then(|n| n.as_ref());
-                let ours: HashMap<&str, Number> = number
-                    .map(|(id, assistant_id, owner_id)| {
-                        (
-                            trunk,
-                            Number {
-                                id,
-                                assistant_id: assistant_id.as_deref(),
-                                owner_id: owner_id.as_deref(),
-                            },
-                        )
-                    })
-                    .into_iter()
-                    .collect();
                 let session = Session {
                     sip_call_id: call,
                     events: vec![(e, p)],
                     stored,
                 };
-                let r = fold(&session, &ours);
+                let r = fold(&session);
                 let (id, owner_id): (String, Option<String>) =
                     match tx.prepare_cached(upsert)?.query_row(
                         params![
                             r.id,
                             r.sip_call_id,
                             r.direction,
-                            r.phone_number_id,
-                            r.assistant_id,
-                            r.owner_id,
+                            number.map(|(id, _, _)| id),
+                            number.and_then(|(_, assistant_id, _)| assistant_id.as_deref()),
+                            number.and_then(|(_, _, owner_id)| owner_id.as_deref()),
                             r.from_number,
                             r.to_number,
                             r.room_name,
@@ -1125,13 +1206,6 @@ type LookupRow = (
 /// A number's id, assistant and owner, as stored.
 type StoredNumber = (String, Option<String>, Option<String>);
 
-/// A number Dial has, as new sessions on it record it.
-struct Number<'a> {
-    id: &'a str,
-    assistant_id: Option<&'a str>,
-    owner_id: Option<&'a str>,
-}
-
 /// A call Dial placed is known by its room and participant identity before LiveKit names
 /// it (the participant's webhook can come before CreateSIPParticipant's answer): the first
 /// event of that call adopts it.
@@ -1204,15 +1278,15 @@ fn placed_to_adopt<'a>(
 }
 
 /// A session's columns as this batch's events leave them, before the forward-only merge
-/// with what is stored (names as in [`SESSION_COLUMNS`]).
+/// with what is stored (names as in [`SESSION_COLUMNS`]). The number's columns
+/// ([`NUMBER_COLUMNS`]) come from the live number `trunk_number` names: PostgreSQL's
+/// statements look it up ([`session_rows`]), SQLite's writer binds what it read.
 #[derive(Serialize)]
 struct SessionRow<'a> {
     id: String,
     sip_call_id: &'a str,
     direction: &'static str,
-    phone_number_id: Option<&'a str>,
-    assistant_id: Option<&'a str>,
-    owner_id: Option<&'a str>,
+    trunk_number: &'a str,
     from_number: &'a str,
     to_number: &'a str,
     room_name: Option<&'a str>,
@@ -1257,11 +1331,10 @@ struct EventRow<'a> {
 /// Folds one call's events in this batch, in order: the first value of each field wins
 /// (what is stored wins over all of them), the status is the furthest one, and each
 /// timestamp is the first event's that reached that status.
-fn fold<'a>(session: &Session<'a>, ours: &HashMap<&str, Number<'a>>) -> SessionRow<'a> {
+fn fold<'a>(session: &Session<'a>) -> SessionRow<'a> {
     let events = &session.events;
     let facts = events.first().map(|(_, s)| &s.facts);
     let trunk_number = facts.map(|f| f.trunk_phone_number.as_str()).unwrap_or("");
-    let number = ours.get(trunk_number);
     let phone_number = facts.map(|f| f.phone_number.as_str()).unwrap_or("");
     let (direction, from, to) = if facts.is_some_and(|f| f.inbound) {
         ("inbound", phone_number, trunk_number)
@@ -1286,9 +1359,7 @@ fn fold<'a>(session: &Session<'a>, ours: &HashMap<&str, Number<'a>>) -> SessionR
         id: new_ordered_id(),
         sip_call_id: session.sip_call_id,
         direction,
-        phone_number_id: number.map(|n| n.id),
-        assistant_id: number.and_then(|n| n.assistant_id),
-        owner_id: number.and_then(|n| n.owner_id),
+        trunk_number,
         from_number: from,
         to_number: to,
         room_name: events.iter().find_map(|(e, _)| nonempty(&e.room)),
@@ -1539,31 +1610,58 @@ mod tests {
         lines.join("\n")
     }
 
-    /// PostgreSQL: the batch's lookup reads no table whole, and goes through each key's
-    /// index.
+    /// PostgreSQL: the batch's lookup, and the guard of its one-statement write, read no
+    /// table whole, and go through each key's index.
     async fn assert_lookup_uses_indexes(db: &Db) {
-        let keys = [
+        let sql = Statements::get();
+        let lookup = [
             r#"["EV_joined5", "EV_new"]"#,
             r#"["SCL_5", "SCL_new"]"#,
             r#"["call-new"]"#,
-            r#"["+14155550100"]"#,
         ];
-        let plan = explain(db, &Statements::get().lookup, &keys).await;
-        for scan in ["Seq Scan on call_sessions", "Seq Scan on call_events"] {
-            assert!(
-                !plan.contains(scan),
-                "the lookup reads a whole table:\n{plan}"
-            );
-        }
-        for index in [
-            "call_events_pkey",
-            "call_sessions_sip_call",
-            "call_sessions_room",
+        let write = [
+            r#"[{"id": "CA_new", "sip_call_id": "SCL_new", "trunk_number": "+14155550100"}]"#,
+            r#"[{"id": "EV_new", "sip_call_id": "SCL_new"}]"#,
+            r#"["EV_joined5", "EV_new"]"#,
+            r#"["call-new"]"#,
+        ];
+        for (statement, keys, indexes) in [
+            (
+                &sql.lookup,
+                &lookup[..],
+                &[
+                    "call_events_pkey",
+                    "call_sessions_sip_call",
+                    "call_sessions_room",
+                ][..],
+            ),
+            (
+                &sql.write_at_once,
+                &write[..],
+                &[
+                    "call_events_pkey",
+                    "call_sessions_room",
+                    "using phone_numbers_",
+                ],
+            ),
         ] {
-            assert!(
-                plan.contains(index),
-                "the lookup does not use {index}:\n{plan}"
-            );
+            let plan = explain(db, statement, keys).await;
+            for scan in [
+                "Seq Scan on call_sessions",
+                "Seq Scan on call_events",
+                "Seq Scan on phone_numbers",
+            ] {
+                assert!(
+                    !plan.contains(scan),
+                    "{statement}\nreads a whole table:\n{plan}"
+                );
+            }
+            for index in indexes {
+                assert!(
+                    plan.contains(index),
+                    "{statement}\ndoes not use {index}:\n{plan}"
+                );
+            }
         }
     }
 
@@ -1615,6 +1713,97 @@ mod tests {
             results.push(outcome.await.expect("every job is answered"));
         }
         results
+    }
+
+    /// What a batch needs read before it is written (an event recorded before, a placed
+    /// call waiting for its call id) is found whether the batch is written in one
+    /// statement or read first; and each new session takes the number called.
+    #[tokio::test]
+    async fn a_batch_finds_what_was_recorded_before_and_the_calls_it_placed() {
+        let t = temp_db().await;
+        let db = &t.db;
+        for statement in [
+            "INSERT INTO phone_numbers (id, e164, country, assistant_id, created_at, updated_at) \
+             VALUES ('PN_1', '+14155550100', 'US', 'AS_1', 1, 1)",
+            // A call Dial placed, before LiveKit named it.
+            "INSERT INTO call_sessions (id, direction, status, status_rank, room_name, \
+             participant_identity, created_at, updated_at) \
+             VALUES ('CA_placed', 'outbound', 'dialing', 0, 'call-SCL_c', 'sip_SCL_c', 1, 1)",
+        ] {
+            sqlx::query(statement)
+                .execute(&db.pool)
+                .await
+                .expect("setup");
+        }
+        let at = 1_700_000_000;
+        let first = deliver(
+            db,
+            &[
+                sip_event("participant_joined", "EV_1", "SCL_a", "active", at),
+                sip_event("participant_joined", "EV_2", "SCL_b", "ringing", at),
+            ],
+        )
+        .await;
+        let call_a = match &first[0] {
+            Ok(Applied::Recorded { call_id: Some(id) }) => id.clone(),
+            other => panic!("the join was not recorded on a call: {other:?}"),
+        };
+        let number: (Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT phone_number_id, assistant_id FROM call_sessions WHERE sip_call_id = 'SCL_a'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("the session");
+        assert_eq!(number, (Some("PN_1".into()), Some("AS_1".into())));
+
+        // A copy of EV_1 (LiveKit retries) and the call's leave.
+        let second = deliver(
+            db,
+            &[
+                sip_event("participant_joined", "EV_1", "SCL_a", "active", at),
+                sip_event("participant_left", "EV_3", "SCL_a", "ended", at + 60),
+            ],
+        )
+        .await;
+        assert_eq!(second[0].as_ref().ok(), Some(&Applied::Duplicate));
+        assert_eq!(
+            second[1].as_ref().ok(),
+            Some(&Applied::Recorded {
+                call_id: Some(call_a.clone())
+            })
+        );
+        // The placed call's join, and another call's.
+        let third = deliver(
+            db,
+            &[
+                sip_event("participant_joined", "EV_4", "SCL_c", "active", at),
+                sip_event("participant_joined", "EV_5", "SCL_d", "ringing", at),
+            ],
+        )
+        .await;
+        assert_eq!(
+            third[0].as_ref().ok(),
+            Some(&Applied::Recorded {
+                call_id: Some("CA_placed".into())
+            }),
+            "the placed call takes LiveKit's call id"
+        );
+        assert_eq!(stored(db, "SCL_a").await.map(|s| s.0), Some("ended".into()));
+        assert_eq!(
+            stored(db, "SCL_c").await.map(|s| s.0),
+            Some("answered".into())
+        );
+        let (events, sessions): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM call_events), (SELECT COUNT(*) FROM call_sessions)",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+        assert_eq!(
+            (events, sessions),
+            (5, 4),
+            "EV_1 once; no session for SCL_c of its own"
+        );
     }
 
     /// All of one call's events go to one writer, whatever they are; calls spread over
