@@ -45,8 +45,8 @@ use std::{
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// The most events one transaction takes (20 parameters each in the session upsert keeps a
-/// batch well inside SQLite's and PostgreSQL's limits).
+/// The most events one batch takes: a request waits for at most this many others' writes
+/// before its own is committed.
 const MAX_BATCH: usize = 256;
 
 /// How many requests may wait for the writer before new ones wait to be queued.
